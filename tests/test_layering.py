@@ -1,0 +1,62 @@
+"""The core never imports textual or rich, nor the emulator; widgets never import a cloud SDK.
+
+Checked on the source (every import statement, nested ones included) and at runtime (importing the core
+must not load textual/rich).
+"""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.level == 0:
+                out.add(node.module)
+            else:
+                out.add("." * node.level + node.module)
+    return out
+
+
+def _violations(folder: Path, banned: tuple[str, ...]) -> list[str]:
+    bad = []
+    for p in sorted(folder.rglob("*.py")):
+        for mod in _imports(p):
+            top = mod.lstrip(".")
+            if any(top == b or top.startswith(b + ".") for b in banned):
+                bad.append(f"{p.relative_to(ROOT)} imports {mod}")
+            if mod.startswith("..") and "emulator" in mod and folder.name == "core":
+                bad.append(f"{p.relative_to(ROOT)} imports {mod}")
+    return bad
+
+
+def test_core_never_imports_ui_or_emulator() -> None:
+    assert _violations(ROOT / "tui" / "core", ("textual", "rich", "tui.emulator", "widgets")) == []
+
+
+def test_emulator_never_imports_core() -> None:
+    assert _violations(ROOT / "tui" / "emulator", ("tui.core", "textual", "rich", "widgets")) == []
+
+
+def test_widgets_never_import_sdks() -> None:
+    banned = ("boto3", "botocore", "azure", "aiohttp", "tui.core.azure", "tui.core.arg", "tui.core.aws", "moto")
+    assert _violations(ROOT / "widgets", banned) == []
+
+
+def test_importing_core_loads_no_ui() -> None:
+    code = (
+        "import sys, tui.core.collect, tui.core.derive, tui.core.export, tui.core.azure, tui.core.arg, tui.core.aws;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('textual','rich')];"
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

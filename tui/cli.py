@@ -1,0 +1,243 @@
+"""Command line: `mdc-aws [snapshot|emulate|info] ...`.
+
+Exit codes (documented in the README):
+  0  complete: every section fresh
+  1  partial: some section failed (its last good data or nothing, with the error, is still printed)
+  2  usage or authentication error (bad flags or config; credentials rejected and nothing could be read)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from typing import Any, Callable
+
+import click
+
+from .core import config as cfg
+from .core.errors import SourceError, UsageError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--demo", is_flag=True, help="Run against the embedded emulated estate (no Azure/AWS needed)."),
+        click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True,
+                     help="Size of the emulated estate (with --demo)."),
+        click.option("--seed", type=int, default=42, show_default=True, help="Seed of the emulated estate (with --demo)."),
+        click.option("--arm-endpoint", metavar="URL", help="Azure Resource Manager endpoint [env MDC_AWS_ARM_ENDPOINT]."),
+        click.option("--ca-bundle", metavar="PEM", type=click.Path(dir_okay=False),
+                     help="Extra CA bundle to trust for ARM [env MDC_AWS_CA_BUNDLE]."),
+        click.option("--aws-endpoint-url", metavar="URL", help="One endpoint for every AWS service [env MDC_AWS_AWS_ENDPOINT_URL]."),
+        click.option("--aws-profile", metavar="NAME", help="Base AWS profile (default: boto3's default chain)."),
+        click.option("--assume-role-name", metavar="NAME",
+                     help="Role assumed in each AWS account [default OrganizationAccountAccessRole]."),
+        click.option("--subscription", "subscriptions", multiple=True, metavar="ID",
+                     help="Azure subscription to read (repeatable; default: every subscription visible)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Config file (TOML) [default: the user config dir, see `mdc-aws info`]."),
+        click.option("--timeout", type=float, default=120.0, show_default=True, metavar="SECONDS",
+                     help="Per-section timeout."),
+        click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _setup_logging(verbose: int) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = []
+    if verbose:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+        root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    else:
+        root.addHandler(logging.NullHandler())
+        root.setLevel(logging.ERROR)
+    # the SDKs log every request (with headers) at INFO; never without -vv
+    for name in ("azure", "botocore", "boto3", "urllib3", "werkzeug", "aiohttp.access"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+def build_settings(opts: dict[str, Any], env: dict[str, str] | None = None) -> cfg.Settings:
+    """Config file < environment < flags."""
+    from pathlib import Path
+
+    path = Path(opts["config_file"]) if opts.get("config_file") else None
+    if path is not None and not path.exists():
+        raise UsageError(f"config file {path} does not exist")
+    s = cfg.from_mapping(cfg.load_file(path))
+    s = cfg.from_env(s, env)
+    az, aws = s.azure, s.aws
+    if opts.get("arm_endpoint"):
+        az = replace(az, arm_endpoint=opts["arm_endpoint"])
+    if opts.get("ca_bundle"):
+        az = replace(az, ca_bundle=opts["ca_bundle"])
+    if opts.get("subscriptions"):
+        az = replace(az, subscriptions=tuple(opts["subscriptions"]))
+    if opts.get("aws_endpoint_url"):
+        aws = replace(aws, endpoint_url=opts["aws_endpoint_url"])
+    if opts.get("aws_profile"):
+        aws = replace(aws, profile=opts["aws_profile"])
+    if opts.get("assume_role_name"):
+        aws = replace(aws, assume_role_name=opts["assume_role_name"])
+    _validate(az, aws)
+    return replace(s, azure=az, aws=aws)
+
+
+def _validate(az: cfg.AzureSettings, aws: cfg.AwsSettings) -> None:
+    from urllib.parse import urlparse
+
+    u = urlparse(az.arm_endpoint)
+    if u.scheme != "https" or not u.netloc:
+        raise UsageError(f"--arm-endpoint {az.arm_endpoint!r} must be an https:// URL (Azure SDKs send tokens only over TLS)")
+    if az.ca_bundle and not os.path.isfile(az.ca_bundle):
+        raise UsageError(f"--ca-bundle {az.ca_bundle!r} is not a file")
+    if aws.endpoint_url:
+        a = urlparse(aws.endpoint_url)
+        if a.scheme not in ("http", "https") or not a.netloc:
+            raise UsageError(f"--aws-endpoint-url {aws.endpoint_url!r} must be an http(s):// URL")
+    import re
+
+    for sub in az.subscriptions:
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", sub):
+            raise UsageError(f"--subscription {sub!r} is not a subscription id (a GUID)")
+
+
+def demo_settings(info: Any, base: cfg.Settings) -> cfg.Settings:
+    """Point the core at the embedded estate. AWS keys are moto's fakes, set for this process only."""
+    for k, v in info.env().items():
+        if k.startswith("AWS_"):
+            os.environ[k] = v
+    os.environ["AWS_CONFIG_FILE"] = os.devnull  # never mix the user's real profiles into the demo
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    az = replace(base.azure, arm_endpoint=info.arm_url, ca_bundle=info.ca_pem, access_token=info.token)
+    aws = replace(base.aws, endpoint_url=info.aws_url, profile=None)
+    return replace(base, azure=az, aws=aws)
+
+
+async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
+    from .core.aws import AwsSource
+    from .core.azure import AzureSource
+    from .core.collect import Collector
+
+    async with AzureSource(settings.azure) as az:
+        async with AwsSource(settings.aws) as aws:
+            col = Collector(az, aws, section_timeout_s=timeout_s)
+            snap = await col.collect()
+            return snap, col.auth_failed
+
+
+def _exit_code(snap: Any, auth_failed: bool) -> int:
+    if snap.complete:
+        return EXIT_OK
+    if auth_failed and all(s.data is None for s in snap.sections.values()):
+        return EXIT_USAGE
+    return EXIT_PARTIAL
+
+
+class _DemoContext:
+    def __init__(self, opts: dict[str, Any]):
+        self.opts = opts
+        self.proc: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.opts.get("demo"):
+            return None
+        from .emulator.estate import spawn
+
+        click.echo(f"starting the emulated estate (scale {self.opts['scale']}) ...", err=True)
+        self.proc = spawn(seed=self.opts["seed"], scale=self.opts["scale"], tick_seconds=60.0)
+        return self.proc.info
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mdc-aws")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Microsoft Defender for Cloud x AWS: connectors, plans, EC2 -> Arc onboarding, recommendations, compliance.
+
+    Without a command: the snapshot as a table (the live dashboard is being built; see the README).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(snapshot, format="table")
+
+
+@main.command()
+@_common
+@click.option("--format", "format", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--schema", "print_schema", is_flag=True, help="Print the JSON Schema of the output and exit.")
+def snapshot(format: str = "json", output: str | None = None, print_schema: bool = False, **opts: Any) -> None:
+    """Print the whole picture once (JSON for scripts and cron, or a table). Exit 0 complete, 1 partial, 2 usage/auth."""
+    if print_schema:
+        from importlib.resources import files
+
+        click.echo(files("tui.schema").joinpath("snapshot.schema.json").read_text(encoding="utf-8"))
+        return
+    opts.setdefault("demo", False)
+    _setup_logging(opts.get("verbose", 0))
+    try:
+        settings = build_settings(opts)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        with _DemoContext(opts) as info:
+            if info is not None:
+                settings = demo_settings(info, settings)
+            snap, auth_failed = asyncio.run(collect_once(settings, opts.get("timeout", 120.0)))
+    except RuntimeError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    from .core.export import render_table, snapshot_to_dict
+
+    text = (json.dumps(snapshot_to_dict(snap), indent=2) + "\n") if format == "json" else render_table(snap)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    for name, sec in snap.sections.items():
+        if sec.status.error:
+            click.echo(f"mdc-aws: {name}: {sec.status.status}: {sec.status.error}", err=True)
+    sys.exit(_exit_code(snap, auth_failed))
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--tick-seconds", type=float, default=60.0, show_default=True,
+              help="Real seconds per estate tick (onboarding advances, findings change).")
+@click.option("--quota", type=int, default=None, help="Resource Graph quota per 5 s (default: off).")
+@click.option("--ready-file", type=click.Path(dir_okay=False), help="Write the endpoints as JSON here once serving.")
+def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready_file: str | None) -> None:
+    """Run the embedded estate on its own and print the endpoints and environment to use."""
+    logging.getLogger().addHandler(logging.NullHandler())
+    from .emulator.estate import serve
+
+    serve(seed, scale, tick_seconds, ready_file, quota_limit=quota)
+
+
+@main.command()
+def info() -> None:
+    """Where mdc-aws keeps its config and data."""
+    click.echo(f"config file: {cfg.config_path()}")
+    click.echo(f"data dir:    {cfg.data_dir()}")
+    click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} ({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Run the sections concurrently and assemble a Snapshot.
+
+- connectors, plans, onboarding, recommendations, compliance run at the same time; onboarding's AWS half waits
+  only for the connectors (it needs to know which accounts and regions to read).
+- A failed section keeps its last good data with its error and age ("stale"); with no good data it is "error".
+- One failing cloud never blocks the other: Arc (Azure) and EC2/SSM (AWS) are fetched independently.
+- Each section has its own timeout, so a slow query never holds the snapshot hostage.
+
+Never imports textual or rich.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
+
+from . import model as m
+from .errors import AuthError, SourceError
+
+log = logging.getLogger(__name__)
+
+
+class AzureLike(Protocol):
+    async def subscriptions(self) -> tuple[list[str], str | None]: ...
+    async def connectors(self, subscriptions: Sequence[str]) -> m.ConnectorsData: ...
+    async def pricings(self, subscriptions: Sequence[str]) -> m.PlansData: ...
+    async def arc_machines(self, subscriptions: Sequence[str]) -> tuple[m.ArcMachine, ...]: ...
+    async def recommendation_counts(self, subscriptions: Sequence[str]) -> tuple[m.RecommendationCount, ...]: ...
+    async def compliance(self, subscriptions: Sequence[str]) -> tuple[m.ComplianceStandard, ...]: ...
+
+
+class AwsLike(Protocol):
+    async def inventory(self, accounts: Mapping[str, Sequence[str]]) -> dict[str, m.AwsAccountInventory]: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for any exception: SourceErrors carry their own; anything else gets a generic, honest line."""
+    if isinstance(e, SourceError):
+        return str(e)
+    if isinstance(e, asyncio.TimeoutError):
+        return "timed out; the service is slow or unreachable (it is retried at the next refresh)"
+    text = " ".join(str(e).split()) or e.__class__.__name__
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"unexpected {e.__class__.__name__}: {text}"
+
+
+class Collector:
+    """Keeps the last good data per section between runs; `collect()` returns a new Snapshot each time."""
+
+    def __init__(self, azure: AzureLike, aws: AwsLike | None, *, section_timeout_s: float = 120.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.azure = azure
+        self.aws = aws
+        self.section_timeout_s = section_timeout_s
+        self.clock = clock
+        self.last_good: dict[str, m.Section] = {}
+        self.subscriptions: tuple[str, ...] = ()
+        self.tenant_id: str | None = None
+        self.auth_failed = False
+
+    def seed(self, snapshot: m.Snapshot) -> None:
+        """Start from a previous snapshot (history): its sections count as last good data."""
+        for name, sec in snapshot.sections.items():
+            if sec.data is not None:
+                self.last_good[name] = sec
+        self.subscriptions = snapshot.subscriptions
+        self.tenant_id = snapshot.tenant_id
+
+    async def _timed(self, coro: Awaitable[Any]) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        result = await asyncio.wait_for(coro, self.section_timeout_s)
+        return result, time.perf_counter() - t0
+
+    def _ok(self, name: str, data: Any, duration: float, as_of: datetime) -> m.Section:
+        sec = m.Section(m.SectionStatus(name, "ok", as_of, None, round(duration, 3)), data)
+        self.last_good[name] = sec
+        return sec
+
+    def _failed(self, name: str, error: str, duration: float | None = None) -> m.Section:
+        prev = self.last_good.get(name)
+        if prev is not None:
+            return m.Section(m.SectionStatus(name, "stale", prev.status.as_of, error, duration), prev.data)
+        return m.Section(m.SectionStatus(name, "error", None, error, duration), None)
+
+    async def collect(self) -> m.Snapshot:
+        started = self.clock()
+        self.auth_failed = False
+        sections: dict[str, m.Section] = {}
+
+        try:
+            subs, tenant = await asyncio.wait_for(self.azure.subscriptions(), self.section_timeout_s)
+            self.subscriptions = tuple(subs)
+            self.tenant_id = tenant or self.tenant_id
+            sub_error: str | None = None
+            if not subs:
+                sub_error = ("no Azure subscriptions are visible to these credentials: pass --subscription "
+                             "or grant Reader on the subscriptions that hold the AWS connectors")
+        except Exception as e:  # noqa: BLE001 - every failure becomes a line in the section
+            self.auth_failed = isinstance(e, AuthError)
+            sub_error = describe_error(e)
+            subs = list(self.subscriptions)
+
+        async def azure_section(name: str, fn: Callable[[Sequence[str]], Awaitable[Any]]) -> tuple[Any, float]:
+            if sub_error and not subs:
+                raise SourceError(sub_error)
+            return await self._timed(fn(subs))
+
+        t_conn = asyncio.create_task(azure_section("connectors", self.azure.connectors))
+        t_plans = asyncio.create_task(azure_section("plans", self.azure.pricings))
+        t_arc = asyncio.create_task(azure_section("arc", self.azure.arc_machines))
+        t_recs = asyncio.create_task(azure_section("recommendations", self.azure.recommendation_counts))
+        t_comp = asyncio.create_task(azure_section("compliance", self.azure.compliance))
+
+        # connectors first: the AWS half of onboarding needs the accounts and regions
+        conn_data: m.ConnectorsData | None = None
+        try:
+            conn_data, dur = await t_conn
+            sections["connectors"] = self._ok("connectors", conn_data, dur, self.clock())
+        except Exception as e:  # noqa: BLE001
+            self._note_auth(e)
+            sections["connectors"] = self._failed("connectors", describe_error(e))
+            prev = self.last_good.get("connectors")
+            conn_data = prev.data if prev is not None else None
+
+        t_aws = asyncio.create_task(self._aws_inventory(conn_data))
+
+        for name, task in (("plans", t_plans), ("recommendations", t_recs), ("compliance", t_comp)):
+            try:
+                data, dur = await task
+                if name == "recommendations":
+                    data = m.RecommendationsData(tuple(data))
+                elif name == "compliance":
+                    data = m.ComplianceData(tuple(data))
+                sections[name] = self._ok(name, data, dur, self.clock())
+            except Exception as e:  # noqa: BLE001
+                self._note_auth(e)
+                sections[name] = self._failed(name, describe_error(e))
+
+        sections["onboarding"] = await self._onboarding(t_arc, t_aws)
+
+        ordered = {n: sections[n] for n in m.SECTION_NAMES}
+        return m.Snapshot(generated_at=started, subscriptions=tuple(subs), sections=ordered,
+                          tenant_id=self.tenant_id)
+
+    def _note_auth(self, e: BaseException) -> None:
+        if isinstance(e, AuthError):
+            self.auth_failed = True
+
+    async def _aws_inventory(self, conn_data: m.ConnectorsData | None
+                             ) -> tuple[dict[str, m.AwsAccountInventory] | None, str | None, float]:
+        t0 = time.perf_counter()
+        if self.aws is None:
+            return None, "AWS side not configured", 0.0
+        if conn_data is None:
+            return None, "AWS side waits for the connectors list (it names the accounts and regions)", 0.0
+        accounts = accounts_to_scan(conn_data.connectors)
+        if not accounts:
+            return {}, None, 0.0
+        try:
+            inv = await asyncio.wait_for(self.aws.inventory(accounts), self.section_timeout_s)
+            return inv, None, time.perf_counter() - t0
+        except Exception as e:  # noqa: BLE001
+            return None, "AWS: " + describe_error(e), time.perf_counter() - t0
+
+    async def _onboarding(self, t_arc: "asyncio.Task[Any]", t_aws: "asyncio.Task[Any]") -> m.Section:
+        prev = self.last_good.get("onboarding")
+        prev_data: m.OnboardingData | None = prev.data if prev is not None else None
+        errors: list[str] = []
+        arc: tuple[m.ArcMachine, ...] | None
+        dur = 0.0
+        try:
+            arc, dur = await t_arc
+            arc = tuple(arc)
+        except Exception as e:  # noqa: BLE001
+            self._note_auth(e)
+            errors.append("Arc machines (Azure): " + describe_error(e))
+            arc = prev_data.arc_machines if prev_data is not None else None
+        inv, aws_err, aws_dur = await t_aws
+        dur = max(dur, aws_dur)
+        if aws_err:
+            errors.append(aws_err)
+            inv = dict(prev_data.aws) if prev_data is not None else None
+        else:
+            unread = [a for a, i in (inv or {}).items() if not i.readable]
+            if inv and len(unread) == len(inv):
+                errors.append("AWS: no account could be read (" + (inv[unread[0]].error or "?") + ")")
+        if arc is None and inv is None:
+            return self._failed("onboarding", "; ".join(errors) or "no data")
+        data = m.OnboardingData(arc_machines=arc or (), aws=inv or {},
+                                arc_error=errors[0] if errors and errors[0].startswith("Arc") else None)
+        now = self.clock()
+        if not errors:
+            return self._ok("onboarding", data, dur, now)
+        # Partial: the fresh half is shown with the other half's last good data; the section says so.
+        sec = m.Section(m.SectionStatus("onboarding", "stale" if prev is not None else "error",
+                                        prev.status.as_of if prev is not None else now, "; ".join(errors),
+                                        round(dur, 3)), data)
+        return sec
+
+
+def accounts_to_scan(connectors: Iterable[m.Connector]) -> dict[str, list[str]]:
+    """AWS account -> regions to read (the union of its connectors' regions; empty = every enabled region)."""
+    out: dict[str, set[str]] = {}
+    for c in connectors:
+        if not c.aws_account_id:
+            continue
+        regions = out.setdefault(c.aws_account_id, set())
+        regions.update(c.regions)
+    return {a: sorted(r) for a, r in sorted(out.items())}

@@ -1,0 +1,153 @@
+"""The public snapshot JSON (schema/snapshot.schema.json) and a plain-text table. No textual/rich here.
+
+The JSON is a public interface (scripts and cron jobs read it): change it only additively and keep the schema
+in step (tests/test_snapshot_contract.py validates every output against it).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import derive as d
+from . import model as m
+
+SCHEMA_VERSION = "1"
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+
+def _connector(c: m.Connector) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "subscription_id": c.subscription_id,
+        "resource_group": c.resource_group,
+        "regions": list(c.regions),
+        "scan_interval_hours": c.scan_interval_hours,
+        "organization_role": c.organization_role,
+        "parent_account_id": c.parent_account_id,
+        "offerings": [o.offering_type for o in c.offerings],
+        "health": c.health,
+        "health_detail": c.health_detail,
+        "retired": c.kind == "classic",
+    }
+
+
+def _plan(p: d.PlanView) -> dict[str, Any]:
+    out: dict[str, Any] = {"enabled": p.enabled}
+    if p.key == "servers":
+        out.update(sub_plan=p.sub_plan, arc_auto_provisioning=bool(p.arc_auto_provisioning), mde=p.mde,
+                   vulnerability_assessment=p.vulnerability_assessment, agentless_scanning=p.agentless_scanning)
+    elif p.key in ("defender_cspm",):
+        out["agentless_scanning"] = p.agentless_scanning
+    elif p.key == "databases":
+        out["arc_auto_provisioning"] = p.arc_auto_provisioning
+    out["prerequisites_ok"] = p.prerequisites_ok
+    out["prerequisites"] = [{"name": x.name, "ok": x.ok, "detail": x.detail} for x in p.prerequisites]
+    return out
+
+
+def _onboarding(f: d.Funnel | None) -> dict[str, Any]:
+    if f is None:
+        return {"ec2_total": None, "ssm_online": None, "arc_connected": None, "stuck": [], "regions": [],
+                "aws_error": "onboarding section unavailable", "arc_expected": None}
+    return {
+        "ec2_total": f.ec2_total,
+        "ssm_online": f.ssm_online,
+        "arc_connected": f.arc_connected,
+        "arc_expected": f.arc_expected,
+        "stuck": [{"instance_id": s.instance_id, "region": s.region, "reason": s.reason} for s in f.stuck],
+        "regions": [{"region": r.region, "ec2_total": r.ec2_total, "ssm_online": r.ssm_online,
+                     "arc_connected": r.arc_connected} for r in f.regions],
+        "aws_error": f.aws_error,
+    }
+
+
+def _recs(r: d.RecSummary | None) -> dict[str, Any]:
+    if r is None:
+        return {"total": None, "unhealthy": None, "unhealthy_by_severity": {k: None for k in m.SEVERITIES}}
+    return {"total": r.total, "unhealthy": r.unhealthy,
+            "unhealthy_by_severity": {k: int(r.unhealthy_by_severity.get(k, 0)) for k in m.SEVERITIES}}
+
+
+def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
+    accounts = d.account_views(snap)
+    rollup = d.org_rollup(snap.data("connectors").connectors) if snap.data("connectors") else {}
+    comp: m.ComplianceData | None = snap.data("compliance")
+    cd: m.ConnectorsData | None = snap.data("connectors")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _iso(snap.generated_at),
+        "scope": {"subscriptions": list(snap.subscriptions), "tenant_id": snap.tenant_id},
+        "sections": {
+            name: {"status": s.status.status, "as_of": _iso(s.status.as_of), "error": s.status.error,
+                   "duration_s": s.status.duration_s}
+            for name, s in snap.sections.items()
+        },
+        "accounts": [
+            {
+                "aws_account_id": a.aws_account_id,
+                "name": a.name,
+                "organization_role": a.organization_role,
+                "organization": rollup.get(a.aws_account_id),
+                "connectors": [_connector(c) for c in a.connectors],
+                "duplicate_classic_native": a.duplicate_classic_native,
+                "plans": {k: _plan(p) for k, p in a.plans.items()},
+                "onboarding": _onboarding(a.onboarding),
+                "recommendations": _recs(a.recommendations),
+            }
+            for a in accounts
+        ],
+        "compliance": {
+            s.name: {"passed_controls": s.passed_controls, "failed_controls": s.failed_controls,
+                     "skipped_controls": s.skipped_controls, "percent": d.compliance_percent(s)}
+            for s in (comp.standards if comp else ())
+        },
+        "skipped_connectors": list(cd.skipped) if cd else [],
+    }
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def render_table(snap: m.Snapshot) -> str:
+    """Plain text for a terminal or a log; the same facts as the JSON, fewer details."""
+    doc = snapshot_to_dict(snap)
+    lines = [f"mdc-aws snapshot {doc['generated_at']}  subscriptions: {len(doc['scope']['subscriptions'])}"]
+    lines.append("")
+    lines.append("SECTION          STATUS  AS OF                 ERROR")
+    for name, s in doc["sections"].items():
+        lines.append(f"{name:<16} {s['status']:<7} {_fmt(s['as_of']):<21} {s['error'] or ''}")
+    lines.append("")
+    hdr = f"{'ACCOUNT':<13} {'NAME':<22} {'KIND':<15} {'ORG':<6} {'PLANS':<28} {'EC2':>5} {'SSM':>5} {'ARC':>5} {'STUCK':>5} {'UNHEALTHY':>9}"
+    lines.append(hdr)
+    for a in doc["accounts"]:
+        kinds = "+".join(sorted({c["kind"] for c in a["connectors"]}, key=lambda k: k != "native"))
+        if a["duplicate_classic_native"]:
+            kinds += " DUP"
+        plans = []
+        for k, short in (("cspm", "cspm"), ("defender_cspm", "dcspm"), ("servers", "srv"),
+                         ("containers", "ctr"), ("databases", "db")):
+            p = a["plans"][k]
+            if p["enabled"]:
+                tag = short + (f":{p['sub_plan']}" if k == "servers" and p.get("sub_plan") else "")
+                if p.get("prerequisites_ok") is False:
+                    tag += "!"
+                plans.append(tag)
+        o = a["onboarding"]
+        r = a["recommendations"]
+        lines.append(
+            f"{a['aws_account_id']:<13} {(a['name'] or '')[:22]:<22} {kinds:<15} {a['organization_role'][:6]:<6} "
+            f"{','.join(plans)[:28]:<28} {_fmt(o['ec2_total']):>5} {_fmt(o['ssm_online']):>5} "
+            f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9}")
+    if doc["compliance"]:
+        lines.append("")
+        lines.append(f"{'STANDARD':<45} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7} {'%':>6}")
+        for name, c in doc["compliance"].items():
+            lines.append(f"{name:<45} {c['passed_controls']:>6} {c['failed_controls']:>6} "
+                         f"{c['skipped_controls']:>7} {_fmt(c['percent']):>6}")
+    return "\n".join(lines) + "\n"

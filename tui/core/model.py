@@ -1,0 +1,244 @@
+"""Frozen model dataclasses: the vocabulary shared by sources, collect, derive, the CLI and the UI.
+
+Never imports textual or rich (tests/test_layering.py enforces it).
+Sources (azure.py, arg.py, aws.py) return these; collect.py assembles a Snapshot; derive.py computes views.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+# Keys of the `plans` object in the snapshot JSON, and the connector offering type behind each.
+PLAN_OFFERINGS: dict[str, str] = {
+    "cspm": "CspmMonitorAws",
+    "defender_cspm": "DefenderCspmAws",
+    "servers": "DefenderForServersAws",
+    "containers": "DefenderForContainersAws",
+    "databases": "DefenderForDatabasesAws",
+}
+PLAN_KEYS: tuple[str, ...] = tuple(PLAN_OFFERINGS)
+KNOWN_AWS_OFFERINGS = frozenset(PLAN_OFFERINGS.values()) | {"InformationProtectionAws"}
+
+SECTION_NAMES: tuple[str, ...] = ("connectors", "plans", "onboarding", "recommendations", "compliance")
+SEVERITIES: tuple[str, ...] = ("High", "Medium", "Low")
+
+# Reasons an EC2 instance is stuck on its way to Azure Arc (snapshot JSON `stuck[].reason`).
+REASON_NO_SSM = "no SSM agent"
+REASON_SSM_LOST = "SSM connection lost"
+REASON_NOT_DISCOVERED = "not discovered yet"
+REASON_ARC_DISCONNECTED = "Arc disconnected"
+REASON_ARC_EXPIRED = "Arc expired"
+REASON_ARC_ERROR = "Arc error"
+REASON_ARC_OTHER = "Arc not connected"
+
+
+@dataclass(frozen=True)
+class Offering:
+    """One entry of a native connector's `properties.offerings` (an AWS plan)."""
+
+    offering_type: str  # e.g. "DefenderForServersAws"
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Connector:
+    """An AWS connector: native (Microsoft.Security/securityConnectors) or classic (Microsoft.Security/connectors)."""
+
+    id: str
+    name: str
+    kind: str  # "native" | "classic"
+    subscription_id: str
+    resource_group: str | None  # None for classic connectors (subscription scoped)
+    aws_account_id: str | None  # hierarchyIdentifier (native); authenticationDetails.accountId (classic)
+    regions: tuple[str, ...] = ()
+    scan_interval_hours: int | None = None
+    organization_role: str = "single"  # "single" | "management" | "member"
+    parent_account_id: str | None = None  # member: parentHierarchyId
+    stackset_name: str | None = None  # management account
+    excluded_account_ids: tuple[str, ...] = ()
+    offerings: tuple[Offering, ...] = ()
+    location: str | None = None
+    # native: "ok"; classic: authenticationProvisioningState / hybridComputeProvisioningState (Valid|Invalid|Expired|...)
+    health: str = "ok"
+    health_detail: str | None = None
+    auth_type: str | None = None  # classic: "awsAssumeRole" | "awsCreds"
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def offering(self, offering_type: str) -> Offering | None:
+        for o in self.offerings:
+            if o.offering_type == offering_type:
+                return o
+        return None
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """A subscription-level Defender plan (Microsoft.Security/pricings): a prerequisite of some AWS plans."""
+
+    subscription_id: str
+    name: str  # "VirtualMachines", "CloudPosture", "Containers", ...
+    tier: str  # "Free" | "Standard"
+    sub_plan: str | None = None
+    extensions: Mapping[str, bool] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Ec2Instance:
+    account_id: str
+    region: str
+    instance_id: str
+    state: str  # running | stopped | ...
+    platform: str  # "windows" | "linux"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SsmInstance:
+    account_id: str
+    region: str
+    instance_id: str
+    ping_status: str  # Online | ConnectionLost | Inactive
+    platform_type: str | None = None
+    agent_version: str | None = None
+    last_ping: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AwsAccountInventory:
+    """What the AWS side of one account shows. readable=False means ec2/ssm are unknown (never a made-up 0)."""
+
+    account_id: str
+    readable: bool
+    error: str | None = None
+    regions: tuple[str, ...] = ()
+    instances: tuple[Ec2Instance, ...] = ()
+    ssm: tuple[SsmInstance, ...] = ()
+    failed_regions: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ArcMachine:
+    """An Azure Arc machine made by MDC for an EC2 instance (Microsoft.HybridCompute/machines, from ARG)."""
+
+    id: str
+    name: str  # the EC2 instance id
+    subscription_id: str
+    resource_group: str
+    status: str  # Connected | Disconnected | Expired | Error | AwaitingConnection
+    aws_account_id: str | None  # tag AccountId
+    instance_id: str | None  # tag InstanceId (falls back to name)
+    connector: str | None = None  # tag MDFCSecurityConnector
+    last_status_change: str | None = None
+    os_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RecommendationCount:
+    """ARG summarize row: AWS assessments of one connector by severity and status."""
+
+    connector_id: str  # lower-case ARM id of the security connector (ARG lower-cases ids)
+    severity: str  # High | Medium | Low
+    status: str  # Healthy | Unhealthy | NotApplicable
+    count: int
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One AWS assessment row (a recommendation on one resource)."""
+
+    id: str
+    assessment_key: str
+    title: str
+    severity: str
+    status: str
+    connector_id: str
+    resource_name: str | None = None
+    resource_type: str | None = None
+    region: str | None = None
+    aws_account_id: str | None = None
+    description: str | None = None
+    remediation: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplianceStandard:
+    name: str  # exactly as Azure reports it
+    passed_controls: int
+    failed_controls: int
+    skipped_controls: int
+
+
+@dataclass(frozen=True)
+class ComplianceControl:
+    standard: str
+    name: str
+    description: str | None
+    state: str  # Passed | Failed | Skipped | Unsupported
+    passed_assessments: int = 0
+    failed_assessments: int = 0
+    skipped_assessments: int = 0
+
+
+@dataclass(frozen=True)
+class SectionStatus:
+    """State of one section: ok (fresh), stale (last good data kept, refresh failed) or error (no data at all)."""
+
+    name: str
+    status: str  # "ok" | "stale" | "error"
+    as_of: datetime | None  # when the data shown was fetched
+    error: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorsData:
+    connectors: tuple[Connector, ...]
+    skipped: tuple[str, ...] = ()  # "name: reason" of connectors skipped (other clouds, malformed)
+
+
+@dataclass(frozen=True)
+class PlansData:
+    pricings: tuple[Pricing, ...]
+    pricing_errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # subscription -> error
+
+
+@dataclass(frozen=True)
+class OnboardingData:
+    arc_machines: tuple[ArcMachine, ...]
+    aws: Mapping[str, AwsAccountInventory] = field(default_factory=dict, compare=False)  # account -> inventory
+    arc_error: str | None = None
+
+
+@dataclass(frozen=True)
+class RecommendationsData:
+    counts: tuple[RecommendationCount, ...]
+
+
+@dataclass(frozen=True)
+class ComplianceData:
+    standards: tuple[ComplianceStandard, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section's status and its data (None when it never succeeded)."""
+
+    status: SectionStatus
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generated_at: datetime
+    subscriptions: tuple[str, ...]
+    sections: Mapping[str, Section]
+    tenant_id: str | None = None
+
+    def data(self, name: str) -> Any:
+        s = self.sections.get(name)
+        return s.data if s is not None else None
+
+    @property
+    def complete(self) -> bool:
+        return all(s.status.status == "ok" for s in self.sections.values())
