@@ -24,6 +24,24 @@ World (tui/emulator/world.py) public API used by the servers:
                                                         # rows with the standard ARG columns (lower-case `type`)
     world.ssm_status(account_id, instance_id) -> str | None   # "Online" | "ConnectionLost" | None (no agent), now
     world.denied_accounts: set[str]                     # AWS accounts whose role cannot be assumed (AccessDenied)
+
+    # Writing a store: hold world.lock, write, then call world.touch() (bumps arg_version(); a new AWS connector gets
+    # its first assessments ONBOARDING_LAG_TICKS later, Arc machines a few ticks after arcAutoProvisioning is on).
+    world.touch() -> None
+    with world.mutating(): ...                          # = lock + touch() on exit
+    world.advance(n=1) -> int                           # ManualClock only; world.time_of(tick) / world.now() -> epoch s
+
+    # Extras (added by world.py; optional for the servers)
+    world.rest_body(arg_row) -> dict                    # REST envelope for an ARG row (mixed-case type, azurePortalUri)
+    world.ssm_instance_information(account_id, region=None) -> list[dict]   # DescribeInstanceInformation entries
+    world.instance_meta(account_id, instance_id) -> dict | None             # IP, launch time, VPC/subnet/SG, OS
+    world.aws_entities(account_id) -> list[dict]        # synthetic AWS resources MDC assesses (buckets, users, SGs ...)
+    world.iam_roles(account_id) -> list[str]            # Defender for Cloud template roles present in the account
+    world.cfn_stack(account_id) -> dict | None          # the connector's CloudFormation stack (+ StackSetName)
+    world.org_ids: dict[str, str]                       # management account id -> AWS Organizations id ("o-...")
+    world.accounts_by_id: dict[str, AwsAccountSpec]
+    AwsAccountSpec.securityhub_standards: one StandardsArn per enabled standard, enabled in every region of the
+    account; regional ARNs are written with the account's home region (regions[0]); CIS 1.2.0's ARN has no region.
 """
 from __future__ import annotations
 

@@ -1,0 +1,1023 @@
+"""Azure Resource Graph (ARG) through azure.mgmt.resourcegraph.aio, plus the ARM plumbing shared with azure.py.
+
+Every KQL query is a named constant next to its row parser. Parsers are pure functions (dict -> model | None):
+they never raise, treat missing fields as None, coerce numbers given as strings and compare ids
+case-insensitively (ARG lower-cases ids; connector ids are lower-cased here and must be on the other side too).
+
+`ResourceGraph.query` does what the SDK does not: it loops on `$skipToken`, batches subscriptions
+(Microsoft's guidance: < 300 per query), reads `x-ms-user-quota-remaining` / `x-ms-user-quota-resets-after`
+on every response and waits for the reset before it would be throttled, and turns errors into one-line
+SourceErrors. azure-core's retry policy still handles 429/5xx (it honours Retry-After; a small policy of ours
+turns the quota reset into a Retry-After when Azure sends none).
+
+Never imports textual, rich or tui.emulator; azure.* is imported lazily.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
+
+from .errors import AuthError, SourceError
+from .model import (
+    ArcMachine,
+    ComplianceControl,
+    ComplianceStandard,
+    Recommendation,
+    RecommendationCount,
+    SEVERITIES,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import AzureSettings
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 1000  # ARG's hard cap on $top
+MAX_BATCH = 300  # Microsoft's guidance for subscriptions per query
+MAX_PAGES = 100_000  # a runaway-paging guard (100M rows)
+MAX_QUOTA_WAIT_S = 60.0  # never sleep longer than this on a (possibly bogus) quota header
+SUBSCRIPTION_CONCURRENCY = 8  # bounded fan-out for per-subscription ARM calls (azure.py)
+
+Progress = Callable[[int, int, "int | None"], Any]  # (pages fetched, rows so far, total rows if known)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small pure helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _s(v: Any) -> str | None:
+    """A non-empty string (numbers are stringified), else None. ARG's tostring(null) is "" -> None."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float) and math.isfinite(v):
+        return str(int(v)) if v.is_integer() else str(v)
+    return None
+
+
+def _int(v: Any) -> int | None:
+    """A non-negative integer from an int, an integral float or a numeric string; else None."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v if v >= 0 else None
+    if isinstance(v, float):
+        return int(v) if math.isfinite(v) and v.is_integer() and v >= 0 else None
+    if isinstance(v, str):
+        t = v.strip()
+        try:
+            f = float(t)
+        except ValueError:
+            return None
+        return int(f) if math.isfinite(f) and f.is_integer() and f >= 0 else None
+    return None
+
+
+class _Row:
+    """Column lookup on one row: exact names first, then case-insensitively (built once, only if needed).
+    Empty strings count as missing (ARG's tostring(null) is "")."""
+
+    __slots__ = ("row", "_low")
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.row = row
+        self._low: dict[str, Any] | None = None
+
+    def get(self, *keys: str) -> Any:
+        row = self.row
+        for k in keys:
+            v = row.get(k)
+            if v is not None and not (isinstance(v, str) and v == ""):
+                return v
+        if self._low is None:
+            self._low = {str(k).lower(): v for k, v in row.items()}
+        for k in keys:
+            v = self._low.get(k.lower())
+            if v is not None and not (isinstance(v, str) and v == ""):
+                return v
+        return None
+
+
+def _canon(v: Any, allowed: Iterable[str]) -> str | None:
+    """Case-normalise v onto one of `allowed` ("high" -> "High"); other non-empty strings pass through."""
+    s = _s(v)
+    if s is None:
+        return None
+    for a in allowed:
+        if s.lower() == a.lower():
+            return a
+    return s
+
+
+STATUS_CODES = ("Healthy", "Unhealthy", "NotApplicable")
+_ID_SUB = re.compile(r"/subscriptions/([^/]+)", re.I)
+_ID_RG = re.compile(r"/resourcegroups/([^/]+)", re.I)
+_ID_ASSESSMENT = re.compile(r"/providers/microsoft\.security/assessments/([^/]+)", re.I)
+_ID_ENTITY = re.compile(r"/securityentitydata/([^/]+)", re.I)
+_AWS_REGION_TAIL = re.compile(r"-([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})$")
+_AWS_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):", re.I)
+
+
+def subscription_of(resource_id: Any) -> str | None:
+    """The (lower-case) subscription id inside an ARM id."""
+    if not isinstance(resource_id, str):
+        return None
+    m = _ID_SUB.search(resource_id)
+    return m.group(1).lower() if m else None
+
+
+def resource_group_of(resource_id: Any) -> str | None:
+    if not isinstance(resource_id, str):
+        return None
+    m = _ID_RG.search(resource_id)
+    return m.group(1) if m else None
+
+
+def connector_id_of(resource_id: Any) -> str | None:
+    """The lower-case security-connector id that owns an AWS entity/assessment id (the part before /securityentitydata/)."""
+    if not isinstance(resource_id, str):
+        return None
+    low = resource_id.lower()
+    i = low.find("/securityentitydata/")
+    if i <= 0:
+        return None
+    return low[:i]
+
+
+def aws_region_of(resource_id: Any) -> str | None:
+    """The AWS region at the end of a securityentitydata name (`aws-ec2-instance-i-0abc-us-east-1`), if any."""
+    if not isinstance(resource_id, str):
+        return None
+    m = _ID_ENTITY.search(resource_id)
+    if not m:
+        return None
+    r = _AWS_REGION_TAIL.search(m.group(1).lower())
+    return r.group(1) if r else None
+
+
+def aws_account_of_arn(arn: Any) -> str | None:
+    if not isinstance(arn, str):
+        return None
+    m = _AWS_ACCOUNT_IN_ARN.match(arn.strip())
+    return m.group(1) if m else None
+
+
+def aws_account(v: Any) -> str | None:
+    """An AWS account id: 12 digits (an int loses leading zeros in JSON: pad it back)."""
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12:
+        return f"{v:012d}"
+    return _s(v)
+
+
+def kql_string(value: str) -> str:
+    """A KQL string literal for value (single-quoted, backslash-escaped): safe to splice into a query."""
+    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Queries and their row parsers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionInfo:
+    """A row of SUBSCRIPTIONS_QUERY."""
+
+    subscription_id: str  # lower-case GUID
+    name: str | None
+    tenant_id: str | None
+    state: str | None  # Enabled | Warned | PastDue | Disabled | Deleted
+
+
+# Tenant scope (no subscriptions in the request): every subscription the caller can see.
+SUBSCRIPTIONS_QUERY = """resourcecontainers
+| where type == 'microsoft.resources/subscriptions'
+| project id, subscriptionId, name, tenantId, state = tostring(properties.state)"""
+
+# Subscriptions in these states cannot be read; every other state (Enabled, Warned, PastDue) can.
+UNREADABLE_SUBSCRIPTION_STATES = frozenset({"disabled", "deleted"})
+
+
+def parse_subscription(row: Any) -> SubscriptionInfo | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        sub = _s(r.get("subscriptionId")) or subscription_of(row.get("id"))
+        if not sub:
+            return None
+        return SubscriptionInfo(
+            subscription_id=sub.lower(),
+            name=_s(r.get("name", "displayName")),
+            tenant_id=_s(r.get("tenantId")),
+            state=_s(r.get("state")),
+        )
+    except Exception:  # noqa: BLE001 - a parser never raises
+        return None
+
+
+# Azure Arc machines MDC made for EC2 instances (named by instance id, tagged by the Servers plan).
+# Projects `id`, so it pages.
+ARC_MACHINES_QUERY = """resources
+| where type =~ 'microsoft.hybridcompute/machines'
+| where tostring(tags['MDFCSecurityConnector']) =~ 'true' or tostring(properties.cloudMetadata.provider) =~ 'AWS'
+| project id, name, subscriptionId, resourceGroup,
+    status = tostring(properties.status),
+    accountId = tostring(tags['AccountId']),
+    instanceId = tostring(tags['InstanceId']),
+    connector = tostring(tags['MDFCSecurityConnector']),
+    lastStatusChange = tostring(properties.lastStatusChange),
+    osName = tostring(properties.osName)"""
+
+
+def parse_arc_machine(row: Any) -> ArcMachine | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        rid = _s(r.get("id"))
+        name = _s(r.get("name"))
+        if not rid or not name:
+            return None
+        sub = _s(r.get("subscriptionId")) or subscription_of(rid)
+        rg = _s(r.get("resourceGroup")) or resource_group_of(rid)
+        if not sub or not rg:
+            return None
+        return ArcMachine(
+            id=rid,
+            name=name,
+            subscription_id=sub.lower(),
+            resource_group=rg,
+            status=_s(r.get("status")) or "Unknown",
+            aws_account_id=aws_account(r.get("accountId", "AccountId")),
+            instance_id=_s(r.get("instanceId", "InstanceId")) or name,
+            connector=_s(r.get("connector", "MDFCSecurityConnector")),
+            last_status_change=_s(r.get("lastStatusChange")),
+            os_name=_s(r.get("osName")),
+        )
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# The AWS filter shared by the assessment queries: ARG rows say `Source` (capital S); accept `source` too.
+_AWS_ASSESSMENTS = """securityresources
+| where type == 'microsoft.security/assessments'
+| where tostring(properties.resourceDetails.Source) =~ 'aws' or tostring(properties.resourceDetails.source) =~ 'aws'
+| extend lid = tolower(id)
+| extend connectorId = iff(lid contains '/securityentitydata/', tostring(split(lid, '/securityentitydata/')[0]), '')"""
+
+# AWS recommendation counts per connector x severity x status: aggregated by ARG, a few rows per connector.
+# Rows without a securityentitydata id (legacy classic-connector rows) get connectorId ''.
+RECOMMENDATION_COUNTS_QUERY = (
+    _AWS_ASSESSMENTS
+    + """
+| summarize count_ = count() by connectorId,
+    severity = tostring(properties.metadata.severity),
+    status = tostring(properties.status.code)"""
+)
+
+
+def parse_recommendation_count(row: Any) -> RecommendationCount | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        n = _int(r.get("count_", "count", "total"))
+        if n is None:
+            return None
+        cid = _s(r.get("connectorId"))
+        return RecommendationCount(
+            connector_id=cid.lower() if cid else "",
+            severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
+            status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
+            count=n,
+        )
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# One row per AWS assessment (recommendation x resource) for a pane or an export. Projects `id`, so it pages.
+RECOMMENDATIONS_QUERY = (
+    _AWS_ASSESSMENTS
+    + """
+| project id, assessmentKey = name, connectorId,
+    title = tostring(properties.displayName),
+    severity = tostring(properties.metadata.severity),
+    status = tostring(properties.status.code),
+    resourceName = tostring(properties.additionalData.ResourceName),
+    resourceType = tostring(properties.resourceDetails.ResourceType),
+    resourceProvider = tostring(properties.additionalData.ResourceProvider),
+    additionalResourceType = tostring(properties.additionalData.ResourceType),
+    region = tostring(properties.resourceDetails.Region),
+    account = tostring(properties.resourceDetails.hierarchyId),
+    description = tostring(properties.metadata.description),
+    remediation = tostring(properties.metadata.remediationDescription)"""
+)
+
+
+def recommendations_query(
+    connector_id: str | None = None, severity: str | None = None, status: str | None = None
+) -> str:
+    """RECOMMENDATIONS_QUERY narrowed to one connector / severity / status (values escaped)."""
+    q = RECOMMENDATIONS_QUERY
+    if connector_id:
+        q += f"\n| where connectorId == {kql_string(connector_id.lower())}"
+    if severity:
+        q += f"\n| where severity =~ {kql_string(severity)}"
+    if status:
+        q += f"\n| where status =~ {kql_string(status)}"
+    return q
+
+
+def parse_recommendation(row: Any) -> Recommendation | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        rid = _s(r.get("id"))
+        if not rid:
+            return None
+        m = _ID_ASSESSMENT.search(rid)
+        key = _s(r.get("assessmentKey", "name")) or (m.group(1) if m else None)
+        if not key:
+            return None
+        cid = _s(r.get("connectorId"))
+        cid = cid.lower() if cid else (connector_id_of(rid) or "")
+        rtype = _s(r.get("resourceType"))
+        if not rtype:
+            prov, sub_t = _s(r.get("resourceProvider")), _s(r.get("additionalResourceType"))
+            rtype = f"{prov}/{sub_t}" if prov and sub_t else (sub_t or prov)
+        return Recommendation(
+            id=rid,
+            assessment_key=key,
+            title=_s(r.get("title", "displayName")) or key,
+            severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
+            status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
+            connector_id=cid,
+            resource_name=_s(r.get("resourceName")),
+            resource_type=rtype,
+            region=_s(r.get("region")) or aws_region_of(rid),
+            aws_account_id=aws_account(r.get("account", "accountId", "hierarchyId")),
+            description=_s(r.get("description")),
+            remediation=_s(r.get("remediation", "remediationDescription")),
+        )
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# Regulatory-compliance control rows; the standard name comes from the id (case-insensitively), so it works
+# whether Azure scopes the rows to a subscription or to a security connector.
+_AWS_CONTROLS = """securityresources
+| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols'
+| extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id)
+| where standard contains 'aws'
+| extend state = tolower(tostring(properties.state))"""
+
+# Per control across subscriptions: did it fail anywhere / pass anywhere? (Used when the subscriptions span
+# several ARG batches: the standard-level rollup must be done over every batch, so it is finished in Python.)
+COMPLIANCE_CONTROL_STATES_QUERY = (
+    _AWS_CONTROLS
+    + """
+| summarize failed = countif(state == 'failed'), passed = countif(state == 'passed') by standard, control = tostring(name)"""
+)
+
+# Per AWS standard: a control is failed if failed in any subscription, passed if passed somewhere and failed
+# nowhere, else skipped (skipped / unsupported / no data). All in ARG: one row per standard.
+COMPLIANCE_QUERY = (
+    COMPLIANCE_CONTROL_STATES_QUERY
+    + """
+| summarize passedControls = countif(failed == 0 and passed > 0),
+    failedControls = countif(failed > 0),
+    skippedControls = countif(failed == 0 and passed == 0) by standard"""
+)
+
+
+def _is_aws_standard(name: str) -> bool:
+    return "aws" in name.lower()
+
+
+def parse_compliance_standard(row: Any) -> ComplianceStandard | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        name = _s(r.get("standard", "complianceStandard", "name"))
+        if not name or not _is_aws_standard(name):
+            return None
+        counts = []
+        for key in ("passedControls", "failedControls", "skippedControls"):
+            raw = r.get(key)
+            n = 0 if raw is None else _int(raw)
+            if n is None:
+                return None
+            counts.append(n)
+        return ComplianceStandard(name=name, passed_controls=counts[0], failed_controls=counts[1],
+                                  skipped_controls=counts[2])
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """A row of COMPLIANCE_CONTROL_STATES_QUERY."""
+
+    standard: str
+    control: str
+    failed: int  # subscriptions (rows) where the control failed
+    passed: int
+
+
+def parse_control_state(row: Any) -> ControlState | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        std, ctl = _s(r.get("standard")), _s(r.get("control", "name"))
+        failed, passed = _int(r.get("failed")), _int(r.get("passed"))
+        if not std or not ctl or failed is None or passed is None or not _is_aws_standard(std):
+            return None
+        return ControlState(std, ctl, failed, passed)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def rollup_control_states(states: Iterable[ControlState]) -> list[ComplianceStandard]:
+    """The COMPLIANCE_QUERY rollup done in Python over control states from several batches.
+
+    Standards and controls are matched case-insensitively; the first spelling seen is kept.
+    """
+    names: dict[str, str] = {}
+    acc: dict[tuple[str, str], list[int]] = {}
+    for st in states:
+        sk = st.standard.lower()
+        names.setdefault(sk, st.standard)
+        a = acc.setdefault((sk, st.control.lower()), [0, 0])
+        a[0] += st.failed
+        a[1] += st.passed
+    per: dict[str, list[int]] = {}
+    for (sk, _ctl), (failed, passed) in acc.items():
+        p = per.setdefault(sk, [0, 0, 0])
+        if failed > 0:
+            p[1] += 1
+        elif passed > 0:
+            p[0] += 1
+        else:
+            p[2] += 1
+    return [ComplianceStandard(names[sk], p[0], p[1], p[2]) for sk, p in sorted(per.items())]
+
+
+# Controls of one standard, merged over subscriptions (the state is decided by parse_compliance_control).
+# `{standard}` is replaced by an escaped KQL literal: use compliance_controls_query().
+COMPLIANCE_CONTROLS_QUERY = (
+    _AWS_CONTROLS
+    + """
+| where standard =~ {standard}
+| summarize subscriptions = count(), failedIn = countif(state == 'failed'), passedIn = countif(state == 'passed'),
+    unsupportedIn = countif(state == 'unsupported'),
+    passedAssessments = sum(tolong(properties.passedAssessments)),
+    failedAssessments = sum(tolong(properties.failedAssessments)),
+    skippedAssessments = sum(tolong(properties.skippedAssessments))
+    by standard, control = tostring(name), description = tostring(properties.description)"""
+)
+
+
+def compliance_controls_query(standard: str) -> str:
+    return COMPLIANCE_CONTROLS_QUERY.replace("{standard}", kql_string(standard))
+
+
+def _control_state(r: _Row) -> str | None:
+    failed, passed = _int(r.get("failedIn")), _int(r.get("passedIn"))
+    if failed is None and passed is None:  # a row that carries its state directly
+        return _canon(r.get("state"), ("Passed", "Failed", "Skipped", "Unsupported"))
+    total, unsupported = _int(r.get("subscriptions")), _int(r.get("unsupportedIn")) or 0
+    if failed:
+        return "Failed"
+    if passed:
+        return "Passed"
+    if unsupported and total is not None and unsupported >= total:
+        return "Unsupported"
+    return "Skipped"
+
+
+def parse_compliance_control(row: Any) -> ComplianceControl | None:
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        std, ctl = _s(r.get("standard", "standardName")), _s(r.get("control", "name"))
+        if not std or not ctl:
+            return None
+        state = _control_state(r)
+        if state is None:
+            return None
+        return ComplianceControl(
+            standard=std,
+            name=ctl,
+            description=_s(r.get("description")),
+            state=state,
+            passed_assessments=_int(r.get("passedAssessments")) or 0,
+            failed_assessments=_int(r.get("failedAssessments")) or 0,
+            skipped_assessments=_int(r.get("skippedAssessments")) or 0,
+        )
+    except Exception:  # noqa: BLE001
+        return None
+
+
+_STATE_RANK = {"Failed": 3, "Passed": 2, "Skipped": 1, "Unsupported": 0}
+
+
+def merge_controls(controls: Iterable[ComplianceControl]) -> list[ComplianceControl]:
+    """Merge control rows of the same (standard, control) from several batches: failed anywhere wins, then
+    passed, then skipped, then unsupported (only if unsupported everywhere); assessment counts add up."""
+    out: dict[tuple[str, str], ComplianceControl] = {}
+    for c in controls:
+        k = (c.standard.lower(), c.name.lower())
+        prev = out.get(k)
+        if prev is None:
+            out[k] = c
+            continue
+        state = max((prev.state, c.state), key=lambda s: _STATE_RANK.get(s, 1))
+        out[k] = ComplianceControl(
+            standard=prev.standard,
+            name=prev.name,
+            description=prev.description or c.description,
+            state=state,
+            passed_assessments=prev.passed_assessments + c.passed_assessments,
+            failed_assessments=prev.failed_assessments + c.failed_assessments,
+            skipped_assessments=prev.skipped_assessments + c.skipped_assessments,
+        )
+    return list(out.values())
+
+
+def parse_rows(rows: Iterable[Any], parser: Callable[[Any], Any]) -> tuple[list[Any], int]:
+    """(parsed models, number of rows the parser rejected)."""
+    out, bad = [], 0
+    for r in rows:
+        m = parser(r)
+        if m is None:
+            bad += 1
+        else:
+            out.append(m)
+    return out, bad
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ARM plumbing shared with azure.py: client options, one-line errors
+# ---------------------------------------------------------------------------------------------------------------
+
+_SOVEREIGN_SCOPES = {
+    ".usgovcloudapi.net": "https://management.usgovcloudapi.net/.default",
+    ".chinacloudapi.cn": "https://management.chinacloudapi.cn/.default",
+}
+
+
+def endpoint_of(settings: "AzureSettings") -> str:
+    return (settings.arm_endpoint or "https://management.azure.com").rstrip("/")
+
+
+def client_kwargs(settings: "AzureSettings", **overrides: Any) -> dict[str, Any]:
+    """Options for every azure-mgmt client: endpoint, CA bundle, a deliberate retry policy, timeouts."""
+    endpoint = endpoint_of(settings)
+    kw: dict[str, Any] = {
+        "base_url": endpoint,
+        "retry_total": max(0, int(settings.retry_total)),
+        "retry_backoff_factor": 0.8,
+        "retry_backoff_max": 30,
+        "connection_timeout": settings.timeout_s,
+        "read_timeout": settings.timeout_s,
+    }
+    if settings.ca_bundle:
+        kw["connection_verify"] = settings.ca_bundle
+    host = (urlparse(endpoint).hostname or "").lower()
+    for suffix, scope in _SOVEREIGN_SCOPES.items():
+        if host.endswith(suffix):
+            kw["credential_scopes"] = [scope]
+    kw.update(overrides)
+    return kw
+
+
+def _one_line(text: Any, limit: int = 200) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from "hh:mm:ss[.fff]" (x-ms-user-quota-resets-after) or a plain number (Retry-After)."""
+    s = _s(value)
+    if s is None:
+        return None
+    try:
+        if ":" in s:
+            parts = [float(p) for p in s.split(":")]
+            secs = 0.0
+            for p in parts:
+                secs = secs * 60 + p
+        else:
+            secs = float(s)
+    except ValueError:
+        return None
+    return secs if math.isfinite(secs) and secs >= 0 else None
+
+
+def retry_after_of(headers: Any) -> float | None:
+    """How long Azure asked us to wait: retry-after-ms, Retry-After (seconds) or the ARG quota reset."""
+    if headers is None:
+        return None
+    try:
+        for h in ("retry-after-ms", "x-ms-retry-after-ms"):
+            v = parse_duration(headers.get(h))
+            if v is not None:
+                return v / 1000.0
+        v = parse_duration(headers.get("Retry-After"))
+        if v is not None:
+            return v
+        if headers.get("Retry-After"):  # an HTTP-date
+            from email.utils import parsedate_to_datetime
+
+            dt = parsedate_to_datetime(headers.get("Retry-After"))
+            return max(0.0, dt.timestamp() - time.time())
+        return parse_duration(headers.get("x-ms-user-quota-resets-after"))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _arm_error_parts(body: Any) -> tuple[str | None, str | None]:
+    """(code, message) of an ARM error body {"error": {"code", "message", "details": [...]}}."""
+    if not isinstance(body, Mapping):
+        return None, None
+    err = body.get("error", body)
+    if not isinstance(err, Mapping):
+        return None, _s(err)
+    code, msg = _s(err.get("code")), _s(err.get("message"))
+    details = err.get("details")
+    if isinstance(details, list):
+        for d in details:
+            if isinstance(d, Mapping) and _s(d.get("message")) and _s(d.get("message")) != msg:
+                msg = f"{msg}; {_s(d.get('message'))}" if msg else _s(d.get("message"))
+                break
+    return code, msg
+
+
+def http_error(
+    status: int,
+    *,
+    code: str | None,
+    message: str | None,
+    headers: Any = None,
+    endpoint: str,
+    what: str,
+    subscription: str | None = None,
+    query: bool = False,
+) -> SourceError:
+    """The one-line SourceError for an HTTP error status from ARM/ARG (`query`: a Resource Graph query)."""
+    code_s = code or str(status)
+    detail = f"{code_s}: {_one_line(message, 160)}" if message else code_s
+    sub = f"subscription {subscription}" if subscription else None
+    if status == 401:
+        return AuthError(f"Azure rejected the credentials ({detail}): run `az login` "
+                         "or set MDC_AWS_ACCESS_TOKEN to a fresh token")
+    if status == 403:
+        target = sub or what
+        return AuthError(f"no access to {target} ({code_s}): ask for Reader + Security Reader on it")
+    if status == 404 and code and code.lower() in ("subscriptionnotfound", "invalidsubscriptionid"):
+        return AuthError(f"{sub or 'subscription'} not found ({code_s}): check the id (--subscription) "
+                         "and that you signed in to its tenant")
+    if status == 429:
+        ra = retry_after_of(headers)
+        wait = f"wait {math.ceil(ra)} s and refresh" if ra is not None else "wait a minute and refresh"
+        return SourceError(f"Azure throttled {what} ({detail}) after retries: {wait}; "
+                           "fewer concurrent tools on this identity help", kind="throttled", retry_after=ra)
+    where = f" for {sub}" if sub and subscription not in what else ""
+    if status >= 500:
+        return SourceError(f"Azure failed {what}{where} ({status} {detail}) after retries: try again later "
+                           "(status: https://azure.status.microsoft)", kind="server",
+                           retry_after=retry_after_of(headers))
+    if status == 400 and query:
+        return SourceError(f"Resource Graph rejected the {what} ({detail}): this is a bug in mdc-aws, "
+                           "please report it with this message", kind="error")
+    return SourceError(f"Azure refused {what}{where} ({status} {detail}): check --arm-endpoint and the "
+                       "subscription", kind="error")
+
+
+def _credential_cause(exc: BaseException) -> str:
+    """The useful part of an azure-identity error: DefaultAzureCredential lists every source it tried; the
+    Azure CLI's reason is the one an operator acts on."""
+    text = str(getattr(exc, "message", None) or exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    tried = [ln.split(":", 1) for ln in lines[1:] if re.match(r"^[A-Za-z]+Credential:", ln)]
+    if tried and ("DefaultAzureCredential" in lines[0] or "ChainedTokenCredential" in lines[0]):
+        cli = next((why.strip() for name, why in tried if name == "AzureCliCredential"), None)
+        cause = f"DefaultAzureCredential tried {len(tried)} sources"
+        return _one_line(f"{cause}; Azure CLI: {cli}" if cli else cause, 180)
+    return _one_line(lines[0], 180)
+
+
+_SSL_NOISE = re.compile(r"\s*ssl:(?:<[^>]*>|default|True|False|None)")
+_TLS_FAILURE = re.compile(r"certificate|\[SSL|SSLError|TLS", re.I)
+
+
+def to_source_error(
+    exc: BaseException, *, endpoint: str, what: str, subscription: str | None = None, query: bool = False
+) -> SourceError:
+    """Map an azure-core / azure-identity / transport exception to a one-line SourceError that says what to do."""
+    if isinstance(exc, SourceError):
+        return exc
+    try:
+        from azure.core import exceptions as ace
+    except ImportError:  # pragma: no cover
+        ace = None  # type: ignore[assignment]
+    host = urlparse(endpoint).netloc or endpoint
+    if ace is not None:
+        if isinstance(exc, ace.ClientAuthenticationError) and getattr(exc, "status_code", None) is None:
+            # From the credential (CredentialUnavailableError, expired static token, az CLI not logged in...)
+            return AuthError(f"no usable Azure credentials ({_credential_cause(exc)}): run `az login` "
+                             "or set MDC_AWS_ACCESS_TOKEN to a fresh token")
+        # DecodeError is an HttpResponseError (status 200): check it first
+        if isinstance(exc, (ace.DecodeError, ace.DeserializationError)):
+            return SourceError(f"Azure sent a malformed response to {what} ({_one_line(exc, 140)}): "
+                               "retry later; report it if it persists", kind="malformed")
+        if isinstance(exc, ace.HttpResponseError) and getattr(exc, "status_code", None):
+            code = msg = None
+            if exc.response is not None:
+                try:
+                    code, msg = _arm_error_parts(exc.response.json())
+                except Exception:  # noqa: BLE001
+                    pass
+            if not code:
+                code = getattr(getattr(exc, "error", None), "code", None)
+                msg = getattr(getattr(exc, "error", None), "message", None)
+            headers = getattr(exc.response, "headers", None)
+            return http_error(int(exc.status_code), code=code, message=msg or exc.reason, headers=headers,
+                              endpoint=endpoint, what=what, subscription=subscription, query=query)
+        if isinstance(exc, ace.AzureError) and "non-tls" in str(exc).lower():
+            return SourceError(f"cannot send a token to {host} over plain HTTP: use an https:// --arm-endpoint "
+                               "(with --ca-bundle for a local emulator)", kind="usage")
+        if isinstance(exc, ace.ServiceRequestError):
+            cause = _SSL_NOISE.sub("", str(getattr(exc, "message", None) or exc))
+            cause = _one_line(cause, 160)
+            if _TLS_FAILURE.search(cause):
+                hint = "check --ca-bundle (the PEM that signed the endpoint's certificate) and --arm-endpoint"
+            else:
+                hint = "check --arm-endpoint / --ca-bundle / network"
+            return SourceError(f"cannot reach {host} ({cause}): {hint}", kind="network")
+        if isinstance(exc, ace.ServiceResponseError):
+            return SourceError(f"no complete answer from {host} to {what} ({_one_line(exc, 140)}): "
+                               "check the network and retry", kind="network")
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return SourceError(f"{what}: {host} did not answer in time: check the network or raise the timeout",
+                           kind="network")
+    if isinstance(exc, (ValueError, TypeError, KeyError)):
+        return SourceError(f"Azure sent a malformed response to {what} ({type(exc).__name__}: "
+                           f"{_one_line(exc, 120)}): report it if it persists", kind="malformed")
+    if isinstance(exc, OSError):
+        return SourceError(f"cannot reach {host} ({_one_line(exc, 160)}): check --arm-endpoint / --ca-bundle / "
+                           "network", kind="network")
+    return SourceError(f"{what} failed ({type(exc).__name__}: {_one_line(exc, 160)})", kind="error")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Quota pacing
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class QuotaPacer:
+    """Reads ARG's quota headers and holds the next query back until the window resets when it is nearly spent.
+
+    `observe(headers)` is called for every response (also the 429s azure-core retries); `wait()` before a call.
+    """
+
+    def __init__(self, *, low_water: int = 1, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.low_water = low_water
+        self._clock = clock
+        self._sleep = sleep
+        self.remaining: int | None = None
+        self.not_before = 0.0
+        self.waited_s = 0.0
+
+    def observe(self, headers: Any) -> None:
+        try:
+            remaining = _int(headers.get("x-ms-user-quota-remaining")) if headers is not None else None
+            reset = parse_duration(headers.get("x-ms-user-quota-resets-after")) if headers is not None else None
+        except Exception:  # noqa: BLE001
+            return
+        if remaining is None:
+            return
+        self.remaining = remaining
+        if remaining <= self.low_water and reset is not None:
+            self.not_before = max(self.not_before, self._clock() + min(reset, MAX_QUOTA_WAIT_S))
+
+    def hold(self, seconds: float) -> None:
+        """No query before `seconds` from now (e.g. Azure's Retry-After after the retries ran out)."""
+        self.not_before = max(self.not_before, self._clock() + min(max(0.0, seconds), MAX_QUOTA_WAIT_S))
+
+    def delay(self) -> float:
+        return max(0.0, self.not_before - self._clock())
+
+    async def wait(self) -> float:
+        d = self.delay()
+        if d > 0:
+            log.info("Resource Graph quota spent: waiting %.1f s for the reset", d)
+            self.waited_s += d
+            await self._sleep(d)
+        return d
+
+
+def _quota_policy(pacer: QuotaPacer) -> Any:
+    """A per-retry azure-core policy: feeds every response's headers to the pacer and, for a 429 that carries
+    only the quota reset, adds Retry-After so azure-core's retry waits exactly until the reset."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class ArgQuotaPolicy(SansIOHTTPPolicy):
+        def on_response(self, request: Any, response: Any) -> None:
+            http = response.http_response
+            headers = http.headers
+            pacer.observe(headers)
+            if http.status_code == 429 and not any(
+                headers.get(h) for h in ("Retry-After", "retry-after-ms", "x-ms-retry-after-ms")
+            ):
+                reset = parse_duration(headers.get("x-ms-user-quota-resets-after"))
+                if reset is not None:
+                    try:
+                        headers["Retry-After"] = str(max(1, math.ceil(min(reset, MAX_QUOTA_WAIT_S))))
+                    except TypeError:  # immutable headers: azure-core falls back to its backoff
+                        pass
+
+    return ArgQuotaPolicy()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Resource Graph client
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _batches(subscriptions: Sequence[str], size: int) -> list[list[str]]:
+    seen: dict[str, str] = {}
+    for s in subscriptions:
+        if isinstance(s, str) and s.strip():
+            seen.setdefault(s.strip().lower(), s.strip())
+    subs = list(seen.values())
+    return [subs[i : i + size] for i in range(0, len(subs), size)]
+
+
+def _table_to_objects(data: Any) -> list[Any] | None:
+    """ARG's "table" result format ({columns, rows}) as a list of dicts; None if data is neither format."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, Mapping) and isinstance(data.get("columns"), list) and isinstance(data.get("rows"), list):
+        cols = [c.get("name") if isinstance(c, Mapping) else None for c in data["columns"]]
+        return [dict(zip(cols, r)) if isinstance(r, list) else r for r in data["rows"]]
+    return None
+
+
+class ResourceGraph:
+    """Runs KQL on Azure Resource Graph: paging, subscription batches, quota pacing, one-line errors.
+
+    Use as an async context manager, or call `close()`. The credential is not closed (its owner does that).
+    """
+
+    def __init__(self, settings: "AzureSettings", credential: Any, **client_overrides: Any) -> None:
+        self.settings = settings
+        self.credential = credential
+        self.endpoint = endpoint_of(settings)
+        self.pacer = QuotaPacer()
+        self._overrides = client_overrides
+        self._client: Any = None
+        self.last_query_pages = 0
+        self.tenant_limit_hit = False  # x-ms-tenant-subscription-limit-hit: results limited to 10,000 subs
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+
+            kw = client_kwargs(self.settings, **self._overrides)
+            kw.setdefault("per_retry_policies", [_quota_policy(self.pacer)])
+            base_url = kw.pop("base_url")
+            self._client = ResourceGraphClient(self.credential, base_url=base_url, **kw)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def __aenter__(self) -> "ResourceGraph":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def query(
+        self,
+        kql: str,
+        subscriptions: Sequence[str] | None,
+        *,
+        page_size: int | None = None,
+        max_rows: int | None = None,
+        progress: Progress | None = None,
+        name: str = "Resource Graph query",
+    ) -> list[Any]:
+        """All rows of `kql` over `subscriptions` (None: tenant scope), every `$skipToken` page of every batch.
+
+        `max_rows` stops paging once that many rows are in; `progress(pages, rows, total)` is called per page.
+        Raises SourceError (kind auth / throttled / network / server / malformed / error).
+        """
+        from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+        client = self._get_client()
+        top = max(1, min(int(page_size or self.settings.arg_page_size or MAX_PAGE_SIZE), MAX_PAGE_SIZE))
+        size = max(1, min(int(self.settings.arg_batch_size or MAX_BATCH), MAX_BATCH))
+        if subscriptions is None:
+            batches: list[list[str] | None] = [None]
+        else:
+            batches = list(_batches(subscriptions, size))
+            if not batches:
+                return []
+        rows: list[Any] = []
+        pages = 0
+        total: int | None = 0
+        for batch in batches:
+            token: str | None = None
+            seen_tokens: set[str] = set()
+            batch_total_added = False
+            batch_pages = 0
+            while True:
+                await self.pacer.wait()
+                options = QueryRequestOptions(top=top, skip_token=token, result_format="objectArray",
+                                              allow_partial_scopes=batch is None)
+                request = QueryRequest(subscriptions=batch, query=kql, options=options)
+                try:
+                    resp, headers = await client.resources(
+                        request, cls=lambda pr, d, h: (d, pr.http_response.headers)
+                    )
+                except Exception as e:  # noqa: BLE001
+                    err = to_source_error(e, endpoint=self.endpoint, what=name, query=True)
+                    if err.kind == "throttled" and err.retry_after:
+                        self.pacer.hold(err.retry_after)
+                    raise err from None
+                if headers is not None and str(headers.get("x-ms-tenant-subscription-limit-hit", "")).lower() == "true":
+                    self.tenant_limit_hit = True
+                data = _table_to_objects(getattr(resp, "data", None))
+                if data is None:
+                    raise SourceError(f"Azure sent a malformed response to {name} (no data array): "
+                                      "retry later; report it if it persists", kind="malformed")
+                rows.extend(data)
+                pages += 1
+                batch_pages += 1
+                self.last_query_pages = pages
+                page_total = _int(getattr(resp, "total_records", None))
+                if not batch_total_added:
+                    total = None if (total is None or page_total is None) else total + page_total
+                    batch_total_added = True
+                if progress is not None:
+                    try:
+                        progress(pages, len(rows), total)
+                    except Exception:  # noqa: BLE001 - a UI callback never breaks a query
+                        log.debug("progress callback failed", exc_info=True)
+                if max_rows is not None and len(rows) >= max_rows:
+                    return rows[:max_rows]
+                token = _s(getattr(resp, "skip_token", None))
+                if not token:
+                    count = _int(getattr(resp, "count", None))
+                    truncated = str(getattr(resp, "result_truncated", "")).lower() == "true"
+                    if truncated and batch_pages == 1 and count is not None and page_total is not None \
+                            and count < page_total:
+                        raise SourceError(
+                            f"Resource Graph returned {count} of {page_total} rows for {name} and cannot page "
+                            "it: narrow the scope with --subscription; report it to mdc-aws", kind="error")
+                    break
+                if token in seen_tokens or pages >= MAX_PAGES:
+                    raise SourceError(f"Resource Graph kept paging {name} ({pages} pages): report it to mdc-aws",
+                                      kind="malformed")
+                seen_tokens.add(token)
+        return rows
+
+    async def query_parsed(
+        self, kql: str, subscriptions: Sequence[str] | None, parser: Callable[[Any], Any], **kw: Any
+    ) -> list[Any]:
+        """query() then parse each row; rejected rows are counted in the log, never fatal."""
+        rows = await self.query(kql, subscriptions, **kw)
+        parsed, bad = parse_rows(rows, parser)
+        if bad:
+            log.warning("%s: skipped %d malformed row(s) of %d", kw.get("name", "query"), bad, len(rows))
+        return parsed
+
+    def batch_count(self, subscriptions: Sequence[str] | None) -> int:
+        if subscriptions is None:
+            return 1
+        size = max(1, min(int(self.settings.arg_batch_size or MAX_BATCH), MAX_BATCH))
+        return len(_batches(subscriptions, size))

@@ -1,0 +1,610 @@
+"""The Azure source: ARM (Microsoft.Security connectors, classic connectors, pricings) and, through arg.py,
+Azure Resource Graph. Async; one instance per refresh loop, used as an async context manager.
+
+Why raw JSON through the SDK client instead of `security_connectors.list()` models: the generated
+deserializer fails a whole page when one item is off-schema (a string `subPlan`, a list where an object is
+expected), `cls=` on paged operations receives already-deserialized models, and unknown offering types lose
+their fields. So requests go through the SDK client's own pipeline (`_send_request`, Microsoft's documented
+escape hatch: same auth, retry, user agent, TLS settings) and every item is parsed from the raw body, where a
+malformed item is skipped with a reason instead of failing the subscription.
+
+Never imports textual, rich or tui.emulator; azure.* is imported lazily.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from urllib.parse import urlparse
+
+from . import arg as _arg
+from .arg import (
+    SUBSCRIPTION_CONCURRENCY,
+    ResourceGraph,
+    _arm_error_parts,
+    _int,
+    _one_line,
+    _s,
+    aws_account,
+    aws_account_of_arn,
+    client_kwargs,
+    endpoint_of,
+    http_error,
+    resource_group_of,
+    subscription_of,
+    to_source_error,
+)
+from .auth import jwt_claims, make_credential
+from .errors import AuthError, SourceError
+from .model import (
+    KNOWN_AWS_OFFERINGS,
+    ArcMachine,
+    ComplianceControl,
+    ComplianceStandard,
+    Connector,
+    ConnectorsData,
+    Offering,
+    PlansData,
+    Pricing,
+    Recommendation,
+    RecommendationCount,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import AzureSettings
+
+log = logging.getLogger(__name__)
+
+# api-versions: the ones azure-mgmt-security 7.0.0 pins for these operation groups (tests check the SDK profile).
+SECURITY_CONNECTORS_API = "2023-10-01-preview"
+CLASSIC_CONNECTORS_API = "2020-01-01-preview"
+PRICINGS_API = "2024-01-01"
+
+SECURITY_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/securityConnectors"
+CLASSIC_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/connectors"
+PRICINGS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/pricings"
+
+MAX_LIST_PAGES = 10_000
+_PLACEHOLDER_SUB = "00000000-0000-0000-0000-000000000000"  # the SDK client wants one; every URL names its own
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsers of ARM list items (pure; never raise): (model, None) or (None, reason)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _item_name(item: Mapping[str, Any]) -> str:
+    name = _s(item.get("name"))
+    if name:
+        return name
+    rid = _s(item.get("id"))
+    return rid.rstrip("/").rsplit("/", 1)[-1] if rid else "(unnamed)"
+
+
+def _strs(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        return ()
+    return tuple(s for s in (_s(x) for x in v if not isinstance(x, (list, dict))) if s)
+
+
+def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[Connector | None, str | None]:
+    """A Microsoft.Security/securityConnectors item (2023-10-01-preview) -> AWS Connector, or the skip reason."""
+    try:
+        if not isinstance(item, Mapping):
+            return None, f"connector item of type {type(item).__name__}: not an object"
+        name = _item_name(item)
+        rid = _s(item.get("id"))
+        if not rid:
+            return None, f"{name}: no id"
+        props = item.get("properties")
+        if not isinstance(props, Mapping):
+            return None, f"{name}: no properties"
+        env = props.get("environmentData")
+        env = env if isinstance(env, Mapping) else {}
+        env_name = _s(props.get("environmentName"))
+        env_type = _s(env.get("environmentType"))
+        is_aws = (env_name or "").lower() == "aws" or (env_name is None and (env_type or "").lower() == "awsaccount")
+        if not is_aws:
+            what = env_name or env_type or "unknown environment"
+            return None, f"{name}: {what} connector (not AWS)"
+        role, parent, stackset, excluded = "single", None, None, ()
+        org = env.get("organizationalData")
+        if isinstance(org, Mapping):
+            membership = (_s(org.get("organizationMembershipType")) or "").lower()
+            if membership == "organization":
+                role = "management"
+                stackset = _s(org.get("stacksetName"))
+                excluded = _strs(org.get("excludedAccountIds"))
+            elif membership == "member":
+                role = "member"
+                parent = aws_account(org.get("parentHierarchyId"))
+        offerings = []
+        raw_offerings = props.get("offerings")
+        for o in raw_offerings if isinstance(raw_offerings, list) else ():
+            otype = _s(o.get("offeringType")) if isinstance(o, Mapping) else None
+            if otype in KNOWN_AWS_OFFERINGS:
+                offerings.append(Offering(offering_type=otype, raw=dict(o)))
+            else:
+                log.info("connector %s: offering %r ignored (not a known AWS offering)", name, otype)
+        sub = subscription_of(rid) or (subscription.lower() if subscription else None)
+        if not sub:
+            return None, f"{name}: no subscription in its id"
+        return Connector(
+            id=rid,
+            name=name,
+            kind="native",
+            subscription_id=sub,
+            resource_group=resource_group_of(rid),
+            aws_account_id=aws_account(props.get("hierarchyIdentifier")),
+            regions=_strs(env.get("regions")),
+            scan_interval_hours=_int(env.get("scanInterval")),
+            organization_role=role,
+            parent_account_id=parent,
+            stackset_name=stackset,
+            excluded_account_ids=excluded,
+            offerings=tuple(offerings),
+            location=_s(item.get("location")),
+            health="ok",
+            raw=dict(item),
+        ), None
+    except Exception as e:  # noqa: BLE001 - a parser never raises
+        return None, f"connector item: unreadable ({type(e).__name__})"
+
+
+_CLASSIC_AWS_AUTH = {"awsassumerole": "awsAssumeRole", "awscreds": "awsCreds"}
+
+
+def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple[Connector | None, str | None]:
+    """A Microsoft.Security/connectors item (2020-01-01-preview, retired Dec 2023) -> AWS Connector, or the reason.
+
+    Health: the first provisioning state that is not Valid (authentication first, then Arc auto-provisioning);
+    "ok" when they are all Valid, "unknown" when Azure reports none. Reads the swagger names
+    (authenticationProvisioningState / hybridComputeProvisioningState) and the spec examples' `provisioningState`.
+    """
+    try:
+        if not isinstance(item, Mapping):
+            return None, f"classic connector item of type {type(item).__name__}: not an object"
+        name = _item_name(item)
+        rid = _s(item.get("id"))
+        if not rid:
+            return None, f"{name}: no id"
+        props = item.get("properties")
+        if not isinstance(props, Mapping):
+            return None, f"{name}: no properties"
+        auth = props.get("authenticationDetails")
+        if not isinstance(auth, Mapping):
+            return None, f"{name}: no authenticationDetails"
+        auth_type = _s(auth.get("authenticationType"))
+        canonical = _CLASSIC_AWS_AUTH.get((auth_type or "").lower())
+        if canonical is None:
+            what = "GCP" if (auth_type or "").lower().startswith("gcp") else (auth_type or "unknown")
+            return None, f"{name}: classic {what} connector (not AWS)"
+        hybrid = props.get("hybridComputeSettings")
+        hybrid = hybrid if isinstance(hybrid, Mapping) else {}
+        account = aws_account(auth.get("accountId")) or aws_account_of_arn(auth.get("awsAssumeRoleArn"))
+        auth_state = _s(auth.get("authenticationProvisioningState")) or _s(auth.get("provisioningState"))
+        arc_state = _s(hybrid.get("hybridComputeProvisioningState")) or _s(hybrid.get("provisioningState"))
+        arc_on = (_s(hybrid.get("autoProvision")) or "").lower() == "on"
+        health, detail = "unknown", None
+        if auth_state and auth_state.lower() != "valid":
+            health, detail = auth_state, f"AWS authentication {auth_state}"
+        elif arc_on and arc_state and arc_state.lower() != "valid":
+            health, detail = arc_state, f"Arc auto-provisioning {arc_state}"
+        elif auth_state or arc_state:
+            health = "ok"
+        sub = subscription_of(rid) or (subscription.lower() if subscription else None)
+        if not sub:
+            return None, f"{name}: no subscription in its id"
+        return Connector(
+            id=rid,
+            name=name,
+            kind="classic",
+            subscription_id=sub,
+            resource_group=None,
+            aws_account_id=account,
+            location=_s(hybrid.get("region")),
+            health=health,
+            health_detail=detail,
+            auth_type=canonical,
+            raw=dict(item),
+        ), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"classic connector item: unreadable ({type(e).__name__})"
+
+
+def _is_true(v: Any) -> bool:
+    return v is True or (isinstance(v, str) and v.strip().lower() == "true")
+
+
+def parse_pricing(item: Any, subscription: str) -> Pricing | None:
+    """A Microsoft.Security/pricings item (2024-01-01) -> Pricing (of the subscription asked about), or None."""
+    try:
+        if not isinstance(item, Mapping):
+            return None
+        props = item.get("properties")
+        name = _s(item.get("name"))
+        if not name or not isinstance(props, Mapping):
+            return None
+        tier = _s(props.get("pricingTier"))
+        if not tier:
+            return None
+        extensions: dict[str, bool] = {}
+        exts = props.get("extensions")
+        for e in exts if isinstance(exts, list) else ():
+            if isinstance(e, Mapping) and _s(e.get("name")):
+                extensions[_s(e.get("name"))] = _is_true(e.get("isEnabled"))  # type: ignore[index]
+        return Pricing(subscription_id=subscription.lower(), name=name, tier=tier,
+                       sub_plan=_s(props.get("subPlan")), extensions=extensions)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The source
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _dedupe_subs(subs: Iterable[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for s in subs:
+        if isinstance(s, str) and s.strip():
+            seen.setdefault(s.strip().lower(), s.strip().lower())
+    return list(seen.values())
+
+
+def _raise_all_failed(errors: list[SourceError], what: str, n: int) -> None:
+    first = errors[0]
+    more = f" (and {n - 1} more subscription{'s' if n > 2 else ''})" if n > 1 else ""
+    msg = f"{first.message}{more}"
+    if isinstance(first, AuthError) or all(e.kind == "auth" for e in errors):
+        raise AuthError(msg)
+    raise SourceError(msg, kind=first.kind, retry_after=first.retry_after)
+
+
+class AzureSource:
+    """Reads MDC's AWS estate from Azure. Clients are created lazily (first call), closed by `close()`.
+
+    `credential`: an AsyncTokenCredential the caller owns; None = make_credential(settings), owned and closed here.
+    `client_overrides`: extra azure-core client options (tests: retry_backoff_factor, transport, ...).
+    """
+
+    def __init__(self, settings: "AzureSettings", credential: Any = None, **client_overrides: Any) -> None:
+        self.settings = settings
+        self.endpoint = endpoint_of(settings)
+        self._credential = credential
+        self._owns_credential = credential is None
+        self._overrides = client_overrides
+        self._security: Any = None
+        self._graph: ResourceGraph | None = None
+        self._limit = asyncio.Semaphore(SUBSCRIPTION_CONCURRENCY)
+        self._tenant: str | None = None  # "" = asked, unknown
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    @property
+    def credential(self) -> Any:
+        if self._credential is None:
+            self._credential = make_credential(self.settings)
+        return self._credential
+
+    @property
+    def graph(self) -> ResourceGraph:
+        if self._graph is None:
+            self._graph = ResourceGraph(self.settings, self.credential, **self._overrides)
+        return self._graph
+
+    def _security_client(self) -> Any:
+        if self._security is None:
+            from azure.mgmt.security.v2023_10_01_preview.aio import SecurityCenter
+
+            kw = client_kwargs(self.settings, **self._overrides)
+            base_url = kw.pop("base_url")
+            self._security = SecurityCenter(self.credential, _PLACEHOLDER_SUB, base_url=base_url, **kw)
+        return self._security
+
+    async def close(self) -> None:
+        clients = [c for c in (self._security, self._graph) if c is not None]
+        self._security, self._graph = None, None
+        for c in clients:
+            try:
+                await c.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing an Azure client failed", exc_info=True)
+        if self._owns_credential and self._credential is not None:
+            cred, self._credential = self._credential, None
+            close = getattr(cred, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001
+                    log.debug("closing the credential failed", exc_info=True)
+
+    async def __aenter__(self) -> "AzureSource":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # -- raw ARM GETs ------------------------------------------------------------------------------------------
+
+    def _check_next_link(self, link: str, what: str) -> str:
+        """nextLink must point at our endpoint (the bearer token goes with it) and carry an api-version."""
+        ours, theirs = urlparse(self.endpoint), urlparse(link)
+        if theirs.scheme not in ("https", "http") or not theirs.netloc:
+            raise SourceError(f"Azure sent a malformed nextLink for {what}: report it if it persists",
+                              kind="malformed")
+
+        def hostport(u: Any) -> tuple[str, int | None]:
+            return (u.hostname or "").lower(), u.port or (443 if u.scheme == "https" else 80)
+
+        if hostport(ours) != hostport(theirs):
+            raise SourceError(f"{what}: nextLink points to {theirs.netloc}, not {ours.netloc}; refusing to send "
+                              "the token there (check --arm-endpoint)", kind="malformed")
+        return link
+
+    async def _get_json(self, url: str, api_version: str | None, *, what: str,
+                        subscription: str | None) -> Mapping[str, Any]:
+        from azure.core.rest import HttpRequest
+
+        client = self._security_client()
+        params = {"api-version": api_version} if api_version else None
+        request = HttpRequest("GET", url, params=params)
+        try:
+            response = await client._send_request(request)  # noqa: SLF001 - the documented raw-request hatch
+            await response.read()
+        except Exception as e:  # noqa: BLE001
+            raise to_source_error(e, endpoint=self.endpoint, what=what, subscription=subscription) from None
+        status = response.status_code
+        body: Any = None
+        try:
+            body = response.json()
+        except Exception:  # noqa: BLE001
+            body = None
+        if status != 200:
+            code, msg = _arm_error_parts(body)
+            raise http_error(status, code=code, message=msg or _one_line(response.reason), headers=response.headers,
+                             endpoint=self.endpoint, what=what, subscription=subscription)
+        if not isinstance(body, Mapping):
+            kind = "not JSON" if body is None else f"a JSON {type(body).__name__}"
+            raise SourceError(f"Azure sent a malformed response to {what} ({kind}): retry later; "
+                              "report it if it persists", kind="malformed")
+        return body
+
+    async def _list(self, path: str, api_version: str, *, what: str, subscription: str | None) -> list[Any]:
+        """Every item of an ARM list, following nextLink (absolute, on our endpoint)."""
+        items: list[Any] = []
+        url: str | None = path
+        version: str | None = api_version
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            body = await self._get_json(url, version, what=what, subscription=subscription)  # type: ignore[arg-type]
+            value = body.get("value")
+            if not isinstance(value, list):
+                raise SourceError(f"Azure sent a malformed response to {what} (no value array): retry later; "
+                                  "report it if it persists", kind="malformed")
+            items.extend(value)
+            link = _s(body.get("nextLink"))
+            if not link:
+                return items
+            if link in seen:
+                raise SourceError(f"Azure repeated a nextLink for {what}: report it if it persists", kind="malformed")
+            seen.add(link)
+            url = self._check_next_link(link, what)
+            # A nextLink normally carries its api-version; add ours only when it does not.
+            version = None if "api-version=" in (urlparse(link).query or "").lower() else api_version
+        raise SourceError(f"{what}: more than {MAX_LIST_PAGES} pages: report it", kind="malformed")
+
+    async def _per_subscription(self, subs: Sequence[str], fn: Callable[[str], Awaitable[T]]
+                                ) -> list[tuple[str, T | None, SourceError | None]]:
+        async def one(sub: str) -> tuple[str, T | None, SourceError | None]:
+            async with self._limit:
+                try:
+                    return sub, await fn(sub), None
+                except SourceError as e:
+                    return sub, None, e
+                except Exception as e:  # noqa: BLE001 - never let one subscription kill the others
+                    return sub, None, to_source_error(e, endpoint=self.endpoint, what="Azure",
+                                                      subscription=sub)
+
+        return list(await asyncio.gather(*(one(s) for s in subs)))
+
+    # -- subscriptions -----------------------------------------------------------------------------------------
+
+    async def _tenant_hint(self) -> str | None:
+        """The tenant of the credential (the token's `tid`); raises AuthError when there is no usable credential."""
+        if self._tenant is not None:
+            return self._tenant or None
+        cred = self.credential
+        tid = getattr(cred, "tenant_id", None)
+        if isinstance(tid, str) and tid:
+            self._tenant = tid
+            return tid
+        kw = client_kwargs(self.settings)
+        scope = (kw.get("credential_scopes") or ["https://management.azure.com/.default"])[0]
+        try:
+            token = await cred.get_token(scope)
+        except Exception as e:  # noqa: BLE001
+            raise to_source_error(e, endpoint=self.endpoint, what="sign-in") from None
+        tid = jwt_claims(getattr(token, "token", "") or "").get("tid")
+        self._tenant = tid if isinstance(tid, str) and tid else ""  # asked once: az CLI tokens cost a subprocess
+        return self._tenant or None
+
+    async def subscriptions(self) -> tuple[list[str], str | None]:
+        """(subscription ids, tenant id): settings.subscriptions if given, else every readable subscription
+        the identity can see (Resource Graph, tenant scope)."""
+        if self.settings.subscriptions:
+            return _dedupe_subs(self.settings.subscriptions), await self._tenant_hint()
+        rows = await self.graph.query(_arg.SUBSCRIPTIONS_QUERY, None, name="subscription list")
+        infos, bad = _arg.parse_rows(rows, _arg.parse_subscription)
+        readable = [i for i in infos if (i.state or "enabled").lower() not in _arg.UNREADABLE_SUBSCRIPTION_STATES]
+        if not readable:
+            raise AuthError("the signed-in identity sees no readable Azure subscription: ask for Reader + "
+                            "Security Reader on the subscriptions that hold the AWS connectors, or pass "
+                            "--subscription")
+        tenants = Counter(i.tenant_id for i in readable if i.tenant_id)
+        tenant = tenants.most_common(1)[0][0] if tenants else None
+        return _dedupe_subs(i.subscription_id for i in readable), tenant
+
+    # -- connectors --------------------------------------------------------------------------------------------
+
+    async def _connectors_of(self, sub: str) -> tuple[list[Connector], list[str]]:
+        native_t = self._list(SECURITY_CONNECTORS_PATH.format(sub=sub), SECURITY_CONNECTORS_API,
+                              what=f"security connectors of subscription {sub}", subscription=sub)
+        classic_t = self._list(CLASSIC_CONNECTORS_PATH.format(sub=sub), CLASSIC_CONNECTORS_API,
+                               what=f"classic connectors of subscription {sub}", subscription=sub)
+        native, classic = await asyncio.gather(native_t, classic_t, return_exceptions=True)
+        if isinstance(native, BaseException):
+            raise native if isinstance(native, SourceError) else to_source_error(
+                native, endpoint=self.endpoint, what="security connectors", subscription=sub)
+        connectors: list[Connector] = []
+        skipped: list[str] = []
+        for item in native:
+            c, why = parse_native_connector(item, sub)
+            if c is not None:
+                connectors.append(c)
+            elif why:
+                skipped.append(why)
+        if isinstance(classic, BaseException):
+            # The classic API is retired: Azure may answer 400/404 for it. Only an access problem is worth a line.
+            err = classic if isinstance(classic, SourceError) else to_source_error(
+                classic, endpoint=self.endpoint, what="classic connectors", subscription=sub)
+            if err.kind in ("auth", "throttled", "server", "network"):
+                skipped.append(f"subscription {sub}: classic connectors not read ({err})")
+            else:
+                log.info("subscription %s: classic connectors unavailable: %s", sub, err)
+        else:
+            for item in classic:
+                c, why = parse_classic_connector(item, sub)
+                if c is not None:
+                    connectors.append(c)
+                elif why:
+                    skipped.append(why)
+        return connectors, skipped
+
+    async def connectors(self, subscriptions: Sequence[str]) -> ConnectorsData:
+        """Native (securityConnectors) + classic (connectors) AWS connectors of every subscription, concurrently.
+
+        A subscription that fails is one `skipped` line; when every subscription fails, raises its error."""
+        subs = _dedupe_subs(subscriptions)
+        if not subs:
+            return ConnectorsData(connectors=())
+        results = await self._per_subscription(subs, self._connectors_of)
+        connectors: dict[str, Connector] = {}
+        skipped: list[str] = []
+        errors: list[SourceError] = []
+        for sub, res, err in results:
+            if err is not None:
+                errors.append(err)
+                skipped.append(f"subscription {sub}: {err}")
+                continue
+            assert res is not None
+            found, notes = res
+            skipped.extend(notes)
+            for c in found:
+                connectors.setdefault(c.id.lower(), c)
+        if len(errors) == len(subs):
+            _raise_all_failed(errors, "connectors", len(subs))
+        ordered = sorted(connectors.values(), key=lambda c: (c.subscription_id, c.name.lower(), c.kind))
+        return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped))
+
+    # -- pricings ----------------------------------------------------------------------------------------------
+
+    async def _pricings_of(self, sub: str) -> list[Pricing]:
+        # pricings.list is NOT paged (PricingList {value}); _list stops at the first page without nextLink.
+        items = await self._list(PRICINGS_PATH.format(sub=sub), PRICINGS_API,
+                                 what=f"Defender plans of subscription {sub}", subscription=sub)
+        out = []
+        for item in items:
+            p = parse_pricing(item, sub)
+            if p is None:
+                log.warning("subscription %s: skipped a malformed pricing item", sub)
+            else:
+                out.append(p)
+        return out
+
+    async def pricings(self, subscriptions: Sequence[str]) -> PlansData:
+        """Subscription Defender plans (pricings). Per-subscription errors go to `pricing_errors`; when every
+        subscription fails, raises."""
+        subs = _dedupe_subs(subscriptions)
+        if not subs:
+            return PlansData(pricings=())
+        results = await self._per_subscription(subs, self._pricings_of)
+        pricings: list[Pricing] = []
+        errors: dict[str, str] = {}
+        failures: list[SourceError] = []
+        for sub, res, err in results:
+            if err is not None:
+                errors[sub] = str(err)
+                failures.append(err)
+            else:
+                pricings.extend(res or ())
+        if len(failures) == len(subs):
+            _raise_all_failed(failures, "pricings", len(subs))
+        return PlansData(pricings=tuple(pricings), pricing_errors=errors)
+
+    # -- Resource Graph sections -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _scope(subscriptions: Sequence[str] | None) -> list[str] | None:
+        return None if subscriptions is None else _dedupe_subs(subscriptions)
+
+    async def arc_machines(self, subscriptions: Sequence[str] | None,
+                           progress: _arg.Progress | None = None) -> tuple[ArcMachine, ...]:
+        """AWS Arc machines (MDC-tagged or cloudMetadata AWS), every page."""
+        return tuple(await self.graph.query_parsed(_arg.ARC_MACHINES_QUERY, self._scope(subscriptions),
+                                                   _arg.parse_arc_machine, name="Arc machines query",
+                                                   progress=progress))
+
+    async def recommendation_counts(self, subscriptions: Sequence[str] | None) -> tuple[RecommendationCount, ...]:
+        """AWS assessment counts per (connector id, severity, status), summarized by ARG."""
+        parsed = await self.graph.query_parsed(_arg.RECOMMENDATION_COUNTS_QUERY, self._scope(subscriptions),
+                                               _arg.parse_recommendation_count, name="recommendation counts query")
+        merged: dict[tuple[str, str, str], int] = {}
+        for c in parsed:
+            k = (c.connector_id, c.severity, c.status)
+            merged[k] = merged.get(k, 0) + c.count
+        return tuple(RecommendationCount(cid, sev, st, n) for (cid, sev, st), n in sorted(merged.items()))
+
+    async def recommendations(
+        self,
+        subscriptions: Sequence[str] | None,
+        limit: int | None = None,
+        *,
+        connector_id: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+        progress: _arg.Progress | None = None,
+    ) -> list[Recommendation]:
+        """AWS assessment rows (optionally one connector / severity / status), paged; at most `limit` rows."""
+        kql = _arg.recommendations_query(connector_id=connector_id, severity=severity, status=status)
+        return await self.graph.query_parsed(kql, self._scope(subscriptions), _arg.parse_recommendation,
+                                             max_rows=limit, progress=progress, name="recommendations query")
+
+    async def compliance(self, subscriptions: Sequence[str] | None) -> tuple[ComplianceStandard, ...]:
+        """Per AWS standard: passed / failed / skipped controls over all subscriptions."""
+        scope = self._scope(subscriptions)
+        if self.graph.batch_count(scope) <= 1:
+            standards = await self.graph.query_parsed(_arg.COMPLIANCE_QUERY, scope, _arg.parse_compliance_standard,
+                                                      name="compliance query")
+            by_name = {s.name.lower(): s for s in standards}
+            merged = [by_name[k] for k in sorted(by_name)]
+        else:  # several batches: a control's state must be decided over all of them
+            states = await self.graph.query_parsed(_arg.COMPLIANCE_CONTROL_STATES_QUERY, scope,
+                                                   _arg.parse_control_state, name="compliance query")
+            merged = _arg.rollup_control_states(states)
+        return tuple(merged)
+
+    async def compliance_controls(self, subscriptions: Sequence[str] | None, standard: str) -> list[ComplianceControl]:
+        """The controls of one standard (name as Azure reports it, matched case-insensitively), merged."""
+        controls = await self.graph.query_parsed(_arg.compliance_controls_query(standard), self._scope(subscriptions),
+                                                 _arg.parse_compliance_control, name="compliance controls query")
+        return sorted(_arg.merge_controls(controls), key=lambda c: _natural_key(c.name))
+
+
+def _natural_key(s: str) -> tuple[Any, ...]:
+    import re
+
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", s) if p)
