@@ -169,14 +169,22 @@ def test_account_ids_keep_leading_zeros() -> None:
        st.booleans())
 def test_recommendation_count_round_trip(sub, conn, sev, status, n, as_text) -> None:
     cid = f"/subscriptions/{sub}/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/{conn}"
-    row = {"connectorId": cid, "severity": sev.upper(), "status": status.lower(), "count_": str(n) if as_text else n}
-    c = arg.parse_recommendation_count(row)
-    assert c is not None
-    assert c.connector_id == cid.lower()  # ids lower-cased, whatever case ARG/KQL gave
-    assert (c.severity, c.status, c.count) == (sev, status, n)  # case-normalised, numbers from strings
-    assert arg.parse_recommendation_count(dict(row, count_="many")) is None
-    assert arg.parse_recommendation_count(dict(row, count_=-1)) is None
-    assert arg.parse_recommendation_count({k: v for k, v in row.items() if k != "connectorId"}).connector_id == ""
+    col = f"{status.lower()}_{sev.lower()}"
+    other = "healthy_high" if col != "healthy_high" else "unhealthy_low"
+    row = {"connectorId": cid, other: 0, col: str(n) if as_text else n, "total": n}
+    cells = arg.parse_recommendation_count(row)
+    assert cells is not None
+    if n == 0:
+        assert cells == ()
+    else:
+        [c] = cells
+        assert c.connector_id == cid.lower()  # ids lower-cased, whatever case ARG/KQL gave
+        assert (c.severity, c.status, c.count) == (sev, status, n)  # numbers from strings
+    assert arg.parse_recommendation_count(dict(row, **{col: "many"})) is None
+    assert arg.parse_recommendation_count(dict(row, **{col: -1})) is None
+    assert arg.parse_recommendation_count({"connectorId": cid}) is None  # no count column at all
+    no_conn = arg.parse_recommendation_count({k: v for k, v in row.items() if k != "connectorId"})
+    assert all(c.connector_id == "" for c in no_conn)
 
 
 @st.composite
@@ -555,7 +563,7 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
     arc = run(arg.ARC_MACHINES_QUERY, arg.parse_arc_machine)
     assert [(m.name, m.aws_account_id, m.status) for m in arc] == [("i-1", "123456789012", "Connected")]
     counts = {(c.connector_id, c.severity, c.status): c.count
-              for c in run(arg.RECOMMENDATION_COUNTS_QUERY, arg.parse_recommendation_count)}
+              for cells in run(arg.RECOMMENDATION_COUNTS_QUERY, arg.parse_recommendation_count) for c in cells}
     assert counts == {(conn, "High", "Unhealthy"): 2, (conn, "Low", "Healthy"): 1}
     recs = run(arg.recommendations_query(conn.upper(), severity="high"), arg.parse_recommendation)
     assert sorted(r.resource_name for r in recs) == ["i-0", "i-1"] and {r.region for r in recs} == {"us-east-1"}

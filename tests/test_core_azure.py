@@ -352,8 +352,8 @@ async def test_arg_pages_batches_and_paces_on_quota(stub, az_settings) -> None:
 async def test_arg_429_with_only_quota_headers_is_retried_at_the_reset(stub, az_settings) -> None:
     replies = [Reply(429, {"error": {"code": "RateLimiting", "message": "quota"}}, quota(0, "00:00:01")),
                arg_page([{"connectorId": "/SUBSCRIPTIONS/X/resourcegroups/r/providers/microsoft.security/"
-                                         "securityconnectors/C", "severity": "high", "status": "Unhealthy",
-                          "count_": "7"}])]
+                                         "securityconnectors/C", "unhealthy_high": "7", "healthy_high": 0,
+                          "total": 7}])]
     stub.arg = lambda body: replies.pop(0) if len(replies) > 1 else replies[0]
     async with AzureSource(az_settings, **FAST) as az:
         counts = await az.recommendation_counts([SUB_A])

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000  # ARG's hard cap on $top
 MAX_BATCH = 300  # Microsoft's guidance for subscriptions per query
+TRANSPORT_RETRIES = 2  # re-sends of a query page after a dropped connection
 MAX_PAGES = 100_000  # a runaway-paging guard (100M rows)
 MAX_QUOTA_WAIT_S = 60.0  # never sleep longer than this on a (possibly bogus) quota header
 SUBSCRIPTION_CONCURRENCY = 8  # bounded fan-out for per-subscription ARM calls (azure.py)
@@ -278,32 +279,49 @@ _AWS_ASSESSMENTS = """securityresources
 | extend lid = tolower(id)
 | extend connectorId = iff(lid contains '/securityentitydata/', tostring(split(lid, '/securityentitydata/')[0]), '')"""
 
-# AWS recommendation counts per connector x severity x status: aggregated by ARG, a few rows per connector.
+# AWS recommendation counts: ONE row per connector, a column per status x severity, so even 1000 connectors fit in
+# one page (ARG pages only queries that project `id`; a long "by connector, severity, status" table would not).
 # Rows without a securityentitydata id (legacy classic-connector rows) get connectorId ''.
+_COUNT_CELLS = tuple((st, sev) for st in STATUS_CODES for sev in SEVERITIES)
+
+
+def _count_column(status: str, severity: str) -> str:
+    return f"{status.lower()}_{severity.lower()}"
+
+
 RECOMMENDATION_COUNTS_QUERY = (
     _AWS_ASSESSMENTS
     + """
-| summarize count_ = count() by connectorId,
-    severity = tostring(properties.metadata.severity),
-    status = tostring(properties.status.code)"""
+| extend st = tolower(tostring(properties.status.code)), sev = tolower(tostring(properties.metadata.severity))
+| summarize """
+    + ",\n    ".join(f"{_count_column(st, sev)} = countif(st == '{st.lower()}' and sev == '{sev.lower()}')"
+                     for st, sev in _COUNT_CELLS)
+    + """,
+    total = count() by connectorId"""
 )
 
 
-def parse_recommendation_count(row: Any) -> RecommendationCount | None:
+def parse_recommendation_count(row: Any) -> tuple[RecommendationCount, ...] | None:
+    """One wide row -> a RecommendationCount per non-zero (severity, status) cell; None if the row is unusable."""
     try:
         if not isinstance(row, Mapping):
             return None
         r = _Row(row)
-        n = _int(r.get("count_", "count", "total"))
-        if n is None:
-            return None
         cid = _s(r.get("connectorId"))
-        return RecommendationCount(
-            connector_id=cid.lower() if cid else "",
-            severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
-            status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
-            count=n,
-        )
+        cid = cid.lower() if cid else ""
+        out = []
+        seen = False
+        for st, sev in _COUNT_CELLS:
+            raw = r.get(_count_column(st, sev))
+            if raw is None:
+                continue
+            n = _int(raw)
+            if n is None:
+                return None
+            seen = True
+            if n:
+                out.append(RecommendationCount(connector_id=cid, severity=sev, status=st, count=n))
+        return tuple(out) if seen else None
     except Exception:  # noqa: BLE001
         return None
 
@@ -921,6 +939,20 @@ class ResourceGraph:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
+    async def _resources(self, client: Any, request: Any) -> tuple[Any, Any]:
+        """One page. A query is read-only, so a dropped connection is retried here: azure-core retries transport
+        errors only for idempotent HTTP methods, and ARG queries are POSTs."""
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+        for attempt in range(TRANSPORT_RETRIES + 1):
+            try:
+                return await client.resources(request, cls=lambda pr, d, h: (d, pr.http_response.headers))
+            except (ServiceRequestError, ServiceResponseError):
+                if attempt >= TRANSPORT_RETRIES:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     async def query(
         self,
         kql: str,
@@ -961,9 +993,7 @@ class ResourceGraph:
                                               allow_partial_scopes=batch is None)
                 request = QueryRequest(subscriptions=batch, query=kql, options=options)
                 try:
-                    resp, headers = await client.resources(
-                        request, cls=lambda pr, d, h: (d, pr.http_response.headers)
-                    )
+                    resp, headers = await self._resources(client, request)
                 except Exception as e:  # noqa: BLE001
                     err = to_source_error(e, endpoint=self.endpoint, what=name, query=True)
                     if err.kind == "throttled" and err.retry_after:

@@ -563,9 +563,10 @@ class AzureSource:
         parsed = await self.graph.query_parsed(_arg.RECOMMENDATION_COUNTS_QUERY, self._scope(subscriptions),
                                                _arg.parse_recommendation_count, name="recommendation counts query")
         merged: dict[tuple[str, str, str], int] = {}
-        for c in parsed:
-            k = (c.connector_id, c.severity, c.status)
-            merged[k] = merged.get(k, 0) + c.count
+        for cells in parsed:
+            for c in cells:
+                k = (c.connector_id, c.severity, c.status)
+                merged[k] = merged.get(k, 0) + c.count
         return tuple(RecommendationCount(cid, sev, st, n) for (cid, sev, st), n in sorted(merged.items()))
 
     async def recommendations(

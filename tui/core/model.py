@@ -115,6 +115,7 @@ class AwsAccountInventory:
     instances: tuple[Ec2Instance, ...] = ()
     ssm: tuple[SsmInstance, ...] = ()
     failed_regions: Mapping[str, str] = field(default_factory=dict, compare=False)
+    error_kind: str | None = None  # SourceError.kind of `error` ("auth", "throttled", "network", ...) when unreadable
 
 
 @dataclass(frozen=True)

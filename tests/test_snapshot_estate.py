@@ -1,0 +1,184 @@
+"""The whole core against the emulated estate over real sockets: the snapshot contract, cross-checked against the
+World (the ground truth the emulators serve), and every section surviving 429, 5xx, resets, malformed bodies and
+timeouts with nothing lost or duplicated.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from importlib.resources import files
+
+import jsonschema
+import pytest
+
+from tests.conftest import with_azure
+from tui.core.aws import AwsSource
+from tui.core.azure import AzureSource
+from tui.core.collect import Collector
+from tui.core.export import snapshot_to_dict
+from tui.emulator.faults import FaultRule
+
+SCHEMA = json.loads(files("tui.schema").joinpath("snapshot.schema.json").read_text(encoding="utf-8"))
+
+
+async def _collect(settings, runs: int = 1, timeout: float = 60.0, between=None):
+    async with AzureSource(settings.azure) as az, AwsSource(settings.aws) as aws:
+        col = Collector(az, aws, section_timeout_s=timeout)
+        snaps = []
+        for i in range(runs):
+            if between is not None and i:
+                between(i)
+            snaps.append(await col.collect())
+        return snaps, col
+
+
+def collect(settings, **kw):
+    snaps, col = asyncio.run(_collect(settings, **kw))
+    return [snapshot_to_dict(s) for s in snaps], col
+
+
+def stable(doc: dict) -> dict:
+    """The facts of a snapshot without its timestamps."""
+    d = json.loads(json.dumps(doc))
+    d.pop("generated_at")
+    for s in d["sections"].values():
+        s.pop("as_of")
+        s.pop("duration_s")
+    return d
+
+
+@pytest.fixture(scope="module")
+def baseline(settings, estate):
+    [doc], _ = collect(settings)
+    return doc
+
+
+def test_snapshot_matches_the_contract(baseline) -> None:
+    jsonschema.validate(baseline, SCHEMA)
+    assert {s["status"] for s in baseline["sections"].values()} == {"ok"}, baseline["sections"]
+    accounts = baseline["accounts"]
+    assert len(accounts) >= 8
+    for a in accounts:
+        assert set(a["plans"]) >= {"cspm", "defender_cspm", "servers", "containers", "databases"}
+    assert sum(a["duplicate_classic_native"] for a in accounts) == 1
+    classic_only = [a for a in accounts if {c["kind"] for c in a["connectors"]} == {"classic"}]
+    assert len(classic_only) == 1 and classic_only[0]["connectors"][0]["resource_group"] is None
+    roles = Counter(a["organization_role"] for a in accounts)
+    assert roles["management"] == 1 and roles["member"] >= 2
+    reasons = Counter(s["reason"] for a in accounts for s in a["onboarding"]["stuck"])
+    assert {"no SSM agent", "not discovered yet", "Arc disconnected", "Arc expired"} <= set(reasons), reasons
+    assert sum(a["onboarding"]["arc_connected"] for a in accounts) > 0
+    assert len([k for k in baseline["compliance"] if "aws" in k.lower()]) == 3
+    skipped = " ".join(baseline["skipped_connectors"]).lower()
+    assert "gcp" in skipped and "github" in skipped
+    servers = [a["plans"]["servers"] for a in accounts if a["plans"]["servers"]["enabled"]]
+    assert {p["sub_plan"] for p in servers} == {"P1", "P2"}
+    assert any(p["prerequisites_ok"] is False for p in servers)  # subscription with Defender for Servers off
+
+
+def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
+    """Every count the core reports equals what the World (the emulators' source of truth) holds."""
+    world = estate.world
+    tables = world.arg_tables()
+    accounts = {a["aws_account_id"]: a for a in baseline["accounts"]}
+    expected_accounts = {c["properties"]["hierarchyIdentifier"] for c in world.security_connectors.values()
+                         if c["properties"].get("environmentName") == "AWS"}
+    expected_accounts |= {c["properties"]["authenticationDetails"].get("accountId")
+                          for c in world.classic_connectors.values()}
+    assert set(accounts) == expected_accounts
+
+    arc_connected = Counter(r["tags"]["AccountId"] for r in tables["resources"]
+                            if r["type"] == "microsoft.hybridcompute/machines"
+                            and r["properties"].get("status") == "Connected")
+    unhealthy = Counter()
+    conn_account = {cid: c["properties"]["hierarchyIdentifier"] for cid, c in world.security_connectors.items()}
+    for r in tables["securityresources"]:
+        if r["type"] != "microsoft.security/assessments" or "/securityentitydata/" not in r["id"].lower():
+            continue
+        cid = r["id"].lower().split("/securityentitydata/")[0]
+        if r["properties"]["status"]["code"] == "Unhealthy" and cid in conn_account:
+            unhealthy[conn_account[cid]] += 1
+
+    specs = {a.account_id: a for a in world.aws_accounts}
+    for acct, a in accounts.items():
+        onb = a["onboarding"]
+        assert onb["arc_connected"] == arc_connected.get(acct, 0), acct
+        assert a["recommendations"]["unhealthy"] == unhealthy.get(acct, 0), acct
+        if acct in world.denied_accounts:
+            assert onb["ec2_total"] is None and onb["ssm_online"] is None  # never a made-up 0
+            assert "AssumeRole" in (onb["aws_error"] or "") or "denied" in (onb["aws_error"] or "").lower()
+            continue
+        regions = {r for c in a["connectors"] for r in c["regions"]}
+        insts = [i for i in specs[acct].instances if not regions or i.region in regions]
+        assert onb["ec2_total"] == len(insts), acct
+        assert onb["ssm_online"] == sum(world.ssm_status(acct, i.instance_id) == "Online" for i in insts), acct
+
+    for name, c in baseline["compliance"].items():
+        states: dict[str, set[str]] = {}
+        for r in tables["securityresources"]:
+            if r["type"] == "microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols" \
+                    and f"/regulatorycompliancestandards/{name.lower()}/" in r["id"].lower():
+                states.setdefault(r["name"], set()).add(r["properties"]["state"].lower())
+        failed = sum("failed" in s for s in states.values())
+        passed = sum("passed" in s and "failed" not in s for s in states.values())
+        assert (c["failed_controls"], c["passed_controls"]) == (failed, passed), name
+        assert c["passed_controls"] + c["failed_controls"] + c["skipped_controls"] == len(states)
+
+
+@pytest.mark.parametrize("rule", [
+    FaultRule(path_regex="Microsoft.ResourceGraph", kind="429", times=2, retry_after_s=0),
+    FaultRule(path_regex="securityConnectors", kind="503", times=1),
+    FaultRule(path_regex="pricings", kind="500", times=1),
+    FaultRule(path_regex="Microsoft.ResourceGraph", kind="reset", times=1),
+], ids=["arg-429-burst", "connectors-503", "pricings-500", "arg-reset"])
+def test_transient_faults_lose_and_duplicate_nothing(rule, settings, clean_faults, baseline) -> None:
+    estate = clean_faults
+    estate.arm.faults.add(rule)
+    [doc], _ = collect(settings)
+    assert rule.applied >= 1, "the fault never fired"
+    assert {s["status"] for s in doc["sections"].values()} == {"ok"}, doc["sections"]
+    assert stable(doc) == stable(baseline)
+
+
+def test_persistent_failures_keep_last_good_data(settings, clean_faults) -> None:
+    estate = clean_faults
+
+    def break_things(i: int) -> None:
+        estate.arm.faults.add(FaultRule(path_regex="securityConnectors", kind="500"))
+        estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="reset"))
+
+    (good, bad), _ = collect(with_azure(settings, retry_total=0), runs=2, between=break_things)
+    assert bad["sections"]["connectors"]["status"] == "stale"
+    assert "retry" in bad["sections"]["connectors"]["error"].lower() or "500" in bad["sections"]["connectors"]["error"]
+    for name in ("recommendations", "compliance"):
+        assert bad["sections"][name]["status"] == "stale"
+        assert "\n" not in bad["sections"][name]["error"]
+    assert bad["sections"]["plans"]["status"] == "ok"  # pricings still answer
+    assert bad["sections"]["connectors"]["as_of"] == good["sections"]["connectors"]["as_of"]
+    # the last good data is still all there, and the AWS side still read every account from it
+    assert [a["aws_account_id"] for a in bad["accounts"]] == [a["aws_account_id"] for a in good["accounts"]]
+    assert [a["onboarding"]["ec2_total"] for a in bad["accounts"]] == \
+           [a["onboarding"]["ec2_total"] for a in good["accounts"]]
+    assert bad["compliance"] == good["compliance"]
+
+
+def test_malformed_and_slow_responses_fail_only_their_section(settings, clean_faults) -> None:
+    estate = clean_faults
+    estate.arm.faults.add(FaultRule(path_regex="pricings", kind="malformed", malformed="truncated"))
+    estate.arm.faults.add(FaultRule(path_regex="/providers/Microsoft.Security/connectors", kind="latency",
+                                    latency_ms=4000))
+    [doc], _ = collect(with_azure(settings, retry_total=0), timeout=2.0)
+    secs = doc["sections"]
+    assert secs["plans"]["status"] == "error" and secs["plans"]["error"]
+    assert secs["connectors"]["status"] == "error" and "timed out" in secs["connectors"]["error"]
+    assert secs["recommendations"]["status"] == "ok" and secs["compliance"]["status"] == "ok"
+    jsonschema.validate(doc, SCHEMA)
+
+
+def test_unknown_token_is_an_auth_error(settings) -> None:
+    [doc], col = collect(with_azure(settings, access_token="not-the-token"))
+    assert col.auth_failed
+    assert all(s["status"] == "error" for s in doc["sections"].values())
+    assert "MDC_AWS_ACCESS_TOKEN" in doc["sections"]["connectors"]["error"] or \
+           "az login" in doc["sections"]["connectors"]["error"]

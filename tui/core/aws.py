@@ -1,0 +1,815 @@
+"""AWS source: what EC2 and SSM show per account and region, read with boto3 as AWS documents it.
+
+Never imports textual, rich or tui.emulator (tests/test_layering.py enforces it); boto3/botocore are imported lazily
+so the first frame of the dashboard does not pay for them.
+
+    async with AwsSource(settings.aws) as aws:
+        inv = await aws.inventory({"111122223333": ["us-east-1", "eu-west-1"], "444455556666": []})
+
+How an account is reached (first match wins):
+    1. settings.account_profiles[acct]  -> that named profile (checked with sts:GetCallerIdentity to be that account)
+    2. settings.account_roles[acct]     -> sts:AssumeRole of that role ARN with the base credentials
+    3. acct == the caller's account      -> the base credentials (settings.profile, else boto3's default chain)
+    4. otherwise                         -> sts:AssumeRole of arn:<partition>:iam::<acct>:role/<assume_role_name>
+Assumed credentials are cached until REFRESH_MARGIN before they expire; clients are cached per account, service and
+region and created under a per-session lock (botocore sessions are not safe to create clients from concurrently).
+
+Blocking boto3 calls run in one bounded ThreadPoolExecutor (settings.max_workers): one task per account to reach it
+(and list its regions when none are given), then one task per account x region x {ec2, ssm}. Queued tasks cost
+nothing; at most max_workers requests are in flight at any time.
+
+Failures never become made-up zeros:
+    * an account that cannot be reached (AssumeRole denied, missing profile, expired SSO token, describe_regions
+      failing) -> AwsAccountInventory(readable=False, error=<cause and fix>, error_kind=<SourceError.kind>);
+    * a region where DescribeInstances or DescribeInstanceInformation fails -> failed_regions[region] = <cause and
+      fix>, and that region contributes neither instances nor SSM records (half a region would show every instance
+      as "no SSM agent"); the account stays readable while at least one region was read;
+    * every region failing -> readable=False with the first region's error (failed_regions still lists them all).
+`regions` lists every region that was scanned, the failed ones included.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from .config import AwsSettings
+from .errors import AuthError, SourceError
+from .model import AwsAccountInventory, Ec2Instance, SsmInstance
+
+T = TypeVar("T")
+
+SESSION_NAME = "mdc-aws"  # RoleSessionName of every AssumeRole (CloudTrail shows it)
+REFRESH_MARGIN = timedelta(minutes=5)  # re-assume a role this long before its credentials expire
+EC2_PAGE_SIZE = 1000  # DescribeInstances MaxResults upper bound
+SSM_PAGE_SIZE = 50  # DescribeInstanceInformation MaxResults upper bound
+# Every state but "terminated" (a terminated instance lingers for about an hour and is not an instance any more).
+LIVE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+
+ACCOUNT_RE = re.compile(r"\d{12}")
+
+THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
+INVALID_CRED_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "MissingAuthenticationToken",
+    }
+)
+DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "Forbidden"}
+)
+ORG_NOT_AVAILABLE_CODES = frozenset(
+    {"AWSOrganizationsNotInUseException", "AccessDeniedException", "AccessDenied", "AccessDeniedForDependencyException"}
+)
+
+_MAX_DETAIL = 160
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Pages -> models (pure; never raise on malformed input, skip what cannot be read)
+
+
+def _text(v: Any) -> str | None:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return None
+
+
+def _is_windows(raw: Mapping[str, Any]) -> bool:
+    # "Platform" is only ever "windows" (absent on Linux); PlatformDetails ("Windows", "Windows with SQL Server ...")
+    # is what real AWS adds, moto leaves it out.
+    p = _text(raw.get("Platform"))
+    if p is not None and p.lower() == "windows":
+        return True
+    d = _text(raw.get("PlatformDetails"))
+    return d is not None and d.lower().startswith("windows")
+
+
+def _name_tag(tags: Any) -> str | None:
+    if not isinstance(tags, list):
+        return None
+    for t in tags:
+        if isinstance(t, Mapping) and t.get("Key") == "Name":
+            return _text(t.get("Value"))
+    return None
+
+
+def parse_instance(raw: Any, account_id: str, region: str) -> Ec2Instance | None:
+    """One `Reservations[].Instances[]` item -> Ec2Instance; None when it has no id or is terminated."""
+    if not isinstance(raw, Mapping):
+        return None
+    iid = _text(raw.get("InstanceId"))
+    if iid is None:
+        return None
+    st = raw.get("State")
+    state = _text(st.get("Name")) if isinstance(st, Mapping) else None
+    state = state.lower() if state else "unknown"
+    if state == "terminated":
+        return None
+    return Ec2Instance(
+        account_id=account_id,
+        region=region,
+        instance_id=iid,
+        state=state,
+        platform="windows" if _is_windows(raw) else "linux",
+        name=_name_tag(raw.get("Tags")),
+    )
+
+
+def parse_instances(page: Any, account_id: str, region: str) -> list[Ec2Instance]:
+    """A DescribeInstances page (`{"Reservations": [{"Instances": [...]}]}`) -> live instances; bad items skipped."""
+    out: list[Ec2Instance] = []
+    if not isinstance(page, Mapping):
+        return out
+    reservations = page.get("Reservations")
+    if not isinstance(reservations, list):
+        return out
+    for res in reservations:
+        if not isinstance(res, Mapping):
+            continue
+        items = res.get("Instances")
+        if not isinstance(items, list):
+            continue
+        for raw in items:
+            inst = parse_instance(raw, account_id, region)
+            if inst is not None:
+                out.append(inst)
+    return out
+
+
+def _timestamp(v: Any) -> datetime | None:
+    """botocore gives an aware datetime; raw JSON gives epoch seconds; be lenient with ISO strings. UTC if naive."""
+    try:
+        if isinstance(v, datetime):
+            return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not math.isfinite(v):
+                return None
+            return datetime.fromtimestamp(v, tz=timezone.utc)
+        if isinstance(v, str) and v.strip():
+            s = v.strip()
+            if s.endswith("Z"):
+                s = s[:-1] + "+00:00"
+            d = datetime.fromisoformat(s)
+            return d if d.tzinfo is not None else d.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def parse_instance_information_item(raw: Any, account_id: str, region: str) -> SsmInstance | None:
+    """One `InstanceInformationList[]` item -> SsmInstance; None without an instance id."""
+    if not isinstance(raw, Mapping):
+        return None
+    iid = _text(raw.get("InstanceId"))
+    if iid is None:
+        return None
+    return SsmInstance(
+        account_id=account_id,
+        region=region,
+        instance_id=iid,
+        ping_status=_text(raw.get("PingStatus")) or "Unknown",
+        platform_type=_text(raw.get("PlatformType")),
+        agent_version=_text(raw.get("AgentVersion")),
+        last_ping=_timestamp(raw.get("LastPingDateTime")),
+    )
+
+
+def parse_instance_information(page: Any, account_id: str, region: str) -> list[SsmInstance]:
+    """A DescribeInstanceInformation page -> SSM managed instances (EC2 `i-` and hybrid `mi-`); bad items skipped."""
+    out: list[SsmInstance] = []
+    if not isinstance(page, Mapping):
+        return out
+    items = page.get("InstanceInformationList")
+    if not isinstance(items, list):
+        return out
+    for raw in items:
+        s = parse_instance_information_item(raw, account_id, region)
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def _dedupe(items: list[Any]) -> tuple[Any, ...]:
+    """Pages can overlap when the estate changes mid-pagination: keep one record per instance id (the last seen)."""
+    seen: dict[str, Any] = {}
+    for i in items:
+        seen.pop(i.instance_id, None)
+        seen[i.instance_id] = i
+    return tuple(seen.values())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Errors -> one line with the cause and the fix
+
+
+def _one_line(s: Any, limit: int = _MAX_DETAIL) -> str:
+    s = " ".join(str(s).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _make_error(message: str, kind: str) -> SourceError:
+    return AuthError(message) if kind == "auth" else SourceError(message, kind=kind)
+
+
+@dataclass
+class _Access:
+    """How one account is reached: a session (boto3 or botocore), its clients and, for an assumed role, the expiry."""
+
+    account_id: str | None  # None: the base session before the caller's account is known
+    how: str  # for messages: "the base credentials (profile 'x')", "profile 'x'", "role arn:..."
+    make_client: Callable[..., Any]  # session.client / session.create_client (same keyword arguments)
+    profile: str | None = None  # the profile behind these credentials, for "run `aws sso login --profile X`"
+    role_arn: str | None = None
+    expires: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+class AwsSource:
+    """Reads EC2 instances and SSM managed instances per AWS account and region (see the module docstring).
+
+    `on_client(client, account_id)` is called once for every botocore client created (account_id None for clients
+    of the base session): tests and diagnostics register botocore event hooks there.
+    """
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        *,
+        on_client: Callable[[Any, str | None], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_client = on_client
+        self._pool = ThreadPoolExecutor(max_workers=max(1, int(settings.max_workers)), thread_name_prefix="mdc-aws")
+        self._lock = threading.Lock()  # guards the dicts below and the base session
+        self._ident_lock = threading.Lock()
+        self._base: _Access | None = None
+        self._ident: tuple[str, str] | None = None
+        self._accesses: dict[str, _Access] = {}
+        self._account_locks: dict[str, threading.Lock] = {}
+        self._loader_lock = threading.Lock()
+        self._loader: Any = None  # botocore data loader shared by every session (service models parsed once)
+        self._client_config: Any = None
+        self._closed = False
+        self._now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+    # ---------------------------------------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> AwsSource:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Stop accepting work and cancel queued calls; calls already running finish in the background."""
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """close(), then wait (off the event loop) for running calls and close every HTTP connection pool."""
+        self.close()
+        await asyncio.to_thread(self._pool.shutdown, True)
+        with self._lock:
+            accesses = list(self._accesses.values()) + ([self._base] if self._base else [])
+            self._accesses.clear()
+        for a in accesses:
+            for c in list(a.clients.values()):
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            a.clients.clear()
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise RuntimeError("AwsSource is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+    # ---------------------------------------------------------------------------------------------- sessions
+
+    def _config(self) -> Any:
+        if self._client_config is None:
+            from botocore.config import Config
+
+            s = self.settings
+            self._client_config = Config(
+                retries={"mode": "standard", "total_max_attempts": max(1, int(s.max_attempts))},
+                connect_timeout=s.timeout_s,
+                read_timeout=s.timeout_s,
+                max_pool_connections=max(10, int(s.max_workers)),
+            )
+        return self._client_config
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"config": self._config()}
+        if self.settings.endpoint_url:
+            kw["endpoint_url"] = self.settings.endpoint_url
+        if self.settings.ca_bundle:
+            kw["verify"] = self.settings.ca_bundle
+        return kw
+
+    def _client(self, access: _Access, service: str, region: str) -> Any:
+        key = (service, region)
+        c = access.clients.get(key)
+        if c is not None:
+            return c
+        with access.lock:
+            c = access.clients.get(key)
+            if c is None:
+                c = access.make_client(service, region_name=region, **self._client_kwargs())
+                if self._on_client is not None:
+                    self._on_client(c, access.account_id)
+                access.clients[key] = c
+        return c
+
+    def _botocore_session(self, profile: str | None = None) -> Any:
+        """A fresh botocore session sharing the data loader of the others (parsing the EC2 model costs ~0.15 s)."""
+        import botocore.session
+
+        bs = botocore.session.Session(profile=profile)
+        with self._loader_lock:
+            if self._loader is None:
+                self._loader = bs.get_component("data_loader")
+            else:
+                bs.register_component("data_loader", self._loader)
+        return bs
+
+    def _base_access(self) -> _Access:
+        base = self._base
+        if base is not None:
+            return base
+        with self._lock:
+            if self._base is not None:
+                return self._base
+            import boto3
+
+            p = self.settings.profile
+            how = f"the base credentials (profile '{p}')" if p else "the base credentials (default chain)"
+            try:
+                bs = self._botocore_session(p)
+                if p and p not in bs.available_profiles:
+                    from botocore.exceptions import ProfileNotFound
+
+                    raise ProfileNotFound(profile=p)
+                session = boto3.Session(botocore_session=bs, region_name=self.settings.region)
+                p = p or bs.profile  # AWS_PROFILE, for "run `aws sso login --profile X`"
+            except Exception as e:  # ProfileNotFound, broken ~/.aws/config
+                raise self._err(e, "loading the AWS configuration", profile=p, how=how) from e
+            self._base = _Access(account_id=None, how=how, make_client=session.client, profile=p)
+            return self._base
+
+    def _identity(self) -> tuple[str, str]:
+        with self._ident_lock:
+            if self._ident is None:
+                base = self._base_access()
+                try:
+                    r = self._client(base, "sts", self.settings.region).get_caller_identity()
+                    acct, arn = str(r["Account"]), str(r["Arn"])
+                except Exception as e:
+                    self._forget_base_on_auth(e)
+                    raise self._err(e, "sts:GetCallerIdentity", access=base) from e
+                self._ident = (acct, arn)
+                base.account_id = acct
+            return self._ident
+
+    def caller_identity(self) -> tuple[str, str]:
+        """(account id, ARN) of the base credentials via sts:GetCallerIdentity (cached). Blocking: off the loop,
+        use `await caller_identity_async()`. Raises AuthError / SourceError with a one-line fix."""
+        return self._identity()
+
+    async def caller_identity_async(self) -> tuple[str, str]:
+        return await self._run(self._identity)
+
+    def _forget_base_on_auth(self, e: BaseException) -> None:
+        # Credentials problems may be fixed while the dashboard runs (`aws sso login`): re-read the config next time.
+        # A permission denial (one account's role refusing us) says nothing about the base credentials: keep them.
+        r = getattr(e, "response", None)
+        err = r.get("Error") if isinstance(r, Mapping) else None
+        code = err.get("Code") if isinstance(err, Mapping) else None
+        if code in DENIED_CODES:
+            return
+        if isinstance(e, SourceError):
+            kind = e.kind
+        else:
+            kind = self._err(e, "").kind
+        if kind == "auth":
+            with self._lock:
+                self._base = None
+
+    def _account_lock(self, acct: str) -> threading.Lock:
+        with self._lock:
+            lk = self._account_locks.get(acct)
+            if lk is None:
+                lk = self._account_locks[acct] = threading.Lock()
+            return lk
+
+    def _forget(self, acct: str) -> None:
+        """Drop an account's way in after an auth failure: the next refresh re-reads profiles and re-assumes."""
+        with self._lock:
+            a = self._accesses.pop(acct, None)
+            if a is not None and a is self._base:
+                self._base = None
+
+    def _fresh(self, a: _Access) -> bool:
+        if a.expires is None:
+            return True
+        exp = a.expires if a.expires.tzinfo is not None else a.expires.replace(tzinfo=timezone.utc)
+        return exp - self._now() > REFRESH_MARGIN
+
+    def _access(self, acct: str) -> _Access:
+        """The way into `acct` (cached; assumed-role credentials re-assumed near expiry). Raises SourceError."""
+        a = self._accesses.get(acct)
+        if a is not None and self._fresh(a):
+            return a
+        with self._account_lock(acct):
+            a = self._accesses.get(acct)
+            if a is not None and self._fresh(a):
+                return a
+            a = self._build_access(acct)
+            with self._lock:
+                self._accesses[acct] = a
+            return a
+
+    def _build_access(self, acct: str) -> _Access:
+        s = self.settings
+        profile = s.account_profiles.get(acct)
+        if profile:
+            return self._profile_access(acct, profile)
+        role = s.account_roles.get(acct)
+        if role:
+            m = re.match(r"arn:[^:]+:iam::(\d{12}):role/", role)
+            if m is None:
+                raise SourceError(
+                    f"aws.account_roles[{acct}] = {role!r} is not an IAM role ARN; "
+                    f"fix it in config (arn:aws:iam::{acct}:role/<name>)",
+                    kind="usage",
+                )
+            if m.group(1) != acct:
+                raise SourceError(
+                    f"aws.account_roles[{acct}] = {role} is a role in account {m.group(1)}, not {acct}; fix it in config",
+                    kind="usage",
+                )
+            return self._assume(acct, role)
+        caller, caller_arn = self._identity()
+        if acct == caller:
+            base = self._base_access()
+            base.account_id = acct
+            return base
+        partition = caller_arn.split(":")[1] if caller_arn.count(":") >= 2 else "aws"
+        return self._assume(acct, f"arn:{partition}:iam::{acct}:role/{s.assume_role_name}")
+
+    def _profile_access(self, acct: str, profile: str) -> _Access:
+        how = f"profile '{profile}'"
+        try:
+            bs = self._botocore_session(profile)
+            if profile not in bs.available_profiles:
+                from botocore.exceptions import ProfileNotFound
+
+                raise ProfileNotFound(profile=profile)
+        except Exception as e:
+            raise self._err(e, "loading the AWS configuration", account=acct, profile=profile, how=how) from e
+        a = _Access(account_id=acct, how=how, make_client=bs.create_client, profile=profile)
+        try:
+            got = str(self._client(a, "sts", self.settings.region).get_caller_identity()["Account"])
+        except Exception as e:
+            raise self._err(e, "sts:GetCallerIdentity", account=acct, access=a) from e
+        if got != acct:
+            raise SourceError(
+                f"profile '{profile}' (aws.account_profiles[{acct}]) signs in to account {got}, not {acct}; "
+                f"fix aws.account_profiles in config",
+                kind="usage",
+            )
+        return a
+
+    def _assume(self, acct: str, role_arn: str) -> _Access:
+        base = self._base_access()
+        kw: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
+        if self.settings.external_id:
+            kw["ExternalId"] = self.settings.external_id
+        try:
+            creds = self._client(base, "sts", self.settings.region).assume_role(**kw)["Credentials"]
+            key, secret, token = creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+            expires = creds.get("Expiration")
+        except Exception as e:
+            self._forget_base_on_auth(e)
+            raise self._err(e, "sts:AssumeRole", account=acct, access=base, role_arn=role_arn) from e
+        bs = self._botocore_session()
+        bs.set_credentials(key, secret, token)
+        return _Access(
+            account_id=acct,
+            how=f"role {role_arn}",
+            make_client=bs.create_client,
+            role_arn=role_arn,
+            expires=expires if isinstance(expires, datetime) else None,
+        )
+
+    # ---------------------------------------------------------------------------------------------- reads
+
+    def _regions(self, access: _Access) -> list[str]:
+        """Regions enabled in the account (ec2:DescribeRegions without AllRegions skips not-opted-in ones)."""
+        try:
+            r = self._client(access, "ec2", self.settings.region).describe_regions()
+        except Exception as e:
+            raise self._err(e, "ec2:DescribeRegions", account=access.account_id, access=access) from e
+        out = []
+        for reg in r.get("Regions") or ():
+            if not isinstance(reg, Mapping):
+                continue
+            name = _text(reg.get("RegionName"))
+            if name and reg.get("OptInStatus") != "not-opted-in":
+                out.append(name)
+        return sorted(set(out))
+
+    def _scan_ec2(self, access: _Access, region: str) -> tuple[Ec2Instance, ...]:
+        acct = access.account_id or ""
+        try:
+            pages = self._client(access, "ec2", region).get_paginator("describe_instances").paginate(
+                # Only the state filter server-side: `platform` filters 500 on moto and Platform is free client-side.
+                Filters=[{"Name": "instance-state-name", "Values": list(LIVE_STATES)}],
+                PaginationConfig={"PageSize": EC2_PAGE_SIZE},
+            )
+            out: list[Ec2Instance] = []
+            for page in pages:
+                out.extend(parse_instances(page, acct, region))
+        except Exception as e:
+            raise self._err(e, "ec2:DescribeInstances", account=acct, region=region, access=access) from e
+        return _dedupe(out)
+
+    def _scan_ssm(self, access: _Access, region: str) -> tuple[SsmInstance, ...]:
+        acct = access.account_id or ""
+        try:
+            pages = self._client(access, "ssm", region).get_paginator("describe_instance_information").paginate(
+                PaginationConfig={"PageSize": SSM_PAGE_SIZE},
+            )
+            out: list[SsmInstance] = []
+            for page in pages:
+                out.extend(parse_instance_information(page, acct, region))
+        except Exception as e:
+            raise self._err(e, "ssm:DescribeInstanceInformation", account=acct, region=region, access=access) from e
+        return _dedupe(out)
+
+    async def inventory(self, accounts: Mapping[str, Sequence[str]]) -> dict[str, AwsAccountInventory]:
+        """EC2 and SSM per account over the given regions (empty: the account's enabled regions).
+
+        Never raises for an account or region that cannot be read: see the module docstring."""
+        if self._closed:
+            raise RuntimeError("AwsSource is closed")
+        keys = list(accounts)
+        results = await asyncio.gather(*(self._account_inventory(str(a), accounts[a] or ()) for a in keys))
+        return dict(zip(keys, results))
+
+    async def _account_inventory(self, acct: str, wanted: Sequence[str]) -> AwsAccountInventory:
+        acct = acct.strip()
+        if not ACCOUNT_RE.fullmatch(acct):
+            return AwsAccountInventory(
+                acct, readable=False, error=f"'{acct}' is not an AWS account id (12 digits); fix it", error_kind="usage"
+            )
+        regions: list[str] = list(dict.fromkeys(r.strip() for r in wanted if isinstance(r, str) and r.strip()))
+        try:
+            access = await self._run(self._access, acct)
+            if not regions:
+                regions = await self._run(self._regions, access)
+        except Exception as e:  # noqa: BLE001 - every failure becomes the account's error
+            err = e if isinstance(e, SourceError) else self._err(e, "reaching the account", account=acct)
+            if err.kind == "auth":
+                self._forget(acct)
+            return AwsAccountInventory(acct, readable=False, error=str(err), error_kind=err.kind)
+
+        tasks = []
+        for r in regions:
+            tasks.append(self._run(self._scan_ec2, access, r))
+            tasks.append(self._run(self._scan_ssm, access, r))
+        got = await asyncio.gather(*tasks, return_exceptions=True)
+
+        instances: list[Ec2Instance] = []
+        ssm: list[SsmInstance] = []
+        failed: dict[str, SourceError] = {}
+        for i, r in enumerate(regions):
+            ec2_r, ssm_r = got[2 * i], got[2 * i + 1]
+            bad = next((x for x in (ec2_r, ssm_r) if isinstance(x, BaseException)), None)
+            if bad is not None:
+                if isinstance(bad, asyncio.CancelledError):  # queued work dropped by close()
+                    if self._closed:
+                        raise RuntimeError("AwsSource was closed during inventory()")
+                    raise bad
+                failed[r] = bad if isinstance(bad, SourceError) else self._err(bad, "scanning", account=acct, region=r)
+                continue
+            instances.extend(ec2_r)  # type: ignore[arg-type]
+            ssm.extend(ssm_r)  # type: ignore[arg-type]
+
+        failed_regions = {r: str(e) for r, e in failed.items()}
+        if regions and len(failed) == len(regions):
+            first = failed[regions[0]]
+            if first.kind == "auth":
+                self._forget(acct)
+            return AwsAccountInventory(
+                acct,
+                readable=False,
+                error=str(first),
+                regions=tuple(regions),
+                failed_regions=failed_regions,
+                error_kind=first.kind,
+            )
+        return AwsAccountInventory(
+            acct,
+            readable=True,
+            regions=tuple(regions),
+            instances=tuple(instances),
+            ssm=tuple(ssm),
+            failed_regions=failed_regions,
+        )
+
+    async def organization_accounts(self) -> list[str]:
+        """Active accounts of the organization when the caller is its management account; [] otherwise."""
+        return await self._run(self._organization_accounts)
+
+    def _organization_accounts(self) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        caller, _ = self._identity()
+        base = self._base_access()
+        org = self._client(base, "organizations", self.settings.region)
+        try:
+            d = org.describe_organization()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ORG_NOT_AVAILABLE_CODES:
+                return []
+            raise self._err(e, "organizations:DescribeOrganization", account=caller, access=base) from e
+        except Exception as e:
+            raise self._err(e, "organizations:DescribeOrganization", account=caller, access=base) from e
+        o = d.get("Organization") if isinstance(d, Mapping) else None
+        if not isinstance(o, Mapping) or str(o.get("MasterAccountId")) != caller:
+            return []
+        ids: set[str] = set()
+        try:
+            for page in org.get_paginator("list_accounts").paginate():
+                for a in page.get("Accounts") or ():
+                    if not isinstance(a, Mapping):
+                        continue
+                    aid = _text(a.get("Id"))
+                    status = a.get("State") or a.get("Status")
+                    if aid and ACCOUNT_RE.fullmatch(aid) and status in (None, "ACTIVE"):
+                        ids.add(aid)
+        except Exception as e:
+            raise self._err(e, "organizations:ListAccounts", account=caller, access=base) from e
+        return sorted(ids)
+
+    # ---------------------------------------------------------------------------------------------- errors
+
+    def _err(
+        self,
+        e: BaseException,
+        what: str,
+        *,
+        account: str | None = None,
+        region: str | None = None,
+        access: _Access | None = None,
+        profile: str | None = None,
+        how: str | None = None,
+        role_arn: str | None = None,
+    ) -> SourceError:
+        """Turn any boto3/botocore failure into a one-line SourceError (AuthError for kind "auth") with the fix."""
+        if isinstance(e, SourceError):
+            return e
+        from botocore import exceptions as bx
+        from botocore.parsers import ResponseParserError
+
+        profile = profile or (access.profile if access else None)
+        how = how or (access.how if access else "the AWS credentials")
+        where = " ".join(x for x in (f"account {account}" if account else "", region or "") if x)
+        at = f" in {where}" if where else ""
+        ep = self.settings.endpoint_url
+        login = (
+            f"run `aws sso login --profile {profile}`"
+            if profile
+            else "refresh them (`aws sso login`, or new keys in the environment)"
+        )
+        k = "error"
+
+        if isinstance(e, bx.ClientError):
+            err = e.response.get("Error", {}) if isinstance(e.response, Mapping) else {}
+            code = str(err.get("Code") or "Unknown")
+            msg = _one_line(err.get("Message") or "")
+            meta = e.response.get("ResponseMetadata", {}) if isinstance(e.response, Mapping) else {}
+            status = meta.get("HTTPStatusCode") if isinstance(meta, Mapping) else None
+            attempts = (meta.get("RetryAttempts") or 0) + 1 if isinstance(meta, Mapping) else 1
+            if what == "sts:AssumeRole" and code in DENIED_CODES:
+                caller = self._ident[1] if self._ident else how
+                return AuthError(
+                    f"cannot assume {role_arn} for account {account} ({code}); grant sts:AssumeRole on {role_arn} "
+                    f"to {caller} (the role's trust policy must allow it) or set aws.account_roles/account_profiles "
+                    f"for {account} in config"
+                )
+            if what == "sts:AssumeRole" and code == "RegionDisabledException":
+                return SourceError(
+                    f"STS is not activated in {self.settings.region} for assuming {role_arn} ({code}); activate it "
+                    f"in IAM account settings or set aws.region to us-east-1",
+                    kind="usage",
+                )
+            if code in THROTTLE_CODES or status == 429:
+                return SourceError(
+                    f"AWS throttled {what}{at} ({code} after {attempts} attempts); it retries on the next refresh, "
+                    f"or lower aws.max_workers",
+                    kind="throttled",
+                )
+            if code in EXPIRED_CODES:
+                return AuthError(f"{how} expired ({code}) calling {what}{at}; {login}")
+            if code in INVALID_CRED_CODES:
+                return AuthError(
+                    f"AWS rejected {how} ({code}) calling {what}{at}: {msg}; {login} or check the keys"
+                    + (f" (and that --aws-endpoint-url {ep} is right)" if ep else "")
+                )
+            if code == "OptInRequired":
+                return SourceError(
+                    f"region {region} is not enabled{at} ({code}); enable it in the account or drop it from the "
+                    f"regions to scan",
+                    kind="usage",
+                )
+            if code in DENIED_CODES:
+                return AuthError(
+                    f"{what} denied{at} for {how} ({code}); grant {what} to it (e.g. the ReadOnlyAccess or "
+                    f"SecurityAudit managed policy)"
+                )
+            if isinstance(status, int) and status >= 500:
+                fix = f"retry later, or check --aws-endpoint-url {ep}" if ep else "retry later (AWS-side failure)"
+                return SourceError(
+                    f"{what}{at} failed with HTTP {status} ({code}) after {attempts} attempts; {fix}", kind="server"
+                )
+            return SourceError(f"{what}{at} failed: {code}: {msg}", kind=k)
+
+        if isinstance(e, bx.ProfileNotFound):
+            p = getattr(e, "kwargs", {}).get("profile") or profile
+            return AuthError(
+                f"AWS profile '{p}' not found in the AWS config files; create it (`aws configure sso --profile {p}`) "
+                f"or fix aws.profile/aws.account_profiles in config"
+            )
+        if isinstance(e, (bx.SSOTokenLoadError, bx.UnauthorizedSSOTokenError, bx.TokenRetrievalError)):
+            p = profile or "<profile>"
+            return AuthError(f"the AWS SSO session for {how} is missing or expired; run `aws sso login --profile {p}`")
+        if isinstance(e, bx.NoCredentialsError):
+            return AuthError(
+                f"no AWS credentials found for {how}; run `aws configure` or `aws sso login`, "
+                f"or set AWS_PROFILE / aws.profile in config"
+            )
+        if isinstance(e, bx.PartialCredentialsError):
+            return AuthError(f"incomplete AWS credentials for {how} ({_one_line(e)}); fix them or {login}")
+        if isinstance(e, (bx.CredentialRetrievalError, bx.SSOError)):
+            return AuthError(f"could not get credentials for {how} ({_one_line(e)}); {login}")
+        if isinstance(e, bx.SSLError):
+            return SourceError(
+                f"TLS verification failed calling {what}{at} ({_one_line(e)}); set aws.ca_bundle to the PEM to trust",
+                kind="network",
+            )
+        if isinstance(e, bx.ReadTimeoutError):
+            return SourceError(
+                f"{what}{at} timed out after {self.settings.timeout_s:g} s; retry, or raise aws.timeout_s",
+                kind="network",
+            )
+        if isinstance(e, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError)):
+            target = ep or getattr(e, "kwargs", {}).get("endpoint_url") or "AWS"
+            fix = "check --aws-endpoint-url" if ep else "check the network, proxy (HTTPS_PROXY) and region name"
+            return SourceError(f"cannot reach {target} for {what}{at} ({type(e).__name__}); {fix}", kind="network")
+        if isinstance(e, ResponseParserError):
+            fix = (
+                f"check --aws-endpoint-url {ep} points at AWS or a complete emulator"
+                if ep
+                else "retry later (a proxy may be rewriting responses)"
+            )
+            return SourceError(f"unreadable response to {what}{at}; {fix}", kind="malformed")
+        if isinstance(e, bx.InvalidRegionError):
+            return SourceError(f"'{region}' is not a valid AWS region name{at}; fix the regions", kind="usage")
+        if isinstance(e, bx.BotoCoreError):
+            return SourceError(f"{what}{at} failed: {_one_line(e)}", kind="error")
+        return SourceError(f"{what}{at} failed: {type(e).__name__}: {_one_line(e)}", kind="error")
