@@ -163,14 +163,52 @@ class _DemoContext:
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mdc-aws")
+@_common
+@click.option("--refresh", "refresh_s", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
+              help="Refresh cadence of the panes [default 60, config refresh_s].")
+@click.option("--mouse/--no-mouse", default=False, show_default=True, help="Mouse support (off: plain terminal "
+              "selection works, no traffic on every mouse move over SSH).")
+@click.option("--theme", default=None, metavar="NAME",
+              help="Textual theme, e.g. textual-dark, ansi-dark, ansi-light [env TEXTUAL_THEME].")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False, theme: str | None = None,
+         **opts: Any) -> None:
     """Microsoft Defender for Cloud x AWS: connectors, plans, EC2 -> Arc onboarding, recommendations, compliance.
 
-    Without a command: the snapshot as a table (the live dashboard is being built; see the README).
+    Without a command: the live dashboard (`--demo` runs it on the embedded emulated estate).
     """
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(snapshot, format="table")
+    if ctx.invoked_subcommand is not None:
+        return
+    _setup_logging(0)
+    try:
+        settings = build_settings(opts)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    run_dashboard(settings, opts, refresh_s if refresh_s is not None else settings.refresh_s, mouse, theme)
+
+
+def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float, mouse: bool,
+                  theme: str | None) -> None:
+    from .app import MdcApp
+    from .core.history import History
+
+    history = None
+    try:
+        folder = cfg.data_dir(settings)
+        if opts.get("demo"):
+            folder = folder / f"demo-{opts['scale']}-{opts['seed']}"  # the demo never mixes with a real tenant
+        elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
+            import hashlib
+
+            folder = folder / ("endpoint-" + hashlib.sha1(settings.azure.arm_endpoint.encode()).hexdigest()[:10])
+        history = History.in_dir(folder)
+    except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
+        click.echo(f"mdc-aws: history disabled ({e})", err=True)
+    demo = {"seed": opts["seed"], "scale": opts["scale"], "tick_seconds": 60.0} if opts.get("demo") else None
+    app = MdcApp(settings, demo=demo, refresh_s=refresh_s, history=history,
+                 theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0))
+    app.run(mouse=mouse)
 
 
 @main.command()

@@ -515,6 +515,29 @@ def compliance_controls_query(standard: str) -> str:
     return COMPLIANCE_CONTROLS_QUERY.replace("{standard}", kql_string(standard))
 
 
+# The recommendations (assessment keys) failing under one control of a standard: the drill-down from a control to
+# its failing resources. Regulatory compliance assessments are named by the assessment key.
+COMPLIANCE_FAILING_ASSESSMENTS_QUERY = """securityresources
+| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/regulatorycomplianceassessments'
+| extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id),
+    control = extract(@'(?i)/regulatoryComplianceControls/([^/]+)/', 1, id)
+| where standard =~ {standard} and control =~ {control} and tostring(properties.state) =~ 'failed'
+| summarize failedResources = sum(tolong(properties.failedResources)) by assessmentKey = tolower(name)"""
+
+
+def compliance_failing_assessments_query(standard: str, control: str) -> str:
+    return (COMPLIANCE_FAILING_ASSESSMENTS_QUERY.replace("{standard}", kql_string(standard))
+            .replace("{control}", kql_string(control)))
+
+
+def parse_failing_assessment(row: Any) -> str | None:
+    try:
+        key = _s(row.get("assessmentKey")) if isinstance(row, Mapping) else None
+        return key.lower() if key else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _control_state(r: _Row) -> str | None:
     failed, passed = _int(r.get("failedIn")), _int(r.get("passedIn"))
     if failed is None and passed is None:  # a row that carries its state directly

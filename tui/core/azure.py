@@ -605,6 +605,14 @@ class AzureSource:
         return sorted(_arg.merge_controls(controls), key=lambda c: _natural_key(c.name))
 
 
+    async def compliance_failing_assessments(self, subscriptions: Sequence[str] | None, standard: str,
+                                             control: str) -> list[str]:
+        """Assessment keys of the recommendations failing under one control (drill-down to resources)."""
+        keys = await self.graph.query_parsed(_arg.compliance_failing_assessments_query(standard, control),
+                                             self._scope(subscriptions), _arg.parse_failing_assessment,
+                                             name="failing assessments query")
+        return sorted(set(keys))
+
 def _natural_key(s: str) -> tuple[Any, ...]:
     import re
 

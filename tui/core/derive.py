@@ -217,6 +217,21 @@ def _servers_pricing(conn: m.Connector | None, pricings: Mapping[tuple[str, str]
 
 # ----------------------------------------------------------------------------------------------- onboarding
 
+# What to do about each reason an instance is stuck (shown on the instance's detail screen).
+STUCK_FIX: dict[str, str] = {
+    m.REASON_NO_SSM: "install the SSM agent (or use an AMI that has it) and attach an instance profile with "
+                     "AmazonSSMManagedInstanceCore; MDC needs SSM to install the Arc agent",
+    m.REASON_SSM_LOST: "the instance is stopped or cannot reach the SSM endpoints: start it, or open outbound 443 / "
+                       "add VPC endpoints for ssm, ssmmessages and ec2messages",
+    m.REASON_NOT_DISCOVERED: "nothing to do yet: MDC discovers new EC2 instances at the connector's next scan",
+    m.REASON_ARC_DISCONNECTED: "run `azcmagent show` on the machine and check outbound access to the Azure Arc "
+                               "endpoints (or the connector's proxy)",
+    m.REASON_ARC_EXPIRED: "the Arc agent was disconnected for over 45 days: delete the Arc machine resource and let "
+                          "MDC onboard the instance again",
+    m.REASON_ARC_ERROR: "see the Arc machine's errorDetails; reinstall the agent through SSM if it persists",
+    m.REASON_ARC_OTHER: "check the Arc machine's status and errorDetails in the portal",
+}
+
 _ARC_REASONS = {
     "disconnected": m.REASON_ARC_DISCONNECTED,
     "expired": m.REASON_ARC_EXPIRED,

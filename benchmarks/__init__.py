@@ -1,0 +1,1 @@
+"""Benchmarks (not tests: no timing assertions anywhere; run them on a quiet machine and read the numbers)."""

@@ -1,0 +1,215 @@
+"""The dashboard driven through Textual's Pilot at 80x24: panes fill, keys work, drill-downs open, errors stay in
+their pane. A fake service (in-memory sources through the real Collector) keeps these fast; the last test runs the
+real Service against the emulated estate over real sockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+
+import pytest
+
+from tests.test_collect import FakeAws, FakeAzure
+from tui.app import MdcApp
+from tui.core import model as m
+from tui.core.collect import Collector
+from tui.core.errors import SourceError
+from tui.core.history import History
+from widgets.virtual_table import VirtualTable
+
+
+def screen_text(app) -> str:
+    svg = app.export_screenshot()
+    return html.unescape("".join(re.findall(r">([^<]*)</text>", svg))).replace("\xa0", " ")
+
+
+class FakeService:
+    """What the App needs from tui.core.service.Service, over in-memory sources."""
+
+    def __init__(self, azure: FakeAzure | None = None) -> None:
+        self.azure = azure or FakeAzure()
+        self.collector = Collector(self.azure, FakeAws())
+        self.collects = 0
+        self.recs_calls = 0
+        self.rec_rows = [
+            m.Recommendation(id=f"/x/{i}", assessment_key=f"key-{i % 3}", title=f"S3 bucket rule {i % 3}",
+                             severity=("High", "Medium", "Low")[i % 3], status="Unhealthy" if i % 2 else "Healthy",
+                             connector_id=self.azure.connectors_list[0].id.lower(), resource_name=f"bucket-{i}",
+                             region="us-east-1", description="desc", remediation="fix it")
+            for i in range(300)]
+
+    def collect(self) -> m.Snapshot:
+        self.collects += 1
+        return asyncio.run(self.collector.collect())
+
+    def recommendations(self):
+        self.recs_calls += 1
+        return list(self.rec_rows)
+
+    def compliance_controls(self, standard: str):
+        return [m.ComplianceControl(standard, "1.1", "Avoid the root user", "Failed", 0, 1, 0),
+                m.ComplianceControl(standard, "1.2", "MFA", "Passed", 1, 0, 0)]
+
+    def compliance_failing_keys(self, standard: str, control: str):
+        return ["key-1"]
+
+    def close(self) -> None:
+        pass
+
+
+def make_app(svc: FakeService | None = None, history: History | None = None, refresh_s: float = 30) -> MdcApp:
+    svc = svc or FakeService()
+    return MdcApp(refresh_s=refresh_s, history=history, service_factory=lambda s, start: svc)
+
+
+async def settle(pilot, app, cond, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        await pilot.pause()
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached; screen:\n" + screen_text(app))
+
+
+async def test_panes_fill_and_number_keys_switch() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        assert "111111111111" in screen_text(app)
+        assert "Accounts · 2" in screen_text(app)
+        await pilot.press("3")
+        assert app.active == "arc" and "Onboarding" in screen_text(app)
+        await pilot.press("5")
+        await pilot.pause()
+        assert "AWS-CIS-1.2.0" in screen_text(app)
+        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await pilot.press("4")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "150 unhealthy of 300" in text and "bucket-" in text
+        await pilot.press("tab")
+        assert app.active == "compliance"
+
+
+async def test_filter_and_inverse_filter_on_recommendations() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await pilot.press("4", "slash", *"sev:high", "enter")
+        pane = app.pane("recs")
+        assert pane.filter_text == "sev:high"
+        assert len(pane.shown) == 100 and all(r.severity == "High" for r in pane.shown)
+        await pilot.press("slash", *"!sev:high", "enter")
+        assert len(pane.shown) == 200 and all(r.severity != "High" for r in pane.shown)
+        await pilot.press("escape")  # esc clears the filter
+        assert pane.filter_text == "" and len(pane.shown) == 300
+        # a filter on a DataTable pane
+        await pilot.press("1", "slash", *"2222", "enter")
+        assert [i.key for i in app.pane("accounts").shown] == ["222222222222"]
+
+
+async def test_colon_jumps_and_unknown_view_says_so() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        await pilot.press("colon", *"plans", "enter")
+        assert app.active == "plans"
+        await pilot.press("colon", *"recs sev:low", "enter")
+        assert app.active == "recs" and app.pane("recs").filter_text == "sev:low"
+        await pilot.press("colon", *"nonsense", "enter")
+        await pilot.pause()
+        assert any("unknown view" in n.message for n in app._notifications)
+
+
+async def test_enter_drills_down_and_escape_walks_back() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await pilot.press("1", "enter")
+        await pilot.pause()
+        assert "Accounts › 111111111111" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("4")
+        app.pane("recs").table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Remediation" in text and "fix it" in text and "Affected resources" in text
+        await pilot.press("escape", "5", "enter")
+        await settle(pilot, app, lambda: "Avoid the root user" in screen_text(app))
+        await pilot.press("enter")  # the failing control -> its failing resources
+        await settle(pilot, app, lambda: "failing resources" in screen_text(app))
+        assert "bucket-1" in screen_text(app)
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+
+
+async def test_failed_section_shows_its_error_and_others_go_on() -> None:
+    az = FakeAzure()
+    az.fail["compliance"] = SourceError("Resource Graph throttled: retry in 5 s", kind="throttled")
+    app = make_app(FakeService(az))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        assert app.pane("compliance").state == "error"
+        await pilot.press("5")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✖" in text and "throttled" in text and "Traceback" not in text
+
+
+async def test_r_refreshes_and_refresh_self_schedules() -> None:
+    svc = FakeService()
+    app = make_app(svc, refresh_s=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: svc.collects >= 1 and not app.collecting)
+        await settle(pilot, app, lambda: svc.collects >= 2, timeout=8)  # the next tick came by itself
+        n = svc.collects
+        await pilot.press("r")
+        await settle(pilot, app, lambda: svc.collects > n)
+
+
+async def test_opens_on_history_marked_stale(tmp_path) -> None:
+    h = History.in_dir(tmp_path)
+    h.save(await Collector(FakeAzure(), FakeAws()).collect())
+
+    class Slow(FakeService):
+        def collect(self):
+            import time
+            time.sleep(3)
+            return super().collect()
+
+    app = make_app(Slow(), history=h)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.pane("accounts").state == "stale"
+        assert "111111111111" in screen_text(app) and "stale" in screen_text(app)
+
+
+async def test_help_lists_every_key() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        for key in ("filter", "jump", "refresh", "portal", "export", "quit"):
+            assert key in text.lower()
+        await pilot.press("escape")
+        assert len(app.screen_stack) == 1
+
+
+async def test_dashboard_on_the_emulated_estate(estate, settings, tmp_path) -> None:
+    """The real Service (sources on their own loop and thread) against the estate over real sockets."""
+    from tui.core.service import Service
+
+    app = MdcApp(settings, refresh_s=60, history=History.in_dir(tmp_path),
+                 service_factory=lambda s, start: Service(s, History.in_dir(tmp_path)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("recs").state == "ok", timeout=90)
+        assert app.pane("accounts").state == "ok"
+        assert len(app.pane("accounts").items) >= 8
+        text = screen_text(app)
+        assert "aws-prod" in text
+        await pilot.press("4")
+        assert app.pane("recs").query_one(VirtualTable).row_count > 100

@@ -1,0 +1,722 @@
+"""The dashboard App: panes, navigation in the habits of k9s, self-scheduling refresh, drill-down screens.
+
+The App never calls an SDK: a `Service` (tui.core.service) owns the sources on its own loop and thread; thread
+workers call it and post messages; handlers hand plain data to the panes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import Hit, Hits, Provider
+from textual.containers import Container
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from tui.core import derive as d
+from tui.core import model as m
+from tui.core.config import Settings
+from tui.core.history import History
+from widgets.pane import Pane, age_text
+from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
+                           make_rec_index)
+from widgets.virtual_table import VirtualTable
+
+from .screens import DetailScreen, HelpScreen, ListScreen, json_block
+
+PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
+    ("accounts", AccountsPane, ("accounts", "account", "acc", "connectors")),
+    ("plans", PlansPane, ("plans", "plan")),
+    ("arc", OnboardingPane, ("arc", "onboarding", "ec2", "onb")),
+    ("recs", RecommendationsPane, ("recs", "recommendations", "rec")),
+    ("compliance", CompliancePane, ("compliance", "comp", "cis", "pci", "fsbp")),
+)
+STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational", "afsbp": "foundational"}
+PORTAL = "https://portal.azure.com/#@{tenant}/resource{id}"
+REC_PORTAL = ("https://portal.azure.com/#view/Microsoft_Azure_Security/GenericRecommendationDetailsBlade/"
+              "assessmentKey/{key}")
+
+
+class SnapshotLoaded(Message):
+    def __init__(self, snap: m.Snapshot, from_history: bool = False) -> None:
+        super().__init__()
+        self.snap = snap
+        self.from_history = from_history
+
+
+class RecsLoaded(Message):
+    def __init__(self, rows: list[m.Recommendation] | None, index: Any, error: str | None, as_of: datetime) -> None:
+        super().__init__()
+        self.rows, self.index, self.error, self.as_of = rows, index, error, as_of
+
+
+class Booted(Message):
+    def __init__(self, error: str | None, scope: str = "") -> None:
+        super().__init__()
+        self.error = error
+        self.scope = scope
+
+
+class MdcCommands(Provider):
+    """Command palette: every view and action."""
+
+    async def search(self, query: str) -> Hits:
+        app: MdcApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        for label, help_text, cb in app.palette_commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), cb, help=help_text)
+
+    async def discover(self) -> Hits:
+        app: MdcApp = self.app  # type: ignore[assignment]
+        for label, help_text, cb in app.palette_commands():
+            yield Hit(1, label, cb, help=help_text)
+
+
+class MdcApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "mdc-aws"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]
+    COMMANDS = App.COMMANDS | {MdcCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_pane('accounts')", "Accounts", show=False),
+        Binding("2", "show_pane('plans')", "Plans", show=False),
+        Binding("3", "show_pane('arc')", "Arc", show=False),
+        Binding("4", "show_pane('recs')", "Recs", show=False),
+        Binding("5", "show_pane('compliance')", "Compliance", show=False),
+        Binding("tab", "next_pane", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "prev_pane", "Prev pane", show=False, priority=True),
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter"),
+        Binding("colon", "command_line", "Jump"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("b", "portal", "Portal"),
+        Binding("e", "export", "Export"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, settings: Settings | None = None, *, demo: dict[str, Any] | None = None,
+                 refresh_s: float = 60.0, history: History | None = None,
+                 service_factory: Callable[[Settings, m.Snapshot | None], Any] | None = None,
+                 theme: str | None = None, section_timeout_s: float = 120.0) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.demo = demo
+        self.refresh_s = max(2.0, float(refresh_s))
+        self.recs_refresh_s = max(self.refresh_s * 2, 10.0)
+        self.history = history
+        self.service_factory = service_factory
+        self.section_timeout_s = section_timeout_s
+        self.service: Any = None
+        self.estate_proc: Any = None
+        self.snap: m.Snapshot | None = None
+        self.views: list[d.AccountView] = []
+        self.active = "accounts"
+        self.scope_text = "starting…"
+        self.last_refresh: float | None = None
+        self.collecting = False
+        self.recs_rows: list[m.Recommendation] = []
+        self._closing = False
+        if theme:
+            self.theme = theme
+
+    # ------------------------------------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="topbar")
+        yield Static("", id="tabs")
+        with Container(id="panes"):
+            for name, cls, _ in PANES:
+                yield cls(id=f"pane-{name}", classes="pane")
+        yield Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline")
+        yield Footer()
+
+    def pane(self, name: str) -> Pane:
+        return self.query_one(f"#pane-{name}", Pane)
+
+    def on_mount(self) -> None:
+        self.action_show_pane(self.active)
+        self.set_interval(1.0, self._tick)
+        if self.history is not None:
+            try:
+                prev = self.history.latest()
+            except Exception:  # noqa: BLE001 - a broken history file must not block start-up
+                prev = None
+            if prev is not None:
+                self.post_message(SnapshotLoaded(prev, from_history=True))
+        self._boot()
+
+    # ------------------------------------------------------------------------------------------- boot + refresh
+
+    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
+    def _boot(self) -> None:
+        settings = self.settings
+        try:
+            if self.demo is not None:
+                from tui.cli import demo_settings
+                from tui.emulator.estate import spawn
+
+                self.call_from_thread(self._set_scope, "starting the emulated estate…")
+                self.estate_proc = spawn(seed=self.demo.get("seed", 42), scale=self.demo.get("scale", "default"),
+                                         tick_seconds=self.demo.get("tick_seconds", 60.0))
+                settings = demo_settings(self.estate_proc.info, settings)
+            factory = self.service_factory
+            if factory is None:
+                from tui.core.service import Service
+
+                def factory(s: Settings, start: m.Snapshot | None) -> Any:
+                    return Service(s, self.history, section_timeout_s=self.section_timeout_s, start_from=start)
+            self.service = factory(settings, self.snap)
+            self.post_message(Booted(None))
+        except Exception as e:  # noqa: BLE001 - shown in the panes, never a traceback
+            self.post_message(Booted(" ".join(str(e).split())[:400] or e.__class__.__name__))
+
+    def on_booted(self, msg: Booted) -> None:
+        if msg.error:
+            for name, _, _ in PANES:
+                self.pane(name).set_state("error", self.pane(name).as_of, f"start-up failed: {msg.error}")
+            self._set_scope("start-up failed")
+            return
+        self._start_collect()
+
+    def _start_collect(self) -> None:
+        if self.service is None or self.collecting or self._closing:
+            return
+        self.collecting = True
+        for name, _, _ in PANES:
+            p = self.pane(name)
+            if p.state != "ok" or p.as_of is None:
+                p.set_state("loading" if p.as_of is None else p.state, p.as_of, p.error)
+        self.run_worker(self._collect_job, thread=True, exclusive=True, group="collect", exit_on_error=False,
+                        name="collect")
+
+    def _collect_job(self) -> None:
+        snap = self.service.collect()
+        self.post_message(SnapshotLoaded(snap))
+
+    def _start_recs(self) -> None:
+        if self.service is None or self._closing:
+            return
+        self.run_worker(self._recs_job, thread=True, exclusive=True, group="recs", exit_on_error=False,
+                        name="recs")
+
+    def _recs_job(self) -> None:
+        now = datetime.now(timezone.utc)
+        try:
+            rows = self.service.recommendations()
+        except Exception as e:  # noqa: BLE001
+            self.post_message(RecsLoaded(None, None, " ".join(str(e).split()), now))
+            return
+        rows = attach_accounts(rows, self.snap)
+        index = make_rec_index(rows)
+        from widgets.panes import SORT_KEYS
+
+        index.prepare([(SORT_KEYS["severity"], False)])  # build the filter/sort caches here, off the UI thread
+        self.post_message(RecsLoaded(rows, index, None, now))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        w = event.worker
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if w.name == "collect":
+            self.collecting = False
+            if event.state == WorkerState.ERROR:
+                err = " ".join(str(w.error).split()) or "collection failed"
+                for name in ("accounts", "plans", "arc", "compliance"):
+                    p = self.pane(name)
+                    p.set_state("stale" if p.as_of else "error", p.as_of, err)
+            if not self._closing:
+                self.set_timer(self.refresh_s, self._start_collect, name="next-collect")
+        elif w.name == "recs":
+            if event.state == WorkerState.ERROR:
+                p = self.pane("recs")
+                p.set_state("stale" if p.as_of else "error", p.as_of, " ".join(str(w.error).split()))
+            if not self._closing:
+                self.set_timer(self.recs_refresh_s, self._start_recs, name="next-recs")
+
+    # ------------------------------------------------------------------------------------------- data in
+
+    def on_snapshot_loaded(self, msg: SnapshotLoaded) -> None:
+        first_fresh = not msg.from_history and (self.snap is None or self.last_refresh is None)
+        self.snap = msg.snap
+        if not msg.from_history:
+            self.last_refresh = time.monotonic()
+        self.views = d.account_views(msg.snap)
+        cd = msg.snap.data("connectors")
+        rollup = d.org_rollup(cd.connectors) if cd else {}
+        secs = msg.snap.sections
+        with self.batch_update():
+            acc = self.pane("accounts")
+            if cd is not None:
+                acc.show(self.views, rollup)
+            s = secs["connectors"].status
+            acc.set_state(s.status, s.as_of, s.error)
+            plans = self.pane("plans")
+            if cd is not None:
+                plans.show(self.views)
+            s = secs["plans"].status
+            plans.set_state(_worst(s, secs["connectors"].status), s.as_of, s.error or secs["connectors"].status.error)
+            onb = self.pane("arc")
+            if msg.snap.data("onboarding") is not None and cd is not None:
+                onb.show(self.views)
+            s = secs["onboarding"].status
+            onb.set_state(s.status, s.as_of, s.error)
+            comp = self.pane("compliance")
+            cdata = msg.snap.data("compliance")
+            if cdata is not None:
+                trends = {}
+                if self.history is not None:
+                    try:
+                        trends = {st.name: [v for _, v in self.history.trend("compliance_pct", st.name, 30)]
+                                  for st in cdata.standards}
+                    except Exception:  # noqa: BLE001
+                        trends = {}
+                comp.show(cdata.standards, trends)
+            s = secs["compliance"].status
+            comp.set_state(s.status, s.as_of, s.error)
+            recs = self.pane("recs")
+            if msg.from_history and recs.as_of is None:
+                recs.set_state("loading", None, None)
+        self._update_scope()
+        if first_fresh:
+            self._start_recs()
+
+    def on_recs_loaded(self, msg: RecsLoaded) -> None:
+        p: RecommendationsPane = self.pane("recs")  # type: ignore[assignment]
+        if msg.error:
+            p.set_state("stale" if p.as_of else "error", p.as_of, msg.error)
+            return
+        self.recs_rows = msg.rows or []
+        p.set_rows(self.recs_rows, msg.index)
+        p.set_state("ok", msg.as_of, None)
+
+    def _set_scope(self, text: str) -> None:
+        self.scope_text = text
+        self._tick()
+
+    def _update_scope(self) -> None:
+        snap = self.snap
+        if snap is None:
+            return
+        n_acc = len(self.views)
+        tenant = f"tenant {snap.tenant_id[:8]}…" if snap.tenant_id else "tenant ?"
+        demo = " · demo estate" if self.demo is not None else ""
+        self.scope_text = f"{tenant} · {len(snap.subscriptions)} subs · {n_acc} AWS accounts{demo}"
+        self._tick()
+
+    def _tick(self) -> None:
+        if not self.is_mounted:
+            return
+        now = datetime.now(timezone.utc)
+        for name, _, _ in PANES:
+            self.pane(name).refresh_title(now)
+        if self.collecting:
+            age = "⟳ refreshing"
+        elif self.last_refresh is not None:
+            age = f"⟳ {int(time.monotonic() - self.last_refresh)} s ago"
+        elif self.snap is not None:
+            age = f"▲ from history ({age_text(self.snap.generated_at, now)})"
+        else:
+            age = "⟳ loading"
+        self.query_one("#topbar", Static).update(
+            Text.assemble(("mdc-aws ", "bold"), f"{self.scope_text}  ", (age, "italic")))
+
+    # ------------------------------------------------------------------------------------------- navigation
+
+    def action_show_pane(self, name: str) -> None:
+        self.active = name
+        for n, _, _ in PANES:
+            self.pane(n).set_class(n == name, "-active")
+        tabs = Text()
+        for i, (n, cls, _) in enumerate(PANES, 1):
+            style = "bold reverse" if n == name else ""
+            tabs.append(f" {i} {cls.title_text.split(' ')[0]} ", style=style)
+            tabs.append(" ")
+        self.query_one("#tabs", Static).update(tabs)
+        self.pane(name).focus_body()
+
+    def _cycle(self, step: int) -> None:
+        names = [n for n, _, _ in PANES]
+        self.action_show_pane(names[(names.index(self.active) + step) % len(names)])
+
+    def action_next_pane(self) -> None:
+        self._cycle(1)
+
+    def action_prev_pane(self) -> None:
+        self._cycle(-1)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        # keep `active` in step with the focus (mouse clicks, tab in wide mode)
+        node = event.widget if hasattr(event, "widget") else None
+        while node is not None and not isinstance(node, Pane):
+            node = node.parent
+        if isinstance(node, Pane):
+            name = node.id.removeprefix("pane-") if node.id else None
+            if name and name != self.active and self.screen is self.screen_stack[0]:
+                self.active = name
+                for n, _, _ in PANES:
+                    self.pane(n).set_class(n == name, "-active")
+
+    def action_filter(self) -> None:
+        if self.screen is not self.screen_stack[0]:
+            return
+        self.pane(self.active).open_filter()
+
+    def action_command_line(self) -> None:
+        cmd = self.query_one("#cmdline", Input)
+        cmd.add_class("-shown")
+        cmd.value = ""
+        cmd.focus()
+
+    @on(Input.Submitted, "#cmdline")
+    def _command_submitted(self, event: Input.Submitted) -> None:
+        cmd = self.query_one("#cmdline", Input)
+        cmd.remove_class("-shown")
+        self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        words = text.strip().lstrip(":").split()
+        if not words:
+            self.pane(self.active).focus_body()
+            return
+        head, rest = words[0].lower(), words[1:]
+        if head in ("q", "quit", "exit"):
+            self.exit()
+            return
+        if head in ("help", "?"):
+            self.action_help()
+            return
+        for name, _, aliases in PANES:
+            if head in aliases:
+                self.action_show_pane(name)
+                std = rest[0].lower() if rest else (head if head in STANDARD_ALIASES else None)
+                if name == "compliance" and std:
+                    self.open_standard_by_alias(std)
+                elif rest and name != "compliance":
+                    p = self.pane(name)
+                    p.apply_filter(" ".join(rest))
+                return
+        self.notify(f"unknown view {head!r}: try :accounts :plans :arc :recs :compliance cis", severity="warning")
+        self.pane(self.active).focus_body()
+
+    def action_back(self) -> None:
+        cmd = self.query_one("#cmdline", Input)
+        if cmd.has_class("-shown"):
+            cmd.remove_class("-shown")
+            self.pane(self.active).focus_body()
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        p = self.pane(self.active)
+        f = p.query_one(".pane--filter", Input)
+        if f.has_class("-shown") or p.filter_text:
+            p.close_filter(clear=True)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh(self) -> None:
+        if self.service is None:
+            self.notify("still starting…")
+            return
+        self._start_collect()
+        self._start_recs()
+        self.notify("refreshing all panes", timeout=2)
+
+    def show_portal(self, url: str | None) -> None:
+        if not url:
+            self.notify("nothing selected with a portal link", severity="warning")
+            return
+        try:
+            self.copy_to_clipboard(url)
+        except Exception:  # noqa: BLE001
+            pass
+        self.notify(url, title="Azure portal (copied)", timeout=12)
+
+    def action_portal(self) -> None:
+        if self.screen is not self.screen_stack[0]:
+            return
+        self.show_portal(self.portal_url(self.active, self.pane(self.active).selection()))
+
+    def portal_url(self, pane: str, sel: Any) -> str | None:
+        tenant = (self.snap.tenant_id if self.snap else None) or "common"
+        if sel is None:
+            return None
+        if pane in ("accounts", "plans", "arc"):
+            v = sel[0] if isinstance(sel, tuple) else sel
+            return PORTAL.format(tenant=tenant, id=v.connectors[0].id) if v.connectors else None
+        if pane == "recs":
+            return REC_PORTAL.format(key=sel.assessment_key)
+        if pane == "compliance":
+            return "https://portal.azure.com/#view/Microsoft_Azure_Security/SecurityMenuBlade/~/22"
+        return None
+
+    def action_export(self) -> None:
+        if self.snap is None:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        from tui.core.export import snapshot_to_dict
+
+        ts = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = Path(os.environ.get("MDC_AWS_EXPORT_DIR", ".")) / f"mdc-aws-{ts}.json"
+        try:
+            path.write_text(json.dumps(snapshot_to_dict(self.snap), indent=2), encoding="utf-8")
+        except OSError as e:
+            self.notify(f"export failed: {e.strerror}: {path}", severity="error")
+            return
+        self.notify(f"wrote {path}", title="Export")
+
+    # ------------------------------------------------------------------------------------------- drill-down
+
+    def action_open(self) -> None:
+        if self.screen is not self.screen_stack[0]:
+            return
+        self.open_selection(self.active)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.screen is self.screen_stack[0]:
+            event.stop()
+            self.open_selection(self.active)
+
+    @on(VirtualTable.RowSelected)
+    def _vrow_selected(self, event: VirtualTable.RowSelected) -> None:
+        event.stop()
+        self.open_selection("recs")
+
+    def open_selection(self, pane: str) -> None:
+        sel = self.pane(pane).selection()
+        if sel is None:
+            return
+        if pane in ("accounts", "plans"):
+            self.push_screen(self.account_screen(sel))
+        elif pane == "arc":
+            v, region, stuck = sel
+            self.push_screen(self.stuck_screen(v, region, stuck))
+        elif pane == "recs":
+            self.push_screen(self.rec_screen(sel))
+        elif pane == "compliance":
+            self.open_standard(sel.name)
+
+    def account_screen(self, v: d.AccountView) -> DetailScreen:
+        t = Text()
+        t.append(f"{v.name}  ({v.aws_account_id})\n", style="bold")
+        t.append(f"organization role: {v.organization_role}\n")
+        if v.duplicate_classic_native:
+            t.append("▲ connected by both a classic and a native connector: recommendations are duplicated; "
+                     "remove the classic connector (retired by Microsoft in Dec 2023)\n", style="yellow")
+        cd = self.snap.data("connectors") if self.snap else None
+        if v.organization_role == "management" and cd is not None:
+            r = d.org_rollup(cd.connectors).get(v.aws_account_id, {})
+            t.append(f"members present: {', '.join(r.get('members_present', [])) or 'none'}; "
+                     f"excluded: {', '.join(r.get('excluded', [])) or 'none'}; StackSet {r.get('stackset_name')}\n")
+        t.append("\nPlans\n", style="bold")
+        for key, p in v.plans.items():
+            state = "✔ on" if p.enabled else "· off"
+            extra = f" {p.sub_plan}" if p.sub_plan else ""
+            t.append(f"  {key:<14} {state}{extra}\n")
+            for pr in p.prerequisites:
+                mark = "✔" if pr.ok else ("✖" if pr.ok is False else "?")
+                t.append(f"      {mark} {pr.name}: {pr.detail}\n", style="" if pr.ok else "yellow")
+        f = v.onboarding
+        if f is not None:
+            t.append("\nOnboarding\n", style="bold")
+            t.append(f"  EC2 {f.ec2_total if f.ec2_total is not None else '?'} → SSM online "
+                     f"{f.ssm_online if f.ssm_online is not None else '?'} → Arc connected {f.arc_connected}; "
+                     f"stuck {len(f.stuck)}\n")
+            if f.aws_error:
+                t.append(f"  AWS: {f.aws_error}\n", style="yellow")
+        if v.recommendations is not None:
+            r = v.recommendations
+            t.append("\nRecommendations\n", style="bold")
+            t.append(f"  {r.unhealthy} unhealthy of {r.total}: " +
+                     ", ".join(f"{k} {n}" for k, n in r.unhealthy_by_severity.items()) + "\n")
+        for c in v.connectors:
+            t.append(f"\n{c.kind} connector {c.name}" + (" (retired by Microsoft)" if c.kind == "classic" else "") +
+                     "\n", style="bold")
+            t.append(json_block(dict(c.raw)) + "\n")
+        tenant = (self.snap.tenant_id if self.snap else None) or "common"
+        return DetailScreen(["Dashboard", "Accounts", v.aws_account_id], t,
+                            portal=PORTAL.format(tenant=tenant, id=v.connectors[0].id))
+
+    def stuck_screen(self, v: d.AccountView, region: str | None, stuck: list[d.StuckInstance]) -> ListScreen:
+        od = self.snap.data("onboarding") if self.snap else None
+        inv = od.aws.get(v.aws_account_id) if od else None
+        ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
+        arc = d.arc_index(od.arc_machines) if od else {}
+        items = []
+        for s in stuck:
+            ss = ssm.get(s.instance_id.lower())
+            a = arc.get(s.instance_id.lower())
+            items.append(Item(s.instance_id, (s.instance_id, s.region or "?", s.reason,
+                                              ss.ping_status if ss else "no agent", a.status if a else "—"),
+                              payload=s))
+        scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
+        header = (f"{len(stuck)} stuck in {region or 'all regions'}. "
+                  + (f"MDC discovers new EC2 at each scan: every {scan} h on this connector." if scan else ""))
+        return ListScreen(["Dashboard", "Onboarding", v.aws_account_id, region or "?"],
+                          [("INSTANCE", 20), ("REGION", 14), ("REASON", 20), ("SSM", 14), ("ARC", 12)], items,
+                          on_open=lambda it: self.push_screen(self.instance_screen(v, it.payload)), header=header)
+
+    def instance_screen(self, v: d.AccountView, s: d.StuckInstance) -> DetailScreen:
+        od = self.snap.data("onboarding") if self.snap else None
+        inv = od.aws.get(v.aws_account_id) if od else None
+        ec2 = next((i for i in (inv.instances if inv else ()) if i.instance_id == s.instance_id), None)
+        ssm = next((x for x in (inv.ssm if inv else ()) if x.instance_id == s.instance_id), None)
+        arc = d.arc_index(od.arc_machines).get(s.instance_id.lower()) if od else None
+        t = Text()
+        t.append(f"{s.instance_id}  ·  {s.reason}\n", style="bold")
+        t.append(f"fix: {d.STUCK_FIX.get(s.reason, '')}\n\n", style="yellow")
+        t.append("EC2\n", style="bold")
+        t.append(f"  account {v.aws_account_id}  region {s.region}  " +
+                 (f"state {ec2.state}  platform {ec2.platform}  name {ec2.name}\n" if ec2 else "not read\n"))
+        t.append("SSM\n", style="bold")
+        t.append(f"  {ssm.ping_status}  agent {ssm.agent_version}  platform {ssm.platform_type}  "
+                 f"last ping {ssm.last_ping}\n" if ssm else "  not a managed instance (no SSM agent reporting)\n")
+        t.append("Azure Arc\n", style="bold")
+        t.append(f"  {arc.status}  {arc.id}\n  last status change {arc.last_status_change}\n" if arc
+                 else "  no Arc machine yet\n")
+        tenant = (self.snap.tenant_id if self.snap else None) or "common"
+        return DetailScreen(["Dashboard", "Onboarding", v.aws_account_id, s.instance_id], t,
+                            portal=PORTAL.format(tenant=tenant, id=arc.id) if arc else None)
+
+    def rec_screen(self, r: m.Recommendation, crumbs: list[str] | None = None) -> DetailScreen:
+        same = [x for x in self.recs_rows if x.assessment_key == r.assessment_key and x.status == "Unhealthy"]
+        t = Text()
+        t.append(f"{r.title}\n", style="bold")
+        t.append(f"severity {r.severity} · status {r.status} · resource {r.resource_name} ({r.resource_type}) · "
+                 f"account {r.aws_account_id} · region {r.region}\n\n")
+        t.append("Description\n", style="bold")
+        t.append(f"  {r.description or '—'}\n\n")
+        t.append("Remediation\n", style="bold")
+        t.append(f"  {r.remediation or '—'}\n\n")
+        t.append(f"Affected resources ({len(same)} unhealthy)\n", style="bold")
+        for x in same[:50]:
+            t.append(f"  {x.resource_name}  {x.aws_account_id}  {x.region}\n")
+        if len(same) > 50:
+            t.append(f"  … and {len(same) - 50} more (filter the pane with the title)\n")
+        t.append(f"\nassessment {r.id}\n", style="dim")
+        return DetailScreen(crumbs or ["Dashboard", "Recommendations", r.resource_name or r.assessment_key], t,
+                            portal=REC_PORTAL.format(key=r.assessment_key))
+
+    def open_standard_by_alias(self, alias: str) -> None:
+        cdata = self.snap.data("compliance") if self.snap else None
+        needle = STANDARD_ALIASES.get(alias, alias).lower()
+        for s in (cdata.standards if cdata else ()):
+            if needle in s.name.lower():
+                self.open_standard(s.name)
+                return
+        self.notify(f"no standard matches {alias!r} (yet)", severity="warning")
+
+    def open_standard(self, name: str) -> None:
+        self.notify(f"loading the controls of {name}…", timeout=2)
+        self.run_worker(partial(self._controls_job, name), thread=True, exclusive=True, group="drill",
+                        exit_on_error=False, name="controls")
+
+    def _controls_job(self, name: str) -> None:
+        try:
+            controls = self.service.compliance_controls(name) if self.service else []
+        except Exception as e:  # noqa: BLE001
+            self.call_from_thread(self.notify, f"{name}: {' '.join(str(e).split())}", severity="error")
+            return
+        self.call_from_thread(self._show_controls, name, controls)
+
+    def _show_controls(self, name: str, controls: list[m.ComplianceControl]) -> None:
+        order = {"Failed": 0, "Passed": 1, "Skipped": 2, "Unsupported": 3}
+        items = [Item(c.name, (c.name, Text(c.state, style="red" if c.state == "Failed" else
+                                            "green" if c.state == "Passed" else "dim"),
+                               str(c.failed_assessments), c.description or ""), payload=c)
+                 for c in sorted(controls, key=lambda c: order.get(c.state, 9))]
+        failed = sum(1 for c in controls if c.state == "Failed")
+        self.push_screen(ListScreen(["Dashboard", "Compliance", name],
+                                    [("CONTROL", 12), ("STATE", 8), ("FAILED", 6), ("TITLE", None)], items,
+                                    on_open=lambda it: self.open_control(name, it.payload),
+                                    header=f"{failed} of {len(controls)} controls failing · enter on a control "
+                                           "lists its failing resources"))
+
+    def open_control(self, standard: str, c: m.ComplianceControl) -> None:
+        self.run_worker(partial(self._control_job, standard, c), thread=True, exclusive=True, group="drill",
+                        exit_on_error=False, name="control")
+
+    def _control_job(self, standard: str, c: m.ComplianceControl) -> None:
+        try:
+            keys = set(self.service.compliance_failing_keys(standard, c.name)) if self.service else set()
+        except Exception as e:  # noqa: BLE001
+            self.call_from_thread(self.notify, f"{c.name}: {' '.join(str(e).split())}", severity="error")
+            return
+        rows = [r for r in self.recs_rows if r.assessment_key.lower() in keys and r.status == "Unhealthy"]
+        self.call_from_thread(self._show_control, standard, c, rows)
+
+    def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation]) -> None:
+        items = [Item(r.id, (r.severity, r.resource_name or "", r.aws_account_id or "", r.region or "", r.title),
+                      payload=r) for r in rows]
+        crumbs = ["Dashboard", "Compliance", standard, c.name]
+        self.push_screen(ListScreen(
+            crumbs, [("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14), ("RECOMMENDATION", None)],
+            items, on_open=lambda it: self.push_screen(self.rec_screen(it.payload, crumbs + [it.payload.resource_name
+                                                                                          or "?"])),
+            header=f"{c.name} {c.description or ''} · {c.state} · {len(rows)} failing resources",
+            portal=lambda it: REC_PORTAL.format(key=it.payload.assessment_key)))
+
+    # ------------------------------------------------------------------------------------------- palette
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        cmds: list[tuple[str, str, Callable[[], Any]]] = []
+        for name, cls, _ in PANES:
+            cmds.append((f"View: {cls.title_text}", f":{name}", partial(self.action_show_pane, name)))
+        for alias, label in (("cis", "AWS CIS"), ("pci", "PCI DSS"), ("fsbp", "AWS Foundational Security BP")):
+            cmds.append((f"Compliance: {label} controls", f":compliance {alias}",
+                         partial(self.run_command, f"compliance {alias}")))
+        cmds += [
+            ("Refresh now", "r", self.action_refresh),
+            ("Filter the focused table", "/", self.action_filter),
+            ("Open the selection", "enter", self.action_open),
+            ("Azure portal link of the selection", "b", self.action_portal),
+            ("Export the snapshot (JSON)", "e", self.action_export),
+            ("Help: every key", "?", self.action_help),
+            ("Quit", "q", self.exit),
+        ]
+        return cmds
+
+    # ------------------------------------------------------------------------------------------- shutdown
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._closing = True
+        for obj in (self.service, self.estate_proc):
+            if obj is not None:
+                try:
+                    (obj.close if hasattr(obj, "close") else obj.stop)()
+                except Exception:  # noqa: BLE001
+                    pass
+
+
+def _worst(a: m.SectionStatus, b: m.SectionStatus) -> str:
+    order = {"ok": 0, "stale": 1, "error": 2}
+    return a.status if order.get(a.status, 0) >= order.get(b.status, 0) else ("stale" if b.status != "ok" else "ok")
+
+
+def attach_accounts(rows: list[m.Recommendation], snap: m.Snapshot | None) -> list[m.Recommendation]:
+    """Recommendations come from Resource Graph by connector; the account is the connector's hierarchyIdentifier."""
+    cd = snap.data("connectors") if snap else None
+    if cd is None:
+        return rows
+    by_conn = {c.id.lower(): c.aws_account_id for c in cd.connectors}
+    return [r if r.aws_account_id else replace(r, aws_account_id=by_conn.get(r.connector_id.lower())) for r in rows]

@@ -1,0 +1,132 @@
+"""The data service the dashboard talks to: sources + collector + history on a private event loop in a thread.
+
+The aio SDK clients decode big pages on their loop; running them on the UI loop would cost key latency. The UI
+calls these blocking methods from its own thread workers and hands results to widgets by message.
+
+Never imports textual or rich.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+from . import model as m
+from .config import Settings
+from .history import History
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Service:
+    def __init__(self, settings: Settings, history: History | None = None, *, section_timeout_s: float = 120.0,
+                 start_from: m.Snapshot | None = None) -> None:
+        self.settings = settings
+        self.history = history
+        self.section_timeout_s = section_timeout_s
+        self._start_from = start_from
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="mdc-aws-service", daemon=True)
+        self._ready = threading.Event()
+        self._azure: Any = None
+        self._aws: Any = None
+        self._collector: Any = None
+        self._closed = False
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._ready.set()
+        self._loop.run_forever()
+
+    def _call(self, coro_fn: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+        if self._closed:
+            raise RuntimeError("service closed")
+        fut = asyncio.run_coroutine_threadsafe(coro_fn(), self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise
+
+    async def _ensure(self) -> None:
+        if self._collector is not None:
+            return
+        from .aws import AwsSource
+        from .azure import AzureSource
+        from .collect import Collector
+
+        self._azure = AzureSource(self.settings.azure)
+        self._aws = AwsSource(self.settings.aws)
+        self._collector = Collector(self._azure, self._aws, section_timeout_s=self.section_timeout_s)
+        if self._start_from is not None:
+            self._collector.seed(self._start_from)
+
+    # ------------------------------------------------------------------------------------------- blocking API
+
+    def collect(self) -> m.Snapshot:
+        """One full collection (all sections concurrently); saved to history when it has any fresh section."""
+        async def go() -> m.Snapshot:
+            await self._ensure()
+            return await self._collector.collect()
+
+        snap = self._call(go)
+        if self.history is not None and any(s.status.status == "ok" for s in snap.sections.values()):
+            try:
+                self.history.save(snap)
+            except Exception:  # noqa: BLE001 - a full disk must not stop the dashboard
+                log.warning("could not save history", exc_info=True)
+        return snap
+
+    def recommendations(self, subscriptions: Sequence[str] | None = None) -> list[m.Recommendation]:
+        async def go() -> list[m.Recommendation]:
+            await self._ensure()
+            subs = list(subscriptions if subscriptions is not None else self._collector.subscriptions)
+            return list(await asyncio.wait_for(self._azure.recommendations(subs), self.section_timeout_s))
+
+        return self._call(go)
+
+    def compliance_controls(self, standard: str) -> list[m.ComplianceControl]:
+        async def go() -> list[m.ComplianceControl]:
+            await self._ensure()
+            subs = list(self._collector.subscriptions)
+            return list(await asyncio.wait_for(self._azure.compliance_controls(subs, standard),
+                                               self.section_timeout_s))
+
+        return self._call(go)
+
+    def compliance_failing_keys(self, standard: str, control: str) -> list[str]:
+        """Assessment keys (recommendations) failing under one control."""
+        async def go() -> list[str]:
+            await self._ensure()
+            subs = list(self._collector.subscriptions)
+            fn = getattr(self._azure, "compliance_failing_assessments", None)
+            if fn is None:
+                return []
+            return list(await asyncio.wait_for(fn(subs, standard, control), self.section_timeout_s))
+
+        return self._call(go)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+
+        async def shut() -> None:
+            for src in (self._aws, self._azure):
+                if src is not None:
+                    try:
+                        await src.__aexit__(None, None, None)
+                    except Exception:  # noqa: BLE001
+                        pass
+
+        try:
+            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
+        except Exception:  # noqa: BLE001
+            pass
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

@@ -1,0 +1,571 @@
+"""Filtering and sorting of table rows: the k9s-style ``/`` filter language, fast over 100k rows.
+
+Pure Python (no textual/rich): the panes hand their rows (dicts or dataclasses) to an :class:`Index` once, then
+ask it for the row indices that match a filter, in the order asked for. The widget only ever sees the result.
+
+Filter language (``parse_filter``), terms are separated by spaces and must all match (AND):
+
+==========================  ===========================================================================
+``s3``                      free text: case-insensitive substring of any text field of the row
+``"security group"``        a quoted phrase is one free-text term (spaces kept)
+``sev:high`` ``severity:h``  field term; ``sev``/``severity`` and ``status`` match the *start* of the value
+``status:unhealthy``        (so ``status:healthy`` does not match "Unhealthy")
+``account:2109``            ``account``, ``region``, ``type``, ``std`` match a substring of the value
+``sev:high,medium``         commas inside a field value mean OR
+``!public``                 ``!`` in front of a term negates that term
+``!sev:low s3``             a *leading* ``!`` negates the whole expression (k9s ``/!x``):
+                            rows that do NOT (have sev low AND mention s3)
+``foo:bar``                 an unknown field is searched as the free text ``foo:bar`` (with a warning)
+==========================  ===========================================================================
+
+``parse_filter`` never raises: odd input (an unterminated quote, a field without a value, a lone ``!``) gives a
+usable :class:`Filter` plus a one-line ``warning`` for the status line.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from collections import deque
+from itertools import compress, repeat
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FIELDS",
+    "Filter",
+    "Index",
+    "Term",
+    "accessor",
+    "apply",
+    "parse_filter",
+    "severity_rank",
+    "sort",
+]
+
+#: Filter field names (as typed) → canonical field name.
+FIELDS: Mapping[str, str] = {
+    "sev": "sev",
+    "severity": "sev",
+    "status": "status",
+    "account": "account",
+    "region": "region",
+    "type": "type",
+    "std": "std",
+    "standard": "std",
+}
+
+#: Canonical fields whose values are matched from the start (short closed vocabularies); the others by substring.
+PREFIX_FIELDS = frozenset({"sev", "status"})
+
+_FIELD_LIST = "sev status account region type std"
+_NOT_FIELDS = frozenset({"arn", "http", "https", "s3", "ssm"})  # prefixes of ids/URLs, never a mistyped field
+
+Accessor = str | Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One term of a filter: ``values`` are lower-cased; several values (``a,b``) mean OR."""
+
+    values: tuple[str, ...]
+    field: str | None = None  # canonical field name, or None for free text
+    negate: bool = False
+
+    def __str__(self) -> str:
+        """The term in filter syntax (``parse_filter`` reads it back to the same term)."""
+
+        def quoted(v: str) -> str:
+            special = any(c.isspace() for c in v) or (self.field is None and (":" in v or v.startswith("!")))
+            return f'"{v}"' if special else v
+
+        vals = ",".join(quoted(v) for v in self.values)
+        return ("!" if self.negate else "") + (f"{self.field}:{vals}" if self.field else vals)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A parsed filter: all ``terms`` must match; ``negate`` inverts the whole result.
+
+    An empty filter (no terms, not negated) matches every row; ``!`` alone matches none.
+    """
+
+    terms: tuple[Term, ...] = ()
+    negate: bool = False
+    text: str = ""  # what the user typed
+    warning: str | None = None  # one line for the status bar, or None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter keeps every row."""
+        return not self.terms and not self.negate
+
+    def __str__(self) -> str:
+        """The filter in canonical syntax (lower-cased, one space between terms); parses back to the same filter."""
+        body = " ".join(str(t) for t in self.terms)
+        if self.terms and self.terms[0].negate:
+            body = '"" ' + body  # a leading "!" would negate the whole expression; an empty phrase is a no-op
+        return "!" + body if self.negate else body
+
+
+# --------------------------------------------------------------------------------------------------------------
+# parsing
+
+
+def _tokens(text: str, warnings: list[str]) -> list[tuple[str, int, int]]:
+    """Split on unquoted whitespace. Returns (token with quotes and leading '!' removed, number of leading unquoted
+    '!', index in the token of its first unquoted ':' or -1)."""
+    out: list[tuple[str, int, int]] = []
+    buf: list[str] = []
+    bangs = 0
+    colon = -1
+    started = False
+    in_quote = False
+    for ch in text:
+        if in_quote:
+            if ch == '"':
+                in_quote = False
+            else:
+                buf.append(ch)
+        elif ch == '"':
+            in_quote = started = True
+        elif ch.isspace():
+            if started:
+                out.append(("".join(buf), bangs, colon))
+            buf, bangs, colon, started = [], 0, -1, False
+        elif ch == "!" and not buf and not (started and not bangs):
+            bangs += 1
+            started = True
+        else:
+            if ch == ":" and colon < 0:
+                colon = len(buf)
+            buf.append(ch)
+            started = True
+    if in_quote:
+        warnings.append('unterminated " (phrase taken to the end)')
+    if started:
+        out.append(("".join(buf), bangs, colon))
+    return out
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse the ``/`` filter language (see the module docstring). Never raises."""
+    try:
+        return _parse(text if isinstance(text, str) else str(text))
+    except Exception as exc:  # pragma: no cover - defensive: a filter box must never crash the UI
+        return Filter(text=str(text), warning=f"filter not understood ({type(exc).__name__}); showing every row")
+
+
+def _parse(text: str) -> Filter:
+    stripped = text.lstrip()
+    if stripped.startswith("!"):
+        inner = _parse(stripped[1:])
+        warning = inner.warning
+        if not inner.terms and warning is None:
+            warning = "“!” with nothing after it matches no rows"
+        return Filter(terms=inner.terms, negate=not inner.negate, text=text, warning=warning)
+
+    warnings: list[str] = []
+    terms: list[Term] = []
+    unknown: list[str] = []
+    for raw, bangs, colon in _tokens(text, warnings):
+        negate = bangs % 2 == 1  # "!!x" is x again
+        if not raw:
+            if bangs:
+                warnings.append("a lone “!” was ignored")
+            continue
+        if colon > 0:
+            name, value = raw[:colon].lower(), raw[colon + 1:]
+            canon = FIELDS.get(name)
+            if canon is not None:
+                values = tuple(v for v in (p.strip().lower() for p in value.split(",")) if v)
+                if not values:
+                    warnings.append(f"“{name}:” needs a value (e.g. {name}:{_example(canon)}); ignored")
+                    continue
+                terms.append(Term(values, canon, negate))
+                continue
+            # "foo:bar" looks like a mistyped field; "arn:aws:s3:::x" or "https://..." is just text
+            if name.isalpha() and len(name) <= 12 and name not in _NOT_FIELDS and ":" not in value \
+                    and not value.startswith("/") and name not in unknown:
+                unknown.append(name)
+        terms.append(Term((raw.lower(),), None, negate))
+    if unknown:
+        names = ", ".join(f"“{n}:”" for n in unknown)
+        warnings.append(f"unknown field {names} searched as text (fields: {_FIELD_LIST})")
+    return Filter(terms=tuple(terms), negate=False, text=text, warning="; ".join(warnings) or None)
+
+
+def _example(canon: str) -> str:
+    return {"sev": "high", "status": "unhealthy", "account": "2109", "region": "eu-", "type": "s3",
+            "std": "cis"}.get(canon, "x")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# accessors and sort keys
+
+
+def accessor(spec: Accessor) -> Callable[[Any], Any]:
+    """A function reading one value from a row: a callable as-is; a string reads ``row[spec]`` from mappings and
+    ``getattr(row, spec)`` otherwise (missing → None)."""
+    if callable(spec):
+        return spec
+    name = spec
+
+    def get(row: Any) -> Any:
+        if isinstance(row, Mapping):
+            return row.get(name)
+        return getattr(row, name, None)
+
+    return get
+
+
+def _values(rows: Sequence[Any], spec: Accessor) -> list[Any]:
+    """``spec`` read from every row, using C-level iteration when all rows have one shape."""
+    if callable(spec):
+        return list(map(spec, rows))
+    if not rows:
+        return []
+    kinds = set(map(type, rows))
+    if kinds == {dict}:
+        return list(map(dict.get, rows, repeat(spec)))
+    if len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping):
+        try:
+            return list(map(operator.attrgetter(spec), rows))
+        except AttributeError:
+            pass
+    return list(map(accessor(spec), rows))
+
+
+def _joined(rows: Sequence[Any], specs: list[Accessor]) -> list[str]:
+    """Per row, the text of ``specs`` joined by U+001F (one C-level pass when the rows allow it)."""
+    if len(specs) == 1:
+        return _texts(_values(rows, specs[0]))
+    if rows and all(isinstance(s, str) for s in specs):
+        kinds = set(map(type, rows))
+        getter: Callable[[Any], Any] | None = None
+        if kinds == {dict}:
+            getter = operator.itemgetter(*specs)
+        elif len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping):
+            getter = operator.attrgetter(*specs)
+        if getter is not None:
+            try:
+                return list(map("\x1f".join, map(getter, rows)))
+            except (TypeError, KeyError, AttributeError):  # None / non-str values, missing keys
+                pass
+    cols = [_texts(_values(rows, s)) for s in specs]
+    return list(map("\x1f".join, zip(*cols)))
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    plain = getattr(value, "plain", None)  # a rich Text that slipped through, without importing rich
+    if isinstance(plain, str):
+        return plain
+    return str(value)
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """Values as (not lower-cased) strings, None → ""."""
+    if set(map(type, values)) <= {str}:
+        return values
+    return list(map(_as_text, values))
+
+
+_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4, "info": 4}
+
+
+def severity_rank(value: Any) -> int:
+    """Sort key for severities, most severe first: Critical 0, High 1, Medium 2, Low 3, Info 4, other 5."""
+    return _SEVERITY.get(_as_text(value).strip().lower(), 5)
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _sort_key(v: Any) -> tuple[int, Any, str]:
+    if isinstance(v, (int, float)):
+        return (0, v, "")
+    if isinstance(v, str):
+        return (1, 0, v.lower())
+    return (2, 0, _as_text(v).lower())
+
+
+def _order(values: list[Any], descending: bool) -> list[int]:
+    """Positions 0..n-1 ordered by value, stable (equal values keep their order in both directions); None and
+    NaN last in both directions; str compared case-insensitively; mixed types: numbers < strings < other."""
+    n = len(values)
+    kinds = set(map(type, values))
+    missing: list[int] = []
+    if kinds - {str}:
+        missing = [i for i in range(n) if _is_missing(values[i])]
+    if missing:
+        gone = set(missing)
+        present = [i for i in range(n) if i not in gone]
+        kinds = {type(values[i]) for i in present}
+    else:
+        present = list(range(n))
+    if kinds <= {str}:
+        keys: list[Any] = list(map(str.lower, values)) if not missing else [
+            v.lower() if isinstance(v, str) else "" for v in values]
+    elif kinds <= {int, float, bool}:
+        keys = values
+    else:
+        keys = [_sort_key(v) if not _is_missing(v) else (3, 0, "") for v in values]
+    distinct = set(keys[i] for i in present) if missing else set(keys)
+    if len(distinct) * 2 < len(present):
+        # few distinct values: sort those, then sort rows by an int rank (int compares are much cheaper)
+        rank = {v: r for r, v in enumerate(sorted(distinct))}
+        keys = list(map(rank.get, keys))
+    present.sort(key=keys.__getitem__, reverse=descending)
+    return present + missing
+
+
+def sort(rows: Sequence[Any], key: Accessor, descending: bool = False) -> list[Any]:
+    """Rows ordered by ``key`` (a field name or a function), stable; None values last in both directions."""
+    return [rows[i] for i in _order(_values(rows, key), descending)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the index
+
+
+@dataclass
+class _Column:
+    """A filter field. Few distinct values: those values lower-cased plus one code per row (a term is evaluated
+    once per distinct value). Many distinct values: the lower-cased value per row."""
+
+    distinct: list[str] | None
+    codes: bytes | list[int] | None
+    lowered: list[str] | None = None
+
+    @classmethod
+    def build(cls, values: list[Any]) -> _Column:
+        sample = values[:4096]
+        try:
+            if len(set(sample)) * 4 > len(sample) > 256:  # clearly many distinct values (ids, names)
+                return cls(None, None, list(map(str.lower, _texts(values))))
+            code_of: dict[Any, Any] = dict.fromkeys(values)
+        except TypeError:  # unhashable values
+            values = list(map(_as_text, values))
+            code_of = dict.fromkeys(values)
+        if len(code_of) * 4 > len(values):
+            return cls(None, None, list(map(str.lower, _texts(values))))
+        for i, k in enumerate(code_of):
+            code_of[k] = i
+        codes: bytes | list[int] = list(map(code_of.__getitem__, values))
+        if len(code_of) <= 256:
+            codes = bytes(codes)
+        return cls([_as_text(k).lower() for k in code_of], codes)
+
+    def mask(self, term: Term) -> bytes:
+        """One byte per row: 1 where ``term`` holds."""
+        vals = term.values
+        if self.distinct is None:
+            assert self.lowered is not None
+            low = self.lowered
+            if term.field in PREFIX_FIELDS:
+                hits: Iterable[bool] = map(str.startswith, low, repeat(vals))
+            elif len(vals) == 1:
+                hits = map(operator.contains, low, repeat(vals[0]))
+            else:
+                hits = (any(x in v for x in vals) for v in low)
+            return bytes(map(operator.not_, hits) if term.negate else hits)
+        if term.field in PREFIX_FIELDS:
+            ok = [v.startswith(vals) for v in self.distinct]
+        else:
+            ok = [any(x in v for x in vals) for v in self.distinct]
+        if term.negate:
+            ok = [not b for b in ok]
+        if isinstance(self.codes, bytes):
+            return self.codes.translate(bytes(ok) + bytes(256 - len(ok)))
+        assert self.codes is not None
+        return bytes(map(ok.__getitem__, self.codes))
+
+
+_FLIP = bytes([1]) + bytes(255)  # translate table: 0 -> 1, anything else -> 0
+
+
+@dataclass
+class Index:
+    """Rows prepared once for fast repeated filtering and sorting (keep one per pane; rebuild on new data).
+
+    ``fields`` maps canonical filter fields (``sev status account region type std``) to accessors (a dict key /
+    attribute name, or a function of the row); ``text`` lists the accessors whose values free-text terms search
+    (default: the ``fields`` accessors). A field a filter names but this index lacks is searched as free text
+    (:meth:`check` says so). Work is done lazily and cached; :meth:`prepare` does it up front (e.g. in the worker
+    thread that fetched the rows).
+
+    >>> ix = Index(rows, fields={"sev": "severity", "account": "aws_account_id"}, text=["title", "resource_name"])
+    >>> ix.query(parse_filter("sev:high s3"), sort_key="title")   # -> row indices, filtered and sorted
+    """
+
+    rows: Sequence[Any]
+    fields: Mapping[str, Accessor] = field(default_factory=dict)
+    text: Sequence[Accessor] | None = None
+    _blobs: list[str] | None = field(default=None, init=False, repr=False)
+    _columns: dict[str, _Column] = field(default_factory=dict, init=False, repr=False)
+    _orders: dict[tuple[Hashable, bool], tuple[list[int], list[int] | None]] = field(
+        default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rows, Sequence):
+            self.rows = list(self.rows)
+        unknown = [f for f in self.fields if f not in FIELDS.values()]
+        if unknown:
+            raise ValueError(f"unknown filter field(s) {unknown}; use {_FIELD_LIST}")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def prepare(self, sort_keys: Iterable[tuple[Accessor, bool]] = ()) -> Index:
+        """Build the cached structures now (search text, field columns, and the orders for ``sort_keys`` as
+        (key, descending) pairs), e.g. in the worker thread that fetched the rows; returns self."""
+        self.blobs  # noqa: B018 - property with a side effect
+        for canon in self.fields:
+            self._column(canon)
+        for key, descending in sort_keys:
+            self.order(key, descending)
+        return self
+
+    # -- precomputed columns (lazy, cached) ---------------------------------------------------------------------
+
+    @property
+    def blobs(self) -> list[str]:
+        """One lower-cased search string per row (its text fields joined by U+001F)."""
+        if self._blobs is None:
+            specs = self._text_specs()
+            if not specs:
+                self._blobs = [""] * len(self.rows)
+            else:
+                self._blobs = list(map(str.lower, _joined(self.rows, specs)))
+        return self._blobs
+
+    def _text_specs(self) -> list[Accessor]:
+        return list(self.text) if self.text is not None else list(self.fields.values())
+
+    def _column(self, canon: str) -> _Column:
+        col = self._columns.get(canon)
+        if col is None:
+            col = self._columns[canon] = _Column.build(_values(self.rows, self.fields[canon]))
+        return col
+
+    def check(self, f: Filter) -> str | None:
+        """A one-line warning for ``f`` on this index (its own warning, or fields this pane cannot filter)."""
+        missing = sorted({t.field for t in f.terms if t.field and t.field not in self.fields})
+        parts = [f.warning] if f.warning else []
+        if missing:
+            parts.append(f"{', '.join(m + ':' for m in missing)} not available here, searched as text")
+        return "; ".join(parts) or None
+
+    # -- filtering -----------------------------------------------------------------------------------------------
+
+    def filter(self, f: Filter | str) -> list[int]:
+        """Indices of the rows matching ``f`` (a Filter or filter text), in row order."""
+        if isinstance(f, str):
+            f = parse_filter(f)
+        n = len(self.rows)
+        if not f.terms:
+            return [] if f.negate else list(range(n))
+        # field terms: a byte mask each (evaluated once per distinct value, then bytes.translate), ANDed as ints
+        mask: int | None = None
+        for t in f.terms:
+            if t.field is not None and t.field in self.fields:
+                m = int.from_bytes(self._column(t.field).mask(t), "little")
+                mask = m if mask is None else mask & m
+        cand: list[int] | None = None
+        if mask is not None:
+            cand = list(compress(range(n), mask.to_bytes(n, "little"))) if mask else []
+        # free-text terms narrow the candidates
+        text_terms = [t for t in f.terms if t.field is None or t.field not in self.fields]
+        if text_terms and cand is not None and self._blobs is None and len(cand) * 8 < n:
+            # few candidates and no search text built yet: build it for those rows only
+            rows = self.rows
+            sub = list(map(str.lower, _joined([rows[i] for i in cand], self._text_specs())))
+            kept: list[int] | None = list(range(len(cand)))
+            for t in text_terms:
+                kept = _narrow(sub, t, kept)
+            cand = [cand[p] for p in kept or ()]
+        elif text_terms:
+            blobs = self.blobs
+            for t in text_terms:
+                if cand is not None and not cand:
+                    break
+                cand = _narrow(blobs, t, cand)
+        assert cand is not None
+        if not f.negate:
+            return cand
+        mark = bytearray(n)
+        for i in cand:
+            mark[i] = 1
+        return list(compress(range(n), mark.translate(_FLIP)))
+
+    # -- sorting -------------------------------------------------------------------------------------------------
+
+    def _sorted(self, key: Accessor, descending: bool) -> tuple[list[int], list[int] | None]:
+        cache_key = (key if isinstance(key, Hashable) else id(key), descending)
+        hit = self._orders.get(cache_key)
+        if hit is None:
+            hit = self._orders[cache_key] = (_order(_values(self.rows, key), descending), None)
+        return hit
+
+    def order(self, key: Accessor, descending: bool = False) -> list[int]:
+        """All row indices ordered by ``key`` (stable; None last); cached per (key, direction)."""
+        return self._sorted(key, descending)[0]
+
+    def sort(self, indices: Sequence[int], key: Accessor, descending: bool = False) -> list[int]:
+        """``indices`` reordered by ``key``; equal keys keep row order (not the order of ``indices``)."""
+        n = len(self.rows)
+        cache_key = (key if isinstance(key, Hashable) else id(key), descending)
+        if cache_key not in self._orders and len(indices) * 8 < n:
+            # a small subset and no cached order: sort just those rows (stable in row order)
+            subset = sorted(indices)
+            rows = self.rows
+            return [subset[p] for p in _order(_values([rows[i] for i in subset], key), descending)]
+        order, pos = self._sorted(key, descending)
+        if len(indices) == n:
+            return list(order)
+        if pos is None:
+            pos = [0] * n
+            deque(map(pos.__setitem__, order, range(n)), maxlen=0)  # pos[order[p]] = p, in C
+            self._orders[cache_key] = (order, pos)
+        return sorted(indices, key=pos.__getitem__)
+
+    def query(self, f: Filter | str | None = None, sort_key: Accessor | None = None,
+              descending: bool = False) -> list[int]:
+        """Filter then sort: the row indices to show."""
+        idx = self.filter(f) if f is not None else list(range(len(self.rows)))
+        if sort_key is None:
+            return idx
+        return self.sort(idx, sort_key, descending)
+
+    def rows_at(self, indices: Iterable[int]) -> list[Any]:
+        """The rows at ``indices``, in that order."""
+        rows = self.rows
+        return [rows[i] for i in indices]
+
+
+def _narrow(blobs: list[str], t: Term, cand: list[int] | None) -> list[int]:
+    vals, neg = t.values, t.negate
+    if len(vals) == 1:
+        v = vals[0]
+        if cand is None:
+            hits = map(operator.contains, blobs, repeat(v))
+            return list(compress(range(len(blobs)), map(operator.not_, hits) if neg else hits))
+        if neg:
+            return [i for i in cand if v not in blobs[i]]
+        return [i for i in cand if v in blobs[i]]
+    src = range(len(blobs)) if cand is None else cand
+    if neg:
+        return [i for i in src if not any(v in blobs[i] for v in vals)]
+    return [i for i in src if any(v in blobs[i] for v in vals)]
+
+
+def apply(rows: Sequence[Any], f: Filter | str, *, fields: Mapping[str, Accessor] | None = None,
+          text: Sequence[Accessor] | None = None) -> list[Any]:
+    """One-shot: the rows matching ``f``. Build an :class:`Index` instead when filtering the same rows again."""
+    ix = Index(rows, fields=fields or {}, text=text)
+    return ix.rows_at(ix.filter(f))

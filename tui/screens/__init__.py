@@ -1,0 +1,150 @@
+"""Screens above the dashboard: detail views, drill-down lists, help. `esc` walks back; a breadcrumb shows the way."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, ClassVar, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from widgets.panes import Item
+
+KEYS_HELP: tuple[tuple[str, str], ...] = (
+    ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
+    (":", "jump to a view: :accounts :plans :arc :recs :compliance [cis|pci|fsbp] :quit"),
+    ("/", "filter the focused table: text, sev:high, status:unhealthy, account:2109, region:eu-, !negate"),
+    ("enter", "open the selection (account, region's stuck instances, recommendation, standard's controls)"),
+    ("esc", "back (closes the filter, then the screen)"),
+    ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
+    ("s / S", "sort the recommendations by the next column / reverse"),
+    ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
+    ("e", "export what the dashboard shows (json, csv, md) to a file"),
+    ("ctrl+p", "command palette: every action and view"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+
+class Breadcrumb(Static):
+    DEFAULT_CSS = "Breadcrumb { height: 1; background: $boost; padding: 0 1; color: $text; }"
+
+
+class DetailScreen(Screen[None]):
+    """A titled, scrollable detail view of one thing (account, instance, recommendation, control)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("b", "portal", "Portal link"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+    DEFAULT_CSS = """
+    DetailScreen > VerticalScroll { padding: 0 1; }
+    DetailScreen .detail--body { width: 1fr; }
+    """
+
+    def __init__(self, crumbs: Sequence[str], body: Any, portal: str | None = None,
+                 actions: dict[str, Callable[[], None]] | None = None) -> None:
+        super().__init__()
+        self.crumbs = list(crumbs)
+        self.body = body
+        self.portal = portal
+
+    def compose(self) -> ComposeResult:
+        yield Breadcrumb(" › ".join(self.crumbs))
+        with VerticalScroll():
+            yield Static(self.body, classes="detail--body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_portal(self) -> None:
+        self.app.show_portal(self.portal)  # type: ignore[attr-defined]
+
+
+class ListScreen(Screen[None]):
+    """A drill-down list (stuck instances, controls, failing resources); enter opens the row via `on_open`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("b", "portal", "Portal link"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self, crumbs: Sequence[str], columns: Sequence[tuple[str, int | None]], items: list[Item],
+                 on_open: Callable[[Item], None] | None = None, header: str = "",
+                 portal: Callable[[Item], str | None] | None = None) -> None:
+        super().__init__()
+        self.crumbs = list(crumbs)
+        self.columns = list(columns)
+        self.items = items
+        self.on_open = on_open
+        self.header = header
+        self.portal_of = portal
+
+    def compose(self) -> ComposeResult:
+        yield Breadcrumb(" › ".join(self.crumbs))
+        if self.header:
+            yield Static(self.header, classes="list--header")
+        yield DataTable(cursor_type="row")
+        yield Footer()
+
+    DEFAULT_CSS = """
+    ListScreen .list--header { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    ListScreen DataTable { height: 1fr; }
+    """
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        for label, width in self.columns:
+            t.add_column(label, width=width)
+        for it in self.items:
+            t.add_row(*it.cells, key=str(it.key))
+        if not self.items:
+            t.add_row(*(["(none)"] + [""] * (len(self.columns) - 1)))
+        t.focus()
+
+    def selected(self) -> Item | None:
+        t = self.query_one(DataTable)
+        if not self.items or t.cursor_row >= len(self.items):
+            return None
+        return self.items[t.cursor_row]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        it = self.selected()
+        if it is not None and self.on_open is not None:
+            self.on_open(it)
+
+    def action_portal(self) -> None:
+        it = self.selected()
+        self.app.show_portal(self.portal_of(it) if (it and self.portal_of) else None)  # type: ignore[attr-defined]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: round $accent; padding: 0 1;
+                                  background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("mdc-aws keys\n\n", style="bold")
+        for k, v in KEYS_HELP:
+            t.append(f"{k:>10}  ", style="bold")
+            t.append(v + "\n")
+        t.append("\nStates: ✔ ok · ▲ stale (last good data, with its age and the error) · ✖ error · ⟳ loading\n")
+        t.append("Filter language: terms AND together; field:value (sev status account region type std);\n"
+                 "\"quoted phrase\"; !term negates a term; a leading ! negates the whole filter.\n")
+        with VerticalScroll():
+            yield Static(t)
+
+
+def json_block(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str)

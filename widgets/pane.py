@@ -1,0 +1,157 @@
+"""A dashboard pane: a bordered box whose title says what it shows, how many, its state and the age of its data.
+
+States (never colour alone): `⟳ loading`, `✔ ok`, `▲ stale`, `✖ error`. Panes take plain data and post messages;
+they never call an SDK.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+GLYPHS = {"loading": "⟳ loading", "ok": "✔ ok", "stale": "▲ stale", "error": "✖ error", "empty": "· empty"}
+
+
+def age_text(as_of: datetime | None, now: datetime | None = None) -> str:
+    if as_of is None:
+        return "never"
+    now = now or datetime.now(timezone.utc)
+    s = max(0, int((now - as_of).total_seconds()))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 86400:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} d ago"
+
+
+class Pane(Vertical, can_focus=False):
+    """Base pane: title line + message line + body (subclass) + filter input (hidden until `/`)."""
+
+    DEFAULT_CSS = """
+    Pane {
+        border: round $panel-lighten-2;
+        border-title-align: left;
+        border-subtitle-align: right;
+        height: 1fr;
+        padding: 0 0;
+    }
+    Pane:focus-within { border: round $accent; }
+    Pane.-stale { border: round $warning; }
+    Pane.-error { border: round $error; }
+    Pane > .pane--message { height: auto; max-height: 3; color: $text-muted; padding: 0 1; display: none; }
+    Pane > .pane--message.-shown { display: block; }
+    Pane.-error > .pane--message { color: $error; }
+    Pane.-stale > .pane--message { color: $warning; }
+    Pane > .pane--filter { display: none; height: 1; border: none; padding: 0 1; background: $boost; }
+    Pane > .pane--filter.-shown { display: block; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+    title_text: ClassVar[str] = "Pane"
+    view_name: ClassVar[str] = "pane"
+    #: what the data age means for this pane (how often Azure/AWS can change it)
+    cadence_hint: ClassVar[str] = ""
+
+    class FilterChanged(Message):
+        def __init__(self, pane: "Pane", text: str) -> None:
+            super().__init__()
+            self.pane = pane
+            self.text = text
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.state = "loading"
+        self.as_of: datetime | None = None
+        self.error: str | None = None
+        self.count_text = ""
+        self.filter_text = ""
+        self.progress_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane--message")
+        yield from self.compose_body()
+        yield Input(placeholder="filter: text  sev:high  account:2109  !negate   (enter keep · esc clear)",
+                    classes="pane--filter")
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - subclasses
+        yield Static("")
+
+    # ------------------------------------------------------------------------------------------- state
+
+    def set_state(self, state: str, as_of: datetime | None, error: str | None) -> None:
+        self.state, self.as_of, self.error = state, as_of, error
+        for s in ("-stale", "-error"):
+            self.remove_class(s)
+        if state in ("stale", "error"):
+            self.add_class(f"-{state}")
+        msg = self.query_one(".pane--message", Static)
+        text = ""
+        if state == "error":
+            text = f"✖ {error or 'failed'} · r to retry"
+        elif state == "stale" and error:
+            text = f"▲ showing data from {age_text(as_of)}: {error}"
+        elif state == "loading" and self.progress_text:
+            text = f"⟳ {self.progress_text}"
+        msg.update(text)
+        msg.set_class(bool(text), "-shown")
+        self.refresh_title()
+
+    def refresh_title(self, now: datetime | None = None) -> None:
+        parts = [self.title_text]
+        if self.count_text:
+            parts.append(self.count_text)
+        if self.filter_text:
+            parts.append(f"/{self.filter_text}")
+        self.border_title = " · ".join(parts)
+        age = age_text(self.as_of, now) if self.as_of else ""
+        self.border_subtitle = f"{GLYPHS.get(self.state, self.state)}{(' ' + age) if age else ''}"
+
+    # ------------------------------------------------------------------------------------------- filter
+
+    def open_filter(self) -> None:
+        inp = self.query_one(".pane--filter", Input)
+        inp.add_class("-shown")
+        inp.value = self.filter_text
+        inp.focus()
+
+    def close_filter(self, clear: bool) -> None:
+        inp = self.query_one(".pane--filter", Input)
+        if clear:
+            inp.value = ""
+            self.apply_filter("")
+        inp.remove_class("-shown")
+        self.focus_body()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.has_class("pane--filter"):
+            event.stop()
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.has_class("pane--filter"):
+            event.stop()
+            self.close_filter(clear=False)
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.render_rows()
+        self.refresh_title()
+
+    # ------------------------------------------------------------------------------------------- subclass API
+
+    def render_rows(self) -> None:  # pragma: no cover - subclasses
+        pass
+
+    def focus_body(self) -> None:  # pragma: no cover - subclasses
+        pass
+
+    def selection(self) -> Any:
+        """The selected item (for enter / b)."""
+        return None

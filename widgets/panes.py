@@ -1,0 +1,385 @@
+"""The five dashboard panes. Each takes plain derived data (tui.core.derive views, models) and renders it.
+
+Accounts, plans, onboarding and compliance are hundreds of rows at most: the stock DataTable with keyed rows.
+Recommendations can be 100k rows: the Line-API VirtualTable, filtered and sorted by tui.core.tablequery.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Hashable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
+
+from tui.core import derive as d
+from tui.core import model as m
+from tui.core.tablequery import Index, parse_filter
+
+from .pane import Pane
+from .virtual_table import Column, VirtualTable
+
+SEV_GLYPH = {"High": "● High", "Medium": "◐ Med", "Low": "○ Low"}
+SEV_STYLE = {"High": "bold red", "Medium": "yellow", "Low": "dim"}
+
+
+def bar(n: int | None, total: int | None, width: int = 10) -> str:
+    if n is None or not total:
+        return "·" * width
+    filled = round(width * n / total)
+    return "█" * filled + "░" * (width - filled)
+
+
+@dataclass
+class Item:
+    key: Hashable
+    cells: tuple[Any, ...]
+    fields: dict[str, Any] = field(default_factory=dict)  # for the filter: sev status account region type std
+    text: str = ""
+    payload: Any = None
+
+
+class TablePane(Pane):
+    """A pane over a DataTable of Items, filtered with the k9s-style language."""
+
+    columns: ClassVar[tuple[tuple[str, int | None], ...]] = ()
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.items: list[Item] = []
+        self.shown: list[Item] = []
+
+    def compose_body(self) -> ComposeResult:
+        t = DataTable(cursor_type="row", zebra_stripes=False, cell_padding=0, classes="pane--table")
+        yield t
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        for label, width in self.columns:
+            # no cell padding (it would cost 2 cells a column at 80x24): one trailing space separates columns
+            t.add_column(label + " ", key=label, width=width + 1 if width else None)
+        self.refresh_title()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def set_items(self, items: list[Item]) -> None:
+        self.items = items
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        t = self.table
+        f = parse_filter(self.filter_text) if self.filter_text else None
+        if f is not None and not f.is_empty:
+            ix = Index(self.items, fields={k: (lambda it, k=k: it.fields.get(k)) for k in
+                                           ("sev", "status", "account", "region", "type", "std")},
+                       text=[lambda it: it.text])
+            self.shown = ix.rows_at(ix.filter(f))
+        else:
+            self.shown = list(self.items)
+        keep = None
+        if t.row_count and t.cursor_row < len(getattr(self, "_keys", [])):
+            keep = self._keys[t.cursor_row]
+        with self.app.batch_update():
+            t.clear()
+            for it in self.shown:
+                t.add_row(*it.cells, key=str(it.key))
+        self._keys = [it.key for it in self.shown]
+        if keep is not None and keep in self._keys:
+            t.move_cursor(row=self._keys.index(keep), animate=False)
+        self.count_text = (f"{len(self.shown)} of {len(self.items)}" if len(self.shown) != len(self.items)
+                           else str(len(self.items)))
+        self.refresh_title()
+
+    def focus_body(self) -> None:
+        self.table.focus()
+
+    def selection(self) -> Any:
+        t = self.table
+        if not self.shown or t.cursor_row >= len(self.shown):
+            return None
+        return self.shown[t.cursor_row].payload
+
+
+# ----------------------------------------------------------------------------------------------- accounts
+
+ORG_SHORT = {"management": "mgmt", "member": "member", "single": "·"}
+
+
+class AccountsPane(TablePane):
+    title_text = "Accounts"
+    view_name = "accounts"
+    cadence_hint = "connectors change only when someone edits them"
+    columns = (("ACCOUNT", 12), ("NAME", 18), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4), ("HEALTH", 10))
+
+    def show(self, views: list[d.AccountView], rollup: dict[str, dict[str, Any]]) -> None:
+        items = []
+        for v in views:
+            kinds = v.kinds
+            if v.duplicate_classic_native:
+                kind = Text("native+classic ▲", style="yellow")
+            elif kinds == ("classic",):
+                kind = Text("classic·retired", style="yellow")
+            else:
+                kind = "native"
+            org = ORG_SHORT.get(v.organization_role, v.organization_role)
+            if v.organization_role == "management" and v.aws_account_id in rollup:
+                org = f"mgmt {len(rollup[v.aws_account_id]['members_present'])}m"
+            regions = sorted({r for c in v.connectors for r in c.regions})
+            scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
+            bad = [c for c in v.connectors if c.health not in ("ok", "Valid")]
+            health = Text(f"✖ {bad[0].health}", style="red") if bad else Text("✔ ok", style="green")
+            if v.duplicate_classic_native and not bad:
+                health = Text("▲ dup recs", style="yellow")
+            items.append(Item(
+                key=v.aws_account_id,
+                cells=(v.aws_account_id, v.name or "", kind, org, str(len(regions)) if regions else "all",
+                       f"{scan}h" if scan else "·", health),
+                fields={"account": v.aws_account_id, "region": " ".join(regions), "type": " ".join(kinds),
+                        "status": health.plain},
+                text=f"{v.aws_account_id} {v.name} {' '.join(kinds)} {v.organization_role} {health.plain}",
+                payload=v))
+        self.set_items(items)
+
+
+# ----------------------------------------------------------------------------------------------- plans
+
+def _plan_cell(p: d.PlanView) -> Text:
+    if not p.enabled:
+        if p.key == "servers" and p.arc_auto_provisioning:
+            return Text("· (classic arc)", style="dim")
+        return Text("·", style="dim")
+    parts = ["✔"]
+    if p.key == "servers":
+        if p.sub_plan:
+            parts.append(p.sub_plan)
+        if p.arc_auto_provisioning:
+            parts.append("arc")
+        if p.mde:
+            parts.append("mde")
+        if p.vulnerability_assessment:
+            parts.append("va")
+    text = " ".join(parts)
+    if p.prerequisites_ok is False:
+        bad = next(x for x in p.prerequisites if x.ok is False)
+        return Text(f"▲ {text.lstrip('✔ ')} · {bad.name.split(' on ')[0].lower()} off", style="yellow")
+    return Text(text, style="green")
+
+
+class PlansPane(TablePane):
+    title_text = "Plans"
+    view_name = "plans"
+    cadence_hint = "plans change only when someone edits the connector"
+    columns = (("ACCOUNT", 12), ("CSPM", 4), ("DCSPM", 5), ("SERVERS", 24), ("CONTAINERS", 10), ("DATABASES", 9))
+
+    def show(self, views: list[d.AccountView]) -> None:
+        items = []
+        for v in views:
+            p = v.plans
+            cells = (v.aws_account_id, _plan_cell(p["cspm"]), _plan_cell(p["defender_cspm"]),
+                     _plan_cell(p["servers"]), _plan_cell(p["containers"]), _plan_cell(p["databases"]))
+            prereq_bad = any(x.prerequisites_ok is False for x in p.values())
+            items.append(Item(key=v.aws_account_id, cells=cells,
+                              fields={"account": v.aws_account_id, "status": "prereq-failed" if prereq_bad else "ok"},
+                              text=" ".join(c if isinstance(c, str) else c.plain for c in cells) + f" {v.name}",
+                              payload=v))
+        self.set_items(items)
+
+
+# ----------------------------------------------------------------------------------------------- onboarding
+
+class OnboardingPane(TablePane):
+    title_text = "Onboarding EC2 → SSM → Arc"
+    view_name = "arc"
+    cadence_hint = "MDC discovers new EC2 at each connector scan (4-24 h)"
+    columns = (("ACCOUNT", 12), ("REGION", 14), ("EC2", 4), ("SSM", 15), ("ARC", 15), ("STUCK", 5))
+
+    def compose_body(self) -> ComposeResult:
+        yield from super().compose_body()
+        yield Static("", classes="onboarding--summary")
+
+    DEFAULT_CSS = """
+    OnboardingPane > .onboarding--summary { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    OnboardingPane > DataTable { height: 1fr; }
+    """
+
+    def show(self, views: list[d.AccountView]) -> None:
+        items = []
+        reasons: dict[str, int] = {}
+        for v in views:
+            f = v.onboarding
+            if f is None:
+                continue
+            for s in f.stuck:
+                reasons[s.reason] = reasons.get(s.reason, 0) + 1
+            stuck_by_region: dict[str | None, list[d.StuckInstance]] = {}
+            for s in f.stuck:
+                stuck_by_region.setdefault(s.region, []).append(s)
+            if f.ec2_total is None:
+                items.append(Item(
+                    key=f"{v.aws_account_id}/?", cells=(v.aws_account_id, "AWS unreadable", "?",
+                                                         Text("? " + (f.aws_error or "")[:13], style="yellow"),
+                                                         f"{'':10} {f.arc_connected:>4}", str(len(f.stuck))),
+                    fields={"account": v.aws_account_id, "status": "unreadable"},
+                    text=f"{v.aws_account_id} {v.name} {f.aws_error}",
+                    payload=(v, None, list(f.stuck))))
+                continue
+            for r in f.regions:
+                st = stuck_by_region.get(r.region, [])
+                items.append(Item(
+                    key=f"{v.aws_account_id}/{r.region}",
+                    cells=(v.aws_account_id, r.region, str(r.ec2_total),
+                           f"{bar(r.ssm_online, r.ec2_total)} {r.ssm_online:>4}",
+                           f"{bar(r.arc_connected, r.ec2_total)} {r.arc_connected:>4}",
+                           Text(str(len(st)), style="yellow" if st else "green")),
+                    fields={"account": v.aws_account_id, "region": r.region,
+                            "status": "stuck" if st else "ok"},
+                    text=f"{v.aws_account_id} {v.name} {r.region} " + " ".join(sorted({s.reason for s in st})),
+                    payload=(v, r.region, st)))
+        self.set_items(items)
+        total = sum(reasons.values())
+        summary = f"stuck {total}: " + " · ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
+        self.query_one(".onboarding--summary", Static).update(summary if total else "nothing stuck")
+
+
+# ----------------------------------------------------------------------------------------------- compliance
+
+def trend_arrow(points: Sequence[float | None]) -> str:
+    vals = [p for p in points if p is not None]
+    if len(vals) < 2:
+        return "·"
+    delta = vals[-1] - vals[-2]
+    return "↗" if delta > 0.05 else "↘" if delta < -0.05 else "→"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(points: Sequence[float | None], width: int = 12) -> str:
+    vals = [p for p in points if p is not None][-width:]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    return "".join(SPARK[min(7, int((v - lo) / span * 7))] for v in vals)
+
+
+class CompliancePane(TablePane):
+    title_text = "Compliance"
+    view_name = "compliance"
+    cadence_hint = "Azure recomputes compliance about every 4-12 h"
+    columns = (("STANDARD", 31), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("TREND", 10))
+
+    def show(self, standards: Sequence[m.ComplianceStandard], trends: dict[str, list[float | None]]) -> None:
+        items = []
+        for s in standards:
+            pct = d.compliance_percent(s)
+            pts = trends.get(s.name, [])
+            score = f"{bar(s.passed_controls, s.passed_controls + s.failed_controls)} " + \
+                    (f"{pct:>5.1f}%" if pct is not None else "  n/a")
+            items.append(Item(key=s.name, cells=(s.name, score, str(s.passed_controls), str(s.failed_controls),
+                                                 str(s.skipped_controls), f"{trend_arrow(pts)} {sparkline(pts, 8)}"),
+                              fields={"std": s.name}, text=s.name, payload=s))
+        self.set_items(items)
+
+
+# ----------------------------------------------------------------------------------------------- recommendations
+
+REC_COLUMNS = (
+    Column("severity", "SEV", width=6, priority=9),
+    Column("title", "TITLE", width=None, min_width=20, priority=10),
+    Column("resource", "RESOURCE", width=22, priority=6),
+    Column("account", "ACCOUNT", width=12, priority=8),
+    Column("region", "REGION", width=14, priority=4),
+    Column("status", "STATUS", width=11, priority=7),
+)
+
+SORT_KEYS: dict[str, Callable[[Any], Any]] = {
+    "severity": lambda r: {"High": 0, "Medium": 1, "Low": 2}.get(r.severity, 3),
+    "title": lambda r: r.title.lower(),
+    "resource": lambda r: (r.resource_name or "").lower(),
+    "account": lambda r: r.aws_account_id or "",
+    "region": lambda r: r.region or "",
+    "status": lambda r: r.status,
+}
+
+
+class RecommendationsPane(Pane):
+    title_text = "Recommendations"
+    view_name = "recs"
+    cadence_hint = "MDC reassesses AWS resources at each connector scan (4-24 h)"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.rows: list[m.Recommendation] = []
+        self.index: Index | None = None
+        self.shown: list[m.Recommendation] = []
+        self.sort_key = "severity"
+        self.descending = False
+        self.unhealthy = 0
+        self.fixed_filter = ""
+        self.filter_text = "status:unhealthy"  # what needs doing first; esc clears it
+
+    def compose_body(self) -> ComposeResult:
+        yield VirtualTable(REC_COLUMNS, empty_text="loading recommendations…", classes="pane--vtable")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one(VirtualTable)
+
+    def on_mount(self) -> None:
+        self.table.set_sort(self.sort_key, self.descending)
+        self.refresh_title()
+
+    def set_rows(self, rows: list[m.Recommendation], index: Index | None = None) -> None:
+        self.rows = rows
+        self.unhealthy = sum(1 for r in rows if r.status == "Unhealthy")
+        self.index = index or make_rec_index(rows)
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        if self.index is None:
+            return
+        expr = " ".join(x for x in (self.fixed_filter, self.filter_text) if x)
+        f = parse_filter(expr) if expr else None
+        idx = self.index.query(f, sort_key=SORT_KEYS[self.sort_key], descending=self.descending)
+        rows = self.rows
+        self.shown = [rows[i] for i in idx]
+        t = self.table
+        t.empty_text = f"no rows match /{expr}" if expr else "no AWS recommendations"
+        t.set_rows([rec_cells(r) for r in self.shown], keys=[r.id for r in self.shown])
+        self.count_text = (f"{self.unhealthy:,} unhealthy of {len(rows):,}" +
+                           (f" · {len(self.shown):,} shown" if expr else ""))
+        self.refresh_title()
+
+    def on_virtual_table_sort_requested(self, event: VirtualTable.SortRequested) -> None:
+        event.stop()
+        self.sort_key, self.descending = event.column_key, event.descending
+        self.table.set_sort(self.sort_key, self.descending)
+        self.render_rows()
+
+    def focus_body(self) -> None:
+        self.table.focus()
+
+    def selection(self) -> Any:
+        t = self.table
+        if not self.shown:
+            return None
+        return self.shown[min(t.cursor_row, len(self.shown) - 1)]
+
+
+def make_rec_index(rows: list[m.Recommendation]) -> Index:
+    return Index(rows, fields={"sev": "severity", "status": "status", "account": "aws_account_id",
+                               "region": "region", "type": "resource_type"},
+                 text=["title", "resource_name", "aws_account_id", "region", "assessment_key"])
+
+
+def rec_cells(r: m.Recommendation) -> tuple[Any, ...]:
+    sev = Text(SEV_GLYPH.get(r.severity, r.severity), style=SEV_STYLE.get(r.severity, ""))
+    status = Text("✖ unhealthy", style="red") if r.status == "Unhealthy" else (
+        Text("✔ healthy", style="green") if r.status == "Healthy" else Text("· n/a", style="dim"))
+    return (sev, r.title, r.resource_name or "", r.aws_account_id or "", r.region or "", status)
+
+
+PANE_TYPES: tuple[type[Pane], ...] = (AccountsPane, PlansPane, OnboardingPane, RecommendationsPane, CompliancePane)
