@@ -113,3 +113,27 @@ def test_snapshot_demo_spawns_its_own_estate() -> None:
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, SCHEMA)
     assert len(doc["accounts"]) >= 8
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv", "json"])
+def test_export_formats(estate_env, fmt, tmp_path) -> None:
+    out = tmp_path / f"x.{fmt}"
+    args = ["export", "--format", fmt, "-o", str(out)]
+    if fmt == "csv":
+        args += ["--view", "recommendations"]
+    r = run(args, estate_env)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    if fmt == "md":
+        assert "## accounts (10)" in text and "## stuck" in text and "| AWS-CIS-1.2.0 |" in text
+    elif fmt == "csv":
+        import csv
+
+        rows = list(csv.DictReader(text.splitlines()))
+        assert len(rows) > 1000 and {"severity", "title", "aws_account_id"} <= set(rows[0])
+        assert all(r["aws_account_id"] for r in rows[:50])
+    else:
+        doc = json.loads(text)
+        jsonschema.validate({k: v for k, v in doc.items() if k != "tables"}, SCHEMA)
+        assert len(doc["tables"]["recommendations"]) > 1000

@@ -182,3 +182,27 @@ def test_unknown_token_is_an_auth_error(settings) -> None:
     assert all(s["status"] == "error" for s in doc["sections"].values())
     assert "MDC_AWS_ACCESS_TOKEN" in doc["sections"]["connectors"]["error"] or \
            "az login" in doc["sections"]["connectors"]["error"]
+
+
+def test_aws_throttling_affects_only_its_account(settings, clean_faults, baseline) -> None:
+    from tui.emulator.aws import AwsFaultRule
+
+    estate = clean_faults
+    victim = next(a["aws_account_id"] for a in baseline["accounts"]
+                  if a["onboarding"]["ec2_total"] and a["organization_role"] == "single")
+    transient = AwsFaultRule(service="ec2", action="DescribeInstances", kind="throttle", times=1)
+    estate.aws.faults.add(transient)
+    [doc], _ = collect(settings)
+    assert transient.hits == 1
+    assert stable(doc) == stable(baseline)  # retried: nothing lost, nothing counted twice
+
+    estate.aws.faults.clear()
+    estate.aws.faults.add(AwsFaultRule(service="ec2", action="DescribeInstances", kind="throttle", account=victim))
+    [doc], _ = collect(settings)
+    by = {a["aws_account_id"]: a for a in doc["accounts"]}
+    assert by[victim]["onboarding"]["ec2_total"] is None
+    assert "throttl" in by[victim]["onboarding"]["aws_error"].lower()
+    for a in baseline["accounts"]:
+        if a["aws_account_id"] != victim:
+            assert by[a["aws_account_id"]]["onboarding"] == a["onboarding"]
+    assert doc["sections"]["connectors"]["status"] == "ok"

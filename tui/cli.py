@@ -255,6 +255,86 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
 
 
 @main.command()
+@_common
+@click.option("--format", "format", type=click.Choice(["json", "csv", "md"]), default="md", show_default=True)
+@click.option("--view", type=click.Choice(["all", "accounts", "plans", "onboarding", "stuck", "recommendations",
+                                           "compliance"]), default="all", show_default=True,
+              help="Which table (csv needs one table: default accounts).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+def export(format: str = "md", view: str = "all", output: str | None = None, **opts: Any) -> None:
+    """Write what the dashboard shows (accounts, plans, onboarding, stuck instances, recommendations, compliance)."""
+    _setup_logging(opts.get("verbose", 0))
+    try:
+        settings = build_settings(opts)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    from .core.export import export_tables, snapshot_to_dict, to_csv, to_markdown
+
+    try:
+        with _DemoContext(opts) as info:
+            if info is not None:
+                settings = demo_settings(info, settings)
+            snap, auth_failed, recs, recs_error = asyncio.run(
+                collect_with_recommendations(settings, opts.get("timeout", 120.0),
+                                             view in ("all", "recommendations")))
+    except RuntimeError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    tables = export_tables(snap, recs)
+    if view != "all":
+        tables = {view: tables[view]}
+    if format == "json":
+        doc = snapshot_to_dict(snap) if view == "all" else {}
+        doc["tables"] = {k: [dict(zip(h, r)) for r in rows] for k, (h, rows) in tables.items()}
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif format == "csv":
+        name = view if view != "all" else "accounts"
+        h, rows = export_tables(snap, recs)[name]
+        text = to_csv(h, rows)
+    else:
+        text = to_markdown(tables, snap)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    if recs_error:
+        click.echo(f"mdc-aws: recommendations: {recs_error}", err=True)
+    for name, sec in snap.sections.items():
+        if sec.status.error:
+            click.echo(f"mdc-aws: {name}: {sec.status.status}: {sec.status.error}", err=True)
+    code = _exit_code(snap, auth_failed)
+    sys.exit(code if not recs_error else max(code, EXIT_PARTIAL))
+
+
+async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float, with_recs: bool
+                                       ) -> tuple[Any, bool, list[Any], str | None]:
+    from dataclasses import replace as _replace
+
+    from .core.aws import AwsSource
+    from .core.azure import AzureSource
+    from .core.collect import Collector, describe_error
+
+    async with AzureSource(settings.azure) as az:
+        async with AwsSource(settings.aws) as aws:
+            col = Collector(az, aws, section_timeout_s=timeout_s)
+            snap = await col.collect()
+            recs: list[Any] = []
+            err = None
+            if with_recs and col.subscriptions:
+                try:
+                    recs = list(await asyncio.wait_for(az.recommendations(list(col.subscriptions)), timeout_s))
+                    cd = snap.data("connectors")
+                    by_conn = {c.id.lower(): c.aws_account_id for c in (cd.connectors if cd else ())}
+                    recs = [r if r.aws_account_id else _replace(r, aws_account_id=by_conn.get(r.connector_id))
+                            for r in recs]
+                except Exception as e:  # noqa: BLE001
+                    err = describe_error(e)
+            return snap, col.auth_failed, recs, err
+
+
+@main.command()
 @click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--tick-seconds", type=float, default=60.0, show_default=True,

@@ -151,3 +151,71 @@ def render_table(snap: m.Snapshot) -> str:
             lines.append(f"{name:<45} {c['passed_controls']:>6} {c['failed_controls']:>6} "
                          f"{c['skipped_controls']:>7} {_fmt(c['percent']):>6}")
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+EXPORT_VIEWS = ("accounts", "plans", "onboarding", "stuck", "recommendations", "compliance")
+
+
+def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
+                  ) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """What the dashboard shows, as plain tables (header, rows): the source of `mdc-aws export`."""
+    doc = snapshot_to_dict(snap)
+    out: dict[str, tuple[list[str], list[list[Any]]]] = {}
+    out["accounts"] = (["aws_account_id", "name", "kinds", "organization_role", "duplicate_classic_native",
+                        "regions", "scan_interval_hours", "health"],
+                       [[a["aws_account_id"], a["name"], "+".join(sorted({c["kind"] for c in a["connectors"]})),
+                         a["organization_role"], a["duplicate_classic_native"],
+                         " ".join(sorted({r for c in a["connectors"] for r in c["regions"]})),
+                         next((c["scan_interval_hours"] for c in a["connectors"] if c["scan_interval_hours"]), None),
+                         ",".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
+    plan_keys = list(m.PLAN_KEYS)
+    out["plans"] = (["aws_account_id", *plan_keys, "servers_sub_plan", "arc_auto_provisioning", "prerequisites_ok"],
+                    [[a["aws_account_id"], *[a["plans"][k]["enabled"] for k in plan_keys],
+                      a["plans"]["servers"].get("sub_plan"), a["plans"]["servers"].get("arc_auto_provisioning"),
+                      all(p.get("prerequisites_ok") is not False for p in a["plans"].values())]
+                     for a in doc["accounts"]])
+    out["onboarding"] = (["aws_account_id", "region", "ec2_total", "ssm_online", "arc_connected"],
+                         [[a["aws_account_id"], r["region"], r["ec2_total"], r["ssm_online"], r["arc_connected"]]
+                          for a in doc["accounts"] for r in a["onboarding"].get("regions", [])])
+    out["stuck"] = (["aws_account_id", "instance_id", "region", "reason"],
+                    [[a["aws_account_id"], s["instance_id"], s["region"], s["reason"]]
+                     for a in doc["accounts"] for s in a["onboarding"]["stuck"]])
+    out["recommendations"] = (["severity", "status", "title", "resource", "resource_type", "aws_account_id",
+                               "region", "assessment_key", "id"],
+                              [[r.severity, r.status, r.title, r.resource_name, r.resource_type, r.aws_account_id,
+                                r.region, r.assessment_key, r.id] for r in (recs or [])])
+    out["compliance"] = (["standard", "passed_controls", "failed_controls", "skipped_controls", "percent"],
+                         [[n, c["passed_controls"], c["failed_controls"], c["skipped_controls"], c["percent"]]
+                          for n, c in doc["compliance"].items()])
+    return out
+
+
+def to_csv(header: list[str], rows: list[list[Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None else v for v in r])
+    return buf.getvalue()
+
+
+def _md_cell(v: Any) -> str:
+    return ("-" if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(tables: dict[str, tuple[list[str], list[list[Any]]]], snap: m.Snapshot) -> str:
+    lines = [f"# mdc-aws export {_iso(snap.generated_at)}", ""]
+    lines.append("| section | status | as of | error |")
+    lines.append("|---|---|---|---|")
+    for name, s in snap.sections.items():
+        lines.append(f"| {name} | {s.status.status} | {_iso(s.status.as_of) or '-'} | {_md_cell(s.status.error)} |")
+    for name, (header, rows) in tables.items():
+        lines += ["", f"## {name} ({len(rows)})", "", "| " + " | ".join(header) + " |",
+                  "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(_md_cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
