@@ -213,3 +213,67 @@ async def test_dashboard_on_the_emulated_estate(estate, settings, tmp_path) -> N
         assert "aws-prod" in text
         await pilot.press("4")
         assert app.pane("recs").query_one(VirtualTable).row_count > 100
+
+
+async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, settings, tmp_path) -> None:
+    """One operator session on the emulated estate at 80x24: every pane, a filter, each drill-down, a refresh,
+    and the estate's clock moving the onboarding numbers."""
+    from tui.core.service import Service
+
+    svc_holder: list[Service] = []
+
+    def factory(s, start):
+        svc_holder.append(Service(s, History.in_dir(tmp_path)))
+        return svc_holder[0]
+
+    app = MdcApp(settings, refresh_s=600, history=History.in_dir(tmp_path), service_factory=factory)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("recs").state == "ok", timeout=90)
+        for key, needle in (("1", "aws-legacy-crm"), ("2", "P2"), ("3", "us-east-1"), ("5", "AWS-CIS-1.2.0")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert needle in screen_text(app), (key, screen_text(app))
+        # filter the accounts to the duplicate one and open it
+        await pilot.press("1", "slash", *"legacy-crm", "enter")
+        assert len(app.pane("accounts").shown) == 1
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "classic" in text and "duplicated" in text
+        await pilot.press("escape", "escape")
+        # onboarding: a region's stuck instances, then one instance with its fix
+        await pilot.press("3")
+        pane = app.pane("arc")
+        row = next(i for i, it in enumerate(pane.shown) if it.payload[2])
+        pane.table.move_cursor(row=row)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "stuck in" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "fix:" in text and "EC2" in text and "Azure Arc" in text
+        await pilot.press("escape", "escape")
+        # recommendations: high only, then a detail
+        await pilot.press("4", "slash", *"sev:high status:unhealthy", "enter")
+        rp = app.pane("recs")
+        assert rp.shown and all(r.severity == "High" and r.status == "Unhealthy" for r in rp.shown)
+        assert all(r.aws_account_id for r in rp.shown)  # the account comes from the connector
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Remediation" in screen_text(app)
+        await pilot.press("escape")
+        # compliance drill-down via the jump line
+        await pilot.press("colon", *"compliance pci", "enter")
+        await settle(pilot, app, lambda: "controls failing" in screen_text(app), timeout=30)
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: "failing resources" in screen_text(app), timeout=30)
+        await pilot.press("escape", "escape")
+        # the estate moves; `r` brings the new numbers
+        before = sum(v.onboarding.arc_connected for v in app.views if v.onboarding)
+        collects = len([1 for _ in range(1)])
+        estate.world.advance(30)
+        await pilot.press("r")
+        await settle(pilot, app, lambda: sum(v.onboarding.arc_connected for v in app.views if v.onboarding)
+                     != before, timeout=60)
+        assert collects == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
+
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -221,7 +221,7 @@ class MdcApp(App[None]):
         except Exception as e:  # noqa: BLE001
             self.post_message(RecsLoaded(None, None, " ".join(str(e).split()), now))
             return
-        rows = attach_accounts(rows, self.snap)
+        rows = d.attach_accounts(rows, self.snap)
         index = make_rec_index(rows)
         from widgets.panes import SORT_KEYS
 
@@ -711,12 +711,3 @@ class MdcApp(App[None]):
 def _worst(a: m.SectionStatus, b: m.SectionStatus) -> str:
     order = {"ok": 0, "stale": 1, "error": 2}
     return a.status if order.get(a.status, 0) >= order.get(b.status, 0) else ("stale" if b.status != "ok" else "ok")
-
-
-def attach_accounts(rows: list[m.Recommendation], snap: m.Snapshot | None) -> list[m.Recommendation]:
-    """Recommendations come from Resource Graph by connector; the account is the connector's hierarchyIdentifier."""
-    cd = snap.data("connectors") if snap else None
-    if cd is None:
-        return rows
-    by_conn = {c.id.lower(): c.aws_account_id for c in cd.connectors}
-    return [r if r.aws_account_id else replace(r, aws_account_id=by_conn.get(r.connector_id.lower())) for r in rows]

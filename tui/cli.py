@@ -310,8 +310,6 @@ def export(format: str = "md", view: str = "all", output: str | None = None, **o
 
 async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float, with_recs: bool
                                        ) -> tuple[Any, bool, list[Any], str | None]:
-    from dataclasses import replace as _replace
-
     from .core.aws import AwsSource
     from .core.azure import AzureSource
     from .core.collect import Collector, describe_error
@@ -324,11 +322,10 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
             err = None
             if with_recs and col.subscriptions:
                 try:
-                    recs = list(await asyncio.wait_for(az.recommendations(list(col.subscriptions)), timeout_s))
-                    cd = snap.data("connectors")
-                    by_conn = {c.id.lower(): c.aws_account_id for c in (cd.connectors if cd else ())}
-                    recs = [r if r.aws_account_id else _replace(r, aws_account_id=by_conn.get(r.connector_id))
-                            for r in recs]
+                    from .core.derive import attach_accounts
+
+                    recs = attach_accounts(list(await asyncio.wait_for(az.recommendations(list(col.subscriptions)),
+                                                                       timeout_s)), snap)
                 except Exception as e:  # noqa: BLE001
                     err = describe_error(e)
             return snap, col.auth_failed, recs, err
@@ -342,7 +339,9 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
 @click.option("--quota", type=int, default=None, help="Resource Graph quota per 5 s (default: off).")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write the endpoints as JSON here once serving.")
 def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready_file: str | None) -> None:
-    """Run the embedded estate on its own and print the endpoints and environment to use."""
+    """Run the embedded estate on its own and print, ready to paste into another shell, the environment for
+    mdc-aws (signed in through DefaultAzureCredential and the estate's managed identity, as in production), for
+    Microsoft's az CLI (cloud register/set, login --identity) and for the AWS CLI."""
     logging.getLogger().addHandler(logging.NullHandler())
     from .emulator.estate import serve
 

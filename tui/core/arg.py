@@ -338,8 +338,10 @@ RECOMMENDATIONS_QUERY = (
     resourceType = tostring(properties.resourceDetails.ResourceType),
     resourceProvider = tostring(properties.additionalData.ResourceProvider),
     additionalResourceType = tostring(properties.additionalData.ResourceType),
-    region = tostring(properties.resourceDetails.Region),
-    account = tostring(properties.resourceDetails.hierarchyId),
+    region = iff(isnotempty(tostring(properties.resourceDetails.Region)), tostring(properties.resourceDetails.Region),
+                 tostring(properties.additionalData.Region)),
+    account = iff(isnotempty(tostring(properties.resourceDetails.hierarchyId)),
+                  tostring(properties.resourceDetails.hierarchyId), tostring(properties.additionalData.AccountId)),
     description = tostring(properties.metadata.description),
     remediation = tostring(properties.metadata.remediationDescription)"""
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Iterable, Mapping
 
 from . import model as m
@@ -363,3 +364,24 @@ def compliance_percent(s: m.ComplianceStandard) -> float | None:
     if assessed == 0:
         return None
     return round(100.0 * s.passed_controls / assessed, 1)
+
+
+def attach_accounts(rows: list[m.Recommendation], snap: m.Snapshot | None) -> list[m.Recommendation]:
+    """Recommendations come from Resource Graph by connector; the account is the connector's hierarchyIdentifier."""
+    cd = snap.data("connectors") if snap else None
+    if cd is None:
+        return rows
+    by_conn = {c.id.lower(): c.aws_account_id for c in cd.connectors}
+    od = snap.data("onboarding")
+    arc = arc_index(od.arc_machines) if od is not None else {}  # classic rows sit on Arc machines
+    out = []
+    for r in rows:
+        if not r.aws_account_id:
+            acct = by_conn.get(r.connector_id.lower()) if r.connector_id else None
+            if acct is None and r.resource_name:
+                a = arc.get(r.resource_name.lower())
+                acct = a.aws_account_id if a else None
+            if acct:
+                r = dc_replace(r, aws_account_id=acct)
+        out.append(r)
+    return out
