@@ -30,7 +30,7 @@ from tui.core.config import Settings
 from tui.core.history import History
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
-                           make_rec_index)
+                           make_rec_index, rec_cells)
 from widgets.virtual_table import VirtualTable
 
 from .screens import DetailScreen, HelpScreen, ListScreen, json_block
@@ -42,6 +42,9 @@ PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
     ("recs", RecommendationsPane, ("recs", "recommendations", "rec")),
     ("compliance", CompliancePane, ("compliance", "comp", "cis", "pci", "fsbp")),
 )
+GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")
+DASHBOARD_ONLY = frozenset({"show_pane", "next_pane", "prev_pane", "open", "filter", "command_line", "export",
+                            "portal"})
 STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational", "afsbp": "foundational"}
 PORTAL = "https://portal.azure.com/#@{tenant}/resource{id}"
 REC_PORTAL = ("https://portal.azure.com/#view/Microsoft_Azure_Security/GenericRecommendationDetailsBlade/"
@@ -140,8 +143,10 @@ class MdcApp(App[None]):
         yield Static("", id="topbar")
         yield Static("", id="tabs")
         with Container(id="panes"):
-            for name, cls, _ in PANES:
-                yield cls(id=f"pane-{name}", classes="pane")
+            # grid order at 140+ columns: accounts | plans, onboarding | compliance, recommendations (full width)
+            by_name = {name: cls for name, cls, _ in PANES}
+            for name in GRID_ORDER:
+                yield by_name[name](id=f"pane-{name}", classes="pane")
         yield Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline")
         yield Footer()
 
@@ -234,6 +239,7 @@ class MdcApp(App[None]):
             return
         if w.name == "collect":
             self.collecting = False
+            self._tick()
             if event.state == WorkerState.ERROR:
                 err = " ".join(str(w.error).split()) or "collection failed"
                 for name in ("accounts", "plans", "arc", "compliance"):
@@ -336,6 +342,12 @@ class MdcApp(App[None]):
             Text.assemble(("mdc-aws ", "bold"), f"{self.scope_text}  ", (age, "italic")))
 
     # ------------------------------------------------------------------------------------------- navigation
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dashboard keys are hidden (and inert) on detail screens, so their footers show only what works there."""
+        if action in DASHBOARD_ONLY and len(self.screen_stack) > 1:
+            return False
+        return True
 
     def action_show_pane(self, name: str) -> None:
         self.active = name
@@ -569,8 +581,10 @@ class MdcApp(App[None]):
         scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
         header = (f"{len(stuck)} stuck in {region or 'all regions'}. "
                   + (f"MDC discovers new EC2 at each scan: every {scan} h on this connector." if scan else ""))
+        if v.onboarding is not None and v.onboarding.aws_error:
+            header += f"\nAWS side: {v.onboarding.aws_error}"
         return ListScreen(["Dashboard", "Onboarding", v.aws_account_id, region or "?"],
-                          [("INSTANCE", 20), ("REGION", 14), ("REASON", 20), ("SSM", 14), ("ARC", 12)], items,
+                          [("INSTANCE", 19), ("REGION", 14), ("REASON", 20), ("SSM", 14), ("ARC", 6)], items,
                           on_open=lambda it: self.push_screen(self.instance_screen(v, it.payload)), header=header)
 
     def instance_screen(self, v: d.AccountView, s: d.StuckInstance) -> DetailScreen:
@@ -644,10 +658,10 @@ class MdcApp(App[None]):
                  for c in sorted(controls, key=lambda c: order.get(c.state, 9))]
         failed = sum(1 for c in controls if c.state == "Failed")
         self.push_screen(ListScreen(["Dashboard", "Compliance", name],
-                                    [("CONTROL", 12), ("STATE", 8), ("FAILED", 6), ("TITLE", None)], items,
+                                    [("CONTROL", 16), ("STATE", 11), ("FAILING", 7), ("TITLE", 41)], items,
                                     on_open=lambda it: self.open_control(name, it.payload),
-                                    header=f"{failed} of {len(controls)} controls failing · enter on a control "
-                                           "lists its failing resources"))
+                                    header=f"{failed} of {len(controls)} controls failing · FAILING = failing "
+                                           "recommendations · enter lists a control's failing resources"))
 
     def open_control(self, standard: str, c: m.ComplianceControl) -> None:
         self.run_worker(partial(self._control_job, standard, c), thread=True, exclusive=True, group="drill",
@@ -663,11 +677,11 @@ class MdcApp(App[None]):
         self.call_from_thread(self._show_control, standard, c, rows)
 
     def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation]) -> None:
-        items = [Item(r.id, (r.severity, r.resource_name or "", r.aws_account_id or "", r.region or "", r.title),
-                      payload=r) for r in rows]
+        items = [Item(r.id, rec_cells(r)[:1] + (r.resource_name or "", r.aws_account_id or "", r.region or "",
+                                                 r.title), payload=r) for r in rows]
         crumbs = ["Dashboard", "Compliance", standard, c.name]
         self.push_screen(ListScreen(
-            crumbs, [("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14), ("RECOMMENDATION", None)],
+            crumbs, [("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14), ("RECOMMENDATION", 19)],
             items, on_open=lambda it: self.push_screen(self.rec_screen(it.payload, crumbs + [it.payload.resource_name
                                                                                           or "?"])),
             header=f"{c.name} {c.description or ''} · {c.state} · {len(rows)} failing resources",

@@ -30,6 +30,20 @@ def bar(n: int | None, total: int | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def fit_cell(value: Any, width: int | None) -> Any:
+    """Cut a cell to its column (an ellipsis marks the cut) so it never eats the space between columns."""
+    if width is None:
+        return value
+    text = value.plain if isinstance(value, Text) else ("" if value is None else str(value))
+    if len(text) <= width:
+        return value
+    if isinstance(value, Text):
+        cut = value[: width - 1]
+        cut.append("…")
+        return cut
+    return text[: width - 1] + "…"
+
+
 @dataclass
 class Item:
     key: Hashable
@@ -83,8 +97,9 @@ class TablePane(Pane):
             keep = self._keys[t.cursor_row]
         with self.app.batch_update():
             t.clear()
+            widths = [w for _, w in self.columns]
             for it in self.shown:
-                t.add_row(*it.cells, key=str(it.key))
+                t.add_row(*(fit_cell(c, w) for c, w in zip(it.cells, widths)), key=str(it.key))
         self._keys = [it.key for it in self.shown]
         if keep is not None and keep in self._keys:
             t.move_cursor(row=self._keys.index(keep), animate=False)
@@ -111,7 +126,7 @@ class AccountsPane(TablePane):
     title_text = "Accounts"
     view_name = "accounts"
     cadence_hint = "connectors change only when someone edits them"
-    columns = (("ACCOUNT", 12), ("NAME", 18), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4), ("HEALTH", 10))
+    columns = (("ACCOUNT", 12), ("NAME", 16), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4), ("HEALTH", 10))
 
     def show(self, views: list[d.AccountView], rollup: dict[str, dict[str, Any]]) -> None:
         items = []
@@ -163,7 +178,8 @@ def _plan_cell(p: d.PlanView) -> Text:
     text = " ".join(parts)
     if p.prerequisites_ok is False:
         bad = next(x for x in p.prerequisites if x.ok is False)
-        return Text(f"▲ {text.lstrip('✔ ')} · {bad.name.split(' on ')[0].lower()} off", style="yellow")
+        what = "pricing off" if "Defender for" in bad.name else "prereq failed"
+        return Text(f"▲ {text.lstrip('✔ ')} · {what}", style="yellow")
     return Text(text, style="green")
 
 
@@ -218,9 +234,10 @@ class OnboardingPane(TablePane):
                 stuck_by_region.setdefault(s.region, []).append(s)
             if f.ec2_total is None:
                 items.append(Item(
-                    key=f"{v.aws_account_id}/?", cells=(v.aws_account_id, "AWS unreadable", "?",
-                                                         Text("? " + (f.aws_error or "")[:13], style="yellow"),
-                                                         f"{'':10} {f.arc_connected:>4}", str(len(f.stuck))),
+                    key=f"{v.aws_account_id}/?", cells=(v.aws_account_id, Text("? AWS unreadable", style="yellow"),
+                                                         "?", Text("? (enter: why)", style="yellow"),
+                                                         f"{'?' * 10} {f.arc_connected:>4}",
+                                                         Text(str(len(f.stuck)), style="yellow" if f.stuck else "")),
                     fields={"account": v.aws_account_id, "status": "unreadable"},
                     text=f"{v.aws_account_id} {v.name} {f.aws_error}",
                     payload=(v, None, list(f.stuck))))
@@ -232,7 +249,8 @@ class OnboardingPane(TablePane):
                     cells=(v.aws_account_id, r.region, str(r.ec2_total),
                            f"{bar(r.ssm_online, r.ec2_total)} {r.ssm_online:>4}",
                            f"{bar(r.arc_connected, r.ec2_total)} {r.arc_connected:>4}",
-                           Text(str(len(st)), style="yellow" if st else "green")),
+                           (Text(str(len(st)), style="yellow" if st else "green") if f.arc_expected
+                            else Text("–", style="dim"))),
                     fields={"account": v.aws_account_id, "region": r.region,
                             "status": "stuck" if st else "ok"},
                     text=f"{v.aws_account_id} {v.name} {r.region} " + " ".join(sorted({s.reason for s in st})),
@@ -269,7 +287,7 @@ class CompliancePane(TablePane):
     title_text = "Compliance"
     view_name = "compliance"
     cadence_hint = "Azure recomputes compliance about every 4-12 h"
-    columns = (("STANDARD", 31), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("TREND", 10))
+    columns = (("STANDARD", 37), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("TREND", 6))
 
     def show(self, standards: Sequence[m.ComplianceStandard], trends: dict[str, list[float | None]]) -> None:
         items = []
@@ -279,7 +297,7 @@ class CompliancePane(TablePane):
             score = f"{bar(s.passed_controls, s.passed_controls + s.failed_controls)} " + \
                     (f"{pct:>5.1f}%" if pct is not None else "  n/a")
             items.append(Item(key=s.name, cells=(s.name, score, str(s.passed_controls), str(s.failed_controls),
-                                                 str(s.skipped_controls), f"{trend_arrow(pts)} {sparkline(pts, 8)}"),
+                                                 str(s.skipped_controls), (f"{trend_arrow(pts)} {sparkline(pts, 4)}" if len([p for p in pts if p is not None]) > 1 else "·")),
                               fields={"std": s.name}, text=s.name, payload=s))
         self.set_items(items)
 
@@ -349,8 +367,9 @@ class RecommendationsPane(Pane):
         t = self.table
         t.empty_text = f"no rows match /{expr}" if expr else "no AWS recommendations"
         t.set_rows([rec_cells(r) for r in self.shown], keys=[r.id for r in self.shown])
-        self.count_text = (f"{self.unhealthy:,} unhealthy of {len(rows):,}" +
-                           (f" · {len(self.shown):,} shown" if expr else ""))
+        self.count_text = f"{self.unhealthy:,} unhealthy of {len(rows):,}"
+        if expr and len(self.shown) != self.unhealthy:
+            self.count_text += f" · {len(self.shown):,} shown"
         self.refresh_title()
 
     def on_virtual_table_sort_requested(self, event: VirtualTable.SortRequested) -> None:

@@ -22,7 +22,7 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
     ("s / S", "sort the recommendations by the next column / reverse"),
     ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
-    ("e", "export what the dashboard shows (json, csv, md) to a file"),
+    ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
     ("ctrl+p", "command palette: every action and view"),
     ("?", "this help"),
     ("q", "quit"),
@@ -30,7 +30,27 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
 
 
 class Breadcrumb(Static):
+    """Where you are; when it does not fit, the oldest crumbs give way (the most specific one stays)."""
+
     DEFAULT_CSS = "Breadcrumb { height: 1; background: $boost; padding: 0 1; color: $text; }"
+
+    def __init__(self, crumbs: Sequence[str]) -> None:
+        super().__init__("")
+        self.crumbs = list(crumbs)
+
+    def on_resize(self) -> None:
+        self.update(self.fit(self.size.width))
+
+    def on_mount(self) -> None:
+        self.update(self.fit(self.size.width or 78))
+
+    def fit(self, width: int) -> str:
+        crumbs = list(self.crumbs)
+        text = " › ".join(crumbs)
+        while len(text) > width and len(crumbs) > 1:
+            crumbs.pop(0)
+            text = "… › " + " › ".join(crumbs)
+        return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
 class DetailScreen(Screen[None]):
@@ -54,7 +74,7 @@ class DetailScreen(Screen[None]):
         self.portal = portal
 
     def compose(self) -> ComposeResult:
-        yield Breadcrumb(" › ".join(self.crumbs))
+        yield Breadcrumb(self.crumbs)
         with VerticalScroll():
             yield Static(self.body, classes="detail--body")
         yield Footer()
@@ -87,10 +107,10 @@ class ListScreen(Screen[None]):
         self.portal_of = portal
 
     def compose(self) -> ComposeResult:
-        yield Breadcrumb(" › ".join(self.crumbs))
+        yield Breadcrumb(self.crumbs)
         if self.header:
             yield Static(self.header, classes="list--header")
-        yield DataTable(cursor_type="row")
+        yield DataTable(cursor_type="row", cell_padding=0)
         yield Footer()
 
     DEFAULT_CSS = """
@@ -99,11 +119,13 @@ class ListScreen(Screen[None]):
     """
 
     def on_mount(self) -> None:
+        from widgets.panes import fit_cell
+
         t = self.query_one(DataTable)
         for label, width in self.columns:
-            t.add_column(label, width=width)
+            t.add_column(label + " ", width=width + 1 if width else None)
         for it in self.items:
-            t.add_row(*it.cells, key=str(it.key))
+            t.add_row(*(fit_cell(c, w) for c, (_, w) in zip(it.cells, self.columns)), key=str(it.key))
         if not self.items:
             t.add_row(*(["(none)"] + [""] * (len(self.columns) - 1)))
         t.focus()
