@@ -170,9 +170,11 @@ class _DemoContext:
               "selection works, no traffic on every mouse move over SSH).")
 @click.option("--theme", default=None, metavar="NAME",
               help="Textual theme, e.g. textual-dark, ansi-dark, ansi-light [env TEXTUAL_THEME].")
+@click.option("--read-only", "read_only", is_flag=True,
+              help="Onboarding shows every request it would send but sends none (no write reaches Azure or AWS).")
 @click.pass_context
 def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False, theme: str | None = None,
-         **opts: Any) -> None:
+         read_only: bool = False, **opts: Any) -> None:
     """Microsoft Defender for Cloud x AWS: connectors, plans, EC2 -> Arc onboarding, recommendations, compliance.
 
     Without a command: the live dashboard (`--demo` runs it on the embedded emulated estate).
@@ -185,11 +187,12 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
-    run_dashboard(settings, opts, refresh_s if refresh_s is not None else settings.refresh_s, mouse, theme)
+    run_dashboard(settings, opts, refresh_s if refresh_s is not None else settings.refresh_s, mouse, theme,
+                  read_only=read_only)
 
 
 def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float, mouse: bool,
-                  theme: str | None) -> None:
+                  theme: str | None, read_only: bool = False, onboard: str | None = None) -> None:
     from .app import MdcApp
     from .core.history import History
 
@@ -206,9 +209,38 @@ def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float
     except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
         click.echo(f"mdc-aws: history disabled ({e})", err=True)
     demo = {"seed": opts["seed"], "scale": opts["scale"], "tick_seconds": 60.0} if opts.get("demo") else None
-    app = MdcApp(settings, demo=demo, refresh_s=refresh_s, history=history,
-                 theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0))
+    kwargs: dict[str, Any] = {}
+    app_cls: Any = MdcApp
+    if onboard is not None:  # `mdc-aws onboard`: the same app, opened on the onboarding screens
+        from .screens.onboarding.standalone import OnboardApp
+
+        app_cls, kwargs = OnboardApp, {"start": onboard or None}
+    app = app_cls(settings, demo=demo, refresh_s=refresh_s, history=history,
+                  theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0),
+                  read_only=read_only, **kwargs)
     app.run(mouse=mouse)
+
+
+@main.command()
+@_common
+@click.option("--flow", type=click.Choice(["home", "native", "classic", "remove"]), default="home",
+              show_default=True, help="Open this flow directly (home: the choice of the three).")
+@click.option("--read-only", "read_only", is_flag=True,
+              help="Show every request it would send, send none (no write reaches Azure or AWS).")
+@click.option("--mouse/--no-mouse", default=False, show_default=True, help="Mouse support.")
+@click.option("--theme", default=None, metavar="NAME", help="Textual theme [env TEXTUAL_THEME].")
+def onboard(flow: str = "home", read_only: bool = False, mouse: bool = False, theme: str | None = None,
+            **opts: Any) -> None:
+    """Connect an AWS account: the guided wizard (native connector), the classic flow, or remove classic
+    connectors. Every write is shown exactly and confirmed first; --read-only sends none."""
+    _setup_logging(0)  # a full-screen app: logging to stderr would draw over it (as for the dashboard)
+    try:
+        settings = build_settings(opts)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    run_dashboard(settings, opts, settings.refresh_s, mouse, theme, read_only=read_only,
+                  onboard="" if flow == "home" else flow)
 
 
 @main.command()
@@ -354,6 +386,92 @@ def info() -> None:
     click.echo(f"config file: {cfg.config_path()}")
     click.echo(f"data dir:    {cfg.data_dir()}")
     click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} ({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
+
+
+
+@main.command()
+@click.option("--account", required=True, metavar="ID", help="The AWS account (12 digits) the template is for.")
+@click.option("--plans", default="cspm", show_default=True, metavar="LIST",
+              help="Comma-separated: cspm (always), defender_cspm, servers, containers, databases.")
+@click.option("--least-privilege", is_flag=True, help="Least-privilege policies instead of the default access.")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--tenant-id", metavar="GUID", help="Your Azure tenant id (required with defender_cspm; else the "
+              "TenantId parameter must be given at deployment).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+def template(account: str, plans: str, least_privilege: bool = False, fmt: str = "yaml", tenant_id: str | None = None,
+             output: str | None = None) -> None:
+    """Print the CloudFormation template that gives Defender for Cloud access to one AWS account (the OIDC provider
+    and the IAM roles of the chosen plans). Exit 2 on bad input."""
+    from .core.onboarding import template as tpl
+
+    try:
+        text = tpl.template_text(account.strip(), plans, least_privilege=least_privilege, tenant_id=tenant_id,
+                                 fmt=fmt)
+    except ValueError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        params = {} if tenant_id else {"TenantId": "<your Azure tenant id>"}
+        click.echo("deploy it in the account with:\n  " + tpl.create_stack_command(tpl.DEFAULT_STACK_NAME, output,
+                                                                                    parameters=params), err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@main.command()
+@_common
+@click.option("--account", metavar="ID", help="Check one AWS account (its connector's subscription and plans).")
+@click.option("--plans", metavar="LIST", default=None,
+              help="Plans to check for, comma-separated (default: the account's connector's plans, else all).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def doctor(account: str | None = None, plans: str | None = None, fmt: str = "text", **opts: Any) -> None:
+    """Check every onboarding prerequisite: one PASS/FAIL/SKIP line per check, with its fix.
+    Exit 0 when nothing fails, 1 when a check fails, 2 on bad input or when nothing could be checked."""
+    from .core.onboarding import doctor as doc
+    from .core.onboarding import template as tpl
+    from .core.onboarding import validate as val
+
+    opts.setdefault("demo", False)
+    _setup_logging(opts.get("verbose", 0))
+    problem = val.aws_account_id(account) if account is not None else None
+    if problem is None and plans is not None:
+        try:
+            tpl.normalize_plans(plans)
+        except ValueError as e:
+            problem = f"--plans: {e}"
+    if problem:
+        click.echo(f"mdc-aws: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        settings = build_settings(opts)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        with _DemoContext(opts) as info:
+            if info is not None:
+                settings = demo_settings(info, settings)
+            checks = asyncio.run(asyncio.wait_for(
+                doc.run_doctor(settings, account.strip() if account else None, plans=plans),
+                opts.get("timeout", 120.0)))
+    except (RuntimeError, asyncio.TimeoutError) as e:
+        click.echo(f"mdc-aws: doctor did not finish ({e or 'timed out'})", err=True)
+        sys.exit(EXIT_PARTIAL)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([c.to_dict() for c in checks], indent=2) + "\n")
+    else:
+        for c in checks:
+            click.echo(c.line())
+        bad = doc.failed(checks)
+        click.echo(f"{len(checks) - len(bad)} of {len(checks)} checks without failure"
+                   + (f"; {len(bad)} failed" if bad else ""), err=True)
+    if not any(c.ok for c in checks):
+        sys.exit(EXIT_USAGE)  # nothing could be checked (sign-in to both clouds failed)
+    sys.exit(EXIT_PARTIAL if doc.failed(checks) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -366,7 +366,7 @@ class RecommendationsPane(Pane):
         self.shown = [rows[i] for i in idx]
         t = self.table
         t.empty_text = f"no rows match /{expr}" if expr else "no AWS recommendations"
-        t.set_rows([rec_cells(r) for r in self.shown], keys=[r.id for r in self.shown])
+        t.set_rows(LazyCells(self.shown, rec_cells), keys=[r.id for r in self.shown])
         self.count_text = f"{self.unhealthy:,} unhealthy of {len(rows):,}"
         if expr and len(self.shown) != self.unhealthy:
             self.count_text += f" · {len(self.shown):,} shown"
@@ -386,6 +386,29 @@ class RecommendationsPane(Pane):
         if not self.shown:
             return None
         return self.shown[min(t.cursor_row, len(self.shown) - 1)]
+
+
+class LazyCells(Sequence[tuple[Any, ...]]):
+    """Rows' cells made only when the table draws them: a filter over 100k rows must not build 100k cell tuples."""
+
+    def __init__(self, rows: Sequence[Any], make: Callable[[Any], tuple[Any, ...]]) -> None:
+        self.rows, self.make = rows, make
+        self._cache: dict[int, tuple[Any, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self.rows)))]
+        if i < 0:
+            i += len(self.rows)
+        c = self._cache.get(i)
+        if c is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            c = self._cache[i] = self.make(self.rows[i])
+        return c
 
 
 def make_rec_index(rows: list[m.Recommendation]) -> Index:

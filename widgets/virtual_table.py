@@ -332,7 +332,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def set_rows(self, rows: Sequence[Sequence[object]], keys: Sequence[Hashable] | None = None) -> None:
         """Replace every row (cheap: no cell is looked at). The cursor stays on the same key when that key is still
         present (live refresh), on the same screen line when possible; otherwise it keeps its index (clamped)."""
-        new_rows = list(rows)
+        # a Sequence is kept as given: a lazy one (cells made when a line is drawn) stays lazy
+        new_rows = rows if isinstance(rows, Sequence) else list(rows)
         new_keys = list(keys) if keys is not None else None
         if new_keys is not None and len(new_keys) != len(new_rows):
             raise ValueError(f"{len(new_keys)} keys for {len(new_rows)} rows")

@@ -15,6 +15,7 @@ Never imports textual, rich or tui.emulator; azure.* is imported lazily.
 from __future__ import annotations
 
 import asyncio
+import sys
 import logging
 import math
 import re
@@ -361,6 +362,10 @@ def recommendations_query(
     return q
 
 
+def _intern(v: str | None) -> str | None:
+    return sys.intern(v) if v else v
+
+
 def parse_recommendation(row: Any) -> Recommendation | None:
     try:
         if not isinstance(row, Mapping):
@@ -379,19 +384,20 @@ def parse_recommendation(row: Any) -> Recommendation | None:
         if not rtype:
             prov, sub_t = _s(r.get("resourceProvider")), _s(r.get("additionalResourceType"))
             rtype = f"{prov}/{sub_t}" if prov and sub_t else (sub_t or prov)
+        # 100k rows repeat a few hundred titles, texts, connectors and regions: share one copy of each
         return Recommendation(
             id=rid,
-            assessment_key=key,
-            title=_s(r.get("title", "displayName")) or key,
+            assessment_key=_intern(key),
+            title=_intern(_s(r.get("title", "displayName")) or key),
             severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
             status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
-            connector_id=cid,
+            connector_id=_intern(cid),
             resource_name=_s(r.get("resourceName")),
-            resource_type=rtype,
-            region=_s(r.get("region")) or aws_region_of(rid),
-            aws_account_id=aws_account(r.get("account", "accountId", "hierarchyId")),
-            description=_s(r.get("description")),
-            remediation=_s(r.get("remediation", "remediationDescription")),
+            resource_type=_intern(rtype),
+            region=_intern(_s(r.get("region")) or aws_region_of(rid)),
+            aws_account_id=_intern(aws_account(r.get("account", "accountId", "hierarchyId"))),
+            description=_intern(_s(r.get("description"))),
+            remediation=_intern(_s(r.get("remediation", "remediationDescription"))),
         )
     except Exception:  # noqa: BLE001
         return None

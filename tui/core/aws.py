@@ -33,6 +33,7 @@ import asyncio
 import math
 import re
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -278,6 +279,9 @@ class AwsSource:
         self._accesses: dict[str, _Access] = {}
         self._account_locks: dict[str, threading.Lock] = {}
         self._loader_lock = threading.Lock()
+        self._lru: OrderedDict[tuple[int, str, str], Any] = OrderedDict()
+        self._lru_lock = threading.Lock()
+        self._lru_size = max(32, 4 * int(settings.max_workers))
         self._loader: Any = None  # botocore data loader shared by every session (service models parsed once)
         self._client_config: Any = None
         self._closed = False
@@ -303,12 +307,15 @@ class AwsSource:
         with self._lock:
             accesses = list(self._accesses.values()) + ([self._base] if self._base else [])
             self._accesses.clear()
+        with self._lru_lock:
+            clients = list(self._lru.values())
+            self._lru.clear()
+        for c in clients:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
         for a in accesses:
-            for c in list(a.clients.values()):
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    pass
             a.clients.clear()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -341,17 +348,26 @@ class AwsSource:
         return kw
 
     def _client(self, access: _Access, service: str, region: str) -> Any:
-        key = (service, region)
-        c = access.clients.get(key)
-        if c is not None:
-            return c
+        """A client for (account, service, region), from a bounded LRU: a botocore client costs about 1 MB, and a
+        large estate has thousands of account x region pairs (keeping them all cost 1.7 GB in the benchmark)."""
+        key = (id(access), service, region)
+        with self._lru_lock:
+            c = self._lru.get(key)
+            if c is not None:
+                self._lru.move_to_end(key)
+                return c
         with access.lock:
-            c = access.clients.get(key)
+            with self._lru_lock:
+                c = self._lru.get(key)
             if c is None:
                 c = access.make_client(service, region_name=region, **self._client_kwargs())
                 if self._on_client is not None:
                     self._on_client(c, access.account_id)
-                access.clients[key] = c
+                with self._lru_lock:
+                    self._lru[key] = c
+                    access.clients[(service, region)] = None  # remembers which keys belong to this access
+                    while len(self._lru) > self._lru_size:
+                        self._lru.popitem(last=False)  # dropped, not closed: a thread may still be using it
         return c
 
     def _botocore_session(self, profile: str | None = None) -> Any:

@@ -7,8 +7,10 @@
 
 `ArmEmulatorThread` runs the same server on its own event loop in a daemon thread (sync start/stop).
 
-Served (api-versions checked like ARM; every route requires `Authorization: Bearer <token>`):
+Served (api-versions checked like ARM; every route but /metadata/endpoints requires `Authorization: Bearer <token>`):
 
+    GET    /metadata/endpoints?api-version=2022-09-01                             cloud metadata (public, identity.py)
+    GET    /tenants                                                               the world's tenant
     GET    /subscriptions                                                         subscriptions list
     GET    /subscriptions/{sub}
     GET    /subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.Security/securityConnectors   (paged)
@@ -20,6 +22,13 @@ Served (api-versions checked like ARM; every route requires `Authorization: Bear
     GET    /subscriptions/{sub}/providers[/{namespace}]      POST .../providers/{namespace}/register|unregister
     GET    /subscriptions/{sub}/providers/Microsoft.Authorization/permissions
     POST   /providers/Microsoft.ResourceGraph/resources                                                 (kql.py)
+
+Tokens: with `accepted_tokens` (a set of static bearer tokens) and/or `identity` (a `TokenIssuer`), a request is
+served when its token is one of `accepted_tokens` or a token `identity` issued and ARM would accept (signature,
+tenant, lifetime, audience); else 401 with ARM's error body and `WWW-Authenticate` challenge. With neither, any
+bearer token is accepted. With `identity`, `start()` also serves the managed-identity token endpoint over plain
+HTTP on the same host (as App Service does): `emu.identity_url` is IDENTITY_ENDPOINT, `identity.header_secret`
+IDENTITY_HEADER.
 
 Admin (no auth, loopback only, never faulted or logged): GET/DELETE /_emulator/requests, GET/POST/DELETE
 /_emulator/faults, POST /_emulator/advance?ticks=N, GET /_emulator/health.
@@ -50,6 +59,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .faults import FaultConfig, FaultRule, Quota, QuotaTracker, RequestLog, RequestRecord, format_hms
+from .identity import MI_API_VERSION, TokenError, TokenIssuer, metadata_response
 from .kql import ResourceGraph
 from .tls import TlsMaterial
 
@@ -68,6 +78,7 @@ API_RESOURCES = ("2016-09-01", "2019-05-10", "2019-10-01", "2020-06-01", "2021-0
 API_SUBSCRIPTIONS = ("2016-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-01-01",
                      "2022-12-01", "2024-11-01")
 API_RESOURCE_GRAPH = ("2021-03-01", "2022-10-01", "2024-04-01")
+API_METADATA = ("2022-09-01", "2019-05-01")
 
 # Namespaces ARM knows even when the world's provider store does not list them (state NotRegistered).
 KNOWN_NAMESPACES = (
@@ -181,14 +192,18 @@ _SEC = r"/providers/Microsoft\.Security"
 
 class _Route:
     def __init__(self, pattern: str, methods: dict[str, str], api_versions: tuple[str, ...] | None,
-                 needs_sub: bool = True) -> None:
+                 needs_sub: bool = True, public: bool = False) -> None:
         self.rx = re.compile("^" + pattern + "/?$", re.IGNORECASE)
         self.methods = methods  # HTTP method -> handler attribute name
         self.api_versions = api_versions
         self.needs_sub = needs_sub
+        self.public = public  # served without a bearer token
 
 
 ROUTES: list[_Route] = [
+    # `//metadata/...` too: `az cloud register --endpoint-resource-manager https://host/` asks for that path
+    _Route(r"/+metadata/endpoints", {"GET": "_metadata"}, API_METADATA, False, public=True),
+    _Route(r"/tenants", {"GET": "_list_tenants"}, API_SUBSCRIPTIONS, False),
     _Route(r"/providers/Microsoft\.ResourceGraph/resources", {"POST": "_arg"}, API_RESOURCE_GRAPH, False),
     _Route(_SUB + _SEC + r"/securityConnectors", {"GET": "_list_connectors"}, API_SECURITY_CONNECTORS),
     _Route(_SUB + _RG + _SEC + r"/securityConnectors", {"GET": "_list_connectors"}, API_SECURITY_CONNECTORS),
@@ -219,7 +234,8 @@ ROUTES: list[_Route] = [
 class ArmEmulator:
     def __init__(self, world: Any, *, faults: FaultConfig | None = None, quota: Quota | None = None,
                  page_size: int = 100, accepted_tokens: set[str] | None = None, tls: TlsMaterial | None = None,
-                 request_log: RequestLog | None = None, query_timeout_s: float = 60.0) -> None:
+                 request_log: RequestLog | None = None, query_timeout_s: float = 60.0,
+                 identity: TokenIssuer | None = None) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
         self.world = world
@@ -227,6 +243,9 @@ class ArmEmulator:
         self.quota = QuotaTracker(quota)
         self.page_size = page_size
         self.accepted_tokens = set(accepted_tokens) if accepted_tokens is not None else None
+        self.identity = identity
+        self.identity_url: str = ""  # IDENTITY_ENDPOINT (plain HTTP, like App Service's), set by start()
+        self._mi_runner: web.AppRunner | None = None
         self.request_log = request_log if request_log is not None else RequestLog()
         self.resource_graph = ResourceGraph(world, query_timeout_s=query_timeout_s)
         self._tls = tls
@@ -269,6 +288,13 @@ class ArmEmulator:
         self.host, self.port = host, int(addr[1])
         shown = f"[{host}]" if ":" in host else host
         self.url = f"https://{shown}:{self.port}"
+        if self.identity is not None:
+            mi = web.Application()
+            mi.router.add_route("*", "/{tail:.*}", self._mi_token)
+            self._mi_runner = web.AppRunner(mi, access_log=None, handle_signals=False)
+            await self._mi_runner.setup()
+            await web.TCPSite(self._mi_runner, host, 0, reuse_address=True).start()
+            self.identity_url = f"http://{shown}:{int(self._mi_runner.addresses[0][1])}/msi/token"
         return self.url
 
     def _warm_up(self) -> None:
@@ -278,6 +304,9 @@ class ArmEmulator:
             log.exception("loading the ARG tables failed")
 
     async def stop(self) -> None:
+        if self._mi_runner is not None:
+            await self._mi_runner.cleanup()
+            self._mi_runner = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -437,7 +466,15 @@ class ArmEmulator:
             raise ArmError(401, "AuthenticationFailed",
                            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
                            {"WWW-Authenticate": challenge.format("The authentication header is invalid.")})
-        if self.accepted_tokens is not None and token not in self.accepted_tokens:
+        if self.accepted_tokens is not None and token in self.accepted_tokens:
+            return _user_key(request)
+        if self.identity is not None:
+            try:
+                self.identity.check(token)
+            except TokenError as e:
+                raise ArmError(401, e.code, e.message, {"WWW-Authenticate": challenge.format(e.message)}) from None
+            return _user_key(request)
+        if self.accepted_tokens is not None:
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
                            {"WWW-Authenticate": challenge.format("The access token is invalid.")})
         return _user_key(request)
@@ -450,7 +487,7 @@ class ArmEmulator:
             if m:
                 route = r
                 break
-        user = self._authenticate(request)
+        user = "" if route is not None and route.public else self._authenticate(request)
         if route is None or m is None:
             raise ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI "
                                             f"'{self._base_url(request)}{path}'.")
@@ -899,12 +936,40 @@ class ArmEmulator:
 
         return _json_response(await self._in_thread(work))
 
+    # -- cloud metadata, managed identity, tenants ------------------------------------------------------------
+
+    async def _metadata(self, request: web.Request, *, user: str) -> web.Response:
+        return _json_response(metadata_response(self._base_url(request), request.query.get("api-version")))
+
+    async def _mi_token(self, request: web.Request) -> web.Response:
+        """The managed-identity endpoint (its own plain-HTTP listener): GET /msi/token?api-version=2019-08-01&..."""
+        assert self.identity is not None
+        if request.path.rstrip("/").lower() != "/msi/token":
+            return _json_response({"statusCode": 404, "message": f"No such endpoint {request.path}; the token "
+                                   f"endpoint is /msi/token?api-version={MI_API_VERSION}"}, 404)
+        if request.method.upper() != "GET":
+            return _json_response({"statusCode": 405, "message": "Use GET."}, 405)
+        out = self.identity.token_response(request.query, request.headers)
+        return _json_response(out.body, out.status)
+
+    async def _list_tenants(self, request: web.Request, *, user: str) -> web.Response:
+        tid = getattr(self.world, "tenant_id", None)
+        if not tid:
+            return _json_response({"value": []})
+        domain = f"mdcaws{tid.replace('-', '')[:8]}.onmicrosoft.com"
+        return _json_response({"value": [{
+            "id": f"/tenants/{tid}", "tenantId": tid, "countryCode": "US",
+            "displayName": "mdc-aws emulated estate", "domains": [domain], "tenantCategory": "Home",
+            "defaultDomain": domain, "tenantType": "AAD",
+        }]})
+
     # -- subscriptions, providers, permissions ---------------------------------------------------------------
 
     def _subscription_view(self, spec: Any) -> dict:
         return {
             "id": f"/subscriptions/{spec.subscription_id}",
             "authorizationSource": "RoleBased",
+            "managedByTenants": [],
             "subscriptionId": spec.subscription_id,
             "tenantId": getattr(self.world, "tenant_id", None),
             "displayName": spec.display_name,
@@ -1052,6 +1117,9 @@ class ArmEmulator:
         out: dict[str, Any] = {"status": "ok", "url": self.url, "requests": len(self.request_log),
                                "faults": len(self.faults), "argLoads": rg.store.loads,
                                "argQueries": rg.queries_run}
+        if self.identity is not None:
+            out["identityUrl"] = self.identity_url
+            out["identityTokensIssued"] = self.identity.issued
         try:
             out["tick"] = self.world.tick()
         except Exception:  # noqa: BLE001
@@ -1084,9 +1152,18 @@ def _is_arg_path(path: str) -> bool:
 
 
 def _user_key(request: web.Request) -> str:
-    """Quota is per user: one key per bearer token (hashed: tokens are never kept)."""
-    auth = request.headers.get("Authorization") or ""
-    return hashlib.sha256(auth.partition(" ")[2].strip().encode()).hexdigest()[:16]
+    """Quota is per user: the principal (tid/oid) of a JWT, so a refreshed token keeps its quota; else one key per
+    bearer token (hashed: tokens are never kept)."""
+    token = (request.headers.get("Authorization") or "").partition(" ")[2].strip()
+    if token.count(".") == 2:
+        try:
+            p = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+            if isinstance(claims, dict) and claims.get("oid") and claims.get("tid"):
+                token = f"principal:{claims['tid']}:{claims['oid']}"
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class _NullLock:
@@ -1153,6 +1230,10 @@ class ArmEmulatorThread:
     @property
     def url(self) -> str:
         return self.emulator.url
+
+    @property
+    def identity_url(self) -> str:
+        return self.emulator.identity_url
 
     @property
     def ca_pem_path(self) -> str:

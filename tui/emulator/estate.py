@@ -3,6 +3,10 @@
 - `Estate(...).start()` runs both servers in this process (tests, benchmarks).
 - `spawn(...)` runs them in a child process (`python -m tui.emulator serve`), so the dashboard's event loop and GIL
   stay free (the demo); the child writes its endpoints to a ready file and exits with its parent.
+
+Two ways in for Azure clients: the static bearer token `DEMO_TOKEN` (`EstateInfo.env()`, MDC_AWS_ACCESS_TOKEN), and
+a managed identity (identity.py): IDENTITY_ENDPOINT + IDENTITY_HEADER, which DefaultAzureCredential, the az CLI and
+azure-identity use as they do on App Service (`EstateInfo.identity_env()`, `az_env()`, `az_setup()`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .identity import CLOUD_NAME
 
 DEMO_TOKEN = "mdc-aws-demo-token"  # the emulated ARM accepts only this bearer token (not a secret: a test fixture)
 DEMO_AWS_KEY = "testing"  # moto accepts any key; these are not credentials
@@ -33,9 +39,15 @@ class EstateInfo:
     seed: int
     scale: str
     admin: dict[str, str] = field(default_factory=dict)
+    identity_endpoint: str = ""  # IDENTITY_ENDPOINT: the managed-identity token endpoint (plain HTTP, loopback)
+    identity_header: str = ""  # IDENTITY_HEADER: its secret (X-IDENTITY-HEADER)
+    cloud_name: str = CLOUD_NAME  # the name `az cloud register` gives the estate's ARM
+    azure_config_dir: str = ""  # a throwaway AZURE_CONFIG_DIR, removed with the estate
+    ca_bundle_az: str = ""  # public roots + the estate's CA (REQUESTS_CA_BUNDLE for az: the shell still reaches Azure)
+    aws_operator: dict[str, str] = field(default_factory=dict)  # account_id, access_key_id, secret_access_key
 
     def env(self) -> dict[str, str]:
-        """Environment that points mdc-aws (and boto3) at this estate."""
+        """Environment that points mdc-aws (and boto3) at this estate, signed in with the static demo token."""
         return {
             "MDC_AWS_ARM_ENDPOINT": self.arm_url,
             "MDC_AWS_CA_BUNDLE": self.ca_pem,
@@ -45,6 +57,42 @@ class EstateInfo:
             "AWS_SECRET_ACCESS_KEY": DEMO_AWS_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+
+    def identity_env(self) -> dict[str, str]:
+        """As env(), but signed in as production does: Azure through DefaultAzureCredential (the estate's managed
+        identity), AWS with the operator's access key (as `aws_env()`: one shell can hold both)."""
+        out = {k: v for k, v in self.env().items() if k != "MDC_AWS_ACCESS_TOKEN"}
+        out.update({k: v for k, v in self.aws_env().items() if k != "AWS_ENDPOINT_URL"})
+        out["IDENTITY_ENDPOINT"] = self.identity_endpoint
+        out["IDENTITY_HEADER"] = self.identity_header
+        return out
+
+    def az_env(self) -> dict[str, str]:
+        """Environment for Microsoft's az CLI on this estate (then run `az_setup()`)."""
+        return {
+            "REQUESTS_CA_BUNDLE": self.ca_bundle_az or self.ca_pem,
+            "AZURE_CONFIG_DIR": self.azure_config_dir,
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            # nothing leaves 127.0.0.1: no telemetry upload, no extension index, no "did you mean" service
+            "AZURE_CORE_COLLECT_TELEMETRY": "false",
+            "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
+            "AZURE_CORE_ERROR_RECOMMENDATION": "off",
+            "AZURE_CORE_SURVEY_MESSAGE": "false",
+        }
+
+    def az_setup(self) -> list[list[str]]:
+        """The az commands that register the estate's ARM as a cloud and sign in with its managed identity."""
+        return [["az", "cloud", "register", "--name", self.cloud_name, "--endpoint-resource-manager", self.arm_url],
+                ["az", "cloud", "set", "--name", self.cloud_name],
+                ["az", "login", "--identity"]]
+
+    def aws_env(self) -> dict[str, str]:
+        """Environment for the AWS CLI: every service at the emulator, as the estate's operator (home account)."""
+        key = self.aws_operator.get("access_key_id") or DEMO_AWS_KEY
+        secret = self.aws_operator.get("secret_access_key") or DEMO_AWS_KEY
+        return {"AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+                "AWS_DEFAULT_REGION": "us-east-1"}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -69,21 +117,37 @@ class Estate:
         self.arm: Any = None
         self.aws: Any = None
         self.info: EstateInfo | None = None
+        self.identity: Any = None
 
     def start(self) -> EstateInfo:
         from .arm import ArmEmulatorThread
         from .aws import AwsEmulator
 
+        from .identity import TokenIssuer
+
         self.aws = AwsEmulator(self.world)
         aws_url = self.aws.start()
+        subs = [s.subscription_id for s in self.world.subscriptions]
+        # a system-assigned identity, as an App Service site in the estate's first subscription would have
+        mirid = (f"/subscriptions/{subs[0]}/resourcegroups/mdc-aws-demo/providers/Microsoft.Web/sites/mdc-aws"
+                 if subs else None)
+        self.identity = TokenIssuer(self.world.tenant_id, identity_resource_id=mirid)
         self.arm = ArmEmulatorThread(self.world, quota=self._quota, page_size=self._page_size,
-                                     accepted_tokens={DEMO_TOKEN})
+                                     accepted_tokens={DEMO_TOKEN}, identity=self.identity)
         self.arm.start()
+        ca_pem = str(self.arm.ca_pem_path)
+        tls_dir = os.path.dirname(ca_pem)  # removed when the estate stops: so are these
+        op = getattr(self.aws, "operator_credentials", None) or {}
         self.info = EstateInfo(
-            arm_url=self.arm.url, ca_pem=str(self.arm.ca_pem_path), aws_url=aws_url, token=DEMO_TOKEN,
-            tenant_id=self.world.tenant_id, subscriptions=[s.subscription_id for s in self.world.subscriptions],
-            seed=self.seed, scale=self.scale,
-            admin={"arm": self.arm.url + "/_emulator", "aws": aws_url + "/_emulator"})
+            arm_url=self.arm.url, ca_pem=ca_pem, aws_url=aws_url, token=DEMO_TOKEN,
+            tenant_id=self.world.tenant_id, subscriptions=subs, seed=self.seed, scale=self.scale,
+            admin={"arm": self.arm.url + "/_emulator", "aws": aws_url + "/_emulator"},
+            identity_endpoint=self.arm.identity_url, identity_header=self.identity.header_secret,
+            azure_config_dir=os.path.join(tls_dir, "azure-config"),
+            ca_bundle_az=_write_public_plus(ca_pem, os.path.join(tls_dir, "ca-bundle-public-plus-estate.pem")),
+            aws_operator={"account_id": str(getattr(self.aws, "operator_account_id", "") or ""),
+                          "access_key_id": op.get("aws_access_key_id", ""),
+                          "secret_access_key": op.get("aws_secret_access_key", "")} if op else {})
         return self.info
 
     def stop(self) -> None:
@@ -99,6 +163,19 @@ class Estate:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _write_public_plus(ca_pem: str, path: str) -> str:
+    """certifi's public roots followed by the estate's CA, so a shell with REQUESTS_CA_BUNDLE set still reaches real
+    hosts. Just the estate's CA when certifi is missing."""
+    try:
+        import certifi
+
+        public = Path(certifi.where()).read_text(encoding="utf-8")
+    except Exception:  # noqa: BLE001 - optional
+        return ca_pem
+    Path(path).write_text(public.rstrip("\n") + "\n" + Path(ca_pem).read_text(encoding="utf-8"), encoding="utf-8")
+    return path
 
 
 def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | None, *, quiet: bool = False,
@@ -132,19 +209,44 @@ def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | N
         est.stop()
 
 
+def instructions(info: EstateInfo) -> str:
+    """What `mdc-aws emulate` prints: the endpoints, then environments ready to paste (mdc-aws, az, aws)."""
+    import shlex
+
+    q = shlex.quote
+    lines = [
+        f"mdc-aws emulated estate (seed {info.seed}, scale {info.scale}) is running on 127.0.0.1",
+        f"  Azure Resource Manager + Resource Graph: {info.arm_url}  (CA: {info.ca_pem})",
+        f"  Managed identity (App Service style):    {info.identity_endpoint}",
+        f"  AWS (moto + SSM/Security Hub layer):     {info.aws_url}",
+        f"  tenant {info.tenant_id}; subscriptions: {', '.join(info.subscriptions)}",
+        "",
+        "mdc-aws, signed in as in production (DefaultAzureCredential -> managed identity):",
+    ]
+    lines += [f"  export {k}={q(v)}" for k, v in info.identity_env().items()]
+    lines += ["  mdc-aws snapshot --format table",
+              f"  # or a static bearer token instead of IDENTITY_*: export MDC_AWS_ACCESS_TOKEN={q(info.token)}",
+              "",
+              "Microsoft's az CLI (its state goes to a throwaway AZURE_CONFIG_DIR, removed with the estate):"]
+    lines += [f"  export {k}={q(v)}" for k, v in info.az_env().items()]
+    lines += ["  " + " ".join(q(a) for a in cmd) for cmd in info.az_setup()]
+    arg_url = f"{info.arm_url}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01"
+    lines += ["  az account list --output table",
+              f"  az rest --method post --url {q(arg_url)} --body "
+              + q('{"query": "securityresources | summarize count() by type"}'),
+              "  az security security-connector list --output table",
+              "  az security pricing list --query " + q("value[].{name:name, tier:pricingTier}") + " --output table",
+              ""]
+    acct = info.aws_operator.get("account_id")
+    lines.append(f"The AWS CLI (as the estate's operator{', account ' + acct if acct else ''}):")
+    lines += [f"  export {k}={q(v)}" for k, v in info.aws_env().items()]
+    lines += ["  aws sts get-caller-identity", "  aws ec2 describe-instances --output table", "",
+              "Ctrl-C stops the estate."]
+    return "\n".join(lines)
+
+
 def print_instructions(info: EstateInfo) -> None:
-    env = info.env()
-    print(f"mdc-aws emulated estate (seed {info.seed}, scale {info.scale}) is running on 127.0.0.1", flush=True)
-    print(f"  Azure Resource Manager + Resource Graph: {info.arm_url}  (CA: {info.ca_pem})")
-    print(f"  AWS (moto + SSM/Security Hub layer):     {info.aws_url}")
-    print(f"  tenant {info.tenant_id}; subscriptions: {', '.join(info.subscriptions)}")
-    print("\nIn another shell, point mdc-aws at it:")
-    for k, v in env.items():
-        print(f"  export {k}={v}")
-    print("  mdc-aws snapshot --format table")
-    print("\nThe AWS CLI works with the same AWS_* variables plus:")
-    print(f"  export AWS_ENDPOINT_URL={info.aws_url}")
-    print("\nCtrl-C stops the estate.", flush=True)
+    print(instructions(info), flush=True)
 
 
 class EstateProcess:
