@@ -57,6 +57,10 @@ class SnapshotLoaded(Message):
         super().__init__()
         self.snap = snap
         self.from_history = from_history
+        # derived here, in the worker thread that posts the message: 0.1-1 s for a 200-account estate
+        self.views = d.account_views(snap)
+        cd = snap.data("connectors")
+        self.rollup = d.org_rollup(cd.connectors) if cd else {}
 
 
 class RecsLoaded(Message):
@@ -266,9 +270,9 @@ class MdcApp(App[None]):
         self.snap = msg.snap
         if not msg.from_history:
             self.last_refresh = time.monotonic()
-        self.views = d.account_views(msg.snap)
+        self.views = msg.views
         cd = msg.snap.data("connectors")
-        rollup = d.org_rollup(cd.connectors) if cd else {}
+        rollup = msg.rollup
         secs = msg.snap.sections
         with self.batch_update():
             acc = self.pane("accounts")
@@ -303,6 +307,7 @@ class MdcApp(App[None]):
             if msg.from_history and recs.as_of is None:
                 recs.set_state("loading", None, None)
         self._update_scope()
+        gc.freeze()  # the snapshot is long-lived: keep it out of full collections (see on_recs_loaded)
         if first_fresh:
             self._start_recs()
 
@@ -368,7 +373,20 @@ class MdcApp(App[None]):
             tabs.append(f" {i} {cls.title_text.split(' ')[0]} ", style=style)
             tabs.append(" ")
         self.query_one("#tabs", Static).update(tabs)
-        self.pane(name).focus_body()
+        pane = self.pane(name)
+        if hasattr(pane, "render_if_dirty"):
+            pane.render_if_dirty()
+        pane.focus_body()
+
+    def on_resize(self) -> None:
+        # wider than the breakpoint, every pane shows: render those that changed while hidden
+        self.call_after_refresh(self._render_dirty)
+
+    def _render_dirty(self) -> None:
+        for name, _, _ in PANES:
+            p = self.pane(name)
+            if hasattr(p, "render_if_dirty") and p.is_displayed():
+                p.render_if_dirty()
 
     def _cycle(self, step: int) -> None:
         names = [n for n, _, _ in PANES]

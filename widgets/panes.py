@@ -79,8 +79,26 @@ class TablePane(Pane):
         return self.query_one(DataTable)
 
     def set_items(self, items: list[Item]) -> None:
+        """New rows. Unchanged rows cost nothing; a pane that is not on screen renders when it is shown."""
+        if [(i.key, i.cells) for i in items] == [(i.key, i.cells) for i in self.items]:
+            # same rows on screen: only the payloads behind them (for the detail screens) are refreshed
+            by_key = {it.key: it for it in items}
+            self.items, self.shown = items, [by_key.get(it.key, it) for it in self.shown]
+            return
         self.items = items
-        self.render_rows()
+        if self.is_displayed():
+            self.render_rows()
+        else:
+            self.dirty = True
+
+    def is_displayed(self) -> bool:
+        return bool(self.display) and not (self.has_class("pane") and self.screen.has_class("-narrow")
+                                           and not self.has_class("-active"))
+
+    def render_if_dirty(self) -> None:
+        if getattr(self, "dirty", False):
+            self.dirty = False
+            self.render_rows()
 
     def render_rows(self) -> None:
         t = self.table

@@ -281,6 +281,8 @@ class AwsSource:
         self._loader_lock = threading.Lock()
         self._lru: OrderedDict[tuple[int, str, str], Any] = OrderedDict()
         self._lru_lock = threading.Lock()
+        self._assumed: Any = None
+        self._assumed_lock = threading.RLock()
         self._lru_size = max(32, 4 * int(settings.max_workers))
         self._loader: Any = None  # botocore data loader shared by every session (service models parsed once)
         self._client_config: Any = None
@@ -381,6 +383,12 @@ class AwsSource:
             else:
                 bs.register_component("data_loader", self._loader)
         return bs
+
+    def _assumed_session(self) -> Any:
+        with self._assumed_lock:
+            if self._assumed is None:
+                self._assumed = self._botocore_session()
+            return self._assumed
 
     def _base_access(self) -> _Access:
         base = self._base
@@ -541,12 +549,19 @@ class AwsSource:
         except Exception as e:
             self._forget_base_on_auth(e)
             raise self._err(e, "sts:AssumeRole", account=acct, access=base, role_arn=role_arn) from e
-        bs = self._botocore_session()
-        bs.set_credentials(key, secret, token)
+        # one botocore session for every assumed role (a session per account cost ~1 MB each on a 200-account
+        # estate); the credentials go to each client instead
+        shared = self._assumed_session()
+
+        def make_client(service: str, **kw: Any) -> Any:
+            with self._assumed_lock:
+                return shared.create_client(service, aws_access_key_id=key, aws_secret_access_key=secret,
+                                            aws_session_token=token, **kw)
+
         return _Access(
             account_id=acct,
             how=f"role {role_arn}",
-            make_client=bs.create_client,
+            make_client=make_client,
             role_arn=role_arn,
             expires=expires if isinstance(expires, datetime) else None,
         )
