@@ -23,6 +23,7 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("s / S", "sort the recommendations by the next column / reverse"),
     ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
     ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
+    ("o", "onboarding: connect an AWS account (wizard), the classic flow, remove classic connectors"),
     ("ctrl+p", "command palette: every action and view"),
     ("?", "this help"),
     ("q", "quit"),
