@@ -55,3 +55,4 @@ screenshots: $(STAMP)
 	    echo "rsvg-convert not found and no apt-get here: keeping the SVGs only (install librsvg2-bin / librsvg)"; \
 	  fi; }
 	$(PY) scripts/screenshots.py
+	$(PY) scripts/wizard_screenshots.py
