@@ -256,34 +256,51 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
         click.echo(files("tui.schema").joinpath("snapshot.schema.json").read_text(encoding="utf-8"))
         return
     opts.setdefault("demo", False)
+    settings = _settings_or_exit(opts)
+    snap, auth_failed = _run_collection(opts, settings, lambda s: collect_once(s, opts.get("timeout", 120.0)))
+    from .core.export import render_table, snapshot_to_dict
+
+    _emit(json.dumps(snapshot_to_dict(snap), indent=2) + "\n" if format == "json" else render_table(snap), output)
+    _report_sections(snap)
+    sys.exit(_exit_code(snap, auth_failed))
+
+
+def _settings_or_exit(opts: dict[str, Any]) -> cfg.Settings:
     _setup_logging(opts.get("verbose", 0))
     try:
-        settings = build_settings(opts)
+        return build_settings(opts)
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _run_collection(opts: dict[str, Any], settings: cfg.Settings, job: Callable[[cfg.Settings], Any]) -> Any:
+    """Run `job(settings)` (a coroutine), on the demo estate when --demo; one line and an exit code on failure."""
     try:
         with _DemoContext(opts) as info:
             if info is not None:
                 settings = demo_settings(info, settings)
-            snap, auth_failed = asyncio.run(collect_once(settings, opts.get("timeout", 120.0)))
+            return asyncio.run(job(settings))
     except RuntimeError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_PARTIAL)
     except KeyboardInterrupt:
         sys.exit(130)
-    from .core.export import render_table, snapshot_to_dict
 
-    text = (json.dumps(snapshot_to_dict(snap), indent=2) + "\n") if format == "json" else render_table(snap)
+
+def _emit(text: str, output: str | None) -> None:
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
         sys.stdout.write(text)
+
+
+def _report_sections(snap: Any) -> None:
+    """Each failed section as one line on stderr (stdout stays the document)."""
     for name, sec in snap.sections.items():
         if sec.status.error:
             click.echo(f"mdc-aws: {name}: {sec.status.status}: {sec.status.error}", err=True)
-    sys.exit(_exit_code(snap, auth_failed))
 
 
 @main.command()
@@ -295,24 +312,12 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 def export(format: str = "md", view: str = "all", output: str | None = None, **opts: Any) -> None:
     """Write what the dashboard shows (accounts, plans, onboarding, stuck instances, recommendations, compliance)."""
-    _setup_logging(opts.get("verbose", 0))
-    try:
-        settings = build_settings(opts)
-    except SourceError as e:
-        click.echo(f"mdc-aws: {e}", err=True)
-        sys.exit(EXIT_USAGE)
+    settings = _settings_or_exit(opts)
     from .core.export import export_tables, snapshot_to_dict, to_csv, to_markdown
 
-    try:
-        with _DemoContext(opts) as info:
-            if info is not None:
-                settings = demo_settings(info, settings)
-            snap, auth_failed, recs, recs_error = asyncio.run(
-                collect_with_recommendations(settings, opts.get("timeout", 120.0),
-                                             view in ("all", "recommendations")))
-    except RuntimeError as e:
-        click.echo(f"mdc-aws: {e}", err=True)
-        sys.exit(EXIT_PARTIAL)
+    snap, auth_failed, recs, recs_error = _run_collection(
+        opts, settings, lambda s: collect_with_recommendations(s, opts.get("timeout", 120.0),
+                                                                view in ("all", "recommendations")))
     tables = export_tables(snap, recs)
     if view != "all":
         tables = {view: tables[view]}
@@ -321,21 +326,14 @@ def export(format: str = "md", view: str = "all", output: str | None = None, **o
         doc["tables"] = {k: [dict(zip(h, r)) for r in rows] for k, (h, rows) in tables.items()}
         text = json.dumps(doc, indent=2, default=str) + "\n"
     elif format == "csv":
-        name = view if view != "all" else "accounts"
-        h, rows = export_tables(snap, recs)[name]
+        h, rows = export_tables(snap, recs)[view if view != "all" else "accounts"]
         text = to_csv(h, rows)
     else:
         text = to_markdown(tables, snap)
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    _emit(text, output)
     if recs_error:
         click.echo(f"mdc-aws: recommendations: {recs_error}", err=True)
-    for name, sec in snap.sections.items():
-        if sec.status.error:
-            click.echo(f"mdc-aws: {name}: {sec.status.status}: {sec.status.error}", err=True)
+    _report_sections(snap)
     code = _exit_code(snap, auth_failed)
     sys.exit(code if not recs_error else max(code, EXIT_PARTIAL))
 
