@@ -141,12 +141,9 @@ def test_instructions() -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # Deploy on moto (the estate's AWS emulator), through the wizard's PlannedWrite
 
-DEPLOYS = [  # (account, plans, least privilege): a representative subset, each in its own account
-    ("100000000001", ("cspm",), False),
-    ("100000000002", T.PLAN_KEYS, True),
-    ("100000000003", ("cspm", "servers", "containers"), False),
-    ("100000000004", ("cspm", "defender_cspm", "databases"), True),
-]
+# (account, plans, least privilege): every plan combination in both privilege modes, each in its own account
+DEPLOYS = [(f"1000{i:08d}", plans, least)
+           for i, (plans, least) in enumerate(itertools.product(COMBOS, (False, True)), start=1)]
 
 
 def _iam(estate, account: str):
