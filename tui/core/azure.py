@@ -90,18 +90,27 @@ def _strs(v: Any) -> tuple[str, ...]:
     return tuple(s for s in (_s(x) for x in v if not isinstance(x, (list, dict))) if s)
 
 
+def _item_head(item: Any, what: str) -> tuple[tuple[str, str, Mapping[str, Any]] | None, str | None]:
+    """(name, id, properties) of an ARM list item, or None and why it is skipped."""
+    if not isinstance(item, Mapping):
+        return None, f"{what} item of type {type(item).__name__}: not an object"
+    name = _item_name(item)
+    rid = _s(item.get("id"))
+    if not rid:
+        return None, f"{name}: no id"
+    props = item.get("properties")
+    if not isinstance(props, Mapping):
+        return None, f"{name}: no properties"
+    return (name, rid, props), None
+
+
 def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[Connector | None, str | None]:
     """A Microsoft.Security/securityConnectors item (2023-10-01-preview) -> AWS Connector, or the skip reason."""
     try:
-        if not isinstance(item, Mapping):
-            return None, f"connector item of type {type(item).__name__}: not an object"
-        name = _item_name(item)
-        rid = _s(item.get("id"))
-        if not rid:
-            return None, f"{name}: no id"
-        props = item.get("properties")
-        if not isinstance(props, Mapping):
-            return None, f"{name}: no properties"
+        head, why = _item_head(item, "connector")
+        if head is None:
+            return None, why
+        name, rid, props = head
         env = props.get("environmentData")
         env = env if isinstance(env, Mapping) else {}
         env_name = _s(props.get("environmentName"))
@@ -165,15 +174,10 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
     (authenticationProvisioningState / hybridComputeProvisioningState) and the spec examples' `provisioningState`.
     """
     try:
-        if not isinstance(item, Mapping):
-            return None, f"classic connector item of type {type(item).__name__}: not an object"
-        name = _item_name(item)
-        rid = _s(item.get("id"))
-        if not rid:
-            return None, f"{name}: no id"
-        props = item.get("properties")
-        if not isinstance(props, Mapping):
-            return None, f"{name}: no properties"
+        head, why = _item_head(item, "classic connector")
+        if head is None:
+            return None, why
+        name, rid, props = head
         auth = props.get("authenticationDetails")
         if not isinstance(auth, Mapping):
             return None, f"{name}: no authenticationDetails"
