@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.containers import Container
+from textual.lazy import Lazy
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
@@ -141,6 +142,7 @@ class MdcApp(App[None]):
         self.collecting = False
         self.recs_rows: list[m.Recommendation] = []
         self._closing = False
+        self._panes: dict[str, Pane] = {}
         if theme:
             self.theme = theme
 
@@ -151,14 +153,17 @@ class MdcApp(App[None]):
         yield Static("", id="tabs")
         with Container(id="panes"):
             # grid order at 140+ columns: accounts | plans, onboarding | compliance, recommendations (full width)
+            # only the active pane is mounted before the first frame; the others right after it (textual Lazy)
             by_name = {name: cls for name, cls, _ in PANES}
             for name in GRID_ORDER:
-                yield by_name[name](id=f"pane-{name}", classes="pane")
+                pane = self._panes[name] = by_name[name](id=f"pane-{name}", classes="pane")
+                yield pane if name == self.active else Lazy(pane)
         yield Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline")
         yield Footer()
 
     def pane(self, name: str) -> Pane:
-        return self.query_one(f"#pane-{name}", Pane)
+        """The pane (possibly not mounted yet: panes keep what they are given and show it once mounted)."""
+        return self._panes[name]
 
     def on_mount(self) -> None:
         self.action_show_pane(self.active)
@@ -462,6 +467,8 @@ class MdcApp(App[None]):
             self.pop_screen()
             return
         p = self.pane(self.active)
+        if not p._ready:
+            return
         f = p.query_one(".pane--filter", Input)
         if f.has_class("-shown") or p.filter_text:
             p.close_filter(clear=True)

@@ -73,6 +73,7 @@ class Pane(Vertical, can_focus=False):
         self.count_text = ""
         self.filter_text = ""
         self.progress_text = ""
+        self._ready = False  # set once mounted: until then the pane only keeps what it is given
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane--message")
@@ -85,8 +86,18 @@ class Pane(Vertical, can_focus=False):
 
     # ------------------------------------------------------------------------------------------- state
 
+    def after_mount(self) -> None:
+        """Subclasses call this at the end of their on_mount: a pane mounted lazily (after the first frame) shows
+        the state and rows it was given before it existed."""
+        self._ready = True
+        self.set_state(self.state, self.as_of, self.error)
+        if self.has_class("-active"):
+            self.focus_body()
+
     def set_state(self, state: str, as_of: datetime | None, error: str | None) -> None:
         self.state, self.as_of, self.error = state, as_of, error
+        if not self._ready:
+            return
         for s in ("-stale", "-error"):
             self.remove_class(s)
         if state in ("stale", "error"):
@@ -104,6 +115,8 @@ class Pane(Vertical, can_focus=False):
         self.refresh_title()
 
     def refresh_title(self, now: datetime | None = None) -> None:
+        if not self._ready:
+            return
         parts = [self.title_text]
         if self.count_text:
             parts.append(self.count_text)
@@ -116,12 +129,16 @@ class Pane(Vertical, can_focus=False):
     # ------------------------------------------------------------------------------------------- filter
 
     def open_filter(self) -> None:
+        if not self._ready:
+            return
         inp = self.query_one(".pane--filter", Input)
         inp.add_class("-shown")
         inp.value = self.filter_text
         inp.focus()
 
     def close_filter(self, clear: bool) -> None:
+        if not self._ready:
+            return
         inp = self.query_one(".pane--filter", Input)
         if clear:
             inp.value = ""

@@ -72,7 +72,9 @@ class TablePane(Pane):
         for label, width in self.columns:
             # no cell padding (it would cost 2 cells a column at 80x24): one trailing space separates columns
             t.add_column(label + " ", key=label, width=width + 1 if width else None)
-        self.refresh_title()
+        if self.items:
+            self.render_rows()
+        self.after_mount()
 
     @property
     def table(self) -> DataTable:
@@ -92,11 +94,13 @@ class TablePane(Pane):
             self.dirty = True
 
     def is_displayed(self) -> bool:
+        if not self._ready:
+            return False
         return bool(self.display) and not (self.has_class("pane") and self.screen.has_class("-narrow")
                                            and not self.has_class("-active"))
 
     def render_if_dirty(self) -> None:
-        if getattr(self, "dirty", False):
+        if getattr(self, "dirty", False) and self._ready:
             self.dirty = False
             self.render_rows()
 
@@ -126,9 +130,12 @@ class TablePane(Pane):
         self.refresh_title()
 
     def focus_body(self) -> None:
-        self.table.focus()
+        if self._ready:
+            self.table.focus()
 
     def selection(self) -> Any:
+        if not self._ready:
+            return None
         t = self.table
         if not self.shown or t.cursor_row >= len(self.shown):
             return None
@@ -229,9 +236,11 @@ class OnboardingPane(TablePane):
     cadence_hint = "MDC discovers new EC2 at each connector scan (4-24 h)"
     columns = (("ACCOUNT", 12), ("REGION", 14), ("EC2", 4), ("SSM", 15), ("ARC", 15), ("STUCK", 5))
 
+    summary = ""
+
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield Static("", classes="onboarding--summary")
+        yield Static(self.summary, classes="onboarding--summary")
 
     DEFAULT_CSS = """
     OnboardingPane > .onboarding--summary { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
@@ -276,7 +285,9 @@ class OnboardingPane(TablePane):
         self.set_items(items)
         total = sum(reasons.values())
         summary = f"stuck {total}: " + " · ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
-        self.query_one(".onboarding--summary", Static).update(summary if total else "nothing stuck")
+        self.summary = summary if total else "nothing stuck"
+        if self._ready:
+            self.query_one(".onboarding--summary", Static).update(self.summary)
 
 
 # ----------------------------------------------------------------------------------------------- compliance
@@ -366,13 +377,16 @@ class RecommendationsPane(Pane):
 
     def on_mount(self) -> None:
         self.table.set_sort(self.sort_key, self.descending)
-        self.refresh_title()
+        if self.index is not None:
+            self.render_rows()
+        self.after_mount()
 
     def set_rows(self, rows: list[m.Recommendation], index: Index | None = None) -> None:
         self.rows = rows
         self.unhealthy = sum(1 for r in rows if r.status == "Unhealthy")
         self.index = index or make_rec_index(rows)
-        self.render_rows()
+        if self._ready:
+            self.render_rows()
 
     def render_rows(self) -> None:
         if self.index is None:
@@ -397,9 +411,12 @@ class RecommendationsPane(Pane):
         self.render_rows()
 
     def focus_body(self) -> None:
-        self.table.focus()
+        if self._ready:
+            self.table.focus()
 
     def selection(self) -> Any:
+        if not self._ready:
+            return None
         t = self.table
         if not self.shown:
             return None
