@@ -90,8 +90,9 @@ def _strs(v: Any) -> tuple[str, ...]:
     return tuple(s for s in (_s(x) for x in v if not isinstance(x, (list, dict))) if s)
 
 
-def _item_head(item: Any, what: str) -> tuple[tuple[str, str, Mapping[str, Any]] | None, str | None]:
-    """(name, id, properties) of an ARM list item, or None and why it is skipped."""
+def _item_head(item: Any, what: str, subscription: str | None
+               ) -> tuple[tuple[str, str, Mapping[str, Any], str] | None, str | None]:
+    """(name, id, properties, subscription) of an ARM list item, or None and why it is skipped."""
     if not isinstance(item, Mapping):
         return None, f"{what} item of type {type(item).__name__}: not an object"
     name = _item_name(item)
@@ -101,16 +102,19 @@ def _item_head(item: Any, what: str) -> tuple[tuple[str, str, Mapping[str, Any]]
     props = item.get("properties")
     if not isinstance(props, Mapping):
         return None, f"{name}: no properties"
-    return (name, rid, props), None
+    sub = subscription_of(rid) or (subscription.lower() if subscription else None)
+    if not sub:
+        return None, f"{name}: no subscription in its id"
+    return (name, rid, props, sub), None
 
 
 def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[Connector | None, str | None]:
     """A Microsoft.Security/securityConnectors item (2023-10-01-preview) -> AWS Connector, or the skip reason."""
     try:
-        head, why = _item_head(item, "connector")
+        head, why = _item_head(item, "connector", subscription)
         if head is None:
             return None, why
-        name, rid, props = head
+        name, rid, props, sub = head
         env = props.get("environmentData")
         env = env if isinstance(env, Mapping) else {}
         env_name = _s(props.get("environmentName"))
@@ -138,9 +142,6 @@ def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[
                 offerings.append(Offering(offering_type=otype, raw=dict(o)))
             else:
                 log.info("connector %s: offering %r ignored (not a known AWS offering)", name, otype)
-        sub = subscription_of(rid) or (subscription.lower() if subscription else None)
-        if not sub:
-            return None, f"{name}: no subscription in its id"
         return Connector(
             id=rid,
             name=name,
@@ -174,10 +175,10 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
     (authenticationProvisioningState / hybridComputeProvisioningState) and the spec examples' `provisioningState`.
     """
     try:
-        head, why = _item_head(item, "classic connector")
+        head, why = _item_head(item, "classic connector", subscription)
         if head is None:
             return None, why
-        name, rid, props = head
+        name, rid, props, sub = head
         auth = props.get("authenticationDetails")
         if not isinstance(auth, Mapping):
             return None, f"{name}: no authenticationDetails"
@@ -199,9 +200,6 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
             health, detail = arc_state, f"Arc auto-provisioning {arc_state}"
         elif auth_state or arc_state:
             health = "ok"
-        sub = subscription_of(rid) or (subscription.lower() if subscription else None)
-        if not sub:
-            return None, f"{name}: no subscription in its id"
         return Connector(
             id=rid,
             name=name,

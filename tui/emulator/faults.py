@@ -187,15 +187,20 @@ class QuotaTracker:
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, int]] = {}  # user -> (window start, used)
 
+    def _window(self, user: str, now: float) -> tuple[float, int]:
+        """(start, units used) of the user's current window; a window that has passed starts afresh."""
+        start, used = self._windows.get(user, (now, 0))
+        if now - start >= self.quota.window_s:  # type: ignore[union-attr]
+            return now, 0
+        return start, used
+
     def take(self, user: str) -> QuotaState:
         if self.quota is None:
             return QuotaState(True, self.UNLIMITED_REMAINING, 5.0)
         q = self.quota
         now = self._clock()
         with self._lock:
-            start, used = self._windows.get(user, (now, 0))
-            if now - start >= q.window_s:
-                start, used = now, 0
+            start, used = self._window(user, now)
             resets = q.window_s - (now - start)
             if used >= q.limit:
                 self._windows[user] = (start, used)
@@ -211,9 +216,7 @@ class QuotaTracker:
         q = self.quota
         now = self._clock()
         with self._lock:
-            start, used = self._windows.get(user, (now, 0))
-        if now - start >= q.window_s:
-            start, used = now, 0
+            start, used = self._window(user, now)
         return QuotaState(used < q.limit, max(0, q.limit - used), q.window_s - (now - start))
 
     def reset(self) -> None:
