@@ -103,6 +103,25 @@ class KeyFeeder(threading.Thread):
                 next_t = time.perf_counter()
 
 
+class RssSampler(threading.Thread):
+    """RSS of this process and of the collector process (when there is one), every 100 ms: the peak of each and
+    the peak of their sum (the dashboard's memory is both)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(name="bench-rss", daemon=True)
+        self.app = app
+        self.stop_event = threading.Event()
+        self.peak = {"ui": 0.0, "collector": 0.0, "sum": 0.0}
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.1):
+            ui = proc_status_mb().get("VmRSS", 0.0)
+            pid = getattr(self.app.service, "pid", None)
+            col = proc_status_mb(pid).get("VmRSS", 0.0) if pid else 0.0
+            for k, v in (("ui", ui), ("collector", col), ("sum", ui + col)):
+                self.peak[k] = max(self.peak[k], v)
+
+
 class GcLog:
     """Garbage collections longer than 5 ms: (start perf_counter, seconds, generation, thread name). A collection
     holds the GIL, so it stalls the UI loop whichever thread triggered it."""
@@ -141,7 +160,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     history = History.in_dir(args.data_dir) if args.data_dir else None
     res: dict[str, Any] = {"rss_start": proc_status_mb()}
     LiveApp = make_app_class()
-    app = LiveApp(settings, refresh_s=3600.0, history=history, section_timeout_s=args.section_timeout)
+    factory = None
+    if args.in_process:  # the Service on a thread of this process (what the dashboard used before 2026-11-29)
+        from tui.core.service import Service
+
+        def factory(s: Any, start: Any) -> Any:
+            return Service(s, history, section_timeout_s=args.section_timeout, start_from=start)
+    app = LiveApp(settings, refresh_s=3600.0, history=history, section_timeout_s=args.section_timeout,
+                  service_factory=factory)
     import gc
 
     gclog = GcLog()
@@ -149,6 +175,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     t_begin = time.perf_counter()
     lags: list[tuple[float, float]] = []
     stop_lag = asyncio.Event()
+    sampler = RssSampler(app)
+    sampler.start()
     async with app.run_test(size=(80, 24)) as pilot:
         lag_task = asyncio.create_task(loop_lag(app, lags, stop_lag))
         await pilot.pause()
@@ -171,6 +199,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         res["phase_a_s"] = round(t_a - t_begin, 1)
         res["phase_a_complete"] = ok
         res["rss_after_start"] = proc_status_mb()
+        if getattr(app.service, "pid", None):
+            res["collector_rss_after_start"] = proc_status_mb(app.service.pid)
         res["rows"] = len(app.recs_rows)
         res["shown_rows"] = table.row_count
         await asyncio.sleep(0.5)
@@ -197,11 +227,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stop_lag.set()
         await lag_task
         res["rss_holding_rows"] = proc_status_mb()
+        sampler.stop_event.set()
+        sampler.join()
+        res["rss_peak_sampled"] = {k: round(v, 1) for k, v in sampler.peak.items()}
         res["rows_after_refresh"] = len(app.recs_rows)
         res["phase_b_s"] = round(t_done - t_r, 1)
         res["refresh_started_after_ms"] = ms(t_started - t_r)
         svc = app.service
-        try:  # diagnostics: what the AWS source keeps (private attributes, read only)
+        res["service"] = type(svc).__name__
+        child_pid = getattr(svc, "pid", None)
+        if child_pid:  # the collector process (ProcessService): its memory counts as the app's too
+            res["collector_rss_holding_rows"] = proc_status_mb(child_pid)
+        try:  # diagnostics of an in-process Service: what the AWS source keeps (private attributes, read only)
             aws = svc._aws
             accesses = list(aws._accesses.values()) + ([aws._base] if aws._base else [])
             res["aws_accesses"] = len(accesses)
@@ -287,6 +324,7 @@ def main() -> None:
     p.add_argument("--idle-s", type=float, default=3.0)
     p.add_argument("--phase-timeout", type=float, default=240.0)
     p.add_argument("--section-timeout", type=float, default=300.0)
+    p.add_argument("--in-process", action="store_true", help="run the Service in this process (for comparison)")
     a = p.parse_args()
     res = asyncio.run(run(a))
     res["rss_end"] = proc_status_mb()

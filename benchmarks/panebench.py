@@ -210,7 +210,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             default.append(lat)
         # where the time of one re-render goes (the steps of RecommendationsPane.render_rows, timed one by one)
         from tui.core.tablequery import parse_filter
-        from widgets.panes import SORT_KEYS, rec_cells
+        from tui.core.rectable import SORT_KEYS
+        from widgets.panes import rec_cells
 
         steps: dict[str, list[float]] = {"parse+query": [], "rec_cells": [], "table.set_rows": []}
         for _ in range(3):

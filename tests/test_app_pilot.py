@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import re
 
 import pytest
@@ -200,19 +201,29 @@ async def test_help_lists_every_key() -> None:
 
 
 async def test_dashboard_on_the_emulated_estate(estate, settings, tmp_path) -> None:
-    """The real Service (sources on their own loop and thread) against the estate over real sockets."""
-    from tui.core.service import Service
+    """What `mdc-aws` runs: the default service, the collection in its own process, against the estate over real
+    sockets; the child writes the history the next start opens on."""
+    from tui.core.procservice import ProcessService
 
-    app = MdcApp(settings, refresh_s=60, history=History.in_dir(tmp_path),
-                 service_factory=lambda s, start: Service(s, History.in_dir(tmp_path)))
+    app = MdcApp(settings, refresh_s=60, history=History.in_dir(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app, lambda: app.pane("recs").state == "ok", timeout=90)
+        assert isinstance(app.service, ProcessService)
+        assert app.service.pid not in (None, os.getpid())
+        child = app.service.pid
         assert app.pane("accounts").state == "ok"
         assert len(app.pane("accounts").items) >= 8
         text = screen_text(app)
         assert "aws-prod" in text
         await pilot.press("4")
         assert app.pane("recs").query_one(VirtualTable).row_count > 100
+    assert History.in_dir(tmp_path).latest() is not None  # saved by the collector process
+    for _ in range(50):  # the app closed the service: the child is gone
+        if not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the collector process outlived the app")
 
 
 async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, settings, tmp_path) -> None:

@@ -14,6 +14,8 @@ from textual.widgets import DataTable, Static
 
 from tui.core import derive as d
 from tui.core import model as m
+from tui.core.rectable import SORT_KEYS
+from tui.core.rectable import make_index as make_rec_index
 from tui.core.tablequery import Index, parse_filter
 
 from .pane import Pane
@@ -342,14 +344,6 @@ REC_COLUMNS = (
     Column("status", "STATUS", width=11, priority=7),
 )
 
-SORT_KEYS: dict[str, Callable[[Any], Any]] = {
-    "severity": lambda r: {"High": 0, "Medium": 1, "Low": 2}.get(r.severity, 3),
-    "title": lambda r: r.title.lower(),
-    "resource": lambda r: (r.resource_name or "").lower(),
-    "account": lambda r: r.aws_account_id or "",
-    "region": lambda r: r.region or "",
-    "status": lambda r: r.status,
-}
 
 
 class RecommendationsPane(Pane):
@@ -444,12 +438,6 @@ class LazyCells(Sequence[tuple[Any, ...]]):
                 self._cache.clear()
             c = self._cache[i] = self.make(self.rows[i])
         return c
-
-
-def make_rec_index(rows: list[m.Recommendation]) -> Index:
-    return Index(rows, fields={"sev": "severity", "status": "status", "account": "aws_account_id",
-                               "region": "region", "type": "resource_type"},
-                 text=["title", "resource_name", "aws_account_id", "region", "assessment_key"])
 
 
 def rec_cells(r: m.Recommendation) -> tuple[Any, ...]:

@@ -392,7 +392,7 @@ def parse_recommendation(row: Any) -> Recommendation | None:
             severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
             status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
             connector_id=_intern(cid),
-            resource_name=_s(r.get("resourceName")),
+            resource_name=_intern(_s(r.get("resourceName"))),  # a resource has one row per control
             resource_type=_intern(rtype),
             region=_intern(_s(r.get("region")) or aws_region_of(rid)),
             aws_account_id=_intern(aws_account(r.get("account", "accountId", "hierarchyId"))),
@@ -993,10 +993,15 @@ class ResourceGraph:
         max_rows: int | None = None,
         progress: Progress | None = None,
         name: str = "Resource Graph query",
+        parser: Callable[[Any], Any] | None = None,
+        on_rows: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
         """All rows of `kql` over `subscriptions` (None: tenant scope), every `$skipToken` page of every batch.
 
         `max_rows` stops paging once that many rows are in; `progress(pages, rows, total)` is called per page.
+        With `parser`, each page is parsed as it arrives (rows the parser rejects, None, are left out): 100k raw
+        JSON rows are then never held at once (~2 KB each against ~0.5 KB parsed). With `on_rows`, each page's
+        (parsed) rows go to it as they arrive and are not kept: the result is then empty.
         Raises SourceError (kind auth / throttled / network / server / malformed / error).
         """
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
@@ -1011,6 +1016,7 @@ class ResourceGraph:
             if not batches:
                 return []
         rows: list[Any] = []
+        n_raw = 0  # rows received (before parsing)
         pages = 0
         total: int | None = 0
         for batch in batches:
@@ -1036,7 +1042,17 @@ class ResourceGraph:
                 if data is None:
                     raise SourceError(f"Azure sent a malformed response to {name} (no data array): "
                                       "retry later; report it if it persists", kind="malformed")
-                rows.extend(data)
+                before = n_raw
+                n_raw += len(data)
+                if max_rows is not None and on_rows is not None:
+                    data = data[:max(0, max_rows - before)]
+                page = data if parser is None else [x for x in map(parser, data) if x is not None]
+                del data
+                if on_rows is None:
+                    rows.extend(page)
+                elif page:
+                    on_rows(page)
+                del page
                 pages += 1
                 batch_pages += 1
                 self.last_query_pages = pages
@@ -1046,10 +1062,10 @@ class ResourceGraph:
                     batch_total_added = True
                 if progress is not None:
                     try:
-                        progress(pages, len(rows), total)
+                        progress(pages, n_raw, total)
                     except Exception:  # noqa: BLE001 - a UI callback never breaks a query
                         log.debug("progress callback failed", exc_info=True)
-                if max_rows is not None and len(rows) >= max_rows:
+                if max_rows is not None and n_raw >= max_rows:
                     return rows[:max_rows]
                 token = _s(getattr(resp, "skip_token", None))
                 if not token:
@@ -1070,11 +1086,19 @@ class ResourceGraph:
     async def query_parsed(
         self, kql: str, subscriptions: Sequence[str] | None, parser: Callable[[Any], Any], **kw: Any
     ) -> list[Any]:
-        """query() then parse each row; rejected rows are counted in the log, never fatal."""
-        rows = await self.query(kql, subscriptions, **kw)
-        parsed, bad = parse_rows(rows, parser)
+        """query() parsing each page as it arrives; rejected rows are counted in the log, never fatal."""
+        bad = 0
+
+        def parse(row: Any) -> Any:
+            nonlocal bad
+            out = parser(row)
+            if out is None:
+                bad += 1
+            return out
+
+        parsed = await self.query(kql, subscriptions, parser=parse, **kw)
         if bad:
-            log.warning("%s: skipped %d malformed row(s) of %d", kw.get("name", "query"), bad, len(rows))
+            log.warning("%s: skipped %d malformed row(s) of %d", kw.get("name", "query"), bad, len(parsed) + bad)
         return parsed
 
     def batch_count(self, subscriptions: Sequence[str] | None) -> int:

@@ -580,11 +580,15 @@ class AzureSource:
         severity: str | None = None,
         status: str | None = None,
         progress: _arg.Progress | None = None,
+        on_rows: Callable[[list[Recommendation]], None] | None = None,
     ) -> list[Recommendation]:
-        """AWS assessment rows (optionally one connector / severity / status), paged; at most `limit` rows."""
+        """AWS assessment rows (optionally one connector / severity / status), paged; at most `limit` rows.
+        With `on_rows`, each page's rows go to it as they arrive and the result is empty (100k rows never
+        held here)."""
         kql = _arg.recommendations_query(connector_id=connector_id, severity=severity, status=status)
         return await self.graph.query_parsed(kql, self._scope(subscriptions), _arg.parse_recommendation,
-                                             max_rows=limit, progress=progress, name="recommendations query")
+                                             max_rows=limit, progress=progress, name="recommendations query",
+                                             on_rows=on_rows)
 
     async def compliance(self, subscriptions: Sequence[str] | None) -> tuple[ComplianceStandard, ...]:
         """Per AWS standard: passed / failed / skipped controls over all subscriptions."""

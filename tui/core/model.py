@@ -144,9 +144,10 @@ class RecommendationCount:
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recommendation:
-    """One AWS assessment row (a recommendation on one resource)."""
+    """One AWS assessment row (a recommendation on one resource). Slotted: 100k of them are held at once
+    (144 bytes an object against ~370 with a __dict__)."""
 
     id: str
     assessment_key: str

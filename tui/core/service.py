@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
+from . import derive as d
 from . import model as m
 from .config import Settings
 from .history import History
@@ -28,6 +29,7 @@ class Service:
         self.history = history
         self.section_timeout_s = section_timeout_s
         self._start_from = start_from
+        self.last_snapshot: m.Snapshot | None = start_from  # the newest collection (accounts for recommendations)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="mdc-aws-service", daemon=True)
         self._ready = threading.Event()
@@ -75,6 +77,7 @@ class Service:
             return await self._collector.collect()
 
         snap = self._call(go)
+        self.last_snapshot = snap
         if self.history is not None and any(s.status.status == "ok" for s in snap.sections.values()):
             try:
                 self.history.save(snap)
@@ -89,6 +92,35 @@ class Service:
             return list(await asyncio.wait_for(self._azure.recommendations(subs), self.section_timeout_s))
 
         return self._call(go)
+
+    def recommendation_table(self, snap: m.Snapshot | None = None) -> Any:
+        """Recommendations with their accounts attached (from ``snap``, default the newest collection) and every
+        sort order of the table computed: a :class:`tui.core.rectable.RecTable`."""
+        from .rectable import build
+
+        return build(self.recommendations(), snap or self.last_snapshot)
+
+    def stream_recommendation_table(self, emit: Callable[[list[m.Recommendation]], None],
+                                    snap: m.Snapshot | None = None) -> dict[tuple[str, bool], Any]:
+        """The recommendations page by page to ``emit`` (accounts attached; called on the service's thread), then
+        every sort order of the table (positions in the order emitted). The rows are not kept here."""
+        from .rectable import OrderBuilder
+
+        snap = snap or self.last_snapshot
+        orders = OrderBuilder()
+
+        def on_rows(page: list[m.Recommendation]) -> None:
+            page = d.attach_accounts(page, snap)
+            orders.add(page)
+            emit(page)
+
+        async def go() -> None:
+            await self._ensure()
+            subs = list(self._collector.subscriptions)
+            await asyncio.wait_for(self._azure.recommendations(subs, on_rows=on_rows), self.section_timeout_s)
+
+        self._call(go)
+        return orders.orders()
 
     def compliance_controls(self, standard: str) -> list[m.ComplianceControl]:
         async def go() -> list[m.ComplianceControl]:

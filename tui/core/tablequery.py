@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections import deque
 from itertools import compress, repeat
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -386,7 +387,8 @@ class _Column:
         return bytes(map(ok.__getitem__, self.codes))
 
 
-_FLIP = bytes([1]) + bytes(255)  # translate table: 0 -> 1, anything else -> 0
+_FLIP = bytes([1]) + bytes(255)
+_SLICE = 8192  # rows per C-level pass when building an index's text (see Index.blobs)  # translate table: 0 -> 1, anything else -> 0
 
 
 @dataclass
@@ -408,7 +410,7 @@ class Index:
     text: Sequence[Accessor] | None = None
     _blobs: list[str] | None = field(default=None, init=False, repr=False)
     _columns: dict[str, _Column] = field(default_factory=dict, init=False, repr=False)
-    _orders: dict[tuple[Hashable, bool], tuple[list[int], list[int] | None]] = field(
+    _orders: dict[tuple[Hashable, bool], tuple[Sequence[int], Sequence[int] | None]] = field(
         default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -441,7 +443,12 @@ class Index:
             if not specs:
                 self._blobs = [""] * len(self.rows)
             else:
-                self._blobs = list(map(str.lower, _joined(self.rows, specs)))
+                # in slices: one C-level pass over 100k rows would hold the GIL for ~50 ms (a UI stall when a
+                # worker thread builds this); between slices other threads get their turn
+                rows, blobs = self.rows, []
+                for a in range(0, len(rows), _SLICE):
+                    blobs += map(str.lower, _joined(rows[a:a + _SLICE], specs))
+                self._blobs = blobs
         return self._blobs
 
     def _text_specs(self) -> list[Accessor]:
@@ -505,16 +512,26 @@ class Index:
 
     # -- sorting -------------------------------------------------------------------------------------------------
 
-    def _sorted(self, key: Accessor, descending: bool) -> tuple[list[int], list[int] | None]:
+    def _sorted(self, key: Accessor, descending: bool) -> tuple[Sequence[int], Sequence[int] | None]:
         cache_key = (key if isinstance(key, Hashable) else id(key), descending)
         hit = self._orders.get(cache_key)
         if hit is None:
-            hit = self._orders[cache_key] = (_order(_values(self.rows, key), descending), None)
+            hit = self._orders[cache_key] = (array("I", _order(_values(self.rows, key), descending)), None)
         return hit
 
-    def order(self, key: Accessor, descending: bool = False) -> list[int]:
-        """All row indices ordered by ``key`` (stable; None last); cached per (key, direction)."""
+    def order(self, key: Accessor, descending: bool = False) -> Sequence[int]:
+        """All row indices ordered by ``key`` (stable; None last); cached per (key, direction), kept as
+        ``array('I')`` (4 bytes a row)."""
         return self._sorted(key, descending)[0]
+
+    def adopt_order(self, key: Accessor, descending: bool, order: Sequence[int]) -> None:
+        """Use ``order`` (every row position once, as :meth:`order` would compute it, e.g. in another process)
+        for ``key``; raises ValueError when it is not a permutation of the rows."""
+        n = len(self.rows)
+        if len(order) != n or (n and (min(order) != 0 or max(order) != n - 1 or len(set(order)) != n)):
+            raise ValueError("an adopted order must list every row position exactly once")
+        cache_key = (key if isinstance(key, Hashable) else id(key), descending)
+        self._orders[cache_key] = (order if isinstance(order, array) else array("I", order), None)
 
     def sort(self, indices: Sequence[int], key: Accessor, descending: bool = False) -> list[int]:
         """``indices`` reordered by ``key``; equal keys keep row order (not the order of ``indices``)."""
@@ -529,7 +546,7 @@ class Index:
         if len(indices) == n:
             return list(order)
         if pos is None:
-            pos = [0] * n
+            pos = array("I", bytes(4 * n))
             deque(map(pos.__setitem__, order, range(n)), maxlen=0)  # pos[order[p]] = p, in C
             self._orders[cache_key] = (order, pos)
         return sorted(indices, key=pos.__getitem__)

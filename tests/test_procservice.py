@@ -1,0 +1,259 @@
+"""The data service in its own process (tui.core.procservice + tui.core.servicehost), what the dashboard uses.
+
+Against the emulated estate over real sockets: the same answers as the in-process Service (rows, orders,
+snapshot), errors with their message, a child that dies or hangs, closing. Plus the wire format: framing, and the
+row encoding round trip (hypothesis), including the reuse of a previous answer's objects.
+"""
+from __future__ import annotations
+
+import gc
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from tui.core import model as m
+from tui.core import rectable
+from tui.core.errors import AuthError, SourceError, UsageError
+from tui.core.procservice import (GC_HOLD, ProcessService, RowDecoder, RowEncoder, read_msg, rebuild_error,
+                                  write_msg)
+from tui.core.service import Service
+from tui.emulator.faults import FaultRule
+
+# ------------------------------------------------------------------------------------------------- wire format
+
+
+def test_framing_round_trip_and_truncation() -> None:
+    buf = io.BytesIO()
+    write_msg(buf, ("a", 1, [None, "x" * 1000]))
+    write_msg(buf, {"b": b"\x00\x01"})
+    data = buf.getvalue()
+    r = io.BytesIO(data)
+    assert read_msg(r) == ("a", 1, [None, "x" * 1000])
+    assert read_msg(r) == {"b": b"\x00\x01"}
+    with pytest.raises(EOFError):
+        read_msg(r)
+    cut = io.BytesIO(data[:-3])  # the second message cut short (the child died while writing it)
+    assert read_msg(cut) == ("a", 1, [None, "x" * 1000])
+    with pytest.raises(EOFError):
+        read_msg(cut)
+
+
+text = st.text(max_size=40)
+opt = st.none() | st.sampled_from(["us-east-1", "eu-west-1", "global"]) | text
+recs = st.builds(
+    m.Recommendation,
+    id=text, assessment_key=st.sampled_from(["k1", "k2", "k3"]) | text, title=text,
+    severity=st.sampled_from(["High", "Medium", "Low", "Unknown"]),
+    status=st.sampled_from(["Healthy", "Unhealthy", "NotApplicable"]), connector_id=text,
+    resource_name=opt, resource_type=opt, region=opt, aws_account_id=opt, description=opt, remediation=opt)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(recs, max_size=60), st.integers(min_value=1, max_value=25))
+def test_rows_survive_encoding_in_any_chunking(rows: list[m.Recommendation], chunk: int) -> None:
+    enc, dec = RowEncoder(), RowDecoder()
+    out: list[m.Recommendation] = []
+    for a in range(0, len(rows), chunk):
+        new, packed = enc.encode(rows[a:a + chunk])
+        new, packed = pickle.loads(pickle.dumps((new, packed)))  # as it crosses the pipe
+        out += dec.decode(new, packed)
+    assert out == rows
+    # a repeated value arrives once: equal strings of coded fields are one object
+    by_title: dict[str, int] = {}
+    for r in out:
+        by_title.setdefault(r.title, id(r.title))
+        assert id(r.title) == by_title[r.title]
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.lists(recs, min_size=1, max_size=40, unique_by=lambda r: r.id), st.data())
+def test_previous_objects_are_reused_only_when_equal(rows: list[m.Recommendation], data: st.DataObject) -> None:
+    changed = data.draw(st.sets(st.integers(min_value=0, max_value=len(rows) - 1)))
+    again = [replace(r, title=r.title + "!") if i in changed else r for i, r in enumerate(rows)]
+    enc = RowEncoder()
+    dec = RowDecoder(previous=rows)
+    out = dec.decode(*enc.encode(again))
+    assert out == again
+    for i, (old, new) in enumerate(zip(rows, out)):
+        assert (new is old) == (i not in changed)
+    assert dec.reused == len(rows) - len(changed)
+
+
+def test_errors_keep_their_kind_and_message() -> None:
+    for cls in (SourceError, AuthError, UsageError, TimeoutError, ValueError):
+        e = rebuild_error(cls.__name__, "what happened")
+        assert type(e) is cls and str(e) == "what happened"
+    e = rebuild_error("SomeLibraryError", "boom")
+    assert isinstance(e, SourceError) and str(e) == "boom"
+
+
+def test_gc_hold_nests_and_freezes() -> None:
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    with GC_HOLD:
+        assert not gc.isenabled()
+        with GC_HOLD:
+            keep = [[i] for i in range(1000)]  # noqa: F841 - tracked objects made while held
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + 1000
+    gc.unfreeze()
+
+
+# ------------------------------------------------------------------------------------------------- on the estate
+
+
+def test_same_answers_as_the_in_process_service(estate, settings, tmp_path) -> None:
+    from tui.core.history import History
+
+    ps = ProcessService(settings, History.in_dir(tmp_path), section_timeout_s=60)
+    svc = Service(settings)
+    try:
+        assert ps.pid not in (None, os.getpid())
+        snap_p, snap_s = ps.collect(), svc.collect()
+        assert snap_p.complete and snap_s.complete
+        for name in m.SECTION_NAMES:
+            assert snap_p.data(name) == snap_s.data(name), name
+        # the child saved the history the next start opens on
+        latest = History.in_dir(tmp_path).latest()
+        assert latest is not None and latest.data("connectors") == snap_p.data("connectors")
+
+        tp, ts = ps.recommendation_table(), svc.recommendation_table()
+        assert len(tp.rows) > 1000 and tp.rows == ts.rows
+        assert {k: list(v) for k, v in tp.orders.items()} == {k: list(v) for k, v in ts.orders.items()}
+        # orders computed in the child are what the pane would compute itself, for every column and direction
+        local = rectable.make_index(tp.rows)
+        for (name, desc), order in tp.orders.items():
+            assert list(order) == list(local.order(rectable.SORT_KEYS[name], desc)), (name, desc)
+        # accounts attached in the child as the app would
+        assert sum(1 for r in tp.rows if r.aws_account_id) == sum(1 for r in ts.rows if r.aws_account_id)
+
+        # a second answer reuses the first one's objects (nothing changed in between)
+        tp2 = ps.recommendation_table()
+        assert ps.last_reused == len(tp.rows) and all(a is b for a, b in zip(tp.rows, tp2.rows))
+
+        std = snap_p.data("compliance").standards[0].name
+        controls = ps.compliance_controls(std)
+        assert controls == svc.compliance_controls(std) and controls
+        failed = next(c for c in controls if c.state == "Failed")
+        assert ps.compliance_failing_keys(std, failed.name) == svc.compliance_failing_keys(std, failed.name)
+        assert ps.recommendations() == svc.recommendations()
+    finally:
+        ps.close()
+        svc.close()
+
+
+def test_a_failing_call_raises_the_cores_error_and_the_service_goes_on(estate, settings, clean_faults) -> None:
+    ps = ProcessService(settings, section_timeout_s=30)
+    try:
+        ps.collect()
+        estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="500"))
+        with pytest.raises(SourceError) as ei:
+            ps.recommendation_table()
+        assert "500" in str(ei.value) or "server" in str(ei.value).lower()
+        assert "Traceback" not in str(ei.value)
+        estate.arm.faults.clear()
+        assert len(ps.recommendation_table().rows) > 1000  # same child, next call fine
+        assert ps.starts == 1
+    finally:
+        ps.close()
+
+
+def test_a_child_that_dies_fails_the_call_clearly_and_is_started_again(estate, settings, clean_faults) -> None:
+    ps = ProcessService(settings, section_timeout_s=30)
+    try:
+        snap = ps.collect()
+        estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="latency", latency_ms=3000))
+        errs: list[BaseException] = []
+        t = threading.Thread(target=lambda: _catch(errs, ps.recommendation_table))
+        t.start()
+        time.sleep(1.0)
+        os.kill(ps.pid, signal.SIGKILL)
+        t.join(20)
+        assert not t.is_alive()
+        assert len(errs) == 1 and isinstance(errs[0], SourceError)
+        msg = str(errs[0])
+        assert "collector process stopped" in msg and "next refresh" in msg
+        estate.arm.faults.clear()
+        # the next call starts a new child, seeded with the last snapshot
+        assert len(ps.recommendation_table().rows) > 1000
+        assert ps.starts == 2
+        assert ps.last_snapshot is snap
+    finally:
+        ps.close()
+
+
+def test_a_child_that_stops_answering_is_restarted(estate, settings, clean_faults) -> None:
+    ps = ProcessService(settings, section_timeout_s=30)
+    try:
+        ps.collect()
+        ps.call_timeout_s = 2
+        estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="latency", latency_ms=6000))
+        first = ps.pid
+        with pytest.raises(SourceError, match="did not answer in 2 s"):
+            ps.recommendations()
+        estate.arm.faults.clear()
+        for _ in range(50):
+            if ps.pid is None:
+                break
+            time.sleep(0.1)
+        assert _gone(first)
+        ps.call_timeout_s = 60
+        assert len(ps.recommendations()) > 1000 and ps.starts == 2
+    finally:
+        ps.close()
+
+
+def test_a_child_that_cannot_start_says_so(settings) -> None:
+    with pytest.raises(OSError):  # no interpreter: Popen raises at once, the app shows it in every pane
+        ProcessService(settings, python="/nonexistent/python3")
+    ps = ProcessService(settings, python="/bin/false")
+    try:
+        with pytest.raises(SourceError, match=r"collector process (stopped|is not running)"):
+            ps.collect()
+    finally:
+        ps.close()
+
+
+def test_close_ends_the_child_and_a_closed_pipe_too(settings) -> None:
+    ps = ProcessService(settings)
+    pid = ps.pid
+    ps.close()
+    assert _gone(pid)
+    with pytest.raises(SourceError, match="closed"):
+        ps.collect()
+    # the dashboard dying closes the pipe: the child exits by itself
+    p = subprocess.Popen([sys.executable, "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    write_msg(p.stdin, ("init", settings, None, 10.0, None))
+    p.stdin.close()
+    assert p.wait(20) == 0
+    assert p.stdout.read() == b""  # nothing but the protocol ever goes to stdout
+
+
+def _catch(errs: list[BaseException], fn) -> None:
+    try:
+        fn()
+    except BaseException as e:  # noqa: BLE001
+        errs.append(e)
+
+
+def _gone(pid: int | None) -> bool:
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split()[2] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False

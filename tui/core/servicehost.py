@@ -1,0 +1,104 @@
+"""The collector process: ``python -m tui.core.servicehost``, started by :class:`~tui.core.procservice.ProcessService`.
+
+Reads requests from stdin, runs them on a :class:`~tui.core.service.Service` (several at once, as the dashboard
+asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). Exits when stdin closes:
+a dashboard that dies never leaves this process behind.
+
+Never imports textual or rich.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from . import memory
+from .procservice import CHUNK_ROWS, METHODS, RowEncoder, error_payload, read_msg, write_msg
+
+
+def _trim() -> None:
+    """Give freed memory back to the system after a big answer (glibc keeps it otherwise)."""
+    gc.collect()
+    memory.trim()
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> int:
+    from .history import History
+    from .service import Service
+
+    first = read_msg(inp)
+    if not (isinstance(first, tuple) and first and first[0] == "init"):
+        print("servicehost: the first message must be init", file=sys.stderr)
+        return 2
+    _, settings, history_path, section_timeout_s, start_from = first
+    history = History(history_path) if history_path else None
+    svc = Service(settings, history, section_timeout_s=section_timeout_s, start_from=start_from)
+    lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="servicehost")
+
+    def answer(call_id: int, method: str, args: tuple[Any, ...]) -> None:
+        try:
+            if method not in METHODS:
+                raise ValueError(f"unknown method {method!r}")
+            if method in ("recommendations", "recommendation_table"):
+                enc = RowEncoder()
+
+                def emit(rows: list[Any]) -> None:
+                    for a in range(0, len(rows), CHUNK_ROWS):
+                        write_msg(out, (call_id, "rows", enc.encode(rows[a:a + CHUNK_ROWS])), lock)
+
+                if method == "recommendation_table":  # rows stream out page by page; only their sort keys stay
+                    result = svc.stream_recommendation_table(emit)
+                else:
+                    emit(svc.recommendations(*args))
+                    result = None
+            else:
+                result = getattr(svc, method)(*args)
+            write_msg(out, (call_id, "ok", result), lock)
+            del result
+            _trim()  # ~90 MB back after a collection of the large estate (parsing leaves holes in the heap)
+        except BaseException as e:  # noqa: BLE001 - every failure is the caller's to show
+            try:
+                write_msg(out, (call_id, "err", error_payload(e)), lock)
+            except OSError:
+                pass
+
+    try:
+        while True:
+            try:
+                msg = read_msg(inp)
+            except EOFError:
+                break
+            if msg and msg[0] == "close":
+                break
+            call_id, method, args = msg
+            pool.submit(answer, call_id, method, tuple(args))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        svc.close()
+        if history is not None:
+            history.close()
+    return 0
+
+
+def main() -> int:
+    memory.limit_arenas(2)  # before any thread starts (MALLOC_ARENA_MAX=2 in the environment does the same)
+    # stdout is the protocol: keep a private handle on it and send any stray print to stderr
+    out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    inp = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+    code = serve(inp, out)
+    try:
+        out.flush()
+    except OSError:
+        pass
+    sys.stderr.flush()
+    os._exit(code)  # calls still running in the pool must not keep the process alive
+
+
+if __name__ == "__main__":
+    main()
