@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.containers import Container
-from textual.lazy import Lazy
+
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
@@ -32,6 +32,7 @@ from tui.core import model as m
 from tui.core import rectable
 from tui.core.config import Settings
 from tui.core.history import History
+from widgets.lazy import SafeLazy
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
                            rec_cells)
@@ -163,7 +164,7 @@ class MdcApp(App[None]):
             by_name = {name: cls for name, cls, _ in PANES}
             for name in GRID_ORDER:
                 pane = self._panes[name] = by_name[name](id=f"pane-{name}", classes="pane")
-                yield pane if name == self.active else Lazy(pane)
+                yield pane if name == self.active else SafeLazy(pane)
         yield Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline")
         yield Footer()
 
@@ -180,7 +181,11 @@ class MdcApp(App[None]):
             except Exception:  # noqa: BLE001 - a broken history file must not block start-up
                 prev = None
             if prev is not None:
-                self.post_message(SnapshotLoaded(prev, from_history=True))
+                # handled now, not posted: the first frame is then drawn with the cached panes (a posted message
+                # waited ~30 ms behind the mounting of every widget, then cost a second layout)
+                msg = SnapshotLoaded(prev, from_history=True)
+                msg.set_sender(self)
+                self.on_snapshot_loaded(msg)
         self._boot()
 
     # ------------------------------------------------------------------------------------------- boot + refresh
