@@ -2,8 +2,10 @@
 
 ``python -m benchmarks.live --estate-info FILE --out FILE [--dump-recs FILE] [--data-dir DIR]``
 
-The real MdcApp with the real Service (its own loop and thread, boto3 pool) against an estate already running in
-another process (``--estate-info``: EstateInfo JSON), so this process's RSS is the app's own. Headless 80x24 under
+The real MdcApp with its default service (the collection in the app's own collector process,
+tui.core.procservice; ``--in-process``: the Service on a thread of this process, as before 2026-11-29) against an
+estate already running in another process (``--estate-info``: EstateInfo JSON), so this process's RSS is the UI's
+own; the collector's RSS is read from /proc and both are sampled together every 100 ms. Headless 80x24 under
 ``App.run_test``; frames are turned into terminal bytes as a real driver would (see common.timed_display).
 
 Phase A: start up as ``mdc-aws`` does without history: collection, then the recommendations fetch; wait for both.

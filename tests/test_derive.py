@@ -1,7 +1,7 @@
 """Derived views: funnel reasons, duplicates, plans and their prerequisites, recommendation sums."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,6 +38,34 @@ def test_funnel_gives_a_reason_per_stuck_instance() -> None:
     assert reasons == {"i-b": m.REASON_NOT_DISCOVERED, "i-c": m.REASON_NO_SSM, "i-d": m.REASON_SSM_LOST,
                        "i-e": m.REASON_ARC_DISCONNECTED, "i-f": m.REASON_ARC_EXPIRED, "i-g": m.REASON_ARC_ERROR}
     assert sum(r.ec2_total for r in f.regions) == 7
+
+
+def test_next_discovery_is_due_a_scan_interval_after_the_instance_became_ready() -> None:
+    t0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+    hour = timedelta(hours=1)
+    a = m.AwsAccountInventory(ACC, True, None, instances=(
+        m.Ec2Instance(ACC, "us-east-1", "i-late-agent", "running", "linux", launch_time=t0 - 48 * hour),
+        m.Ec2Instance(ACC, "us-east-1", "i-new", "running", "linux", launch_time=t0 - hour),
+        m.Ec2Instance(ACC, "us-east-1", "i-unknown", "running", "linux"),
+        m.Ec2Instance(ACC, "us-east-1", "i-no-agent", "running", "linux", launch_time=t0),
+    ), ssm=(
+        m.SsmInstance(ACC, "us-east-1", "i-late-agent", "Online", registered=t0 - 2 * hour),
+        m.SsmInstance(ACC, "us-east-1", "i-new", "Online"),
+        m.SsmInstance(ACC, "us-east-1", "i-unknown", "Online"),
+    ))
+    f = d.funnel(ACC, a, {}, arc_expected=True, scan_interval_hours=4)
+    due = {s.instance_id: s.discovery_due for s in f.stuck}
+    # ready = the later of launch and SSM registration; due = ready + the connector's scan interval
+    assert due == {"i-late-agent": t0 + 2 * hour, "i-new": t0 + 3 * hour, "i-unknown": None, "i-no-agent": None}
+    assert d.due_short(t0 + 2 * hour, t0) == "in 2h00"
+    assert d.due_short(t0 - 30 * timedelta(minutes=1), t0) == "late 30m"
+    assert d.due_short(t0 - 5 * hour, t0) == "late 5h"
+    assert d.due_short(t0 - 72 * hour, t0) == "late 3d"
+    assert "nothing to do" in d.due_text(t0 + hour, t0) and "2026-11-29 09:00 UTC" in d.due_text(t0 + hour, t0)
+    assert "check the connector" in d.due_text(t0 - hour, t0)
+    assert "unknown" in d.due_text(None, t0)
+    # without a scan interval nothing is claimed
+    assert all(s.discovery_due is None for s in d.funnel(ACC, a, {}, arc_expected=True).stuck)
 
 
 def test_unreadable_account_has_null_counts_never_zero() -> None:

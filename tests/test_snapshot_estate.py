@@ -5,6 +5,7 @@ timeouts with nothing lost or duplicated.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 import json
 from collections import Counter
 from importlib.resources import files
@@ -101,6 +102,7 @@ def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
             unhealthy[conn_account[cid]] += 1
 
     specs = {a.account_id: a for a in world.aws_accounts}
+    dues = 0
     for acct, a in accounts.items():
         onb = a["onboarding"]
         assert onb["arc_connected"] == arc_connected.get(acct, 0), acct
@@ -113,6 +115,22 @@ def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
         insts = [i for i in specs[acct].instances if not regions or i.region in regions]
         assert onb["ec2_total"] == len(insts), acct
         assert onb["ssm_online"] == sum(world.ssm_status(acct, i.instance_id) == "Online" for i in insts), acct
+        # the next discovery of a not-yet-discovered instance: ready (launched, SSM registered) + scan interval,
+        # from the EC2 LaunchTime and SSM RegistrationDate the emulators serve
+        scan = min((c["scan_interval_hours"] for c in a["connectors"] if c.get("scan_interval_hours")),
+                   default=None)
+        reg = {x["InstanceId"]: x["RegistrationDate"] for x in world.ssm_instance_information(acct)}
+        for st in onb["stuck"]:
+            if st["reason"] != "not discovered yet":
+                assert st["discovery_due"] is None
+                continue
+            ready = max(world.instance_meta(acct, st["instance_id"])["launch_time"], reg[st["instance_id"]])
+            want = datetime.fromtimestamp(ready, timezone.utc) + timedelta(hours=scan) if scan else None
+            got = datetime.fromisoformat(st["discovery_due"].replace("Z", "+00:00")) if st["discovery_due"] else None
+            assert got == want, (acct, st)
+            dues += got is not None
+
+    assert dues > 5  # the estate has instances waiting for their discovery
 
     for name, c in baseline["compliance"].items():
         states: dict[str, set[str]] = {}

@@ -175,11 +175,12 @@ def onboarding() -> m.OnboardingData:
             for i, what in enumerate(plan):
                 iid = instance_id(account, region, i)
                 instances.append(m.Ec2Instance(account, region, iid, "running" if what != "l" else "stopped",
-                                               "windows" if i % 5 == 4 else "linux", name=f"app-{region[:2]}-{i:02d}"))
+                                               "windows" if i % 5 == 4 else "linux", name=f"app-{region[:2]}-{i:02d}",
+                                               launch_time=NOW - timedelta(days=30)))
                 if what in SSM_PING:
                     ssm.append(m.SsmInstance(account, region, iid, SSM_PING[what],
                                              "Windows" if i % 5 == 4 else "Linux", "3.3.1142.0",
-                                             NOW - timedelta(minutes=3 + i)))
+                                             NOW - timedelta(minutes=3 + i), registered=NOW - timedelta(hours=1 + i)))
                 if what in ARC_STATUS:
                     arc.append(machine(account, iid, ARC_STATUS[what]))
         inventories[account] = m.AwsAccountInventory(account, True, regions=tuple(regions), instances=tuple(instances),

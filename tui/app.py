@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.containers import Container
+from textual.css.query import NoMatches
 
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
@@ -375,8 +376,11 @@ class MdcApp(App[None]):
             age = f"▲ from history ({age_text(self.snap.generated_at, now)})"
         else:
             age = "⟳ loading"
-        self.query_one("#topbar", Static).update(
-            Text.assemble(("mdc-aws ", "bold"), f"{self.scope_text}  ", (age, "italic")))
+        try:
+            top = self.query_one("#topbar", Static)
+        except NoMatches:  # the dashboard's widgets are being torn down (the app is closing)
+            return
+        top.update(Text.assemble(("mdc-aws ", "bold"), f"{self.scope_text}  ", (age, "italic")))
         self._idle_gc()
 
     def _idle_gc(self) -> None:
@@ -650,11 +654,13 @@ class MdcApp(App[None]):
         ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
         arc = d.arc_index(od.arc_machines) if od else {}
         items = []
+        now = datetime.now(timezone.utc)
         for s in stuck:
             ss = ssm.get(s.instance_id.lower())
             a = arc.get(s.instance_id.lower())
             items.append(Item(s.instance_id, (s.instance_id, s.region or "?", s.reason,
-                                              ss.ping_status if ss else "no agent", a.status if a else "—"),
+                                              ss.ping_status if ss else "no agent", a.status if a else "—",
+                                              d.due_short(s.discovery_due, now)),
                               payload=s))
         scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
         header = (f"{len(stuck)} stuck in {region or 'all regions'}. "
@@ -662,7 +668,8 @@ class MdcApp(App[None]):
         if v.onboarding is not None and v.onboarding.aws_error:
             header += f"\nAWS side: {v.onboarding.aws_error}"
         return ListScreen(["Dashboard", "Onboarding", v.aws_account_id, region or "?"],
-                          [("INSTANCE", 19), ("REGION", 14), ("REASON", 20), ("SSM", 14), ("ARC", 6)], items,
+                          [("INSTANCE", 19), ("REGION", 10), ("REASON", 19), ("SSM", 10), ("ARC", 6),
+                           ("NEXT SCAN", 10)], items,
                           on_open=lambda it: self.push_screen(self.instance_screen(v, it.payload)), header=header)
 
     def instance_screen(self, v: d.AccountView, s: d.StuckInstance) -> DetailScreen:
@@ -673,10 +680,15 @@ class MdcApp(App[None]):
         arc = d.arc_index(od.arc_machines).get(s.instance_id.lower()) if od else None
         t = Text()
         t.append(f"{s.instance_id}  ·  {s.reason}\n", style="bold")
-        t.append(f"fix: {d.STUCK_FIX.get(s.reason, '')}\n\n", style="yellow")
+        t.append(f"fix: {d.STUCK_FIX.get(s.reason, '')}\n", style="yellow")
+        if s.reason == m.REASON_NOT_DISCOVERED:
+            t.append(d.due_text(s.discovery_due, datetime.now(timezone.utc)) + "\n")
+        t.append("\n")
         t.append("EC2\n", style="bold")
         t.append(f"  account {v.aws_account_id}  region {s.region}  " +
-                 (f"state {ec2.state}  platform {ec2.platform}  name {ec2.name}\n" if ec2 else "not read\n"))
+                 (f"state {ec2.state}  platform {ec2.platform}  name {ec2.name}  launched "
+                  f"{ec2.launch_time.strftime('%Y-%m-%d %H:%M UTC') if ec2.launch_time else '?'}\n"
+                  if ec2 else "not read\n"))
         t.append("SSM\n", style="bold")
         t.append(f"  {ssm.ping_status}  agent {ssm.agent_version}  platform {ssm.platform_type}  "
                  f"last ping {ssm.last_ping}\n" if ssm else "  not a managed instance (no SSM agent reporting)\n")

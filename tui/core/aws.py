@@ -143,6 +143,7 @@ def parse_instance(raw: Any, account_id: str, region: str) -> Ec2Instance | None
         state=state,
         platform="windows" if _is_windows(raw) else "linux",
         name=_name_tag(raw.get("Tags")),
+        launch_time=_timestamp(raw.get("LaunchTime")),
     )
 
 
@@ -202,6 +203,7 @@ def parse_instance_information_item(raw: Any, account_id: str, region: str) -> S
         platform_type=_text(raw.get("PlatformType")),
         agent_version=_text(raw.get("AgentVersion")),
         last_ping=_timestamp(raw.get("LastPingDateTime")),
+        registered=_timestamp(raw.get("RegistrationDate")),
     )
 
 

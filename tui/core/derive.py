@@ -6,6 +6,7 @@ No I/O, no textual/rich. Every id comparison is case-insensitive (ARG lower-case
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from typing import Any, Iterable, Mapping
@@ -48,6 +49,50 @@ class StuckInstance:
     instance_id: str
     region: str | None
     reason: str
+    # "not discovered yet": by when the connector's next scan should have found it (ready since + scan interval)
+    discovery_due: datetime | None = None
+
+
+def _span(seconds: float) -> str:
+    minutes = int(abs(seconds) // 60)
+    h, mi = divmod(minutes, 60)
+    if h >= 48:
+        return f"{h // 24} days"
+    return f"{h} h {mi:02d} min" if h else f"{mi} min"
+
+
+def due_short(due: datetime | None, now: datetime) -> str:
+    """``in 3h10`` / ``late 12h`` / ``late 3d`` / ``""`` (at most 9 characters, for a narrow column)."""
+    if due is None:
+        return ""
+    left = (due - now).total_seconds()
+    h, mi = divmod(int(abs(left)) // 60, 60)
+    if left >= 0:
+        return f"in {h}h{mi:02d}" if h else f"in {mi}m"
+    return f"late {h // 24}d" if h >= 48 else (f"late {h}h" if h else f"late {mi}m")
+
+
+def due_text(due: datetime | None, now: datetime) -> str:
+    """When the next discovery is due, in words, with what to do when it is late."""
+    if due is None:
+        return "next discovery: unknown (launch time or scan interval not read)"
+    when = due.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    left = (due - now).total_seconds()
+    if left >= 0:
+        return f"next discovery due by {when} (in {_span(left)}): the connector's scan picks it up, nothing to do"
+    return (f"discovery overdue since {when} ({_span(left)} ago): the scan should have found it; check the "
+            "connector's health and that the instance's SSM agent is registered in this region")
+
+
+def discovery_due(ec2: m.Ec2Instance, ssm: m.SsmInstance | None, scan_interval_hours: int | None) -> datetime | None:
+    """An instance becomes discoverable once it runs and its SSM agent has registered; a connector scans every
+    ``scan_interval_hours``, so the scan that finds it comes at the latest that long after. None when unknown."""
+    if not scan_interval_hours:
+        return None
+    ready = [t for t in (ec2.launch_time, ssm.registered if ssm else None) if t is not None]
+    if not ready:
+        return None
+    return max(ready) + timedelta(hours=scan_interval_hours)
 
 
 @dataclass(frozen=True)
@@ -253,7 +298,7 @@ def arc_index(machines: Iterable[m.ArcMachine]) -> dict[str, m.ArcMachine]:
 
 
 def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str, m.ArcMachine],
-           arc_expected: bool) -> Funnel:
+           arc_expected: bool, scan_interval_hours: int | None = None) -> Funnel:
     """EC2 found -> SSM agent online -> Arc connected, for one account, with the reason per stuck instance."""
     machines = [a for a in arc.values() if _lower(a.aws_account_id) == _lower(account_id)]
     arc_connected = sum(1 for a in machines if _lower(a.status) == "connected")
@@ -292,7 +337,8 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
             reason = m.REASON_SSM_LOST
         else:
             reason = m.REASON_NOT_DISCOVERED
-        stuck_l.append(StuckInstance(account_id, i.instance_id, i.region, reason))
+        due = discovery_due(i, s, scan_interval_hours) if reason == m.REASON_NOT_DISCOVERED else None
+        stuck_l.append(StuckInstance(account_id, i.instance_id, i.region, reason, due))
     regions = tuple(RegionFunnel(account_id, reg, v[0], v[1], v[2]) for reg, v in sorted(per_region.items()))
     err = None
     if inv.failed_regions:
@@ -344,7 +390,8 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
         arc_expected = bool(sv.arc_auto_provisioning) and (sv.enabled or not any(c.kind == "native" for c in conns))
         onboarding = None
         if od is not None:
-            onboarding = funnel(account, od.aws.get(account), arc, arc_expected)
+            scan = min((c.scan_interval_hours for c in conns if c.scan_interval_hours), default=None)
+            onboarding = funnel(account, od.aws.get(account), arc, arc_expected, scan)
         role = next((c.organization_role for c in conns if c.kind == "native"), "single")
         name = None
         for c in conns:

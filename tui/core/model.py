@@ -91,6 +91,7 @@ class Ec2Instance:
     state: str  # running | stopped | ...
     platform: str  # "windows" | "linux"
     name: str | None = None
+    launch_time: datetime | None = None  # LaunchTime: from then on the connector's next scan can discover it
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class SsmInstance:
     platform_type: str | None = None
     agent_version: str | None = None
     last_ping: datetime | None = None
+    registered: datetime | None = None  # RegistrationDate: when the SSM agent first registered
 
 
 @dataclass(frozen=True)
