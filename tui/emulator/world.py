@@ -741,6 +741,11 @@ class World:
         if first_state == "Online":
             if rng.random() < 0.15:  # online but not discovered yet
                 inst.arc_c = 1 + int(rng.expovariate(1 / 20))
+                # its agent registered recently (10-200 ticks ago), so the connector's next scan is still due; no
+                # draw from rng here, so the rest of the estate stays as it was
+                recent = -(10 + (inst.idx * 37) % 191)
+                if len(inst.ev_t) == 1 or inst.ev_t[1] > recent:
+                    inst.ev_t[0] = max(first_t, recent)
             else:
                 inst.arc_c = min(0, first_t + rng.randint(1, 50))
         elif first_state == "ConnectionLost":  # was online before: machine exists (Disconnected/Expired)
