@@ -134,7 +134,9 @@ async def run(out: Path, seed: int, scale: str) -> list[Path]:
     from tui.emulator.estate import Estate
 
     print(f"starting the emulated estate (seed {seed}, scale {scale}) ...")
-    estate = Estate(seed=seed, scale=scale)
+    # a still estate (manual clock: the same screens every run) whose tick 0 is now, as `mdc-aws --demo` starts:
+    # times the screens show relative to now (the next discovery due, ...) read as they do in the demo
+    estate = Estate(seed=seed, scale=scale, start_epoch=time.time())
     info = estate.start()
     tmp = tempfile.TemporaryDirectory(prefix="mdc-aws-screenshots-")
     try:

@@ -109,8 +109,9 @@ class Estate:
         from .world import World
 
         self.seed, self.scale = seed, scale
-        clock = ManualClock() if tick_seconds is None else WallClock(tick_seconds=tick_seconds,
-                                                                       start=start_epoch or time.time())
+        # a manual clock stays at tick 0 (start_epoch: what tick 0 stands for; default a fixed date)
+        clock = (ManualClock(**({"start": start_epoch} if start_epoch else {})) if tick_seconds is None
+                 else WallClock(tick_seconds=tick_seconds, start=start_epoch or time.time()))
         self.world = World(seed=seed, scale=scale, clock=clock)
         self._quota = quota
         self._page_size = page_size
