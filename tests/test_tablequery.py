@@ -343,3 +343,16 @@ def test_importing_tablequery_loads_no_ui() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_an_adopted_order_is_used_and_checked() -> None:
+    rows = [{"title": t} for t in ("b", "a", "c", "a")]
+    ix = Index(rows, fields={}, text=["title"])
+    computed = list(Index(rows, fields={}, text=["title"]).order("title"))
+    ix.adopt_order("title", False, computed)
+    assert list(ix.order("title")) == computed == [1, 3, 0, 2]
+    assert ix.query("", sort_key="title") == computed
+    assert ix.sort([0, 1, 2], "title") == [1, 0, 2]
+    for bad in ([0, 1, 2], [0, 0, 1, 2], [1, 2, 3, 4]):
+        with pytest.raises(ValueError):
+            ix.adopt_order("title", True, bad)

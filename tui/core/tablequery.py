@@ -545,6 +545,12 @@ class Index:
         order, pos = self._sorted(key, descending)
         if len(indices) == n:
             return list(order)
+        if len(indices) * 4 >= n:
+            # a large subset (distinct row indices, as filters give): one linear pass over the whole order keeping
+            # the marked rows, all in C; ~3x faster than sorting 90k indices by position
+            mark = bytearray(n)
+            deque(map(mark.__setitem__, indices, repeat(1)), maxlen=0)
+            return list(compress(order, map(mark.__getitem__, order)))
         if pos is None:
             pos = array("I", bytes(4 * n))
             deque(map(pos.__setitem__, order, range(n)), maxlen=0)  # pos[order[p]] = p, in C
