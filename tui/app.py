@@ -182,8 +182,7 @@ class MdcApp(App[None]):
             except Exception:  # noqa: BLE001 - a broken history file must not block start-up
                 prev = None
             if prev is not None:
-                # handled now, not posted: the first frame is then drawn with the cached panes (a posted message
-                # waited ~30 ms behind the mounting of every widget, then cost a second layout)
+                # handled now, not posted: the first frame is drawn with the cached panes, never without them
                 msg = SnapshotLoaded(prev, from_history=True)
                 msg.set_sender(self)
                 self.on_snapshot_loaded(msg)
