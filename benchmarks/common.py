@@ -34,6 +34,15 @@ def summary_ms(values: Sequence[float]) -> dict[str, Any]:
             "max_ms": ms(max(vals)) if vals else float("nan")}
 
 
+def write_json(path: str, res: dict[str, Any]) -> None:
+    """A child's figures, written whole or not at all (the parent reads them after it exits)."""
+    import json
+
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump(res, fh, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
     """VmRSS (resident now) and VmHWM (peak resident) of a process, in MB (Linux /proc; empty elsewhere)."""
     out: dict[str, float] = {}

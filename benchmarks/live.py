@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import pickle
 import threading
 import time
 from typing import Any
 
-from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until
+from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until, write_json
 
 
 def make_app_class() -> type:
@@ -330,9 +328,7 @@ def main() -> None:
     a = p.parse_args()
     res = asyncio.run(run(a))
     res["rss_end"] = proc_status_mb()
-    with open(a.out + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(res, fh, indent=1)
-    os.replace(a.out + ".tmp", a.out)
+    write_json(a.out, res)
 
 
 if __name__ == "__main__":

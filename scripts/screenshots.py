@@ -33,7 +33,7 @@ async def wait_for(pilot: Any, cond: Callable[[], bool], what: str, timeout: flo
             await pilot.pause()
             return
         await asyncio.sleep(0.1)
-    raise SystemExit(f"screenshots: timed out waiting for {what}")
+    raise SystemExit(f"{Path(sys.argv[0]).stem}: timed out waiting for {what}")
 
 
 def best_row(items: list[Any], score: Callable[[Any], float]) -> int:

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,15 +21,7 @@ sys.path.insert(0, str(ROOT))
 SIZE = (80, 24)
 
 
-async def wait_for(pilot: Any, cond: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause()
-        if cond():
-            await pilot.pause()
-            return
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"wizard_screenshots: timed out waiting for {what}")
+from screenshots import wait_for  # noqa: E402 - scripts/ is on sys.path when this runs as a script
 
 
 def body(app: Any) -> str:

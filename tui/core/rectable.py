@@ -12,7 +12,6 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from . import derive as d
 from . import model as m
 from .tablequery import Index, _order
 
@@ -92,19 +91,6 @@ class OrderBuilder:
             for desc in (False, True):
                 out[(name, desc)] = array("I", _order(vals, desc))
         return out
-
-
-def compute_orders(rows: Sequence[m.Recommendation]) -> dict[tuple[str, bool], array]:
-    """Every column's order in both directions (see :class:`OrderBuilder`)."""
-    b = OrderBuilder()
-    b.add(rows)
-    return b.orders()
-
-
-def build(rows: list[m.Recommendation], snap: m.Snapshot | None) -> RecTable:
-    """Rows with their accounts attached (from the snapshot) and every order computed."""
-    rows = d.attach_accounts(rows, snap)
-    return RecTable(rows, compute_orders(rows))
 
 
 def make_index(rows: Sequence[m.Recommendation], orders: dict[tuple[str, bool], array] | None = None) -> Index:

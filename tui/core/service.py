@@ -96,9 +96,11 @@ class Service:
     def recommendation_table(self, snap: m.Snapshot | None = None) -> Any:
         """Recommendations with their accounts attached (from ``snap``, default the newest collection) and every
         sort order of the table computed: a :class:`tui.core.rectable.RecTable`."""
-        from .rectable import build
+        from .rectable import RecTable
 
-        return build(self.recommendations(), snap or self.last_snapshot)
+        rows: list[m.Recommendation] = []
+        orders = self.stream_recommendation_table(rows.extend, snap)
+        return RecTable(rows, orders)
 
     def stream_recommendation_table(self, emit: Callable[[list[m.Recommendation]], None],
                                     snap: m.Snapshot | None = None) -> dict[tuple[str, bool], Any]:
