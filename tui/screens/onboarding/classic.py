@@ -17,7 +17,7 @@ from textual.widgets import Checkbox, RadioButton, RadioSet, Static
 
 from . import bridge
 from .common import (AWS_REGIONS, AZURE_LOCATIONS, NOTHING_SENT, Ctx, Field, FlowScreen, SelectField, one_line,
-                     run_blocking)
+                     run_blocking, split_list)
 from .confirm import confirm_and_send
 from .native import render_checks
 
@@ -27,10 +27,6 @@ RETIRED = ("▲ Classic connector: retired by Microsoft in December 2023 — the
 MICROSOFT_ACCOUNT = "158177204117"
 CLASSIC_POLICIES = ("SecurityAudit", "AmazonSSMAutomationRole", "AWSSecurityHubReadOnlyAccess")
 MASK = "••••••••"
-
-
-def _split(text: str) -> list[str]:
-    return [p for p in text.replace(",", " ").split() if p]
 
 
 class ClassicFlow:
@@ -64,7 +60,7 @@ class ClassicFlow:
             return
         s = self.state
         if key == "regions":
-            s.regions = _split(text)
+            s.regions = split_list(text)
         elif key in ("secret_access_key", "sp_secret"):
             setattr(s, key, text)  # as typed: a secret may carry spaces at its ends only by mistake, never trimmed
         elif hasattr(s, key):

@@ -33,6 +33,11 @@ class _Quiet:
         pass
 
 
+def split_list(text: str) -> list[str]:
+    """A field's list: items separated by commas and/or spaces."""
+    return [p for p in text.replace(",", " ").split() if p]
+
+
 def one_line(e: BaseException | str) -> str:
     """Cause and fix of any error in one line: never a traceback."""
     if isinstance(e, str):

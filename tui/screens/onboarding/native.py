@@ -18,15 +18,11 @@ from textual.widgets import Checkbox, RadioButton, RadioSet, Static
 
 from . import bridge
 from .common import (AWS_REGIONS, AZURE_LOCATIONS, NOTHING_SENT, Ctx, Field, FlowScreen, SelectField, one_line,
-                     run_blocking)
+                     run_blocking, split_list)
 from .confirm import confirm_and_send
 
 STEPS = ("Account details", "Plans", "Access", "Review")
 PLAN_ORDER = ("cspm", "defender_cspm", "servers", "containers", "databases")
-
-
-def _split(text: str) -> list[str]:
-    return [p for p in text.replace(",", " ").split() if p]
 
 
 class NativeFlow:
@@ -55,9 +51,9 @@ class NativeFlow:
         s = self.state
         t = text.strip()
         if key == "excluded_account_ids":
-            s.excluded_account_ids = _split(t)
+            s.excluded_account_ids = split_list(t)
         elif key == "regions":
-            s.regions = _split(t) or list(bridge.all_aws_regions())  # empty: all regions, as in the portal
+            s.regions = split_list(t) or list(bridge.all_aws_regions())  # empty: all regions, as in the portal
         elif key == "scan_interval":
             try:
                 s.scan_interval = int(t)
