@@ -110,6 +110,35 @@ async def test_filter_and_inverse_filter_on_recommendations() -> None:
         assert [i.key for i in app.pane("accounts").shown] == ["222222222222"]
 
 
+async def test_small_panes_sort_by_any_column() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("arc").state == "ok")
+        await pilot.press("3")
+        pane = app.pane("arc")
+        arrival = [it.key for it in pane.shown]
+        await pilot.press("s")  # the first column: ACCOUNT, ascending
+        await pilot.pause()
+        assert pane.sort_column == "ACCOUNT" and not pane.descending
+        accounts = [it.cells[0] for it in pane.shown]
+        assert accounts == sorted(accounts)
+        await pilot.press("s")  # REGION
+        await pilot.pause()
+        regions = [str(it.cells[1]) for it in pane.shown]
+        assert pane.sort_column == "REGION" and regions == sorted(regions, key=str.casefold)
+        await pilot.press("S")  # reversed
+        await pilot.pause()
+        assert pane.descending and [str(it.cells[1]) for it in pane.shown] == sorted(regions, key=str.casefold,
+                                                                                     reverse=True)
+        assert sorted(it.key for it in pane.shown) == sorted(arrival)  # same rows, only the order changed
+        # the cursor's row opens, whatever the order
+        row = pane.table.cursor_row
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is not app.screen_stack[0]
+        assert pane.shown[row].payload[0].aws_account_id in screen_text(app)
+
+
 async def test_colon_jumps_and_unknown_view_says_so() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
@@ -256,7 +285,7 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         await pilot.press("3")
         pane = app.pane("arc")
         row = next(i for i, it in enumerate(pane.shown) if it.payload[2])
-        pane.table.move_cursor(row=row)
+        pane.table.move_cursor(row)
         await pilot.press("enter")
         await pilot.pause()
         assert "stuck in" in screen_text(app)
@@ -288,3 +317,16 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         await settle(pilot, app, lambda: sum(v.onboarding.arc_connected for v in app.views if v.onboarding)
                      != before, timeout=60)
         assert collects == 1
+
+
+def test_sort_value_numbers_by_value_before_text() -> None:
+    from rich.text import Text
+
+    from widgets.panes import _sort_value
+
+    cells = ["12", "4", "n/a", "██████░░░░  87.5%", Text("3", style="yellow"), "us-east-1", "–", "░░░░░░░░░░    0",
+             "-2", "EU-west-1"]
+    ordered = sorted(cells, key=_sort_value)
+    plain = [c.plain if isinstance(c, Text) else c for c in ordered]
+    assert plain == ["-2", "░░░░░░░░░░    0", "3", "4", "12", "██████░░░░  87.5%", "EU-west-1", "n/a", "us-east-1",
+                     "–"]

@@ -402,6 +402,9 @@ async def test_inventory_two_accounts_several_regions(moto_estate: Estate, hooks
     assert (s.account_id, s.region, s.ping_status, s.platform_type, s.agent_version) == (
         ACCT_A, "us-east-1", "Online", "Linux", "3.3.40.0")
     assert s.last_ping == datetime(2026, 11, 29, 11, 59, tzinfo=timezone.utc)
+    # botocore parsed these with dateutil's tzlocal(); the core hands on plain UTC
+    assert s.last_ping.tzinfo is timezone.utc
+    assert {i.launch_time.tzinfo for i in a.instances if i.launch_time} == {timezone.utc}
     assert {x.ping_status for x in a.ssm} == {"Online", "ConnectionLost", "Inactive"}
     assert {(x.region, x.platform_type) for x in b.ssm} == {("eu-west-1", "Linux"), ("eu-west-1", "Windows")}
 
@@ -747,7 +750,9 @@ _ec2_page = st.one_of(
 _ts = st.one_of(
     _str_ish, st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(10**20), max_value=10**20),
     st.datetimes(), st.datetimes(timezones=st.just(timezone.utc)),
-    st.sampled_from(["2026-11-29T12:00:00Z", "2026-11-29T12:00:00", "not a date", "9999-99-99"]),
+    st.datetimes(timezones=st.just(timezone(timedelta(hours=5, minutes=30)))),
+    st.sampled_from(["2026-11-29T12:00:00Z", "2026-11-29T12:00:00", "2026-11-29T12:00:00+05:30", "not a date",
+                     "9999-99-99"]),
 )
 _info = st.one_of(
     _json,
@@ -782,7 +787,9 @@ def test_parse_instance_information_never_raises(page: Any) -> None:
     out = parse_instance_information(page, ACCT_A, "us-east-1")
     for s in out:
         assert isinstance(s, SsmInstance) and isinstance(s.instance_id, str) and isinstance(s.ping_status, str)
-        assert s.last_ping is None or s.last_ping.tzinfo is not None
+        # always UTC out (botocore's zone is dateutil's tzlocal(): it must not reach the history file)
+        assert s.last_ping is None or s.last_ping.tzinfo is timezone.utc
+        assert s.registered is None or s.registered.tzinfo is timezone.utc
 
 
 def test_parsers_on_a_realistic_page() -> None:

@@ -6,14 +6,13 @@ workers call it and post messages; handlers hand plain data to the panes.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import time
 
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -24,13 +23,12 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui.core import derive as d
 from tui.core import memory
 from tui.core import model as m
-from tui.core import rectable
 from tui.core.config import Settings
 from tui.core.history import History
 from widgets.lazy import SafeLazy
@@ -39,7 +37,9 @@ from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, P
                            rec_cells)
 from widgets.virtual_table import VirtualTable
 
-from .screens import DetailScreen, HelpScreen, ListScreen, json_block
+if TYPE_CHECKING:  # the screens are imported when first opened: not on the way to the first frame
+    from .screens import DetailScreen, ListScreen
+
 
 PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
     ("accounts", AccountsPane, ("accounts", "account", "acc", "connectors")),
@@ -130,7 +130,6 @@ class MdcApp(App[None]):
                  service_factory: Callable[[Settings, m.Snapshot | None], Any] | None = None,
                  theme: str | None = None, section_timeout_s: float = 120.0, read_only: bool = False) -> None:
         super().__init__()
-        memory.limit_arenas(2)  # one process, a few threads: see tui.core.memory
         self.read_only = read_only  # --read-only: onboarding shows every request but can send none
         self.settings = settings or Settings()
         self.demo = demo
@@ -166,8 +165,9 @@ class MdcApp(App[None]):
             for name in GRID_ORDER:
                 pane = self._panes[name] = by_name[name](id=f"pane-{name}", classes="pane")
                 yield pane if name == self.active else SafeLazy(pane)
-        yield Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline")
-        yield Footer()
+        # hidden until `:` / drawn after the panes: both mounted right after the first frame
+        yield SafeLazy(Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline"))
+        yield SafeLazy(Footer())
 
     def pane(self, name: str) -> Pane:
         """The pane (possibly not mounted yet: panes keep what they are given and show it once mounted)."""
@@ -186,12 +186,14 @@ class MdcApp(App[None]):
                 msg = SnapshotLoaded(prev, from_history=True)
                 msg.set_sender(self)
                 self.on_snapshot_loaded(msg)
-        self._boot()
+        # the service starts after the first frame: its imports and process start never delay it
+        self.call_after_refresh(self._boot)
 
     # ------------------------------------------------------------------------------------------- boot + refresh
 
     @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
     def _boot(self) -> None:
+        memory.limit_arenas(2)  # before the threads that decode big answers start: see tui.core.memory
         settings = self.settings
         try:
             if self.demo is not None:
@@ -259,6 +261,8 @@ class MdcApp(App[None]):
         except Exception as e:  # noqa: BLE001
             self.post_message(RecsLoaded(None, None, " ".join(str(e).split()), now))
             return
+        from tui.core import rectable  # in the worker: not on the way to the first frame
+
         index = rectable.make_index(rows, orders)
         # the filter's search text and columns, here in the worker (the UI loop only ever queries the index)
         index.prepare([(key, desc) for key in rectable.SORT_KEYS.values() for desc in (False, True)])
@@ -413,7 +417,7 @@ class MdcApp(App[None]):
     def action_show_pane(self, name: str) -> None:
         self.active = name
         for n, _, _ in PANES:
-            self.pane(n).set_class(n == name, "-active")
+            self.pane(n).set_own_class(n == name, "-active")
         tabs = Text()
         for i, (n, cls, _) in enumerate(PANES, 1):
             style = "bold reverse" if n == name else ""
@@ -455,23 +459,31 @@ class MdcApp(App[None]):
             if name and name != self.active and self.screen is self.screen_stack[0]:
                 self.active = name
                 for n, _, _ in PANES:
-                    self.pane(n).set_class(n == name, "-active")
+                    self.pane(n).set_own_class(n == name, "-active")
 
     def action_filter(self) -> None:
         if self.screen is not self.screen_stack[0]:
             return
         self.pane(self.active).open_filter()
 
+    def cmdline(self) -> Input | None:
+        """The `:` line; None until it is mounted (just after the first frame)."""
+        try:
+            return self.screen_stack[0].query_one("#cmdline", Input)
+        except NoMatches:
+            return None
+
     def action_command_line(self) -> None:
-        cmd = self.query_one("#cmdline", Input)
+        cmd = self.cmdline()
+        if cmd is None:
+            return
         cmd.add_class("-shown")
         cmd.value = ""
         cmd.focus()
 
     @on(Input.Submitted, "#cmdline")
     def _command_submitted(self, event: Input.Submitted) -> None:
-        cmd = self.query_one("#cmdline", Input)
-        cmd.remove_class("-shown")
+        event.input.remove_class("-shown")
         self.run_command(event.value)
 
     def run_command(self, text: str) -> None:
@@ -500,8 +512,8 @@ class MdcApp(App[None]):
         self.pane(self.active).focus_body()
 
     def action_back(self) -> None:
-        cmd = self.query_one("#cmdline", Input)
-        if cmd.has_class("-shown"):
+        cmd = self.cmdline()
+        if cmd is not None and cmd.has_class("-shown"):
             cmd.remove_class("-shown")
             self.pane(self.active).focus_body()
             return
@@ -511,11 +523,13 @@ class MdcApp(App[None]):
         p = self.pane(self.active)
         if not p._ready:
             return
-        f = p.query_one(".pane--filter", Input)
-        if f.has_class("-shown") or p.filter_text:
+        f = p.filter_input()
+        if (f is not None and f.has_class("-shown")) or p.filter_text:
             p.close_filter(clear=True)
 
     def action_help(self) -> None:
+        from .screens import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_onboard(self) -> None:
@@ -563,6 +577,8 @@ class MdcApp(App[None]):
         if self.snap is None:
             self.notify("nothing to export yet", severity="warning")
             return
+        import json
+
         from tui.core.export import snapshot_to_dict
 
         ts = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -581,16 +597,12 @@ class MdcApp(App[None]):
             return
         self.open_selection(self.active)
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if self.screen is self.screen_stack[0]:
-            event.stop()
-            self.open_selection(self.active)
-
     @on(VirtualTable.RowSelected)
-    def _vrow_selected(self, event: VirtualTable.RowSelected) -> None:
-        event.stop()
-        self.open_selection("recs")
+    def _row_selected(self, event: VirtualTable.RowSelected) -> None:
+        node = event.table.parent
+        if isinstance(node, Pane) and node.id:
+            event.stop()
+            self.open_selection(node.id.removeprefix("pane-"))
 
     def open_selection(self, pane: str) -> None:
         sel = self.pane(pane).selection()
@@ -607,6 +619,8 @@ class MdcApp(App[None]):
             self.open_standard(sel.name)
 
     def account_screen(self, v: d.AccountView) -> DetailScreen:
+        from .screens import DetailScreen, json_block
+
         t = Text()
         t.append(f"{v.name}  ({v.aws_account_id})\n", style="bold")
         t.append(f"organization role: {v.organization_role}\n")
@@ -648,6 +662,8 @@ class MdcApp(App[None]):
                             portal=PORTAL.format(tenant=tenant, id=v.connectors[0].id))
 
     def stuck_screen(self, v: d.AccountView, region: str | None, stuck: list[d.StuckInstance]) -> ListScreen:
+        from .screens import ListScreen
+
         od = self.snap.data("onboarding") if self.snap else None
         inv = od.aws.get(v.aws_account_id) if od else None
         ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
@@ -672,6 +688,8 @@ class MdcApp(App[None]):
                           on_open=lambda it: self.push_screen(self.instance_screen(v, it.payload)), header=header)
 
     def instance_screen(self, v: d.AccountView, s: d.StuckInstance) -> DetailScreen:
+        from .screens import DetailScreen
+
         od = self.snap.data("onboarding") if self.snap else None
         inv = od.aws.get(v.aws_account_id) if od else None
         ec2 = next((i for i in (inv.instances if inv else ()) if i.instance_id == s.instance_id), None)
@@ -699,6 +717,8 @@ class MdcApp(App[None]):
                             portal=PORTAL.format(tenant=tenant, id=arc.id) if arc else None)
 
     def rec_screen(self, r: m.Recommendation, crumbs: list[str] | None = None) -> DetailScreen:
+        from .screens import DetailScreen
+
         same = [x for x in self.recs_rows if x.assessment_key == r.assessment_key and x.status == "Unhealthy"]
         t = Text()
         t.append(f"{r.title}\n", style="bold")
@@ -740,6 +760,8 @@ class MdcApp(App[None]):
         self.call_from_thread(self._show_controls, name, controls)
 
     def _show_controls(self, name: str, controls: list[m.ComplianceControl]) -> None:
+        from .screens import ListScreen
+
         order = {"Failed": 0, "Passed": 1, "Skipped": 2, "Unsupported": 3}
         items = [Item(c.name, (c.name, Text(c.state, style="red" if c.state == "Failed" else
                                             "green" if c.state == "Passed" else "dim"),
@@ -766,6 +788,8 @@ class MdcApp(App[None]):
         self.call_from_thread(self._show_control, standard, c, rows)
 
     def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation]) -> None:
+        from .screens import ListScreen
+
         items = [Item(r.id, rec_cells(r)[:1] + (r.resource_name or "", r.aws_account_id or "", r.region or "",
                                                  r.title), payload=r) for r in rows]
         crumbs = ["Dashboard", "Compliance", standard, c.name]

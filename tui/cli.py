@@ -8,7 +8,6 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -260,6 +259,8 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
     snap, auth_failed = _run_collection(opts, settings, lambda s: collect_once(s, opts.get("timeout", 120.0)))
     from .core.export import render_table, snapshot_to_dict
 
+    import json
+
     _emit(json.dumps(snapshot_to_dict(snap), indent=2) + "\n" if format == "json" else render_table(snap), output)
     _report_sections(snap)
     sys.exit(_exit_code(snap, auth_failed))
@@ -324,6 +325,8 @@ def export(format: str = "md", view: str = "all", output: str | None = None, **o
     if format == "json":
         doc = snapshot_to_dict(snap) if view == "all" else {}
         doc["tables"] = {k: [dict(zip(h, r)) for r in rows] for k, (h, rows) in tables.items()}
+        import json
+
         text = json.dumps(doc, indent=2, default=str) + "\n"
     elif format == "csv":
         h, rows = export_tables(snap, recs)[view if view != "all" else "accounts"]
@@ -460,6 +463,8 @@ def doctor(account: str | None = None, plans: str | None = None, fmt: str = "tex
     except KeyboardInterrupt:
         sys.exit(130)
     if fmt == "json":
+        import json
+
         sys.stdout.write(json.dumps([c.to_dict() for c in checks], indent=2) + "\n")
     else:
         for c in checks:

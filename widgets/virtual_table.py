@@ -585,7 +585,10 @@ class VirtualTable(ScrollView, can_focus=True):
             label = col.label
             if col.key == self._sort_key and w >= 2:
                 arrow = SORT_DESCENDING if self._sort_descending else SORT_ASCENDING
-                label = _fit(label, w - 2, False).rstrip() + " " + arrow
+                if cell_len(label) + 2 <= w:
+                    label = f"{label} {arrow}"
+                else:  # a narrow column: no space before the arrow, cut the label only if it still does not fit
+                    label = _fit(label, w - 1, False).rstrip() + arrow
             if n:
                 parts.append(" ")
             parts.append(_fit(label, w, col.justify == "right"))

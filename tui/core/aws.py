@@ -169,10 +169,12 @@ def parse_instances(page: Any, account_id: str, region: str) -> list[Ec2Instance
 
 
 def _timestamp(v: Any) -> datetime | None:
-    """botocore gives an aware datetime; raw JSON gives epoch seconds; be lenient with ISO strings. UTC if naive."""
+    """botocore gives an aware datetime; raw JSON gives epoch seconds; be lenient with ISO strings. UTC if naive.
+    Always UTC out: botocore's zone is dateutil's tzlocal(), which would tie the history file to dateutil and to the
+    local zone of whoever reads it."""
     try:
         if isinstance(v, datetime):
-            return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+            return v.astimezone(timezone.utc) if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if not math.isfinite(v):
                 return None
@@ -182,7 +184,7 @@ def _timestamp(v: Any) -> datetime | None:
             if s.endswith("Z"):
                 s = s[:-1] + "+00:00"
             d = datetime.fromisoformat(s)
-            return d if d.tzinfo is not None else d.replace(tzinfo=timezone.utc)
+            return d.astimezone(timezone.utc) if d.tzinfo is not None else d.replace(tzinfo=timezone.utc)
     except (ValueError, OverflowError, OSError):
         return None
     return None

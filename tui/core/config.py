@@ -5,7 +5,6 @@ Never imports textual or rich.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -81,6 +80,8 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
     p = path or config_path()
     if not p.exists():
         return {}
+    import tomllib  # only when a config file exists: not on every start
+
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -7,8 +7,6 @@ swap of data. Both do nothing where the C library is not glibc. Never imports te
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import sys
 from typing import Any
@@ -20,8 +18,14 @@ M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 def _libc() -> Any:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here, not at import: ctypes costs ~3 ms of the dashboard's start-up
+    import ctypes.util
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        try:
+            libc = ctypes.CDLL("libc.so.6")  # glibc's soname; find_library runs `ldconfig -p` (~10 ms at start-up)
+        except OSError:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt  # noqa: B018 - glibc only
         libc.malloc_trim  # noqa: B018
         return libc

@@ -1,7 +1,6 @@
 """Screens above the dashboard: detail views, drill-down lists, help. `esc` walks back; a breadcrumb shows the way."""
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, ClassVar, Sequence
 
 from rich.text import Text
@@ -20,7 +19,7 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("enter", "open the selection (account, region's stuck instances, recommendation, standard's controls)"),
     ("esc", "back (closes the filter, then the screen)"),
     ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
-    ("s / S", "sort the recommendations by the next column / reverse"),
+    ("s / S", "sort the focused table by the next column / reverse (numbers by value)"),
     ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
     ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
     ("o", "onboarding: connect an AWS account (wizard), the classic flow, remove classic connectors"),
@@ -170,4 +169,6 @@ class HelpScreen(ModalScreen[None]):
 
 
 def json_block(obj: Any) -> str:
+    import json  # only when a detail screen opens: not on every start
+
     return json.dumps(obj, indent=2, sort_keys=True, default=str)
