@@ -74,9 +74,9 @@ def child_mdc(out: str, data_dir: str) -> None:
                 return
             now = time.monotonic()
             marks.setdefault("first_frame", now)
-            # self.snap is set by the (synchronous) SnapshotLoaded(from_history) handler: a frame composed after it
-            # shows the cached panes
-            if self.snap is not None and "cached_frame" not in marks:
+            # the cached panes show from the view kept with the latest snapshot (history_as_of set before the first
+            # frame), or, without one, from the snapshot itself (self.snap, loaded in on_mount)
+            if (self.snap is not None or self.history_as_of is not None) and "cached_frame" not in marks:
                 marks["cached_frame"] = now
                 _write(out, marks)
                 self.set_timer(1.0, lambda: os._exit(0))

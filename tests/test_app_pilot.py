@@ -8,6 +8,8 @@ import asyncio
 import html
 import os
 import re
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -215,6 +217,66 @@ async def test_opens_on_history_marked_stale(tmp_path) -> None:
         await pilot.pause()
         assert app.pane("accounts").state == "stale"
         assert "111111111111" in screen_text(app) and "stale" in screen_text(app)
+
+
+async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path) -> None:
+    import threading
+
+    from tui.app import VIEW_FORMAT
+
+    h = History.in_dir(tmp_path)
+
+    class Saving(FakeService):  # as the real services do: each collection is saved as the latest snapshot
+        def collect(self):
+            snap = super().collect()
+            h.save(snap)
+            return snap
+
+    app = make_app(Saving(), history=h)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        await settle(pilot, app, lambda: h.latest_view(VIEW_FORMAT) is not None)
+        drawn = {n: [(it.key, it.cells) for it in app.pane(n).items] for n in ("accounts", "plans", "arc", "compliance")}
+    assert all(drawn.values())
+
+    # the next start, with a service that never answers: only history can fill the panes
+    never = threading.Event()
+    app2 = MdcApp(refresh_s=600, history=h, service_factory=lambda s, start: never.wait(20))
+    before_load: dict = {}
+    load = app2._load_history_then_boot
+
+    def spy() -> None:
+        before_load.update({n: [(it.key, it.cells, it.payload) for it in app2.pane(n).items] for n in drawn})
+        before_load["snap"] = app2.snap
+        before_load["screen"] = screen_text(app2)
+        load()
+
+    app2._load_history_then_boot = spy  # type: ignore[method-assign]
+    try:
+        async with app2.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app2, lambda: app2.snap is not None)
+            # the first frame came from the cached view: the rows as drawn last time, stale, before the snapshot
+            assert before_load["snap"] is None
+            for n, rows in drawn.items():
+                assert [(k, c) for k, c, _ in before_load[n]] == rows
+                assert all(p is None for _, _, p in before_load[n])
+            assert "111111111111" in before_load["screen"] and "stale" in before_load["screen"]
+            # then the snapshot itself: the same rows, now with what enter opens
+            acc = app2.pane("accounts")
+            assert [(it.key, it.cells) for it in acc.items] == drawn["accounts"]
+            assert all(it.payload is not None for it in acc.items) and acc.state == "stale"
+            await pilot.press("1", "enter")
+            await pilot.pause()
+            assert "Accounts › 111111111111" in screen_text(app2)
+    finally:
+        never.set()
+
+    # a newer snapshot saved by someone else (`mdc-aws snapshot`): the view no longer matches, the snapshot loads
+    h.save(replace(h.latest(), generated_at=h.latest().generated_at + timedelta(minutes=5)))
+    app3 = MdcApp(refresh_s=600, history=h, service_factory=lambda s, start: never.wait(20))
+    async with app3.run_test(size=(80, 24)) as pilot:
+        assert app3.snap is not None  # loaded in on_mount, before the first frame
+        assert all(it.payload is not None for it in app3.pane("accounts").items)
 
 
 async def test_help_lists_every_key() -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import timedelta
+from dataclasses import replace
+from datetime import timedelta, timezone
 
 from tests.test_collect import FakeAws, FakeAzure
 from tui.core.collect import Collector
@@ -48,3 +49,21 @@ def test_corrupt_payload_is_ignored(tmp_path) -> None:
     h = History.in_dir(tmp_path)
     h._db.execute("INSERT INTO latest(slot, format, generated_at, payload) VALUES (1, 1, 'x', x'00ff')")
     assert h.latest() is None
+
+
+def test_cached_view_only_while_it_shows_the_latest_snapshot(tmp_path) -> None:
+    snap = asyncio.run(Collector(FakeAzure(), FakeAws()).collect())
+    h = History.in_dir(tmp_path)
+    assert h.latest_view("panes-1") is None
+    h.save_view(snap.generated_at, "panes-1", b"v1")
+    assert h.latest_view("panes-1") is None  # its snapshot is not the latest (there is none yet)
+    h.save(snap)
+    assert h.latest_view("panes-1") == b"v1"
+    assert h.latest_view("panes-2") is None  # another front-end version's format
+    newer = replace(snap, generated_at=snap.generated_at + timedelta(seconds=1))
+    h.save(newer)  # e.g. `mdc-aws snapshot` from cron: the view now shows an older snapshot
+    assert h.latest_view("panes-1") is None
+    h.save_view(newer.generated_at.astimezone(timezone(timedelta(hours=2))), "panes-1", b"v2")  # same instant
+    assert h.latest_view("panes-1") == b"v2"
+    h.close()
+    assert History.in_dir(tmp_path).latest_view("panes-1") == b"v2"  # on disk

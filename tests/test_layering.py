@@ -60,3 +60,17 @@ def test_importing_core_loads_no_ui() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_dashboards_first_frame_imports_no_model_sdk_or_screen() -> None:
+    """What `mdc-aws` imports before its first frame (the panes come from the cached view, see MdcApp.on_mount):
+    neither the model and its derivations (loaded right after that frame) nor an SDK, the collector or a screen."""
+    code = (
+        "import sys, tui.cli, tui.app, tui.core.history;"
+        "bad=[m for m in sys.modules if m in ('tui.core.model', 'tui.core.derive', 'tui.core.procservice', "
+        "'tui.core.tablequery', 'tui.screens', 'dateutil', 'tomllib', 'ctypes') or m.split('.')[0] in "
+        "('boto3', 'botocore', 'azure', 'aiohttp', 'moto')];"
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -26,18 +26,19 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from tui.core import derive as d
 from tui.core import memory
-from tui.core import model as m
 from tui.core.config import Settings
 from tui.core.history import History
 from widgets.lazy import SafeLazy
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
-                           rec_cells)
+                           TablePane, rec_cells)
 from widgets.virtual_table import VirtualTable
 
-if TYPE_CHECKING:  # the screens are imported when first opened: not on the way to the first frame
+if TYPE_CHECKING:  # imported where used: none of these is on the way to the first frame
+    from tui.core import derive as d
+    from tui.core import model as m
+
     from .screens import DetailScreen, ListScreen
 
 
@@ -51,6 +52,7 @@ PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
 GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")
 DASHBOARD_ONLY = frozenset({"show_pane", "next_pane", "prev_pane", "open", "filter", "command_line", "export",
                             "portal"})
+VIEW_FORMAT = "panes-1"  # what _save_view keeps; change it when that changes (older views are then ignored)
 IDLE_GC_EVERY_S = 600.0
 IDLE_GC_QUIET_S = 10.0
 STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational", "afsbp": "foundational"}
@@ -64,6 +66,8 @@ class SnapshotLoaded(Message):
         super().__init__()
         self.snap = snap
         self.from_history = from_history
+        from tui.core import derive as d
+
         # derived here, in the worker thread that posts the message: 0.1-1 s for a 200-account estate
         self.views = d.account_views(snap)
         cd = snap.data("connectors")
@@ -141,6 +145,7 @@ class MdcApp(App[None]):
         self.service: Any = None
         self.estate_proc: Any = None
         self.snap: m.Snapshot | None = None
+        self.history_as_of: datetime | None = None  # of the cached view shown until the snapshot has loaded
         self.views: list[d.AccountView] = []
         self.active = "accounts"
         self.scope_text = "starting…"
@@ -176,18 +181,83 @@ class MdcApp(App[None]):
     def on_mount(self) -> None:
         self.action_show_pane(self.active)
         self.set_interval(1.0, self._tick)
-        if self.history is not None:
-            try:
-                prev = self.history.latest()
-            except Exception:  # noqa: BLE001 - a broken history file must not block start-up
-                prev = None
-            if prev is not None:
-                # handled now, not posted: the first frame is drawn with the cached panes, never without them
-                msg = SnapshotLoaded(prev, from_history=True)
-                msg.set_sender(self)
-                self.on_snapshot_loaded(msg)
+        if self.history is not None and self._show_cached_view():
+            # the first frame shows the panes as they were drawn from the latest snapshot; the snapshot itself (its
+            # model, derivations, and what enter opens) loads right after that frame
+            self.call_after_refresh(self._load_history_then_boot)
+            return
+        self._load_history()
         # the service starts after the first frame: its imports and process start never delay it
         self.call_after_refresh(self._boot)
+
+    def _load_history(self) -> None:
+        if self.history is None:
+            return
+        try:
+            prev = self.history.latest()
+        except Exception:  # noqa: BLE001 - a broken history file must not block start-up
+            prev = None
+        if prev is not None:
+            # handled now, not posted: a frame is drawn with the cached panes, never without them
+            msg = SnapshotLoaded(prev, from_history=True)
+            msg.set_sender(self)
+            self.on_snapshot_loaded(msg)
+
+    def _load_history_then_boot(self) -> None:
+        self._load_history()
+        self._boot()
+
+    # ------------------------------------------------------------------------------------------- cached view
+
+    def _show_cached_view(self) -> bool:
+        """Fill the panes from the view saved with the latest snapshot (see `_save_view`); False when there is none
+        that matches it. Rows show, stale, without what enter opens until the snapshot itself has loaded."""
+        try:
+            blob = self.history.latest_view(VIEW_FORMAT) if self.history is not None else None
+            if blob is None:
+                return False
+            import pickle
+
+            view = pickle.loads(blob)
+            panes = view["panes"]
+            for name, pv in panes.items():
+                pane = self.pane(name)
+                if not isinstance(pane, TablePane):
+                    continue
+                if isinstance(pane, OnboardingPane) and pv.get("summary") is not None:
+                    pane.set_summary(pv["summary"])
+                pane.set_items([Item(key, cells, fields, text) for key, cells, fields, text in pv["items"]])
+                state, as_of, error = pv["state"]
+                if state not in ("error", "loading"):
+                    state = "stale" if as_of is not None else "error"
+                pane.set_state(state, as_of, error or "from local history; refreshing")
+            self.pane("recs").set_state("loading", None, None)
+            self.scope_text = view["scope"]
+            self.history_as_of = view["generated_at"]
+        except Exception:  # noqa: BLE001 - a view from another version or a broken row: load the snapshot instead
+            return False
+        self._tick()
+        return True
+
+    def _save_view(self, generated_at: datetime) -> None:
+        """Keep the table panes' rows as drawn from this (fresh) snapshot, for the next start's first frame."""
+        if self.history is None:
+            return
+        panes = {}
+        for name, _, _ in PANES:
+            p = self.pane(name)
+            if isinstance(p, TablePane):
+                panes[name] = {"items": [(it.key, it.cells, it.fields, it.text) for it in p.items],
+                               "state": (p.state, p.as_of, p.error), "summary": getattr(p, "summary", None)}
+        view = {"generated_at": generated_at, "scope": self.scope_text, "panes": panes}
+        history = self.history
+
+        def write() -> None:
+            import pickle
+
+            history.save_view(generated_at, VIEW_FORMAT, pickle.dumps(view, protocol=pickle.HIGHEST_PROTOCOL))
+
+        self.run_worker(write, thread=True, group="view", exit_on_error=False, name="save-view")
 
     # ------------------------------------------------------------------------------------------- boot + refresh
 
@@ -256,6 +326,8 @@ class MdcApp(App[None]):
                 t = table()
                 rows, orders = t.rows, t.orders
             else:
+                from tui.core import derive as d
+
                 rows = d.attach_accounts(self.service.recommendations(), self.snap)
                 orders = None
         except Exception as e:  # noqa: BLE001
@@ -333,6 +405,8 @@ class MdcApp(App[None]):
             if msg.from_history and recs.as_of is None:
                 recs.set_state("loading", None, None)
         self._update_scope()
+        if not msg.from_history:
+            self._save_view(msg.snap.generated_at)
         gc.freeze()  # the snapshot is long-lived: keep it out of full collections (see on_recs_loaded)
         if first_fresh:
             self._start_recs()
@@ -375,8 +449,9 @@ class MdcApp(App[None]):
             age = "⟳ refreshing"
         elif self.last_refresh is not None:
             age = f"⟳ {int(time.monotonic() - self.last_refresh)} s ago"
-        elif self.snap is not None:
-            age = f"▲ from history ({age_text(self.snap.generated_at, now)})"
+        elif self.snap is not None or self.history_as_of is not None:
+            as_of = self.snap.generated_at if self.snap is not None else self.history_as_of
+            age = f"▲ from history ({age_text(as_of, now)})"
         else:
             age = "⟳ loading"
         try:
@@ -619,6 +694,7 @@ class MdcApp(App[None]):
             self.open_standard(sel.name)
 
     def account_screen(self, v: d.AccountView) -> DetailScreen:
+        from tui.core import derive as d
         from .screens import DetailScreen, json_block
 
         t = Text()
@@ -662,6 +738,7 @@ class MdcApp(App[None]):
                             portal=PORTAL.format(tenant=tenant, id=v.connectors[0].id))
 
     def stuck_screen(self, v: d.AccountView, region: str | None, stuck: list[d.StuckInstance]) -> ListScreen:
+        from tui.core import derive as d
         from .screens import ListScreen
 
         od = self.snap.data("onboarding") if self.snap else None
@@ -688,6 +765,8 @@ class MdcApp(App[None]):
                           on_open=lambda it: self.push_screen(self.instance_screen(v, it.payload)), header=header)
 
     def instance_screen(self, v: d.AccountView, s: d.StuckInstance) -> DetailScreen:
+        from tui.core import derive as d
+        from tui.core import model as m
         from .screens import DetailScreen
 
         od = self.snap.data("onboarding") if self.snap else None

@@ -13,13 +13,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from tui.core import derive as d
-from tui.core import model as m
-
 from .pane import Pane
 from .virtual_table import Column, VirtualTable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: the dashboard's first frame (rows from its cached view) needs neither
+    from tui.core import derive as d
+    from tui.core import model as m
     from tui.core.tablequery import Index
 
 SEV_GLYPH = {"High": "● High", "Medium": "◐ Med", "Low": "○ Low"}
@@ -307,7 +306,10 @@ class OnboardingPane(TablePane):
         self.set_items(items)
         total = sum(reasons.values())
         summary = f"stuck {total}: " + " · ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
-        self.summary = summary if total else "nothing stuck"
+        self.set_summary(summary if total else "nothing stuck")
+
+    def set_summary(self, text: str) -> None:
+        self.summary = text
         if self._ready:
             self.query_one(".onboarding--summary", Static).update(self.summary)
 
@@ -341,9 +343,11 @@ class CompliancePane(TablePane):
     columns = (("STANDARD", 37), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("TREND", 6))
 
     def show(self, standards: Sequence[m.ComplianceStandard], trends: dict[str, list[float | None]]) -> None:
+        from tui.core.derive import compliance_percent
+
         items = []
         for s in standards:
-            pct = d.compliance_percent(s)
+            pct = compliance_percent(s)
             pts = trends.get(s.name, [])
             score = f"{bar(s.passed_controls, s.passed_controls + s.failed_controls)} " + \
                     (f"{pct:>5.1f}%" if pct is not None else "  n/a")

@@ -18,6 +18,8 @@ ENV_ACCESS_TOKEN = "MDC_AWS_ACCESS_TOKEN"
 
 @dataclass(frozen=True)
 class AzureSettings:
+    """How to reach Azure Resource Manager and Resource Graph."""
+
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     ca_bundle: str | None = None  # PEM file to trust (emulators, TLS-inspecting proxies)
     access_token: str | None = None  # static bearer token (MDC_AWS_ACCESS_TOKEN); else DefaultAzureCredential
@@ -30,6 +32,8 @@ class AzureSettings:
 
 @dataclass(frozen=True)
 class AwsSettings:
+    """How to reach AWS and each account in it."""
+
     endpoint_url: str | None = None  # one endpoint for every service (emulators); None = AWS
     ca_bundle: str | None = None
     region: str = "us-east-1"  # region for global calls (STS, IAM, Organizations)
@@ -47,6 +51,8 @@ class AwsSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting: config file < environment < flags."""
+
     azure: AzureSettings = field(default_factory=AzureSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     refresh_s: float = 60.0

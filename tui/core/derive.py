@@ -16,6 +16,8 @@ from . import model as m
 
 @dataclass(frozen=True)
 class Prerequisite:
+    """One prerequisite of a plan and whether it holds."""
+
     name: str
     ok: bool | None  # None: could not be checked (data missing)
     detail: str
@@ -23,6 +25,8 @@ class Prerequisite:
 
 @dataclass(frozen=True)
 class PlanView:
+    """One plan of one account, as the plans pane shows it."""
+
     key: str
     enabled: bool
     sub_plan: str | None = None
@@ -45,6 +49,8 @@ class PlanView:
 
 @dataclass(frozen=True)
 class StuckInstance:
+    """An EC2 instance not connected to Arc yet, with the reason."""
+
     account_id: str
     instance_id: str
     region: str | None
@@ -97,6 +103,8 @@ def discovery_due(ec2: m.Ec2Instance, ssm: m.SsmInstance | None, scan_interval_h
 
 @dataclass(frozen=True)
 class RegionFunnel:
+    """EC2 found -> SSM online -> Arc connected, in one account and region."""
+
     account_id: str
     region: str
     ec2_total: int | None
@@ -106,6 +114,8 @@ class RegionFunnel:
 
 @dataclass(frozen=True)
 class Funnel:
+    """One account's EC2 -> SSM -> Arc funnel, per region, with its stuck instances."""
+
     ec2_total: int | None
     ssm_online: int | None
     arc_connected: int
@@ -117,6 +127,8 @@ class Funnel:
 
 @dataclass(frozen=True)
 class RecSummary:
+    """One account's recommendation counts."""
+
     total: int
     unhealthy: int
     unhealthy_by_severity: Mapping[str, int] = field(default_factory=dict)
@@ -124,6 +136,8 @@ class RecSummary:
 
 @dataclass(frozen=True)
 class AccountView:
+    """Everything the dashboard shows about one AWS account, joined from every section."""
+
     aws_account_id: str
     connectors: tuple[m.Connector, ...]
     duplicate_classic_native: bool

@@ -2,6 +2,8 @@
 
 - The latest full snapshot, so the dashboard opens instantly on it (marked stale until fresh data arrives).
 - Small aggregates per run (per standard, per account, per severity) for trend lines - never 100k rows per run.
+- An opaque view of the latest snapshot, as a front end last drew it (the dashboard keeps its panes' rows there, so
+  its first frame needs neither the model nor the derivations; it is used only while it matches the latest snapshot).
 
 Writes happen in one transaction. Never imports textual or rich.
 """
@@ -13,10 +15,10 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from . import derive as d
-from . import model as m
+if TYPE_CHECKING:  # imported where used: opening the history (and its cached view) must not cost the model's import
+    from . import model as m
 
 FORMAT = 1  # bump when the pickled model changes incompatibly: old rows are then ignored, not misread
 
@@ -34,6 +36,12 @@ CREATE TABLE IF NOT EXISTS aggregates (
   value REAL
 );
 CREATE INDEX IF NOT EXISTS aggregates_kind_key ON aggregates(kind, key, run_at);
+CREATE TABLE IF NOT EXISTS views (
+  slot INTEGER PRIMARY KEY CHECK (slot = 1),
+  format TEXT NOT NULL,        -- the front end's own format tag: another version's view is ignored
+  generated_at TEXT NOT NULL,  -- the snapshot it shows (latest.generated_at)
+  payload BLOB NOT NULL
+);
 """
 
 
@@ -61,7 +69,7 @@ class History:
     def save(self, snap: m.Snapshot) -> None:
         """Keep `snap` as the latest and append its aggregates, in one transaction."""
         payload = pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
-        run_at = snap.generated_at.astimezone(timezone.utc).isoformat()
+        run_at = _stamp(snap.generated_at)
         rows = list(_aggregates(snap))
         with self._lock:
             cur = self._db.cursor()
@@ -79,6 +87,7 @@ class History:
 
     def latest(self) -> m.Snapshot | None:
         """The last snapshot saved, every section marked stale (it is history, not fresh data)."""
+        from . import model as m
         with self._lock:
             row = self._db.execute("SELECT format, payload FROM latest WHERE slot = 1").fetchone()
         if row is None or row[0] != FORMAT:
@@ -96,6 +105,23 @@ class History:
         }
         return replace(snap, sections=sections)
 
+    # ------------------------------------------------------------------------------------------- cached view
+
+    def save_view(self, generated_at: datetime, fmt: str, payload: bytes) -> None:
+        """Keep a front end's view (opaque bytes in its own format `fmt`) of the snapshot of `generated_at`."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO views(slot, format, generated_at, payload) VALUES (1, ?, ?, ?)",
+                             (fmt, _stamp(generated_at), payload))
+
+    def latest_view(self, fmt: str) -> bytes | None:
+        """The view saved in format `fmt` of the latest snapshot; None when there is none, it is in another format,
+        or it shows an older snapshot (a newer one was saved since, e.g. by `mdc-aws snapshot`)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT v.payload FROM views v JOIN latest l ON l.slot = 1 AND l.format = ? "
+                "WHERE v.slot = 1 AND v.format = ? AND v.generated_at = l.generated_at", (FORMAT, fmt)).fetchone()
+        return None if row is None else bytes(row[0])
+
     # ------------------------------------------------------------------------------------------- trends
 
     def trend(self, kind: str, key: str, limit: int = 200) -> list[tuple[datetime, float | None]]:
@@ -112,6 +138,9 @@ class History:
 
 def _aggregates(snap: m.Snapshot) -> Iterable[tuple[str, str, float | None]]:
     """Only sections fetched fresh in this run contribute (stale data would repeat an old point)."""
+    from . import derive as d
+    from . import model as m
+
     fresh = {n for n, s in snap.sections.items() if s.status.status == "ok"}
     if "compliance" in fresh:
         for s in snap.data("compliance").standards:
@@ -128,3 +157,7 @@ def _aggregates(snap: m.Snapshot) -> Iterable[tuple[str, str, float | None]]:
         for sev in m.SEVERITIES:
             yield "unhealthy_sev", sev, float(sum((v.recommendations.unhealthy_by_severity.get(sev, 0)
                                                    for v in views if v.recommendations), 0))
+
+
+def _stamp(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat()

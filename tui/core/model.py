@@ -85,6 +85,8 @@ class Pricing:
 
 @dataclass(frozen=True)
 class Ec2Instance:
+    """One EC2 instance as DescribeInstances reports it."""
+
     account_id: str
     region: str
     instance_id: str
@@ -96,6 +98,8 @@ class Ec2Instance:
 
 @dataclass(frozen=True)
 class SsmInstance:
+    """One SSM managed node (DescribeInstanceInformation): its agent's ping status and registration."""
+
     account_id: str
     region: str
     instance_id: str
@@ -167,6 +171,8 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class ComplianceStandard:
+    """A regulatory compliance standard's summary as Azure reports it."""
+
     name: str  # exactly as Azure reports it
     passed_controls: int
     failed_controls: int
@@ -175,6 +181,8 @@ class ComplianceStandard:
 
 @dataclass(frozen=True)
 class ComplianceControl:
+    """One control of a standard: its state and how many assessments pass and fail."""
+
     standard: str
     name: str
     description: str | None
@@ -197,18 +205,24 @@ class SectionStatus:
 
 @dataclass(frozen=True)
 class ConnectorsData:
+    """The connectors section: every AWS connector, native and classic."""
+
     connectors: tuple[Connector, ...]
     skipped: tuple[str, ...] = ()  # "name: reason" of connectors skipped (other clouds, malformed)
 
 
 @dataclass(frozen=True)
 class PlansData:
+    """The plans section: the subscriptions' Defender pricings."""
+
     pricings: tuple[Pricing, ...]
     pricing_errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # subscription -> error
 
 
 @dataclass(frozen=True)
 class OnboardingData:
+    """The onboarding section: Arc machines and each AWS account's EC2 and SSM inventory."""
+
     arc_machines: tuple[ArcMachine, ...]
     aws: Mapping[str, AwsAccountInventory] = field(default_factory=dict, compare=False)  # account -> inventory
     arc_error: str | None = None
@@ -216,11 +230,15 @@ class OnboardingData:
 
 @dataclass(frozen=True)
 class RecommendationsData:
+    """The recommendations section: counts per account and severity (the rows load on their own)."""
+
     counts: tuple[RecommendationCount, ...]
 
 
 @dataclass(frozen=True)
 class ComplianceData:
+    """The compliance section: every standard."""
+
     standards: tuple[ComplianceStandard, ...]
 
 
@@ -234,6 +252,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One collection: every section with its status; what the dashboard and `mdc-aws snapshot` show."""
+
     generated_at: datetime
     subscriptions: tuple[str, ...]
     sections: Mapping[str, Section]
