@@ -75,8 +75,7 @@ class Shooter:
         # account detail: the management account when there is one (members, StackSet), else the first row
         app.action_show_pane("accounts")
         acc = app.pane("accounts")
-        acc.table.move_cursor(row=best_row(acc.shown, lambda it: it.payload.organization_role == "management"),
-                              animate=False)
+        acc.table.move_cursor(best_row(acc.shown, lambda it: it.payload.organization_role == "management"))
         app.open_selection("accounts")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), "the account detail")
         await self.shot("account-detail")
@@ -85,7 +84,7 @@ class Shooter:
         # stuck instances of the region with the most of them, then the first instance's detail
         app.action_show_pane("arc")
         arc = app.pane("arc")
-        arc.table.move_cursor(row=best_row(arc.shown, lambda it: len(it.payload[2])), animate=False)
+        arc.table.move_cursor(best_row(arc.shown, lambda it: len(it.payload[2])))
         app.open_selection("arc")
         await wait_for(pilot, lambda: isinstance(app.screen, ListScreen), "the stuck instances")
         await self.shot("stuck-instances")
@@ -106,7 +105,7 @@ class Shooter:
         # compliance controls of the standard with the most failing controls, then the first failing control
         app.action_show_pane("compliance")
         comp = app.pane("compliance")
-        comp.table.move_cursor(row=best_row(comp.shown, lambda it: it.payload.failed_controls), animate=False)
+        comp.table.move_cursor(best_row(comp.shown, lambda it: it.payload.failed_controls))
         app.open_selection("compliance")
         await wait_for(pilot, lambda: isinstance(app.screen, ListScreen), "the compliance controls")
         await self.shot("compliance-controls")
