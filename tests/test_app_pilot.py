@@ -141,6 +141,27 @@ async def test_small_panes_sort_by_any_column() -> None:
         assert pane.shown[row].payload[0].aws_account_id in screen_text(app)
 
 
+async def test_drill_down_lists_sort_and_open_the_row_under_the_cursor() -> None:
+    from tui.screens import ListScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.pane("compliance").state == "ok")
+        await pilot.press("5", "enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, ListScreen))
+        scr = app.screen
+        first = scr.columns[0][0]
+        await pilot.press("s")  # by the first column
+        await pilot.pause()
+        names = [str(it.cells[0]) for it in scr.shown]
+        assert scr.query_one(VirtualTable).sort_column == first and names == sorted(names, key=str.casefold)
+        await pilot.press("S")
+        await pilot.pause()
+        assert [str(it.cells[0]) for it in scr.shown] == sorted(names, key=str.casefold, reverse=True)
+        assert sorted(it.key for it in scr.shown) == sorted(it.key for it in scr.items)
+        assert scr.selected() is scr.shown[scr.query_one(VirtualTable).cursor_row]
+
+
 async def test_colon_jumps_and_unknown_view_says_so() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
@@ -384,11 +405,11 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
 def test_sort_value_numbers_by_value_before_text() -> None:
     from rich.text import Text
 
-    from widgets.panes import _sort_value
+    from widgets.panes import sort_value
 
     cells = ["12", "4", "n/a", "██████░░░░  87.5%", Text("3", style="yellow"), "us-east-1", "–", "░░░░░░░░░░    0",
              "-2", "EU-west-1"]
-    ordered = sorted(cells, key=_sort_value)
+    ordered = sorted(cells, key=sort_value)
     plain = [c.plain if isinstance(c, Text) else c for c in ordered]
     assert plain == ["-2", "░░░░░░░░░░    0", "3", "4", "12", "██████░░░░  87.5%", "EU-west-1", "n/a", "us-east-1",
                      "–"]

@@ -32,20 +32,6 @@ def bar(n: int | None, total: int | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def fit_cell(value: Any, width: int | None) -> Any:
-    """Cut a cell to its column (an ellipsis marks the cut) so it never eats the space between columns."""
-    if width is None:
-        return value
-    text = value.plain if isinstance(value, Text) else ("" if value is None else str(value))
-    if len(text) <= width:
-        return value
-    if isinstance(value, Text):
-        cut = value[: width - 1]
-        cut.append("…")
-        return cut
-    return text[: width - 1] + "…"
-
-
 @dataclass
 class Item:
     key: Hashable
@@ -55,7 +41,7 @@ class Item:
     payload: Any = None
 
 
-def _sort_value(cell: Any) -> tuple[int, Any]:
+def sort_value(cell: Any) -> tuple[int, Any]:
     """A cell as a sort key: a number (``"12"``, ``"████░░ 42"``, ``"87.5%"``) by value, before any text; text
     without case."""
     text = cell.plain if isinstance(cell, Text) else ("" if cell is None else str(cell))
@@ -63,6 +49,14 @@ def _sort_value(cell: Any) -> tuple[int, Any]:
     if num is not None:
         return (0, float(num.group(1)))
     return (1, text.casefold())
+
+
+def table_columns(columns: Sequence[tuple[str, int | None]]) -> list[Column]:
+    """(label, width) pairs as VirtualTable columns: leftmost matter most (a narrow table drops from the right)."""
+    n = len(columns)
+    return [Column(label, label, width=width, min_width=None if width is None else min(width, max(3, len(label))),
+                   priority=n - i)
+            for i, (label, width) in enumerate(columns)]
 
 
 _NUMBER_CELL = re.compile(r"[█░·\s]*(-?\d+(?:\.\d+)?)%?")
@@ -82,12 +76,7 @@ class TablePane(Pane):
         self.descending = False
 
     def compose_body(self) -> ComposeResult:
-        n = len(self.columns)
-        # leftmost columns matter most: a narrow pane drops columns from the right
-        cols = [Column(label, label, width=width, min_width=None if width is None else min(width, max(3, len(label))),
-                       priority=n - i)
-                for i, (label, width) in enumerate(self.columns)]
-        yield VirtualTable(cols, empty_text="nothing yet", classes="pane--table")
+        yield VirtualTable(table_columns(self.columns), empty_text="nothing yet", classes="pane--table")
 
     def on_mount(self) -> None:
         if self.items:
@@ -135,7 +124,7 @@ class TablePane(Pane):
             shown = list(self.items)
         if self.sort_column is not None:
             col = [label for label, _ in self.columns].index(self.sort_column)
-            shown.sort(key=lambda it: _sort_value(it.cells[col]), reverse=self.descending)
+            shown.sort(key=lambda it: sort_value(it.cells[col]), reverse=self.descending)
         self.shown = shown
         t = self.table
         t.empty_text = f"no rows match /{self.filter_text}" if self.filter_text else "nothing here"

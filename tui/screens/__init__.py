@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
-from widgets.panes import Item
+from widgets.panes import Item, sort_value, table_columns
+from widgets.virtual_table import VirtualTable
 
 KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
@@ -87,7 +88,9 @@ class DetailScreen(Screen[None]):
 
 
 class ListScreen(Screen[None]):
-    """A drill-down list (stuck instances, controls, failing resources); enter opens the row via `on_open`."""
+    """A drill-down list (stuck instances, controls, failing resources); enter opens the row via `on_open`.
+    On the Line-API VirtualTable: a control can fail on thousands of resources (the stock DataTable measures
+    every cell: seconds of frozen screen at that size); s / S sort it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -102,6 +105,7 @@ class ListScreen(Screen[None]):
         self.crumbs = list(crumbs)
         self.columns = list(columns)
         self.items = items
+        self.shown: list[Item] = list(items)  # in the table's order (s / S sort it)
         self.on_open = on_open
         self.header = header
         self.portal_of = portal
@@ -110,37 +114,38 @@ class ListScreen(Screen[None]):
         yield Breadcrumb(self.crumbs)
         if self.header:
             yield Static(self.header, classes="list--header")
-        yield DataTable(cursor_type="row", cell_padding=0)
+        yield VirtualTable(table_columns(self.columns), empty_text="(none)")
         yield Footer()
 
     DEFAULT_CSS = """
     ListScreen .list--header { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
-    ListScreen DataTable { height: 1fr; }
+    ListScreen VirtualTable { height: 1fr; max-height: 100%; }
     """
 
     def on_mount(self) -> None:
-        from widgets.panes import fit_cell
-
-        t = self.query_one(DataTable)
-        for label, width in self.columns:
-            t.add_column(label + " ", width=width + 1 if width else None)
-        for it in self.items:
-            t.add_row(*(fit_cell(c, w) for c, (_, w) in zip(it.cells, self.columns)), key=str(it.key))
-        if not self.items:
-            t.add_row(*(["(none)"] + [""] * (len(self.columns) - 1)))
+        t = self.query_one(VirtualTable)
+        t.set_rows([it.cells for it in self.shown], keys=[it.key for it in self.shown])
         t.focus()
 
     def selected(self) -> Item | None:
-        t = self.query_one(DataTable)
-        if not self.items or t.cursor_row >= len(self.items):
+        t = self.query_one(VirtualTable)
+        if not self.shown or t.cursor_row >= len(self.shown):
             return None
-        return self.items[t.cursor_row]
+        return self.shown[t.cursor_row]
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_virtual_table_row_selected(self, event: VirtualTable.RowSelected) -> None:
         event.stop()
         it = self.selected()
         if it is not None and self.on_open is not None:
             self.on_open(it)
+
+    def on_virtual_table_sort_requested(self, event: VirtualTable.SortRequested) -> None:
+        event.stop()
+        col = [label for label, _ in self.columns].index(event.column_key)
+        self.shown = sorted(self.items, key=lambda it: sort_value(it.cells[col]), reverse=event.descending)
+        t = self.query_one(VirtualTable)
+        t.set_sort(event.column_key, event.descending)
+        t.set_rows([it.cells for it in self.shown], keys=[it.key for it in self.shown])
 
     def action_portal(self) -> None:
         it = self.selected()
