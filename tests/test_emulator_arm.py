@@ -399,6 +399,9 @@ async def test_classic_connectors_never_echo_secrets(emu, fake_world):
     for model in (created, got):
         dumped = json.dumps(model.as_dict())
         assert "aws-secret-value" not in dumped and "sp-secret-value" not in dumped
+        # as Azure answers (the official list example): the key id does not come back either
+        assert "AKIAEXAMPLE" not in dumped
+        assert model.authentication_details.aws_access_key_id == "null"
     assert "secret-value" not in json.dumps([r.to_dict() for r in emu.request_log.records()])
     assert "secret-value" not in json.dumps(fake_world.classic_connectors)
 

@@ -717,12 +717,16 @@ class ArmEmulator:
         return f"/subscriptions/{sub}/providers/Microsoft.Security/connectors/{name}"
 
     def _classic_view(self, stored: dict) -> dict:
-        """What the API returns: secrets never leave the emulator."""
+        """What the API returns: secrets never leave the emulator. Like Azure (see the official list example), an
+        awsCreds connector comes back with the string "null" for both its key id and its secret."""
         out = copy.deepcopy(stored)
         props = out.get("properties") or {}
         auth = props.get("authenticationDetails")
         if isinstance(auth, dict):
-            auth.pop("awsSecretAccessKey", None)
+            if auth.get("authenticationType") == "awsCreds":
+                auth["awsAccessKeyId"] = auth["awsSecretAccessKey"] = "null"
+            else:
+                auth.pop("awsSecretAccessKey", None)
             auth.pop("privateKey", None)
             auth.pop("privateKeyId", None)
         hcs = props.get("hybridComputeSettings")
