@@ -422,6 +422,31 @@ async def test_inventory_two_accounts_several_regions(moto_estate: Estate, hooks
     assert 1 <= len(workers) <= 4 and all(t.startswith("mdc-aws") for t in workers)
 
 
+async def test_clients_of_one_service_share_one_class(moto_estate: Estate, hooks: Hooks) -> None:
+    """botocore builds a class per client (~1 MB and ~25 ms for EC2); here one per service and session."""
+    made: list[Any] = []
+
+    def on_client(c: Any, acct: str | None) -> None:
+        hooks.install(c, acct)
+        made.append((c, acct))
+
+    s = AwsSettings(endpoint_url=moto_estate.url, region="us-east-1", max_workers=4, max_attempts=2, timeout_s=10)
+    src = AwsSource(s, on_client=on_client)
+    try:
+        inv = await src.inventory({ACCT_A: ["us-east-1", "eu-west-1"],
+                                   ACCT_B: ["us-east-1", "eu-west-1", "ap-southeast-2"]})
+    finally:
+        await src.aclose()
+    assert all(x.readable and x.instances for x in inv.values())  # every client still reads its own account
+    assert len(inv[ACCT_A].instances) == 7 and len(inv[ACCT_B].instances) == 4
+    ec2 = [(c, acct) for c, acct in made if c.meta.service_model.service_name == "ec2"]
+    assumed = [c for c, acct in ec2 if acct == ACCT_B]
+    assert len(assumed) >= 3 and len({c.meta.region_name for c in assumed}) == 3
+    assert len({type(c) for c in assumed}) == 1  # one session (every assumed role), one class
+    assert len({type(c) for c, _ in ec2}) <= 2  # and one more for the base credentials' session
+    assert len({id(c) for c, _ in ec2}) == len(ec2)  # still a client each
+
+
 async def test_ec2_pagination(moto_estate: Estate, hooks: Hooks, make_source, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aws_mod, "EC2_PAGE_SIZE", 5)  # moto pages by reservation: 6 live single-instance ones
     inv = await make_source().inventory({ACCT_A: ["us-east-1"]})
