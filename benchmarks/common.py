@@ -57,6 +57,19 @@ def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def proc_pss_mb(pid: int | str = "self") -> float | None:
+    """Proportional set size of a process in MB (/proc/PID/smaps_rollup: shared pages, e.g. the interpreter and
+    libraries of the UI and the collector, counted once across both); None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:

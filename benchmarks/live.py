@@ -5,8 +5,10 @@
 The real MdcApp with its default service (the collection in the app's own collector process,
 tui.core.procservice; ``--in-process``: the Service on a thread of this process, as before 2026-11-29) against an
 estate already running in another process (``--estate-info``: EstateInfo JSON), so this process's RSS is the UI's
-own; the collector's RSS is read from /proc and both are sampled together every 100 ms. Headless 80x24 under
-``App.run_test``; frames are turned into terminal bytes as a real driver would (see common.timed_display).
+own; the collector's RSS is read from /proc (every collector process still running: one retired for its size counts
+until it has exited) and both are sampled together every 100 ms. PSS (shared pages split between the processes) is
+recorded with the rows held, as information. Headless 80x24 under ``App.run_test``; frames are turned into terminal
+bytes as a real driver would (see common.timed_display).
 
 Phase A: start up as ``mdc-aws`` does without history: collection, then the recommendations fetch; wait for both.
 Idle: 3 s of keys with nothing running (the baseline).
@@ -26,7 +28,8 @@ import threading
 import time
 from typing import Any
 
-from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until, write_json
+from .common import (FrameLog, mdc_css_path, ms, proc_pss_mb, proc_status_mb, summary_ms, timed_display,
+                     wait_until, write_json)
 
 
 def make_app_class() -> type:
@@ -112,14 +115,26 @@ class RssSampler(threading.Thread):
         self.app = app
         self.stop_event = threading.Event()
         self.peak = {"ui": 0.0, "collector": 0.0, "sum": 0.0}
+        self.timeline: list[tuple[float, float, float, int]] = []  # (perf_counter, ui MB, collector MB, its pid)
 
     def run(self) -> None:
         while not self.stop_event.wait(0.1):
             ui = proc_status_mb().get("VmRSS", 0.0)
             pid = getattr(self.app.service, "pid", None)
-            col = proc_status_mb(pid).get("VmRSS", 0.0) if pid else 0.0
+            col = collector_rss_mb(self.app.service)
             for k, v in (("ui", ui), ("collector", col), ("sum", ui + col)):
                 self.peak[k] = max(self.peak[k], v)
+            self.timeline.append((time.perf_counter(), ui, col, pid or 0))
+
+
+def collector_rss_mb(svc: Any) -> float:
+    """RSS of the collector: every process of it still running (one retired for its size exits by itself, and
+    counts until it is gone)."""
+    pids = getattr(svc, "pids", None)
+    if pids is None:
+        pid = getattr(svc, "pid", None)
+        pids = [pid] if pid else []
+    return sum(proc_status_mb(p).get("VmRSS", 0.0) for p in pids)
 
 
 class GcLog:
@@ -230,14 +245,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.stop_event.set()
         sampler.join()
         res["rss_peak_sampled"] = {k: round(v, 1) for k, v in sampler.peak.items()}
+        # every sample from the refresh on, 1 s apart at most (seconds from `r`, UI MB, collector MB, collector pid)
+        res["rss_timeline"] = [(round(t - t_r, 1), ui, col, pid) for t, ui, col, pid in sampler.timeline[::10]
+                               if t >= t_r - 1]
+        res["pss_holding_rows"] = {"ui": proc_pss_mb()}
         res["rows_after_refresh"] = len(app.recs_rows)
         res["phase_b_s"] = round(t_done - t_r, 1)
         res["refresh_started_after_ms"] = ms(t_started - t_r)
         svc = app.service
         res["service"] = type(svc).__name__
-        child_pid = getattr(svc, "pid", None)
-        if child_pid:  # the collector process (ProcessService): its memory counts as the app's too
-            res["collector_rss_holding_rows"] = proc_status_mb(child_pid)
+        if hasattr(svc, "starts"):  # collector processes started, and retired for their size once idle
+            res["collector_starts"], res["collector_retired"] = svc.starts, getattr(svc, "retired", 0)
+        child_pids = getattr(svc, "pids", None)
+        if child_pids is None:
+            child_pids = [svc.pid] if getattr(svc, "pid", None) else []
+        if child_pids or hasattr(svc, "pids"):  # the collector process (ProcessService): its memory counts as the
+            # app's too; none running (retired for its size after the refresh) counts 0 and says so
+            stats = [proc_status_mb(p) for p in child_pids]
+            res["collector_rss_holding_rows"] = {k: round(sum(st.get(k, 0.0) for st in stats), 1)
+                                                 for k in ("VmRSS", "VmHWM")}
+            res["pss_holding_rows"]["collector"] = round(sum(proc_pss_mb(p) or 0.0 for p in child_pids), 1)
+        res["collector_processes_holding_rows"] = len(child_pids)
         try:  # diagnostics of an in-process Service: what the AWS source keeps (private attributes, read only)
             aws = svc._aws
             accesses = list(aws._accesses.values()) + ([aws._base] if aws._base else [])

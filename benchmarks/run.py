@@ -293,10 +293,18 @@ def report(out: dict[str, Any]) -> str:
             f"4. UI process RSS: after start-up {lv['rss_after_start'].get('VmRSS', 0):.0f} MB, holding the rows after "
             f"the refresh {lv['rss_holding_rows'].get('VmRSS', 0):.0f} MB, peak {lv['rss_end'].get('VmHWM', 0):.0f} MB")
         if lv.get("collector_rss_holding_rows"):
-            ca, ch = lv["collector_rss_after_start"], lv["collector_rss_holding_rows"]
+            ca, ch = lv.get("collector_rss_after_start", {}), lv["collector_rss_holding_rows"]
+            running = lv.get("collector_processes_holding_rows")
             lines.append(f"   collector process ({lv.get('service')}) RSS: after start-up {ca.get('VmRSS', 0):.0f} MB, "
-                         f"after the refresh {ch.get('VmRSS', 0):.0f} MB, peak {ch.get('VmHWM', 0):.0f} MB; sampled "
-                         f"every 100 ms, peak of the sum {lv['rss_peak_sampled']['sum']:.0f} MB")
+                         f"after the refresh {ch.get('VmRSS', 0):.0f} MB"
+                         + (f" ({running} running: {lv.get('collector_retired', 0)} retired for their size once idle, "
+                            f"{lv.get('collector_starts', '?')} started)" if running is not None else "")
+                         + f"; sampled every 100 ms, collector peak {lv['rss_peak_sampled']['collector']:.0f} MB, "
+                         f"peak of the sum {lv['rss_peak_sampled']['sum']:.0f} MB")
+        pss = lv.get("pss_holding_rows")
+        if pss:  # information only: the targets are on RSS
+            lines.append("   PSS holding the rows (pages shared by the processes split between them): " + ", ".join(
+                f"{k} {v:.0f} MB" for k, v in pss.items() if v is not None))
         if lv.get("aws_clients") is not None:
             lines.append(f"   AWS source keeps {lv['aws_clients']} boto3 clients for {lv['aws_accesses']} accounts")
         es = out.get("estate_rss", {})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import os
 import pickle
 import signal
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -23,8 +25,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 from tui.core import model as m
 from tui.core import rectable
 from tui.core.errors import AuthError, SourceError, UsageError
-from tui.core.procservice import (GC_HOLD, ProcessService, RowDecoder, RowEncoder, read_msg, rebuild_error,
-                                  write_msg)
+from tui.core.procservice import (GC_HOLD, ProcessService, RowDecoder, RowEncoder, decode_snapshot, encode_snapshot,
+                                  read_msg, rebuild_error, write_msg)
 from tui.core.service import Service
 from tui.emulator.faults import FaultRule
 
@@ -109,6 +111,73 @@ def test_gc_hold_nests_and_freezes() -> None:
     gc.unfreeze()
 
 
+# ------------------------------------------------------------------------------------------------- snapshots
+
+
+def _deep(x: object) -> object:
+    """Everything a snapshot holds, compare=False fields and time zones included (what the dashboard can show)."""
+    if is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__,) + tuple((f.name, _deep(getattr(x, f.name))) for f in fields(x))
+    if isinstance(x, (tuple, list)):
+        return (type(x).__name__,) + tuple(_deep(v) for v in x)
+    if isinstance(x, dict):
+        return ("dict",) + tuple((k, _deep(v)) for k, v in x.items())
+    if isinstance(x, datetime):
+        return ("datetime", x.isoformat())
+    return (type(x).__name__, x)
+
+
+def _snapshot(at: datetime, connectors: tuple[m.Connector, ...], arcs: tuple[m.ArcMachine, ...],
+              inventories: dict[str, m.AwsAccountInventory]) -> m.Snapshot:
+    return m.Snapshot(at, ("sub-1",), {
+        "connectors": m.Section(m.SectionStatus("connectors", "ok", at), m.ConnectorsData(connectors)),
+        "onboarding": m.Section(m.SectionStatus("onboarding", "ok", at), m.OnboardingData(arcs, inventories)),
+        "compliance": m.Section(m.SectionStatus("compliance", "error", None, "boom"), None)})
+
+
+def test_a_snapshot_is_sent_as_what_changed_and_read_back_whole() -> None:
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    conns = tuple(m.Connector(f"/c/{i}", f"c{i}", "native", "sub-1", "rg", f"{i:012d}", raw={"properties": {"n": i}})
+                  for i in range(4))
+    arcs = tuple(m.ArcMachine(f"/m/{i}", f"i-{i}", "sub-1", "rg", "Connected", "000000000001", f"i-{i}")
+                 for i in range(5))
+    ssm = tuple(m.SsmInstance("000000000001", "us-east-1", f"i-{i}", "Online", last_ping=t0) for i in range(3))
+    inv = {"000000000001": m.AwsAccountInventory("000000000001", True, ssm=ssm),
+           "000000000002": m.AwsAccountInventory("000000000002", False, error="denied")}
+    held = _snapshot(t0, conns, arcs, inv)
+    # the parent's copy, as it came over the pipe the first time
+    token, data = encode_snapshot(held, None)
+    parent = decode_snapshot(token, data, None)
+    assert _deep(parent) == _deep(held)
+
+    t1 = t0 + timedelta(minutes=1)
+    conns2 = conns[:2] + (replace(conns[2], raw={"properties": {"n": "changed"}}),) + conns[3:]  # compare=False field
+    arcs2 = (m.ArcMachine("/m/new", "i-new", "sub-1", "rg", "Connected", None, "i-new"),) + arcs  # one added first
+    ssm2 = (replace(ssm[0], last_ping=t0.astimezone(timezone(timedelta(hours=2)))),) + ssm[1:]  # same instant, new tz
+    inv2 = dict(inv, **{"000000000001": replace(inv["000000000001"], ssm=ssm2)})
+    new = _snapshot(t1, conns2, arcs2, inv2)
+    token, data = encode_snapshot(new, held)
+    got = decode_snapshot(token, data, parent)
+    assert _deep(got) == _deep(new)
+    assert len(data) < len(pickle.dumps(new, protocol=pickle.HIGHEST_PROTOCOL))
+    # what did not change is the parent's own objects; what did (even where == cannot see it) is new
+    pc, gc_ = parent.data("connectors").connectors, got.data("connectors").connectors
+    assert [a is b for a, b in zip(gc_, pc)] == [True, True, False, True]
+    assert gc_[2].raw == {"properties": {"n": "changed"}}
+    assert all(a is b for a, b in zip(got.data("onboarding").arc_machines[1:], parent.data("onboarding").arc_machines))
+    gi, pi = got.data("onboarding").aws, parent.data("onboarding").aws
+    assert gi["000000000002"] is pi["000000000002"]
+    assert gi["000000000001"].ssm[0] is not pi["000000000001"].ssm[0]
+    assert gi["000000000001"].ssm[0].last_ping.utcoffset() == timedelta(hours=2)
+    assert all(a is b for a, b in zip(gi["000000000001"].ssm[1:], pi["000000000001"].ssm[1:]))
+    assert got.sections["compliance"] is parent.sections["compliance"]  # equal all through: the parent's own
+    # sent against a snapshot the parent does not hold: refused, never read against the wrong one
+    with pytest.raises(ValueError):
+        decode_snapshot(token, data, got)
+    with pytest.raises(ValueError):
+        decode_snapshot(token, data, None)
+
+
 # ------------------------------------------------------------------------------------------------- on the estate
 
 
@@ -152,8 +221,63 @@ def test_same_answers_as_the_in_process_service(estate, settings, tmp_path) -> N
         svc.close()
 
 
+def test_a_big_child_is_retired_once_idle_and_nothing_is_lost(estate, settings, tmp_path, caplog) -> None:
+    from tui.core.history import History
+
+    caplog.set_level(logging.INFO, logger="tui.core.procservice")
+    ps = ProcessService(settings, History.in_dir(tmp_path), section_timeout_s=60, max_child_mb=1)  # all are big
+    try:
+        first = ps.pid
+        snap = ps.collect()
+        assert _until(lambda: ps.pid is None)  # retired once it had nothing to do...
+        assert _gone(first) and ps.retired == 1 and ps.starts == 1
+        assert _until(lambda: ps.pids == [])  # counted among the collector's processes until it is gone
+        latest = History.in_dir(tmp_path).latest()  # ...with its collection saved
+        assert latest is not None and latest.generated_at == snap.generated_at
+
+        # the next call starts a fresh child, from the snapshot held here: what did not change is still ours
+        snap2 = ps.collect()
+        assert ps.starts == 2 and snap2.complete and snap2.generated_at > snap.generated_at
+        assert snap2.data("connectors") is snap.data("connectors")
+        assert snap2.data("onboarding") is snap.data("onboarding")
+
+        # calls back to back and at once: a retirement never takes one down with it
+        errs: list[BaseException] = []
+        tables: list[rectable.RecTable] = []
+        t = threading.Thread(target=lambda: _catch(errs, lambda: tables.append(ps.recommendation_table())))
+        t.start()
+        ps.collect()
+        t.join(60)
+        std = snap.data("compliance").standards[0].name
+        controls = [ps.compliance_controls(std) for _ in range(4)]
+        assert not errs and len(tables[0].rows) > 1000 and all(c == controls[0] and c for c in controls)
+        assert _until(lambda: ps.pid is None) and ps.retired >= 2  # retired again once idle
+    finally:
+        ps.close()
+    problems = [r.getMessage() for r in caplog.records
+                if r.name == "tui.core.procservice" and r.levelno >= logging.WARNING]
+    assert problems == []
+
+
+def test_a_child_under_the_limit_stays_and_sends_only_what_changed(estate, settings) -> None:
+    ps = ProcessService(settings, section_timeout_s=60, max_child_mb=None)
+    svc = Service(settings)
+    try:
+        snap, again = ps.collect(), ps.collect()
+        local = svc.collect()
+        assert ps.starts == 1 and ps.retired == 0
+        assert again.generated_at > snap.generated_at and again.complete
+        for name in m.SECTION_NAMES:  # what a collection in this process reads, as the previous answer's objects
+            assert again.data(name) == local.data(name), name
+            assert again.data(name) is snap.data(name), name
+        assert again.sections["connectors"].status.as_of > snap.sections["connectors"].status.as_of
+    finally:
+        ps.close()
+        svc.close()
+
+
 def test_a_failing_call_raises_the_cores_error_and_the_service_goes_on(estate, settings, clean_faults) -> None:
-    ps = ProcessService(settings, section_timeout_s=30)
+    ps = ProcessService(settings, section_timeout_s=30, max_child_mb=None)  # starts counted: no retiring
     try:
         ps.collect()
         estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="500"))
@@ -169,7 +293,7 @@ def test_a_failing_call_raises_the_cores_error_and_the_service_goes_on(estate, s
 
 
 def test_a_child_that_dies_fails_the_call_clearly_and_is_started_again(estate, settings, clean_faults) -> None:
-    ps = ProcessService(settings, section_timeout_s=30)
+    ps = ProcessService(settings, section_timeout_s=30, max_child_mb=None)  # starts counted: no retiring
     try:
         snap = ps.collect()
         estate.arm.faults.add(FaultRule(path_regex="Microsoft.ResourceGraph", kind="latency", latency_ms=3000))
@@ -193,7 +317,7 @@ def test_a_child_that_dies_fails_the_call_clearly_and_is_started_again(estate, s
 
 
 def test_a_child_that_stops_answering_is_restarted(estate, settings, clean_faults) -> None:
-    ps = ProcessService(settings, section_timeout_s=30)
+    ps = ProcessService(settings, section_timeout_s=30, max_child_mb=None)  # starts counted: no retiring
     try:
         ps.collect()
         ps.call_timeout_s = 2
@@ -245,6 +369,15 @@ def _catch(errs: list[BaseException], fn) -> None:
         fn()
     except BaseException as e:  # noqa: BLE001
         errs.append(e)
+
+
+def _until(cond, timeout: float = 20.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _gone(pid: int | None) -> bool:

@@ -353,6 +353,6 @@ def test_an_adopted_order_is_used_and_checked() -> None:
     assert list(ix.order("title")) == computed == [1, 3, 0, 2]
     assert ix.query("", sort_key="title") == computed
     assert ix.sort([0, 1, 2], "title") == [1, 0, 2]
-    for bad in ([0, 1, 2], [0, 0, 1, 2], [1, 2, 3, 4]):
+    for bad in ([0, 1, 2], [0, 0, 1, 2], [1, 2, 3, 4], [0, 1, 2, -1], [0.0, 1, 2, 3]):
         with pytest.raises(ValueError):
             ix.adopt_order("title", True, bad)

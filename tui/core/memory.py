@@ -3,7 +3,8 @@
 glibc keeps freed memory in per-thread heaps (up to 8 per core) and at the top of each heap; a process that
 decodes 100k rows on one thread and draws on another ends up with 100+ MB resident that it never uses again.
 ``limit_arenas`` caps the heaps (call it before threads start), ``trim`` hands free memory back after a big
-swap of data. Both do nothing where the C library is not glibc. Never imports textual or rich.
+swap of data. Both do nothing where the C library is not glibc. ``rss_mb`` reads what a process holds (Linux).
+Never imports textual or rich.
 """
 from __future__ import annotations
 
@@ -43,3 +44,15 @@ def trim() -> bool:
     """Give free heap memory back to the system; True when some was."""
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0))
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process in MB (VmRSS), or None where /proc does not say (not Linux, process gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -18,6 +18,12 @@ what it shows.
   the calls in flight with a clear message and is started again, from the last snapshot, on the next call.
 - The child's stderr never reaches the terminal (the dashboard draws there): its last lines are kept in memory and
   quoted when it dies.
+- A collection travels as what changed since the snapshot the parent holds; the rest arrives as references to
+  the parent's own objects (see encode_snapshot).
+- A child that holds more than ``max_child_mb`` once it has nothing to do is retired (it closes its clients and
+  history and exits) and the next call starts a fresh one from the last snapshot, as celery's
+  ``worker_max_memory_per_child`` does: after a refresh of a large estate the SDKs' models, clients and a
+  fragmented heap kept ~130-180 MB that the process only needs again at the next refresh. Its exit is no error.
 
 Never imports textual or rich.
 """
@@ -25,7 +31,9 @@ from __future__ import annotations
 
 import builtins
 import collections
+import dataclasses
 import gc
+import io
 import logging
 import os
 import pickle
@@ -45,6 +53,11 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
 CHUNK_ROWS = 2048  # recommendations per message: each unpickles in about a millisecond
+# An idle child holding more than this is retired and started afresh on the next call. A fresh child holds ~25 MB;
+# one that collected the default estate (and streamed its recommendations) idles at ~95-110 MB; one that collected
+# the large estate (200 accounts) at ~130 MB, ~170-180 MB once it also streamed its 123k recommendations, one that
+# only streamed them at ~80 MB (Linux, glibc, Python 3.11; measured by make bench).
+MAX_CHILD_MB = 120.0
 
 # Recommendation fields sent as codes into the string table (values repeat across rows); the others are sent as is
 _REC_FIELDS = tuple(f.name for f in fields(m.Recommendation))
@@ -141,6 +154,150 @@ class RowDecoder:
         return out
 
 
+# ---------------------------------------------------------------------------------------------------------- snapshots
+#
+# A collection answers with the whole snapshot (~25 MB of objects for the large estate), and little of it changes
+# from one refresh to the next (Defender rescans every 4-24 h). Unpickling all of it again made the dashboard hold
+# room for two snapshots for good (its heap cannot give back memory that a few survivors pin): ~25 MB. So the
+# child sends what changed since the snapshot the parent holds, and the parts that did not as references to the
+# parent's own objects (pickle persistent ids: a path from the snapshot's root).
+
+_Path = tuple[tuple[str, Any], ...]  # ("a", field name) | ("i", position) | ("k", mapping key), from the root
+
+
+def _is_node(x: Any) -> bool:
+    """Worth sending as a reference: a container (not a string or a number)."""
+    return isinstance(x, (tuple, list, dict)) or (dataclasses.is_dataclass(x) and not isinstance(x, type))
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    try:
+        if not bool(a == b):
+            return False
+    except Exception:  # noqa: BLE001 - an odd value is simply sent again
+        return False
+    tz = getattr(a, "tzinfo", None)  # equal instants in two time zones print differently
+    return tz is None and getattr(b, "tzinfo", None) is None or repr(tz) == repr(getattr(b, "tzinfo", None))
+
+
+def unchanged_parts(new: Any, old: Any, path: _Path = (), out: dict[int, _Path] | None = None) -> dict[int, _Path]:
+    """``id(part of new) -> path of an identical part of old``, for the largest parts of ``new`` that did not change
+    (every field compared, ``compare=False`` ones too, types included)."""
+    out = {} if out is None else out
+    if _diff(new, old, path, out) and _is_node(new):
+        out[id(new)] = path
+    return out
+
+
+def _diff(new: Any, old: Any, path: _Path, out: dict[int, _Path]) -> bool:
+    """True when ``new`` is the same as ``old`` all through; else the unchanged parts of ``new`` go into ``out``."""
+    if new is old:
+        return True
+    t = type(new)
+    if t is not type(old):
+        return False
+    if t is tuple or t is list:
+        return _diff_seq(new, old, path, out)
+    if t is dict:
+        same = list(new) == list(old)
+        kept = []
+        for k, v in new.items():
+            if k in old:
+                p = path + (("k", k),)
+                if _diff(v, old[k], p, out):
+                    kept.append((v, p))
+                    continue
+            same = False
+        if not same:
+            out.update((id(v), p) for v, p in kept if _is_node(v))
+        return same
+    if dataclasses.is_dataclass(new):
+        same = True
+        kept = []
+        for f in dataclasses.fields(new):
+            v = getattr(new, f.name)
+            p = path + (("a", f.name),)
+            if _diff(v, getattr(old, f.name), p, out):
+                kept.append((v, p))
+            else:
+                same = False
+        if not same:
+            out.update((id(v), p) for v, p in kept if _is_node(v))
+        return same
+    return _same_scalar(new, old)
+
+
+def _diff_seq(new: Sequence[Any], old: Sequence[Any], path: _Path, out: dict[int, _Path]) -> bool:
+    same = len(new) == len(old)
+    where: dict[Any, int] | None = None  # old element -> its position, built when an element moved
+    for i, v in enumerate(new):
+        if i < len(old):
+            sub: dict[int, _Path] = {}
+            if _diff(v, old[i], path + (("i", i),), sub):
+                if _is_node(v):
+                    out[id(v)] = path + (("i", i),)
+                continue
+        else:
+            sub = {}
+        same = False
+        if where is None:
+            where = {}
+            for j, o in enumerate(old):
+                try:
+                    where.setdefault(o, j)
+                except TypeError:  # unhashable: found by position only
+                    pass
+        try:
+            j = where.get(v)
+        except TypeError:
+            j = None
+        if j is not None and _is_node(v) and _diff(v, old[j], path + (("i", j),), {}):
+            out[id(v)] = path + (("i", j),)  # the same element at another position (one added before it)
+        else:
+            out.update(sub)  # what did not change inside it, where it was
+    return same
+
+
+class _RefPickler(pickle.Pickler):
+    def __init__(self, fh: IO[bytes], refs: dict[int, _Path]) -> None:
+        super().__init__(fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._refs = refs
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self._refs.get(id(obj))
+
+
+class _RefUnpickler(pickle.Unpickler):
+    def __init__(self, fh: IO[bytes], base: Any) -> None:
+        super().__init__(fh)
+        self._base = base
+
+    def persistent_load(self, pid: Any) -> Any:
+        obj = self._base
+        for kind, key in pid:
+            obj = getattr(obj, key) if kind == "a" else obj[key]
+        return obj
+
+
+def encode_snapshot(snap: m.Snapshot, base: m.Snapshot | None) -> tuple[Any, bytes]:
+    """``snap`` for a parent that holds ``base``: (a token of base, pickle with references into base)."""
+    refs = unchanged_parts(snap, base) if base is not None else {}
+    buf = io.BytesIO()
+    _RefPickler(buf, refs).dump(snap)
+    return _token(base), buf.getvalue()
+
+
+def decode_snapshot(token: Any, data: bytes, base: m.Snapshot | None) -> m.Snapshot:
+    """The inverse of :func:`encode_snapshot`, with the unchanged parts ``base``'s own objects."""
+    if token != _token(base):
+        raise ValueError("the snapshot was sent against another snapshot than the one held here")
+    return _RefUnpickler(io.BytesIO(data), base).load()
+
+
+def _token(snap: m.Snapshot | None) -> Any:
+    return None if snap is None else (snap.generated_at, tuple(snap.sections))
+
+
 # ---------------------------------------------------------------------------------------------------------- errors
 
 
@@ -203,6 +360,7 @@ GC_HOLD = _GcHold()
 
 class _Call:
     def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None  # the child that answers it
         self.future: Future[Any] = Future()
         self.rows: list[m.Recommendation] = []
         self.decoder: RowDecoder | None = None
@@ -214,7 +372,7 @@ class ProcessService:
 
     def __init__(self, settings: Settings, history: Any = None, *, section_timeout_s: float = 120.0,
                  start_from: m.Snapshot | None = None, python: str | None = None,
-                 call_timeout_s: float | None = None) -> None:
+                 call_timeout_s: float | None = None, max_child_mb: float | None = MAX_CHILD_MB) -> None:
         self.settings = settings
         self.history_path = str(history.path) if history is not None and getattr(history, "path", None) else None
         self.section_timeout_s = section_timeout_s
@@ -222,7 +380,10 @@ class ProcessService:
         self.call_timeout_s = call_timeout_s if call_timeout_s is not None else section_timeout_s * 3 + 60
         self.last_snapshot: m.Snapshot | None = start_from
         self.python = python or sys.executable
+        self.max_child_mb = max_child_mb  # None: never retire the child for its size
         self.starts = 0
+        self.retired = 0  # children retired for their size (each exits by itself; the next call starts one)
+        self._retiring: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._calls: dict[int, _Call] = {}
@@ -230,6 +391,7 @@ class ProcessService:
         self._closed = False
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._write_lock = threading.Lock()
+        self._collect_lock = threading.Lock()
         self._last_rows: list[m.Recommendation] | None = None  # what the last table answer decoded to
         self.last_reused = 0  # rows of the last answer that were the previous answer's objects
         self._start()
@@ -269,16 +431,20 @@ class ProcessService:
                 head = _read_exact(proc.stdout, _HEADER.size)  # waits here with the collector on
                 body = _read_exact(proc.stdout, _HEADER.unpack(head)[0])
                 with GC_HOLD:
-                    self._dispatch(pickle.loads(body))
+                    self._dispatch(pickle.loads(body), proc)
                 del body
         except (EOFError, OSError, pickle.UnpicklingError, ValueError) as e:
             reason = e
         code = proc.wait()
         with self._lock:
-            calls = {k: c for k, c in self._calls.items()}
+            mine = [k for k, c in self._calls.items() if c.proc is proc]
+            calls = {k: self._calls.pop(k) for k in mine}
             if self._proc is proc:
-                self._calls.clear()
                 self._proc = None
+            planned = proc in self._retiring
+            self._retiring.discard(proc)
+        if planned and not calls:  # retired for its size: it had nothing left to do and was asked to exit
+            return
         if self._closed:
             err: BaseException = errors.SourceError("the data service is closed")
         else:
@@ -297,8 +463,11 @@ class ProcessService:
                 return line
         return ""
 
-    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+    def _dispatch(self, msg: tuple[Any, ...], proc: subprocess.Popen[bytes] | None = None) -> None:
         call_id, kind, payload = msg
+        if kind == "idle":
+            self._maybe_retire(proc, payload)
+            return
         with self._lock:
             c = self._calls.get(call_id)
         if c is None:
@@ -316,6 +485,29 @@ class ProcessService:
         else:
             c.future.set_exception(rebuild_error(*payload))
 
+    def _maybe_retire(self, proc: subprocess.Popen[bytes] | None, rss_mb: Any) -> None:
+        """``proc`` said it has nothing to do and holds ``rss_mb``: past ``max_child_mb``, and with no call of ours
+        on its way to it (checked under the lock every call takes to pick its child), it is asked to exit and the
+        next call starts a fresh one. Its answers are all in, and a collection saved its history before
+        answering: nothing is lost, and its exit is no error."""
+        limit = self.max_child_mb
+        log.debug("collector process idle at %s MB", rss_mb)
+        if proc is None or limit is None or not isinstance(rss_mb, (int, float)) or rss_mb <= limit:
+            return
+        with self._lock:
+            if self._closed or self._proc is not proc or any(c.proc is proc for c in self._calls.values()):
+                return
+            self._proc = None
+            self._retiring.add(proc)
+            self.retired += 1
+        log.info("retiring the collector process (%.0f MB idle, limit %.0f MB)", rss_mb, limit)
+        try:
+            assert proc.stdin is not None
+            write_msg(proc.stdin, ("close",), self._write_lock)
+            proc.stdin.close()
+        except (OSError, ValueError):
+            pass  # it is gone already: the reader sees EOF all the same
+
     # -- calls -------------------------------------------------------------------------------------------------
 
     def _request(self, method: str, *args: Any, previous: Sequence[m.Recommendation] | None = None) -> _Call:
@@ -328,6 +520,7 @@ class ProcessService:
                 self._start()
             proc = self._proc
             assert proc is not None and proc.stdin is not None
+            c.proc = proc
             self._next_id += 1
             call_id = self._next_id
             self._calls[call_id] = c
@@ -352,8 +545,16 @@ class ProcessService:
         return self.call_timeout_s
 
     def collect(self) -> m.Snapshot:
-        snap = self._wait(self._request("collect"), self._timeout)
-        self.last_snapshot = snap
+        # one at a time: each answer is sent against the snapshot the previous one left here
+        with self._collect_lock:
+            token, data = self._wait(self._request("collect"), self._timeout)
+            try:
+                snap = decode_snapshot(token, data, self.last_snapshot)
+            except (ValueError, LookupError, AttributeError, pickle.UnpicklingError) as e:
+                self._restart(f"unreadable snapshot ({e})")  # the next child starts from what is held here
+                raise errors.SourceError("the collector process sent a snapshot that could not be read; it was "
+                                         "restarted: refresh (r) to collect again") from None
+            self.last_snapshot = snap
         return snap
 
     def recommendations(self, subscriptions: Sequence[str] | None = None) -> list[m.Recommendation]:
@@ -380,6 +581,13 @@ class ProcessService:
     def pid(self) -> int | None:
         p = self._proc
         return p.pid if p is not None else None
+
+    @property
+    def pids(self) -> list[int]:
+        """Every collector process still running: the current one and those retired but not gone yet."""
+        with self._lock:
+            procs = ([self._proc] if self._proc is not None else []) + list(self._retiring)
+        return [p.pid for p in procs]
 
     def _restart(self, why: str) -> None:
         log.warning("restarting the collector process: %s", why)

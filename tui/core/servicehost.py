@@ -1,8 +1,9 @@
 """The collector process: ``python -m tui.core.servicehost``, started by :class:`~tui.core.procservice.ProcessService`.
 
 Reads requests from stdin, runs them on a :class:`~tui.core.service.Service` (several at once, as the dashboard
-asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). Exits when stdin closes:
-a dashboard that dies never leaves this process behind.
+asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). Each time the last call in
+flight is answered it says how much memory it holds (``(0, "idle", MB)``): the parent retires a process that grew
+too big. Exits on ``close`` or when stdin closes: a dashboard that dies never leaves this process behind.
 
 Never imports textual or rich.
 """
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from . import memory
-from .procservice import CHUNK_ROWS, METHODS, RowEncoder, error_payload, read_msg, write_msg
+from .procservice import CHUNK_ROWS, METHODS, RowEncoder, encode_snapshot, error_payload, read_msg, write_msg
 
 
 def _trim() -> None:
@@ -36,10 +37,26 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     _, settings, history_path, section_timeout_s, start_from = first
     history = History(history_path) if history_path else None
     svc = Service(settings, history, section_timeout_s=section_timeout_s, start_from=start_from)
+    held = [start_from]  # the snapshot the parent holds: a collection is sent as what changed since it
     lock = threading.Lock()
     pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="servicehost")
+    busy = [0]  # calls read and not answered yet
+    busy_lock = threading.Lock()
 
     def answer(call_id: int, method: str, args: tuple[Any, ...]) -> None:
+        try:
+            _answer(call_id, method, args)
+        finally:
+            with busy_lock:
+                busy[0] -= 1
+                idle = busy[0] == 0
+            if idle:  # what this process holds now that it has nothing to do (the parent may retire it)
+                try:
+                    write_msg(out, (0, "idle", memory.rss_mb()), lock)
+                except (OSError, ValueError):
+                    pass
+
+    def _answer(call_id: int, method: str, args: tuple[Any, ...]) -> None:
         try:
             if method not in METHODS:
                 raise ValueError(f"unknown method {method!r}")
@@ -55,16 +72,23 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                 else:
                     emit(svc.recommendations(*args))
                     result = None
+            elif method == "collect":  # the parent asks for collections one at a time
+                snap = svc.collect()
+                result = encode_snapshot(snap, held[0])
+                held[0] = snap
+                del snap
             else:
                 result = getattr(svc, method)(*args)
             write_msg(out, (call_id, "ok", result), lock)
             del result
-            _trim()  # ~90 MB back after a collection of the large estate (parsing leaves holes in the heap)
+            _trim()  # give back what the call left (parsing leaves holes in the heap)
         except BaseException as e:  # noqa: BLE001 - every failure is the caller's to show
             try:
                 write_msg(out, (call_id, "err", error_payload(e)), lock)
             except OSError:
                 pass
+            del e
+            _trim()  # what the failed call left (its traceback held its frames)
 
     try:
         while True:
@@ -75,6 +99,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             if msg and msg[0] == "close":
                 break
             call_id, method, args = msg
+            with busy_lock:
+                busy[0] += 1
             pool.submit(answer, call_id, method, tuple(args))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -310,8 +310,10 @@ def _order(values: list[Any], descending: bool) -> list[int]:
     else:
         present = list(range(n))
     if kinds <= {str}:
-        keys: list[Any] = list(map(str.lower, values)) if not missing else [
-            v.lower() if isinstance(v, str) else "" for v in values]
+        # each distinct value lower-cased once (rows repeat values: 100k new strings would be ~10 MB at once)
+        low = {v: v.lower() if isinstance(v, str) else "" for v in dict.fromkeys(values)}
+        keys: list[Any] = list(map(low.__getitem__, values))
+        del low
     elif kinds <= {int, float, bool}:
         keys = values
     else:
@@ -336,11 +338,13 @@ def sort(rows: Sequence[Any], key: Accessor, descending: bool = False) -> list[A
 
 @dataclass
 class _Column:
-    """A filter field. Few distinct values: those values lower-cased plus one code per row (a term is evaluated
-    once per distinct value). Many distinct values: the lower-cased value per row."""
+    """One field of every row, for filtering: a field term, or a free-text term (which holds for a row when one of
+    the row's text columns contains it). Few distinct values: those values lower-cased plus one code per row
+    (``bytes`` up to 256 values, else ``array('I')``), so a term is evaluated once per distinct value. Many
+    distinct values: the lower-cased value per row."""
 
     distinct: list[str] | None
-    codes: bytes | list[int] | None
+    codes: bytes | array | None
     lowered: list[str] | None = None
 
     @classmethod
@@ -357,38 +361,41 @@ class _Column:
             return cls(None, None, list(map(str.lower, _texts(values))))
         for i, k in enumerate(code_of):
             code_of[k] = i
-        codes: bytes | list[int] = list(map(code_of.__getitem__, values))
-        if len(code_of) <= 256:
-            codes = bytes(codes)
+        codes: bytes | array = (bytes if len(code_of) <= 256 else _uint_array)(map(code_of.__getitem__, values))
         return cls([_as_text(k).lower() for k in code_of], codes)
 
-    def mask(self, term: Term) -> bytes:
-        """One byte per row: 1 where ``term`` holds."""
-        vals = term.values
+    def hits(self, vals: tuple[str, ...], prefix: bool) -> bytes:
+        """One byte per row: 1 where the value starts with (``prefix``) or contains one of ``vals``."""
         if self.distinct is None:
             assert self.lowered is not None
             low = self.lowered
-            if term.field in PREFIX_FIELDS:
-                hits: Iterable[bool] = map(str.startswith, low, repeat(vals))
-            elif len(vals) == 1:
-                hits = map(operator.contains, low, repeat(vals[0]))
-            else:
-                hits = (any(x in v for x in vals) for v in low)
-            return bytes(map(operator.not_, hits) if term.negate else hits)
-        if term.field in PREFIX_FIELDS:
+            if prefix:
+                return bytes(map(str.startswith, low, repeat(vals)))
+            if len(vals) == 1:
+                return bytes(map(operator.contains, low, repeat(vals[0])))
+            return bytes(any(x in v for x in vals) for v in low)
+        if prefix:
             ok = [v.startswith(vals) for v in self.distinct]
+        elif len(vals) == 1:
+            ok = list(map(operator.contains, self.distinct, repeat(vals[0])))
         else:
             ok = [any(x in v for x in vals) for v in self.distinct]
-        if term.negate:
-            ok = [not b for b in ok]
         if isinstance(self.codes, bytes):
             return self.codes.translate(bytes(ok) + bytes(256 - len(ok)))
         assert self.codes is not None
         return bytes(map(ok.__getitem__, self.codes))
 
+    def mask(self, term: Term) -> bytes:
+        """One byte per row: 1 where the field term ``term`` holds."""
+        m = self.hits(term.values, term.field in PREFIX_FIELDS)
+        return m.translate(_FLIP) if term.negate else m
 
-_FLIP = bytes([1]) + bytes(255)
-_SLICE = 8192  # rows per C-level pass when building an index's text (see Index.blobs)  # translate table: 0 -> 1, anything else -> 0
+
+def _uint_array(values: Iterable[int]) -> array:
+    return array("I", values)
+
+
+_FLIP = bytes([1]) + bytes(255)  # translate table: 0 -> 1, anything else -> 0
 
 
 @dataclass
@@ -408,7 +415,7 @@ class Index:
     rows: Sequence[Any]
     fields: Mapping[str, Accessor] = field(default_factory=dict)
     text: Sequence[Accessor] | None = None
-    _blobs: list[str] | None = field(default=None, init=False, repr=False)
+    _text: list[_Column] | None = field(default=None, init=False, repr=False)
     _columns: dict[str, _Column] = field(default_factory=dict, init=False, repr=False)
     _orders: dict[tuple[Hashable, bool], tuple[Sequence[int], Sequence[int] | None]] = field(
         default_factory=dict, init=False, repr=False)
@@ -424,9 +431,9 @@ class Index:
         return len(self.rows)
 
     def prepare(self, sort_keys: Iterable[tuple[Accessor, bool]] = ()) -> Index:
-        """Build the cached structures now (search text, field columns, and the orders for ``sort_keys`` as
+        """Build the cached structures now (field and search-text columns, and the orders for ``sort_keys`` as
         (key, descending) pairs), e.g. in the worker thread that fetched the rows; returns self."""
-        self.blobs  # noqa: B018 - property with a side effect
+        self._text_columns()
         for canon in self.fields:
             self._column(canon)
         for key, descending in sort_keys:
@@ -435,21 +442,31 @@ class Index:
 
     # -- precomputed columns (lazy, cached) ---------------------------------------------------------------------
 
-    @property
-    def blobs(self) -> list[str]:
-        """One lower-cased search string per row (its text fields joined by U+001F)."""
-        if self._blobs is None:
-            specs = self._text_specs()
-            if not specs:
-                self._blobs = [""] * len(self.rows)
-            else:
-                # in slices: one C-level pass over 100k rows would hold the GIL for ~50 ms (a UI stall when a
-                # worker thread builds this); between slices other threads get their turn
-                rows, blobs = self.rows, []
-                for a in range(0, len(rows), _SLICE):
-                    blobs += map(str.lower, _joined(rows[a:a + _SLICE], specs))
-                self._blobs = blobs
-        return self._blobs
+    def _text_columns(self) -> list[_Column]:
+        """The columns free-text terms search (a field's column is shared). Not one joined search string per row:
+        at 123k recommendations those strings cost ~25 MB, the columns ~2 MB (their values repeat)."""
+        if self._text is None:
+            by_spec = {spec: canon for canon, spec in self.fields.items() if isinstance(spec, Hashable)}
+            cols: list[_Column] = []
+            for spec in self._text_specs():
+                canon = by_spec.get(spec) if isinstance(spec, Hashable) else None
+                col = self._column(canon) if canon is not None else _Column.build(_values(self.rows, spec))
+                if all(col is not c for c in cols):
+                    cols.append(col)
+            self._text = cols
+        return self._text
+
+    def _text_mask(self, t: Term) -> int:
+        """A free-text term as an int mask (one byte per row, 1 where it holds): it holds where one of the row's
+        text columns contains one of its values (the same as a substring of the text fields joined by U+001F,
+        which a term can never contain: the filter splits on it as on any whitespace)."""
+        n = len(self.rows)
+        m = 0
+        for col in self._text_columns():
+            m |= int.from_bytes(col.hits(t.values, False), "little")
+        if t.negate:
+            m ^= int.from_bytes(bytes([1]) * n, "little")
+        return m
 
     def _text_specs(self) -> list[Accessor]:
         return list(self.text) if self.text is not None else list(self.fields.values())
@@ -483,25 +500,25 @@ class Index:
             if t.field is not None and t.field in self.fields:
                 m = int.from_bytes(self._column(t.field).mask(t), "little")
                 mask = m if mask is None else mask & m
-        cand: list[int] | None = None
-        if mask is not None:
-            cand = list(compress(range(n), mask.to_bytes(n, "little"))) if mask else []
-        # free-text terms narrow the candidates
+        # free-text terms: a mask each too (over the text columns), ANDed with the field terms'
         text_terms = [t for t in f.terms if t.field is None or t.field not in self.fields]
-        if text_terms and cand is not None and self._blobs is None and len(cand) * 8 < n:
-            # few candidates and no search text built yet: build it for those rows only
+        if text_terms and mask is not None and self._text is None and mask.bit_count() * 8 < n:
+            # few candidates and no text columns built yet: search the text of those rows only
+            cand = list(compress(range(n), mask.to_bytes(n, "little"))) if mask else []
             rows = self.rows
             sub = list(map(str.lower, _joined([rows[i] for i in cand], self._text_specs())))
             kept: list[int] | None = list(range(len(cand)))
             for t in text_terms:
                 kept = _narrow(sub, t, kept)
             cand = [cand[p] for p in kept or ()]
-        elif text_terms:
-            blobs = self.blobs
+        else:
             for t in text_terms:
-                if cand is not None and not cand:
+                if mask == 0:
                     break
-                cand = _narrow(blobs, t, cand)
+                m = self._text_mask(t)
+                mask = m if mask is None else mask & m
+            assert mask is not None
+            cand = list(compress(range(n), mask.to_bytes(n, "little"))) if mask else []
         assert cand is not None
         if not f.negate:
             return cand
@@ -528,7 +545,14 @@ class Index:
         """Use ``order`` (every row position once, as :meth:`order` would compute it, e.g. in another process)
         for ``key``; raises ValueError when it is not a permutation of the rows."""
         n = len(self.rows)
-        if len(order) != n or (n and (min(order) != 0 or max(order) != n - 1 or len(set(order)) != n)):
+        seen = bytearray(n)
+        try:  # every position marked once, in C (a set of 100k ints would cost ~8 MB for a moment)
+            if len(order) != n or (n and min(order) < 0):
+                raise IndexError
+            deque(map(seen.__setitem__, order, repeat(1)), maxlen=0)
+        except (IndexError, TypeError):
+            raise ValueError("an adopted order must list every row position exactly once") from None
+        if seen.count(1) != n:
             raise ValueError("an adopted order must list every row position exactly once")
         cache_key = (key if isinstance(key, Hashable) else id(key), descending)
         self._orders[cache_key] = (order if isinstance(order, array) else array("I", order), None)
