@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.core import memory
 from tui.core.config import Settings
-from tui.core.history import History
+from tui.core.history import FROM_HISTORY, History
 from widgets.lazy import SafeLazy
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
@@ -230,7 +230,7 @@ class MdcApp(App[None]):
                 state, as_of, error = pv["state"]
                 if state not in ("error", "loading"):
                     state = "stale" if as_of is not None else "error"
-                pane.set_state(state, as_of, error or "from local history; refreshing")
+                pane.set_state(state, as_of, error or FROM_HISTORY)
             self.pane("recs").set_state("loading", None, None)
             self.scope_text = view["scope"]
             self.history_as_of = view["generated_at"]

@@ -59,6 +59,13 @@ def table_columns(columns: Sequence[tuple[str, int | None]]) -> list[Column]:
             for i, (label, width) in enumerate(columns)]
 
 
+def sort_items(items: Sequence[Item], columns: Sequence[tuple[str, int | None]], column: str,
+               descending: bool) -> list[Item]:
+    """``items`` sorted by the cells of ``column`` (a label of ``columns``), numbers by value."""
+    col = [label for label, _ in columns].index(column)
+    return sorted(items, key=lambda it: sort_value(it.cells[col]), reverse=descending)
+
+
 _NUMBER_CELL = re.compile(r"[█░·\s]*(-?\d+(?:\.\d+)?)%?")
 
 
@@ -123,8 +130,7 @@ class TablePane(Pane):
         else:
             shown = list(self.items)
         if self.sort_column is not None:
-            col = [label for label, _ in self.columns].index(self.sort_column)
-            shown.sort(key=lambda it: sort_value(it.cells[col]), reverse=self.descending)
+            shown = sort_items(shown, self.columns, self.sort_column, self.descending)
         self.shown = shown
         t = self.table
         t.empty_text = f"no rows match /{self.filter_text}" if self.filter_text else "nothing here"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:  # imported where used: opening the history (and its cached view) must not cost the model's import
     from . import model as m
 
+FROM_HISTORY = "from local history; refreshing"  # what a section loaded from here says until fresh data comes
 FORMAT = 1  # bump when the pickled model changes incompatibly: old rows are then ignored, not misread
 
 _SCHEMA = """
@@ -100,7 +101,7 @@ class History:
             return None
         sections = {
             name: replace(sec, status=replace(sec.status, status="stale" if sec.data is not None else "error",
-                                              error=sec.status.error or "from local history; refreshing"))
+                                              error=sec.status.error or FROM_HISTORY))
             for name, sec in snap.sections.items()
         }
         return replace(snap, sections=sections)

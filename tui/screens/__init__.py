@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from widgets.panes import Item, sort_value, table_columns
+from widgets.panes import Item, sort_items, table_columns
 from widgets.virtual_table import VirtualTable
 
 KEYS_HELP: tuple[tuple[str, str], ...] = (
@@ -141,8 +141,7 @@ class ListScreen(Screen[None]):
 
     def on_virtual_table_sort_requested(self, event: VirtualTable.SortRequested) -> None:
         event.stop()
-        col = [label for label, _ in self.columns].index(event.column_key)
-        self.shown = sorted(self.items, key=lambda it: sort_value(it.cells[col]), reverse=event.descending)
+        self.shown = sort_items(self.items, self.columns, event.column_key, event.descending)
         t = self.query_one(VirtualTable)
         t.set_sort(event.column_key, event.descending)
         t.set_rows([it.cells for it in self.shown], keys=[it.key for it in self.shown])
