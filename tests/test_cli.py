@@ -87,9 +87,13 @@ def test_broken_config_file_exit_2(tmp_path) -> None:
     r = run(["snapshot", "--config", str(cfg)])
     assert_clean(r)
     assert r.returncode == 2 and "not valid TOML" in r.stderr
-    cfg.write_text("[azure]\nsubscripshuns = []\n")
+    cfg.write_text("[azure]\nsubscripshuns = []\n")  # an unknown key is a warning (info --config: no network)
+    r = run(["info", "--config", str(cfg)])
+    assert r.returncode == 0 and "unknown key azure.subscripshuns" in r.stderr
+    cfg.write_text('[azure]\nsubscriptions = "abc"\n')
     r = run(["snapshot", "--config", str(cfg)])
-    assert r.returncode == 2 and "unknown keys" in r.stderr
+    assert_clean(r)
+    assert r.returncode == 2 and "azure.subscriptions" in r.stderr and str(cfg) in r.stderr
 
 
 def test_unreachable_arm_is_a_clear_error() -> None:

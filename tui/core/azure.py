@@ -50,6 +50,7 @@ from .model import (
     Recommendation,
     RecommendationCount,
 )
+from .redact import redact_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import AzureSettings
@@ -139,7 +140,7 @@ def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[
         for o in raw_offerings if isinstance(raw_offerings, list) else ():
             otype = _s(o.get("offeringType")) if isinstance(o, Mapping) else None
             if otype in KNOWN_AWS_OFFERINGS:
-                offerings.append(Offering(offering_type=otype, raw=dict(o)))
+                offerings.append(Offering(offering_type=otype, raw=redact_data(o)))
             else:
                 log.info("connector %s: offering %r ignored (not a known AWS offering)", name, otype)
         return Connector(
@@ -158,7 +159,7 @@ def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[
             offerings=tuple(offerings),
             location=_s(item.get("location")),
             health="ok",
-            raw=dict(item),
+            raw=redact_data(item),  # stored (history) and shown (details): never a secret
         ), None
     except Exception as e:  # noqa: BLE001 - a parser never raises
         return None, f"connector item: unreadable ({type(e).__name__})"
@@ -211,7 +212,7 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
             health=health,
             health_detail=detail,
             auth_type=canonical,
-            raw=dict(item),
+            raw=redact_data(item),  # stored (history) and shown (details): never a secret
         ), None
     except Exception as e:  # noqa: BLE001
         return None, f"classic connector item: unreadable ({type(e).__name__})"

@@ -5,15 +5,18 @@ Never imports textual or rich.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import UsageError
 
 APP_NAME = "mdc-aws"
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 ENV_ACCESS_TOKEN = "MDC_AWS_ACCESS_TOKEN"
+MASKED = "<redacted>"  # how a secret setting shows in a repr
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class AzureSettings:
     timeout_s: float = 30.0
     arg_batch_size: int = 300  # subscriptions per Resource Graph query (Microsoft's guidance: < 300)
     arg_page_size: int = 1000  # $top per page (max 1000)
+
+    def __repr__(self) -> str:  # the token never reaches a log line, a traceback or a crash report
+        fields = ", ".join(f"{k}={(MASKED if v else v)!r}" if k == "access_token" else f"{k}={v!r}"
+                           for k, v in ((f, getattr(self, f)) for f in self.__dataclass_fields__))
+        return f"AzureSettings({fields})"
 
 
 @dataclass(frozen=True)
@@ -73,60 +81,246 @@ def data_dir(settings: Settings | None = None) -> Path:
     return Path(os.environ.get("MDC_AWS_DATA_DIR") or user_data_dir(APP_NAME))
 
 
-def _str_map(v: Any, where: str) -> dict[str, str]:
-    if v is None:
-        return {}
-    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
-        raise UsageError(f"config: {where} must be a table of strings (account id = value)")
-    return dict(v)
+# -- validation ---------------------------------------------------------------------------------------------------
+# Where a value came from, for messages: "--ca-bundle", "MDC_AWS_CA_BUNDLE", or "config file <path>, key azure.x".
+Sources = dict  # "azure.ca_bundle" -> label; see `source_label`
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_ACCOUNT = re.compile(r"\d{12}\Z")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}\Z")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}\Z")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}\Z")
+_PROFILE = re.compile(r"[^\s\x00-\x1f\[\]]{1,256}\Z")
+
+# Environment variables read here, and the setting each one sets
+ENV_VARS = {"MDC_AWS_ACCESS_TOKEN": "azure.access_token", "MDC_AWS_ARM_ENDPOINT": "azure.arm_endpoint",
+            "MDC_AWS_CA_BUNDLE": "azure.ca_bundle", "MDC_AWS_AWS_ENDPOINT_URL": "aws.endpoint_url"}
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v not in (float("inf"), float("-inf"))
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], tuple[Any, str | None]]:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if not _is_int(v):
+            return v, f"expected an integer from {lo} to {hi}"
+        return v, None if lo <= v <= hi else f"expected an integer from {lo} to {hi}"
+    return check
+
+
+def _num_in(lo: float, hi: float) -> Callable[[Any], tuple[Any, str | None]]:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if not _is_num(v) or not lo <= v <= hi:
+            return v, f"expected a number of seconds from {lo:g} to {hi:g}"
+        return float(v), None
+    return check
+
+
+def _text(rx: re.Pattern[str] | None, what: str) -> Callable[[Any], tuple[Any, str | None]]:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if not isinstance(v, str) or not v.strip():
+            return v, f"expected {what} (a non-empty string)"
+        if rx is not None and not rx.match(v):
+            return v, f"expected {what}"
+        return v, None
+    return check
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[Any], tuple[Any, str | None]]:
+    def check(v: Any) -> tuple[Any, str | None]:
+        from urllib.parse import urlsplit
+
+        want = "expected an https:// URL" if schemes == ("https",) else "expected an http(s):// URL"
+        if not isinstance(v, str) or not v.strip():
+            return v, want
+        try:
+            u = urlsplit(v)
+            u.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            return v, want
+        return v, None if u.scheme in schemes and u.hostname else want
+    return check
+
+
+def _subscriptions(v: Any) -> tuple[Any, str | None]:
+    want = 'expected a list of subscription ids (GUIDs), e.g. ["00000000-0000-0000-0000-000000000000"]'
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        return v, want
+    bad = [x for x in v if not _GUID.match(x)]
+    return tuple(v), (f"{_short(bad[0])} is not a subscription id; {want}" if bad else None)
+
+
+def _account_map(value_rx: re.Pattern[str], what: str) -> Callable[[Any], tuple[Any, str | None]]:
+    def check(v: Any) -> tuple[Any, str | None]:
+        want = f'expected a table of 12-digit AWS account id = {what}, e.g. "210987654321" = "..."'
+        if not isinstance(v, dict):
+            return v, want
+        for k, x in v.items():
+            if not _ACCOUNT.match(k):
+                return v, f"{_short(k)} is not an AWS account id; {want}"
+            if not isinstance(x, str) or not value_rx.match(x):
+                return v, f"{k} = {_short(x)}: {want}"
+        return dict(v), None
+    return check
+
+
+_Check = Callable[[Any], "tuple[Any, str | None]"]
+SCHEMA: dict[str, dict[str, _Check]] = {
+    "azure": {
+        "arm_endpoint": _url(("https",)),
+        "ca_bundle": _text(None, "the path of a PEM file"),
+        "access_token": _text(None, "a bearer token"),
+        "subscriptions": _subscriptions,
+        "retry_total": _int_in(0, 20),
+        "timeout_s": _num_in(1, 3600),
+        "arg_batch_size": _int_in(1, 1000),
+        "arg_page_size": _int_in(1, 1000),
+    },
+    "aws": {
+        "endpoint_url": _url(("http", "https")),
+        "ca_bundle": _text(None, "the path of a PEM file"),
+        "region": _text(_REGION, "an AWS region, e.g. us-east-1"),
+        "profile": _text(_PROFILE, "an AWS profile name"),
+        "assume_role_name": _text(_ROLE_NAME, "an IAM role name (1-64 of letters, digits and +=,.@_-)"),
+        "account_roles": _account_map(_ROLE_ARN, "role ARN (arn:aws:iam::<account>:role/<name>)"),
+        "account_profiles": _account_map(_PROFILE, "profile name"),
+        "external_id": _text(_EXTERNAL_ID, "an external id (2-1224 of letters, digits and +=,.@:/_-)"),
+        "max_workers": _int_in(1, 64),
+        "max_attempts": _int_in(1, 20),
+        "timeout_s": _num_in(1, 3600),
+    },
+    "": {
+        "refresh_s": _num_in(2, 86400),
+        "data_dir": _text(None, "a directory path"),
+    },
+}
+assert set(SCHEMA["azure"]) == set(AzureSettings.__dataclass_fields__)
+assert set(SCHEMA["aws"]) == set(AwsSettings.__dataclass_fields__)
+
+
+def source_label(sources: Mapping[str, str] | None, key: str, flag: str | None = None) -> str:
+    """How a message names where setting `key` came from: the flag, the variable, or the file and key."""
+    src = (sources or {}).get(key)
+    if src:
+        return src
+    return flag or f"setting {key}"
+
+
+def bad_value(sources: Mapping[str, str] | None, key: str, value: Any, problem: str, flag: str | None = None) -> str:
+    """One message for a bad value, naming where it came from: `MDC_AWS_CA_BUNDLE=/x: not a file`,
+    `--ca-bundle '/x': not a file`, `config file /p: azure.ca_bundle = '/x': not a file`."""
+    src = source_label(sources, key, flag)
+    if src.startswith("--"):
+        return f"{src} {_short(value)}: {problem}"
+    if src.startswith("config file "):
+        return f"{src} = {_short(value)}: {problem}"
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*", src):  # an environment variable
+        return f"{src}={value}: {problem}"
+    return f"{src} {_short(value)}: {problem}"
 
 
 def load_file(path: Path | None = None) -> dict[str, Any]:
     """Read the TOML config; a missing file is an empty config, a broken one a UsageError naming the line."""
     p = path or config_path()
-    if not p.exists():
-        return {}
-    import tomllib  # only when a config file exists: not on every start
-
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        if not p.exists():
+            return {}
+        import tomllib  # only when a config file exists: not on every start
+
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"config file {p} cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {p} is not UTF-8 text; fix it or move it away") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {p} is not valid TOML ({e}); fix it or move it away") from None
 
 
-def from_mapping(cfg: Mapping[str, Any], base: Settings | None = None) -> Settings:
-    s = base or Settings()
-    az = dict(cfg.get("azure") or {})
-    aws = dict(cfg.get("aws") or {})
-    unknown = set(az) - {f for f in AzureSettings.__dataclass_fields__}
-    unknown |= set(aws) - {f for f in AwsSettings.__dataclass_fields__}
-    if unknown:
-        raise UsageError(f"config: unknown keys {sorted(unknown)}; see README 'Configuration'")
-    if "subscriptions" in az:
-        az["subscriptions"] = tuple(az["subscriptions"])
-    if "account_roles" in aws:
-        aws["account_roles"] = _str_map(aws["account_roles"], "aws.account_roles")
-    if "account_profiles" in aws:
-        aws["account_profiles"] = _str_map(aws["account_profiles"], "aws.account_profiles")
+def check_private(path: Path) -> str | None:
+    """Why a file must not hold a token (readable or writable by others, or owned by someone else), or None."""
     try:
-        azure = replace(s.azure, **az)
-        awss = replace(s.aws, **aws)
-    except TypeError as e:
-        raise UsageError(f"config: {e}") from None
-    refresh = cfg.get("refresh_s", s.refresh_s)
-    return replace(s, azure=azure, aws=awss, refresh_s=float(refresh))
+        st = path.stat()
+    except OSError as e:
+        return f"cannot be checked ({e.strerror or e})"
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        return f"is owned by uid {st.st_uid}, not by you (uid {getuid()})"
+    if os.name == "posix" and st.st_mode & 0o077:
+        return f"is readable or writable by others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
-def from_env(s: Settings, env: Mapping[str, str] | None = None) -> Settings:
+def from_mapping(cfg: Mapping[str, Any], base: Settings | None = None, *, path: Path | str | None = None,
+                 warn: Callable[[str], None] | None = None, sources: dict[str, str] | None = None) -> Settings:
+    """Settings from a parsed config file, every value checked. Wrong types and bad values: one UsageError naming
+    the file, each key and what is expected. Unknown tables and keys: `warn` (default: ignored)."""
+    s = base or Settings()
+    where = f"config file {path}" if path is not None else "config"
+    errors: list[str] = []
+    warnings: list[str] = []
+    values: dict[str, dict[str, Any]] = {"azure": {}, "aws": {}, "": {}}
+    if not isinstance(cfg, Mapping):
+        raise UsageError(f"{where}: expected a TOML document (tables and keys)")
+    for key, val in cfg.items():
+        if key in ("azure", "aws"):
+            if not isinstance(val, Mapping):
+                errors.append(f"{key} = {_short(val)}: expected a table ([{key}])")
+                continue
+            for sub, v in val.items():
+                check = SCHEMA[key].get(sub)
+                if check is None:
+                    warnings.append(f"unknown key {key}.{sub} ignored (known: {', '.join(sorted(SCHEMA[key]))})")
+                    continue
+                out, problem = check(v)
+                if problem:
+                    errors.append(f"{key}.{sub} = {_short(v)}: {problem}")
+                else:
+                    values[key][sub] = out
+        elif key in SCHEMA[""]:
+            out, problem = SCHEMA[""][key](val)
+            if problem:
+                errors.append(f"{key} = {_short(val)}: {problem}")
+            else:
+                values[""][key] = out
+        else:
+            kind = "table" if isinstance(val, Mapping) else "key"
+            known = "azure, aws, " + ", ".join(sorted(SCHEMA[""]))
+            warnings.append(f"unknown {kind} {key} ignored (known: {known})")
+    for w in warnings:
+        if warn is not None:
+            warn(f"{where}: {w}")
+    if errors:
+        raise UsageError(f"{where}: " + "; ".join(errors) + "; see README 'Configuration file'")
+    if sources is not None and path is not None:
+        for table, vals in values.items():
+            for k in vals:
+                full = f"{table}.{k}" if table else k
+                sources[full] = f"config file {path}: {full}"
+    return replace(s, azure=replace(s.azure, **values["azure"]), aws=replace(s.aws, **values["aws"]), **values[""])
+
+
+def from_env(s: Settings, env: Mapping[str, str] | None = None, *, sources: dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    az = s.azure
-    if env.get(ENV_ACCESS_TOKEN):
-        az = replace(az, access_token=env[ENV_ACCESS_TOKEN])
-    if env.get("MDC_AWS_ARM_ENDPOINT"):
-        az = replace(az, arm_endpoint=env["MDC_AWS_ARM_ENDPOINT"])
-    if env.get("MDC_AWS_CA_BUNDLE"):
-        az = replace(az, ca_bundle=env["MDC_AWS_CA_BUNDLE"])
-    aws = s.aws
-    if env.get("MDC_AWS_AWS_ENDPOINT_URL"):
-        aws = replace(aws, endpoint_url=env["MDC_AWS_AWS_ENDPOINT_URL"])
-    return replace(s, azure=az, aws=aws)
+    az, aws = dict(), dict()
+    for var, key in ENV_VARS.items():
+        v = env.get(var)
+        if not v:
+            continue
+        table, name = key.split(".")
+        (az if table == "azure" else aws)[name] = v
+        if sources is not None:
+            sources[key] = var
+    return replace(s, azure=replace(s.azure, **az), aws=replace(s.aws, **aws))

@@ -22,6 +22,7 @@ Nothing here imports tui.core.
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as _dt
 import hashlib
 import json
@@ -104,6 +105,8 @@ class TokenIssuer:
         self.kid = _b64url(hashlib.sha1(der).digest())  # noqa: S324 - a key id, not a security hash
         self._lock = threading.Lock()
         self.issued = 0
+        # the last tokens signed (tests prove none of them is ever written: Estate.issued_secrets)
+        self.recent: collections.deque[str] = collections.deque(maxlen=64)
 
     # -- issuing -----------------------------------------------------------------------------------------------
 
@@ -128,9 +131,11 @@ class TokenIssuer:
         signing_input = (_b64url(json.dumps(header, separators=(",", ":")).encode()) + "."
                          + _b64url(json.dumps(dict(claims), separators=(",", ":")).encode()))
         sig = self._key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        token = signing_input + "." + _b64url(sig)
         with self._lock:
             self.issued += 1
-        return signing_input + "." + _b64url(sig)
+            self.recent.append(token)
+        return token
 
     # -- checking ----------------------------------------------------------------------------------------------
 
