@@ -356,7 +356,7 @@ def test_close_ends_the_child_and_a_closed_pipe_too(settings) -> None:
     with pytest.raises(SourceError, match="closed"):
         ps.collect()
     # the dashboard dying closes the pipe: the child exits by itself
-    p = subprocess.Popen([sys.executable, "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, "-P", "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     write_msg(p.stdin, ("init", settings, None, 10.0, None))
     p.stdin.close()
@@ -390,3 +390,59 @@ def _gone(pid: int | None) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+# ------------------------------------------------------------------------------------------------- survival
+
+
+def test_any_exception_in_the_reader_restarts_the_child_with_one_line(caplog) -> None:
+    from tui.core.config import Settings
+
+    ps = ProcessService(Settings(), max_child_mb=None)
+    real = ps._dispatch
+    boom = [True]
+
+    def dispatch(msg, proc=None):  # the first answer breaks the reader (as a bug in decoding would)
+        if msg[1] != "idle" and boom and boom.pop():
+            raise KeyError("injected\nsecond line")
+        return real(msg, proc)
+
+    ps._dispatch = dispatch  # type: ignore[method-assign]
+    try:
+        first = ps.pid
+        with caplog.at_level(logging.WARNING, logger="tui.core.procservice"):
+            with pytest.raises(SourceError) as ei:
+                ps._wait(ps._request("no_such_method"), 30)
+        msg = str(ei.value)
+        assert "could not be read" in msg and "KeyError" in msg and "restarted" in msg and "\n" not in msg
+        assert _gone(first)
+        assert ps.reader_failures == 1
+        assert any("restarting the collector" in r.getMessage() for r in caplog.records)
+        # the next call gets a fresh child with a working reader
+        with pytest.raises(ValueError, match="unknown method"):
+            ps._wait(ps._request("no_such_method"), 30)
+        assert ps.starts == 2 and ps.pid != first
+    finally:
+        ps.close()
+
+
+def test_a_history_the_collector_cannot_open_disables_it_with_a_message(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from tui.core.config import Settings
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    # the parent thinks it fine; the child cannot open it (its folder is a file)
+    fake = SimpleNamespace(path=blocker / "history.sqlite3", scope=None, error=None)
+    ps = ProcessService(Settings(), fake, max_child_mb=None)
+    try:
+        with pytest.raises(ValueError, match="unknown method"):  # the collector is up and answers
+            ps._wait(ps._request("no_such_method"), 30)
+        deadline = time.monotonic() + 10
+        while ps.history_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ps.history_error is not None and "history disabled" in ps.history_error
+        assert str(blocker) in ps.history_error and ps.starts == 1
+    finally:
+        ps.close()

@@ -5,6 +5,7 @@ in step (tests/test_snapshot_contract.py validates every output against it).
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,18 @@ from . import derive as d
 from . import model as m
 
 SCHEMA_VERSION = "1"
+
+
+def write_private(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (0600, also when the file existed): an export holds the
+    tenant, its accounts and findings."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:  # not ours to change (e.g. /dev/stdout): write anyway, as the operator asked
+        pass
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -41,6 +41,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import fields
 from typing import IO, Any, Sequence
@@ -374,7 +375,12 @@ class ProcessService:
                  start_from: m.Snapshot | None = None, python: str | None = None,
                  call_timeout_s: float | None = None, max_child_mb: float | None = MAX_CHILD_MB) -> None:
         self.settings = settings
-        self.history_path = str(history.path) if history is not None and getattr(history, "path", None) else None
+        # the child opens the same history (same scope); one the parent could not open is not tried again
+        usable = history is not None and getattr(history, "path", None) and not getattr(history, "error", None)
+        self.history_path = str(history.path) if usable else None
+        self.history_scope = getattr(history, "scope", None) if usable else None
+        self.history_error: str | None = None  # the child's history was disabled: why (the dashboard says so)
+        self.reader_failures = 0  # answers the reader could not handle (each restarted the child)
         self.section_timeout_s = section_timeout_s
         # a call's sections time out in the child; this catches a child that stopped answering at all
         self.call_timeout_s = call_timeout_s if call_timeout_s is not None else section_timeout_s * 3 + 60
@@ -403,7 +409,8 @@ class ProcessService:
         # glibc gives each thread that allocates its own heap and keeps what they freed: with a dozen SDK threads
         # that was ~100 MB of resident memory the collector never used again (measured by make bench)
         env.setdefault("MALLOC_ARENA_MAX", "2")
-        proc = subprocess.Popen([self.python, "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
+        # -P: the current directory never comes first on sys.path (a tui/ package there must not run here)
+        proc = subprocess.Popen([self.python, "-P", "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self._proc = proc
@@ -413,7 +420,7 @@ class ProcessService:
                          daemon=True).start()
         try:
             write_msg(proc.stdin, ("init", self.settings, self.history_path, self.section_timeout_s,
-                                   self.last_snapshot), self._write_lock)
+                                   self.last_snapshot, self.history_scope), self._write_lock)
         except OSError:  # it died at once: the reader thread reports it to the calls
             pass
 
@@ -426,6 +433,7 @@ class ProcessService:
 
     def _read_loop(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
+        failure: str | None = None
         try:
             while True:
                 head = _read_exact(proc.stdout, _HEADER.size)  # waits here with the collector on
@@ -433,8 +441,18 @@ class ProcessService:
                 with GC_HOLD:
                     self._dispatch(pickle.loads(body), proc)
                 del body
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError) as e:
+        except (EOFError, OSError) as e:
+            reason: BaseException = e
+        except Exception as e:  # noqa: BLE001 - whatever broke the reader: this child is restarted, never left
+            # without a reader (every later call would wait for an answer nobody reads)
             reason = e
+            failure = " ".join(f"{e.__class__.__name__}: {e}".split())[:300]
+            self.reader_failures += 1
+            log.warning("the collector's answer could not be read (%s): restarting the collector process", failure)
+            try:
+                proc.kill()
+            except OSError:
+                pass
         code = proc.wait()
         with self._lock:
             mine = [k for k, c in self._calls.items() if c.proc is proc]
@@ -447,6 +465,9 @@ class ProcessService:
             return
         if self._closed:
             err: BaseException = errors.SourceError("the data service is closed")
+        elif failure is not None:
+            err = errors.SourceError(f"the collector's answer could not be read ({failure}); the collector was "
+                                     "restarted: refresh (r) to try again")
         else:
             tail = self._last_error_line()
             err = errors.SourceError(
@@ -467,6 +488,11 @@ class ProcessService:
         call_id, kind, payload = msg
         if kind == "idle":
             self._maybe_retire(proc, payload)
+            return
+        if kind == "notice":  # the child's history was disabled (cannot be opened or written)
+            if isinstance(payload, str) and payload != self.history_error:
+                log.warning("collector: %s", payload)
+                self.history_error = payload
             return
         with self._lock:
             c = self._calls.get(call_id)
@@ -596,22 +622,29 @@ class ProcessService:
         if proc is not None:
             proc.kill()  # the reader thread sees EOF, fails the calls in flight and clears _proc
 
-    def close(self) -> None:
+    def close(self, grace_s: float = 3.0) -> None:
+        """Ask the child (and any retired one still exiting) to exit; killed after ``grace_s`` (its history is
+        written one transaction at a time: nothing committed is lost)."""
         if self._closed:
             return
         self._closed = True
         with self._lock:
             proc = self._proc
-        if proc is None:
-            return
-        try:
-            assert proc.stdin is not None
-            write_msg(proc.stdin, ("close",), self._write_lock)
-            proc.stdin.close()
-        except (OSError, ValueError):
-            pass
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            procs = ([proc] if proc is not None else []) + list(self._retiring)
+        if proc is not None:
+            try:
+                assert proc.stdin is not None
+                write_msg(proc.stdin, ("close",), self._write_lock)
+                proc.stdin.close()
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + grace_s
+        for p in procs:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                try:
+                    p.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass

@@ -68,6 +68,11 @@ class Service:
         if self._start_from is not None:
             self._collector.seed(self._start_from)
 
+    @property
+    def history_error(self) -> str | None:
+        """Why the history is disabled (it could not be opened or written), else None: the dashboard says it."""
+        return getattr(self.history, "error", None) if self.history is not None else None
+
     # ------------------------------------------------------------------------------------------- blocking API
 
     def collect(self) -> m.Snapshot:
@@ -80,8 +85,8 @@ class Service:
         self.last_snapshot = snap
         if self.history is not None and any(s.status.status == "ok" for s in snap.sections.values()):
             try:
-                self.history.save(snap)
-            except Exception:  # noqa: BLE001 - a full disk must not stop the dashboard
+                self.history.save(snap)  # a write that fails disables the history (history_error says why)
+            except Exception:  # noqa: BLE001 - anything else in saving must not stop the dashboard either
                 log.warning("could not save history", exc_info=True)
         return snap
 

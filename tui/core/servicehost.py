@@ -34,11 +34,31 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     if not (isinstance(first, tuple) and first and first[0] == "init"):
         print("servicehost: the first message must be init", file=sys.stderr)
         return 2
-    _, settings, history_path, section_timeout_s, start_from = first
-    history = History(history_path) if history_path else None
+    _, settings, history_path, section_timeout_s, start_from, *rest = first
+    scope = rest[0] if rest else None
+    history = None
+    open_error: str | None = None
+    if history_path:
+        try:
+            history = History(history_path, scope=scope)  # never raises for the file's sake: disabled instead
+        except Exception as e:  # noqa: BLE001 - a history must never keep the collector from starting
+            open_error = f"history {history_path} cannot be opened ({' '.join(str(e).split())}): history disabled"
+    said: set[str] = set()
     svc = Service(settings, history, section_timeout_s=section_timeout_s, start_from=start_from)
-    held = [start_from]  # the snapshot the parent holds: a collection is sent as what changed since it
     lock = threading.Lock()
+
+    def tell_history() -> None:
+        """The history's problem (disabled: cannot be opened or written), once, to the parent."""
+        msg = (history.error if history is not None else None) or open_error
+        if msg and msg not in said:
+            said.add(msg)
+            try:
+                write_msg(out, (0, "notice", msg), lock)
+            except (OSError, ValueError):
+                pass
+
+    tell_history()
+    held = [start_from]  # the snapshot the parent holds: a collection is sent as what changed since it
     pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="servicehost")
     busy = [0]  # calls read and not answered yet
     busy_lock = threading.Lock()
@@ -74,6 +94,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                     result = None
             elif method == "collect":  # the parent asks for collections one at a time
                 snap = svc.collect()
+                tell_history()  # before the answer: the dashboard says it when the collection arrives
                 result = encode_snapshot(snap, held[0])
                 held[0] = snap
                 del snap

@@ -10,6 +10,7 @@ azure-identity use as they do on App Service (`EstateInfo.identity_env()`, `az_e
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -159,6 +160,34 @@ class Estate:
                 except Exception:  # noqa: BLE001 - best effort at shutdown
                     pass
 
+    def issued_secrets(self) -> dict[str, list[str]]:
+        """Every secret this estate has handed out so far, by kind (tests scan files for them): STS credentials of
+        every AssumeRole, IAM access keys' secrets, the operator's key, bearer tokens, the identity header."""
+        out: dict[str, list[str]] = {"sts_secret_access_keys": [], "sts_session_tokens": [], "iam_secret_keys": [],
+                                     "bearer_tokens": [DEMO_TOKEN], "identity_header": []}
+        try:
+            from moto.iam.models import iam_backends
+            from moto.sts.models import sts_backends
+
+            for by_region in list(sts_backends.values()):
+                for backend in list(by_region.values()):
+                    for role in list(getattr(backend, "assumed_roles", ())):
+                        out["sts_secret_access_keys"].append(role.secret_access_key)
+                        out["sts_session_tokens"].append(role.session_token)
+            for by_region in list(iam_backends.values()):
+                for backend in list(by_region.values()):
+                    for user in list(getattr(backend, "users", {}).values()):
+                        for key in list(getattr(user, "access_keys", ())):
+                            out["iam_secret_keys"].append(key.secret_access_key)
+        except ImportError:  # moto missing: no AWS half, nothing issued there
+            pass
+        if self.info is not None:
+            out["iam_secret_keys"].append(self.info.aws_operator.get("secret_access_key", ""))
+            out["identity_header"].append(self.info.identity_header)
+        if self.identity is not None:
+            out["bearer_tokens"] += list(self.identity.recent)
+        return {k: sorted({v for v in vs if v and v != DEMO_AWS_KEY}) for k, vs in out.items()}
+
     def __enter__(self) -> EstateInfo:
         return self.start()
 
@@ -190,9 +219,7 @@ def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | N
     est = Estate(seed, scale, tick_seconds=tick_seconds, quota=quota)
     info = est.start()
     if ready_file:
-        tmp = ready_file + ".tmp"
-        Path(tmp).write_text(info.to_json(), encoding="utf-8")
-        os.replace(tmp, ready_file)
+        write_private(ready_file, info.to_json())  # it holds IDENTITY_HEADER and the operator's keys: 0600
     if not quiet:
         print_instructions(info)
     stop = threading.Event()
@@ -200,14 +227,29 @@ def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | N
     def _sig(*_: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _sig)
-    signal.signal(signal.SIGINT, _sig)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: the SSH session that ran it ended
+        signal.signal(sig, _sig)
     try:
         while not stop.wait(1.0):
             if parent_pid is not None and os.getppid() != parent_pid:
                 break  # the dashboard went away: do not linger
     finally:
         est.stop()
+        _write_issued(est)
+
+
+# Test only: when set, `serve` writes every secret the estate issued to this file (0600) as it stops, so a test that
+# runs `mdc-aws --demo` in a subprocess can scan what the run wrote for them.
+ISSUED_FILE_ENV = "MDCAWS_TEST_ESTATE_ISSUED_FILE"
+
+
+def _write_issued(est: "Estate") -> None:
+    path = os.environ.get(ISSUED_FILE_ENV)
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(est.issued_secrets(), fh)
 
 
 def instructions(info: EstateInfo) -> str:
@@ -250,18 +292,103 @@ def print_instructions(info: EstateInfo) -> None:
     print(instructions(info), flush=True)
 
 
+def write_private(path: str, text: str) -> None:
+    """``text`` into ``path`` at once (a temp file renamed over it), readable by this user only (0600)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an old temp file of the same name keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_LIVE: set["EstateProcess"] = set()  # estates this process started and has not stopped (stopped at exit)
+_LIVE_LOCK = threading.Lock()
+_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_saved_handlers: dict[int, Any] = {}
+
+
+def _stop_all() -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for est in live:
+        est.stop(grace_s=2.0)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM/SIGHUP to a process that started an estate (and had no handler of its own): leave as an exit does,
+    so every ``finally`` and ``with`` runs and the estate and its temp folder go with it. A second signal does not
+    interrupt that clean-up."""
+    for sig in _SIGNALS:
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):
+            pass
+    raise SystemExit(128 + signum)
+
+
+def _claim_signals() -> None:
+    """On the main thread, where SIGTERM/SIGHUP would kill this process outright (default action): turn them into
+    SystemExit while an estate runs. Handlers of the process's own (e.g. the dashboard's) are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _SIGNALS:
+        try:
+            if sig not in _saved_handlers and signal.getsignal(sig) is signal.SIG_DFL:
+                _saved_handlers[sig] = signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main interpreter, or the platform has no such signal
+            pass
+
+
+def _release_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _LIVE_LOCK:
+        if _LIVE:
+            return
+    for sig, old in list(_saved_handlers.items()):
+        try:
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, old)
+        except (ValueError, OSError):
+            pass
+        _saved_handlers.pop(sig, None)
+
+
+atexit.register(_stop_all)
+
+
 class EstateProcess:
     def __init__(self, proc: subprocess.Popen[bytes], info: EstateInfo, tmpdir: tempfile.TemporaryDirectory[str]):
         self.proc, self.info, self._tmp = proc, info, tmpdir
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._tmp.cleanup()
+    def stop(self, grace_s: float = 3.0) -> None:
+        """End the estate (SIGTERM, then SIGKILL after ``grace_s``) and remove its temp folder (the child's own
+        temp files are in it)."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(2)
+        except (OSError, subprocess.TimeoutExpired):  # gone already, or unkillable: its folder goes all the same
+            pass
+        finally:
+            self._tmp.cleanup()
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+            _release_signals()
 
     def __enter__(self) -> EstateInfo:
         return self.info
@@ -272,26 +399,43 @@ class EstateProcess:
 
 def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 60.0,
           timeout_s: float = 180.0) -> EstateProcess:
-    """Start the estate in a child process and wait until it serves."""
+    """Start the estate in a child process and wait until it serves.
+
+    The child runs with ``-P`` (the current directory never shadows the package) and its TMPDIR inside this
+    process's private temp folder, so everything it writes there (TLS material, ready.json) goes when the folder
+    does, also if the child itself was killed. On the main thread, SIGTERM and SIGHUP end this process as an exit
+    does while the estate runs (see _claim_signals); the estate is also stopped at exit."""
     tmp = tempfile.TemporaryDirectory(prefix="mdc-aws-estate-")
-    ready = os.path.join(tmp.name, "ready.json")
-    log = open(os.path.join(tmp.name, "estate.log"), "wb")
-    cmd = [sys.executable, "-m", "tui.emulator", "serve", "--seed", str(seed), "--scale", scale,
-           "--ready-file", ready, "--quiet", "--parent-pid", str(os.getpid())]
-    if tick_seconds is not None:
-        cmd += ["--tick-seconds", str(tick_seconds)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout_s
-    while not os.path.exists(ready):
-        if proc.poll() is not None:
-            log.close()
-            text = Path(tmp.name, "estate.log").read_text(errors="replace")[-2000:]
-            tmp.cleanup()
-            raise RuntimeError(f"the emulated estate failed to start (exit {proc.returncode}): {text.strip()}")
-        if time.monotonic() > deadline:
+    _claim_signals()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        ready = os.path.join(tmp.name, "ready.json")
+        child_tmp = os.path.join(tmp.name, "tmp")
+        os.mkdir(child_tmp, 0o700)
+        env = {**os.environ, "TMPDIR": child_tmp}
+        cmd = [sys.executable, "-P", "-m", "tui.emulator", "serve", "--seed", str(seed), "--scale", scale,
+               "--ready-file", ready, "--quiet", "--parent-pid", str(os.getpid())]
+        if tick_seconds is not None:
+            cmd += ["--tick-seconds", str(tick_seconds)]
+        with open(os.path.join(tmp.name, "estate.log"), "wb") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + timeout_s
+        while not os.path.exists(ready):
+            if proc.poll() is not None:
+                text = Path(tmp.name, "estate.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the emulated estate failed to start (exit {proc.returncode}): {text.strip()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the emulated estate did not start within {timeout_s:.0f} s")
+            time.sleep(0.05)
+        info = EstateInfo.from_json(Path(ready).read_text(encoding="utf-8"))
+    except BaseException:  # failed, timed out, or a signal/KeyboardInterrupt while waiting: leave nothing behind
+        if proc is not None and proc.poll() is None:
             proc.kill()
-            tmp.cleanup()
-            raise RuntimeError(f"the emulated estate did not start within {timeout_s:.0f} s")
-        time.sleep(0.05)
-    info = EstateInfo.from_json(Path(ready).read_text(encoding="utf-8"))
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        tmp.cleanup()
+        _release_signals()
+        raise
     return EstateProcess(proc, info, tmp)

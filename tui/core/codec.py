@@ -1,0 +1,119 @@
+"""Plain data to and from JSON, tagged so that tuples, datetimes and the model's own dataclasses come back as they
+were, and so that reading it can never run code (what pickle from a file would allow).
+
+- JSON types as they are (str, int, float, bool, None, list; a dict whose keys are strings without a leading "$").
+- Everything else is an object whose first key is a tag starting with "$":
+  ``{"$t": [...]}`` tuple, ``{"$dt": "iso"}`` datetime, ``{"$m": [[k, v], ...]}`` any other mapping,
+  ``{"$c": "Name", field: value, ...}`` an instance of a dataclass the reader allows by name (and only those).
+  The tag is the first key; a reader looks at that key only.
+- Anything else cannot be written (TypeError) and an unknown tag or class cannot be read (ValueError): a file
+  planted by someone else yields plain data or an error, never a call of their choosing.
+
+``ext`` lets a front end add its own leaf types (e.g. rich ``Text``) as ``{"$x": [kind, data]}``, read back only by
+the decoders it names. Never imports textual or rich.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Callable
+
+Encoder = Callable[[Any], "tuple[str, Any] | None"]
+
+
+def model_classes() -> dict[str, type]:
+    """Every dataclass of tui.core.model, by name: what a snapshot is made of."""
+    from . import model as m
+
+    return {name: obj for name, obj in vars(m).items()
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == m.__name__}
+
+
+def to_plain(obj: Any, ext: Encoder | None = None) -> Any:
+    """``obj`` as JSON-ready values with tags (see the module doc)."""
+    t = type(obj)
+    if obj is None or t is str or t is int or t is float or t is bool:
+        return obj
+    if t is list:
+        return [to_plain(v, ext) for v in obj]
+    if t is tuple:
+        return {"$t": [to_plain(v, ext) for v in obj]}
+    if t is datetime:
+        return {"$dt": obj.isoformat()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {"$c": t.__name__}  # the tag first: a reader looks at the first key only
+        for f in dataclasses.fields(obj):
+            if f.init:
+                out[f.name] = to_plain(getattr(obj, f.name), ext)
+        return out
+    if isinstance(obj, Mapping):
+        if all(type(k) is str and not k.startswith("$") for k in obj):
+            return {k: to_plain(v, ext) for k, v in obj.items()}
+        return {"$m": [[to_plain(k, ext), to_plain(v, ext)] for k, v in obj.items()]}
+    if ext is not None:
+        got = ext(obj)
+        if got is not None:
+            return {"$x": [got[0], got[1]]}
+    raise TypeError(f"cannot store a {t.__name__}")
+
+
+def dumps(obj: Any, ext: Encoder | None = None) -> str:
+    return json.dumps(to_plain(obj, ext), separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def loads(text: str | bytes, classes: Mapping[str, type] | None = None,
+          ext: Mapping[str, Callable[[Any], Any]] | None = None) -> Any:
+    """The inverse of :func:`dumps`. Only the dataclasses in ``classes`` (by name) and the decoders in ``ext`` can
+    be made; anything else raises ValueError."""
+    classes = classes or {}
+    ext = ext or {}
+
+    def hook(d: dict[str, Any]) -> Any:
+        for first in d:  # a tag is always the first key; a "$" key elsewhere is plain data (never written so)
+            break
+        else:
+            return d
+        if first[:1] != "$":
+            return d
+        if first == "$c":
+            name = d.pop("$c")
+            cls = classes.get(name) if type(name) is str else None
+            if cls is None:
+                raise ValueError(f"class {name!r} is not allowed here")
+            try:
+                return cls(**d)
+            except TypeError as e:  # fields of another version of the class
+                raise ValueError(f"{cls.__name__}: {e}") from None
+        if len(d) != 1:
+            raise ValueError(f"bad {first!r}")
+        v = d[first]
+        if first == "$t":
+            if type(v) is not list:
+                raise ValueError("bad tuple")
+            return tuple(v)
+        if first == "$dt":
+            if type(v) is not str:
+                raise ValueError("bad datetime")
+            return datetime.fromisoformat(v)
+        if first == "$m":
+            if type(v) is not list or not all(type(p) is list and len(p) == 2 for p in v):
+                raise ValueError("bad mapping")
+            return {_hashable(k): val for k, val in v}
+        if first == "$x":
+            if type(v) is not list or len(v) != 2 or type(v[0]) is not str or v[0] not in ext:
+                raise ValueError("unknown extension")
+            return ext[v[0]](v[1])
+        raise ValueError(f"unknown tag {first!r}")
+
+    try:
+        return json.loads(text, object_hook=hook)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _hashable(k: Any) -> Any:
+    if isinstance(k, list):
+        raise ValueError("a list as a mapping key")
+    return k
