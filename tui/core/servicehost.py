@@ -36,6 +36,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         return 2
     _, settings, history_path, section_timeout_s, start_from, *rest = first
     scope = rest[0] if rest else None
+    from . import redact
+
+    redact.register(getattr(getattr(settings, "azure", None), "access_token", None))  # the static token, if any
     history = None
     open_error: str | None = None
     if history_path:
@@ -131,12 +134,30 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     return 0
 
 
+def _log_redacted() -> None:
+    """Warnings and errors go to stderr (the parent keeps its last lines and quotes them when the child dies),
+    through the same redacting filter as the CLI's handlers: nothing this process logs carries a secret."""
+    import logging
+
+    from . import redact
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    redact.install(root.handlers, root)
+    redact.cap_wire_loggers(logging.WARNING)
+    redact.register_from_env(os.environ)
+
+
 def main() -> int:
     memory.limit_arenas(2)  # before any thread starts (MALLOC_ARENA_MAX=2 in the environment does the same)
     # stdout is the protocol: keep a private handle on it and send any stray print to stderr
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    _log_redacted()
     inp = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
     code = serve(inp, out)
     try:
