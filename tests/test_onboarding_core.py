@@ -461,8 +461,13 @@ async def test_read_only_sends_nothing(estate, settings) -> None:
             await plans["plan_create_native_connector"][0].execute()
         with pytest.raises(w.ReadOnlyError):
             await w.execute_write(plans["plan_delete_stack"], read_only=False)
+        with pytest.raises(w.SourceError):
+            w.set_read_only(False)  # process-wide read-only is never lifted (tui.core.policy)
+        assert w.read_only()
     finally:
-        w.set_read_only(False)
+        from tui.core import policy
+
+        policy.reset_for_tests()
     assert mutating_arm(estate, t0) == []
     assert mutating_aws(estate, seq0) == []
 

@@ -49,76 +49,173 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _setup_logging(verbose: int) -> None:
+    """Logging to stderr with -v/-vv. Every handler redacts secrets (tui.core.redact); the loggers that dump whole
+    requests and responses stay capped above DEBUG even at -vv."""
+    from .core import redact
+
     root = logging.getLogger()
     root.handlers[:] = []
     if verbose:
-        h = logging.StreamHandler(sys.stderr)
+        h: logging.Handler = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(h)
         root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     else:
         root.addHandler(logging.NullHandler())
         root.setLevel(logging.ERROR)
+    # a logger's filter does not see records propagated from its children: the filter goes on every handler
+    redact.install(root.handlers, root)
+    redact.register_from_env(os.environ)
     # the SDKs log every request (with headers) at INFO; never without -vv
     for name in ("azure", "botocore", "boto3", "urllib3", "werkzeug", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    redact.cap_wire_loggers(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
-def build_settings(opts: dict[str, Any], env: dict[str, str] | None = None) -> cfg.Settings:
-    """Config file < environment < flags."""
+def build_settings(opts: dict[str, Any], env: dict[str, str] | None = None,
+                   warn: Callable[[str], None] | None = None) -> cfg.Settings:
+    """Config file < environment < flags. Every value checked; a bad one is a UsageError naming where it came from
+    (the flag, the environment variable, or the config file and key). Unknown config keys: `warn` (default stderr)."""
     from pathlib import Path
+
+    from .core import redact
 
     path = Path(opts["config_file"]) if opts.get("config_file") else None
     if path is not None and not path.exists():
         raise UsageError(f"config file {path} does not exist")
-    s = cfg.from_mapping(cfg.load_file(path))
-    s = cfg.from_env(s, env)
+    file_path = path or cfg.config_path()
+    raw = cfg.load_file(file_path)
+    sources: dict[str, str] = {}
+    s = cfg.from_mapping(raw, path=file_path, sources=sources,
+                         warn=warn if warn is not None else (lambda m: click.echo(f"mdc-aws: warning: {m}", err=True)))
+    if s.azure.access_token:
+        redact.register(s.azure.access_token)
+        why = cfg.check_private(file_path)
+        if why:
+            raise UsageError(f"config file {file_path} holds azure.access_token but {why}: a token may only be kept "
+                             f"in a file private to you; run `chmod 600 {file_path}` (and make sure you own it), "
+                             f"or set {cfg.ENV_ACCESS_TOKEN} instead")
+    s = cfg.from_env(s, env, sources=sources)
     az, aws = s.azure, s.aws
-    if opts.get("arm_endpoint"):
-        az = replace(az, arm_endpoint=opts["arm_endpoint"])
-    if opts.get("ca_bundle"):
-        az = replace(az, ca_bundle=opts["ca_bundle"])
+    flags = {"arm_endpoint": ("azure.arm_endpoint", "--arm-endpoint"), "ca_bundle": ("azure.ca_bundle", "--ca-bundle"),
+             "aws_endpoint_url": ("aws.endpoint_url", "--aws-endpoint-url"),
+             "aws_profile": ("aws.profile", "--aws-profile"),
+             "assume_role_name": ("aws.assume_role_name", "--assume-role-name")}
+    for opt, (key, flag) in flags.items():
+        if opts.get(opt):
+            table, name = key.split(".")
+            if table == "azure":
+                az = replace(az, **{name: opts[opt]})
+            else:
+                aws = replace(aws, **{name: opts[opt]})
+            sources[key] = flag
     if opts.get("subscriptions"):
         az = replace(az, subscriptions=tuple(opts["subscriptions"]))
-    if opts.get("aws_endpoint_url"):
-        aws = replace(aws, endpoint_url=opts["aws_endpoint_url"])
-    if opts.get("aws_profile"):
-        aws = replace(aws, profile=opts["aws_profile"])
-    if opts.get("assume_role_name"):
-        aws = replace(aws, assume_role_name=opts["assume_role_name"])
-    _validate(az, aws)
+        sources["azure.subscriptions"] = "--subscription"
+    redact.register(az.access_token)
+    _validate(az, aws, sources)
     return replace(s, azure=az, aws=aws)
 
 
-def _validate(az: cfg.AzureSettings, aws: cfg.AwsSettings) -> None:
-    from urllib.parse import urlparse
+def _is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 and localhost: the only hosts plain http may reach (nothing leaves the machine)."""
+    import ipaddress
 
-    u = urlparse(az.arm_endpoint)
-    if u.scheme != "https" or not u.netloc:
-        raise UsageError(f"--arm-endpoint {az.arm_endpoint!r} must be an https:// URL (Azure SDKs send tokens only over TLS)")
+    if not host:
+        return False
+    h = host.strip("[]").rstrip(".").lower()
+    if h == "localhost":  # not *.localhost: whether that resolves to loopback depends on the resolver
+        return True
+    try:
+        ip = ipaddress.ip_address(h.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_loopback
+
+
+def _validate(az: cfg.AzureSettings, aws: cfg.AwsSettings, sources: dict[str, str] | None = None) -> None:
+    """Check the merged settings; each message names where the bad value came from (flag, variable, file + key)."""
+    from urllib.parse import urlsplit
+
+    def bad(key: str, value: Any, problem: str, flag: str) -> UsageError:
+        return UsageError(cfg.bad_value(sources, key, value, problem, flag))
+
+    def split(url: str) -> Any:
+        try:
+            u = urlsplit(url)
+            u.port  # noqa: B018 - raises ValueError on a bad port
+            return u
+        except ValueError:
+            return None
+
+    u = split(az.arm_endpoint)
+    if u is None or u.scheme != "https" or not u.hostname:
+        raise bad("azure.arm_endpoint", az.arm_endpoint,
+                  "must be an https:// URL (Azure SDKs send tokens only over TLS)", "--arm-endpoint")
     if az.ca_bundle and not os.path.isfile(az.ca_bundle):
-        raise UsageError(f"--ca-bundle {az.ca_bundle!r} is not a file")
+        raise bad("azure.ca_bundle", az.ca_bundle, "not a file", "--ca-bundle")
+    if aws.ca_bundle and not os.path.isfile(aws.ca_bundle):
+        raise bad("aws.ca_bundle", aws.ca_bundle, "not a file", "--config")
     if aws.endpoint_url:
-        a = urlparse(aws.endpoint_url)
-        if a.scheme not in ("http", "https") or not a.netloc:
-            raise UsageError(f"--aws-endpoint-url {aws.endpoint_url!r} must be an http(s):// URL")
+        a = split(aws.endpoint_url)
+        if a is None or a.scheme not in ("http", "https") or not a.hostname:
+            raise bad("aws.endpoint_url", aws.endpoint_url, "must be an http(s):// URL", "--aws-endpoint-url")
+        if a.scheme == "http" and not _is_loopback_host(a.hostname):
+            raise bad("aws.endpoint_url", aws.endpoint_url,
+                      "plain http is allowed only for this machine (127.0.0.1, ::1, localhost): AWS requests carry "
+                      "session tokens; use https://", "--aws-endpoint-url")
     import re
 
     for sub in az.subscriptions:
-        if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", sub):
-            raise UsageError(f"--subscription {sub!r} is not a subscription id (a GUID)")
+        if not isinstance(sub, str) or not re.fullmatch(
+                r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", sub):
+            raise bad("azure.subscriptions", sub, "is not a subscription id (a GUID)", "--subscription")
 
 
 def demo_settings(info: Any, base: cfg.Settings) -> cfg.Settings:
-    """Point the core at the embedded estate. AWS keys are moto's fakes, set for this process only."""
-    for k, v in info.env().items():
-        if k.startswith("AWS_"):
-            os.environ[k] = v
-    os.environ["AWS_CONFIG_FILE"] = os.devnull  # never mix the user's real profiles into the demo
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    az = replace(base.azure, arm_endpoint=info.arm_url, ca_bundle=info.ca_pem, access_token=info.token)
-    aws = replace(base.aws, endpoint_url=info.aws_url, profile=None)
-    return replace(base, azure=az, aws=aws)
+    """Point the core at the embedded estate (tui.core.demo.estate_settings: sealed, the estate's endpoints and demo
+    token; this process's environment holds moto's fake AWS keys and none of the operator's)."""
+    from .core import demo
+
+    return demo.estate_settings(info, base)
+
+
+_DEMO_IGNORED_FLAGS = (("arm_endpoint", "--arm-endpoint"), ("ca_bundle", "--ca-bundle"),
+                       ("aws_endpoint_url", "--aws-endpoint-url"), ("aws_profile", "--aws-profile"),
+                       ("assume_role_name", "--assume-role-name"))
+
+
+def _settings(opts: dict[str, Any], read_only: bool = False) -> cfg.Settings:
+    """The settings of this run, decided before any screen or command runs; sets the process-wide policy
+    (tui.core.policy: read-only, sealed demo) first. Raises UsageError.
+
+    --demo: the environment is sealed (the operator's AWS_* / Azure identity / MDC_AWS_* variables are removed from
+    this process and its children, tui.core.demo.seal_environment), and the settings are the demo's loopback
+    placeholders until the estate serves: the config file gives only sizes, retries, timeouts, the refresh cadence
+    and the data dir; endpoint and credential flags are ignored (said on stderr)."""
+    from .core import policy
+
+    demo_run = bool(opts.get("demo"))
+    policy.configure(read_only=read_only, demo=demo_run)
+    if not demo_run:
+        return build_settings(opts)
+    from pathlib import Path
+
+    from .core import demo
+
+    removed = demo.seal_environment()
+    ignored = [flag for opt, flag in _DEMO_IGNORED_FLAGS if opts.get(opt)]
+    if removed or ignored:
+        click.echo("mdc-aws: --demo ignores " + ", ".join(ignored + [f"${k}" for k in removed])
+                   + " (a demo reaches only the emulated estate on 127.0.0.1)", err=True)
+    path = Path(opts["config_file"]) if opts.get("config_file") else None
+    if path is not None and not path.exists():
+        raise UsageError(f"config file {path} does not exist")
+    file_path = path or cfg.config_path()
+    base = cfg.from_mapping(demo.sealed_config(cfg.load_file(file_path)), path=file_path)
+    s = demo.sealed_settings(base, tuple(opts.get("subscriptions") or ()))
+    _validate(s.azure, s.aws)
+    return s
 
 
 async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
@@ -149,10 +246,16 @@ class _DemoContext:
     def __enter__(self) -> Any:
         if not self.opts.get("demo"):
             return None
-        from .emulator.estate import spawn
+        from .core import demo
 
         click.echo(f"starting the emulated estate (scale {self.opts['scale']}) ...", err=True)
-        self.proc = spawn(seed=self.opts["seed"], scale=self.opts["scale"], tick_seconds=60.0)
+        demo.starting()
+        try:
+            from .emulator.estate import spawn
+
+            self.proc = spawn(seed=self.opts["seed"], scale=self.opts["scale"], tick_seconds=60.0)
+        except Exception as e:  # noqa: BLE001 - missing demo extras, a child that died: one line with the fix
+            raise RuntimeError(demo.failed(e)) from None
         return self.proc.info
 
     def __exit__(self, *exc: object) -> None:
@@ -182,7 +285,7 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
         return
     _setup_logging(0)
     try:
-        settings = build_settings(opts)
+        settings = _settings(opts, read_only)
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
@@ -193,18 +296,24 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
 def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float, mouse: bool,
                   theme: str | None, read_only: bool = False, onboard: str | None = None) -> None:
     from .app import MdcApp
-    from .core.history import History
+    from .core.history import History, Scope
 
     history = None
     try:
         folder = cfg.data_dir(settings)
+        scope = Scope.of(settings)  # tenant (once a collection names it), subscriptions, endpoint
         if opts.get("demo"):
             folder = folder / f"demo-{opts['scale']}-{opts['seed']}"  # the demo never mixes with a real tenant
+            scope = Scope("demo")
         elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
             import hashlib
 
             folder = folder / ("endpoint-" + hashlib.sha1(settings.azure.arm_endpoint.encode()).hexdigest()[:10])
-        history = History.in_dir(folder)
+        # never raises: a history that cannot be opened (or is not private) is disabled, with its message
+        history = History.in_dir(folder, scope)
+        for problem in (history.error, history.notice):
+            if problem:
+                click.echo(f"mdc-aws: {problem}", err=True)
     except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
         click.echo(f"mdc-aws: history disabled ({e})", err=True)
     demo = {"seed": opts["seed"], "scale": opts["scale"], "tick_seconds": 60.0} if opts.get("demo") else None
@@ -234,7 +343,7 @@ def onboard(flow: str = "home", read_only: bool = False, mouse: bool = False, th
     connectors. Every write is shown exactly and confirmed first; --read-only sends none."""
     _setup_logging(0)  # a full-screen app: logging to stderr would draw over it (as for the dashboard)
     try:
-        settings = build_settings(opts)
+        settings = _settings(opts, read_only)
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
@@ -269,7 +378,7 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
 def _settings_or_exit(opts: dict[str, Any]) -> cfg.Settings:
     _setup_logging(opts.get("verbose", 0))
     try:
-        return build_settings(opts)
+        return _settings(opts)
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
@@ -281,7 +390,14 @@ def _run_collection(opts: dict[str, Any], settings: cfg.Settings, job: Callable[
         with _DemoContext(opts) as info:
             if info is not None:
                 settings = demo_settings(info, settings)
+            if opts.get("demo"):
+                from .core import policy
+
+                policy.check_reads(settings, "the collection")  # sealed: the estate on loopback, nothing else
             return asyncio.run(job(settings))
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
     except RuntimeError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_PARTIAL)
@@ -291,8 +407,9 @@ def _run_collection(opts: dict[str, Any], settings: cfg.Settings, job: Callable[
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from .core.export import write_private
+
+        write_private(output, text)  # 0600: the tenant, its accounts and findings
     else:
         sys.stdout.write(text)
 
@@ -382,10 +499,23 @@ def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready
 
 
 @main.command()
-def info() -> None:
-    """Where mdc-aws keeps its config and data."""
-    click.echo(f"config file: {cfg.config_path()}")
-    click.echo(f"data dir:    {cfg.data_dir()}")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Check this config file (with the environment), without any network: exit 0 valid, 2 invalid.")
+def info(config_file: str | None = None) -> None:
+    """Where mdc-aws keeps its config and data; with --config, check a config file."""
+    if config_file is None:
+        click.echo(f"config file: {cfg.config_path()}")
+        click.echo(f"data dir:    {cfg.data_dir()}")
+        click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} "
+                   f"({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
+        return
+    try:
+        settings = build_settings({"config_file": config_file})
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"config file: {config_file} (valid)")
+    click.echo(f"data dir:    {cfg.data_dir(settings)}")
     click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} ({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
 
 
@@ -446,7 +576,7 @@ def doctor(account: str | None = None, plans: str | None = None, fmt: str = "tex
         click.echo(f"mdc-aws: {problem}", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        settings = build_settings(opts)
+        settings = _settings(opts)
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
@@ -460,6 +590,9 @@ def doctor(account: str | None = None, plans: str | None = None, fmt: str = "tex
     except (RuntimeError, asyncio.TimeoutError) as e:
         click.echo(f"mdc-aws: doctor did not finish ({e or 'timed out'})", err=True)
         sys.exit(EXIT_PARTIAL)
+    except SourceError as e:  # refused by the policy (a demo's estate not ready): nothing was checked
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     if fmt == "json":

@@ -12,7 +12,9 @@ not applicable; the detail says why).
 
 Live reads for the screens (all read-only): plan_checks (the Select plans step), stack_status, region_status
 (classic: AWS Config + Security Hub per region), ssm_coverage, role_policies, access_keys.
-Never imports textual or rich; never raises for a failed check.
+Never imports textual or rich; never raises for a failed check. Every read first passes
+tui.core.policy.check_reads: a demo whose estate is starting or failed to start, or settings a demo run must not
+use, raise SourceError before anything is sent.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from .. import policy
 from ..errors import SourceError
 from .template import DEFAULT_STACK_NAME, PLAN_KEYS, STACKSETS_PRINCIPAL, normalize_plans
 from .wizard import PLAN_OFFERING
@@ -319,6 +322,7 @@ async def run_doctor(settings: Any, account: str | None = None, *, plans: Iterab
     from ..aws import AwsSource
     from ..azure import AzureSource
 
+    policy.check_reads(settings, "the prerequisite checks")
     chosen: tuple[str, ...] | None = normalize_plans(plans) if plans is not None else None
     checks: list[Check] = []
     async with AzureSource(settings.azure) as az, AwsSource(settings.aws) as aws:
@@ -404,6 +408,7 @@ async def plan_checks(settings: Any, subscription_id: str, account_id: str, plan
     from ..aws import AwsSource
     from ..azure import AzureSource
 
+    policy.check_reads(settings, "the plan checks")
     chosen = normalize_plans(plans)
     out: list[Check] = []
     if "servers" in chosen:
@@ -456,6 +461,7 @@ def _containers_sync(aws: Any, acct: str, regions: list[str]) -> list[Check]:
 async def _aws_read(settings: Any, fn: Any, *args: Any) -> Any:
     from ..aws import AwsSource
 
+    policy.check_reads(settings, "reading AWS")
     async with AwsSource(settings.aws) as aws:
         return await aws._run(fn, aws, *args)  # noqa: SLF001
 
@@ -514,6 +520,7 @@ async def ssm_coverage(settings: Any, account_id: str, regions: Sequence[str]) -
     """Classic flow step 3: EC2 instances and how many run the SSM agent (Online), per region."""
     from ..aws import AwsSource
 
+    policy.check_reads(settings, "reading the SSM coverage")
     async with AwsSource(settings.aws) as aws:
         inv = (await aws.inventory({account_id: list(regions)}))[account_id]
     per: dict[str, dict[str, int]] = {r: {"instances": 0, "ssm_online": 0} for r in inv.regions}
@@ -538,6 +545,7 @@ async def role_policies(settings: Any, account_id: str, role_name: str) -> list[
     """Managed policy ARNs attached to a role (for plan_delete_classic_role). Raises SourceError."""
     from ..aws import AwsSource
 
+    policy.check_reads(settings, "iam:ListAttachedRolePolicies")
     async with AwsSource(settings.aws) as aws:
         try:
             return await aws._run(_role_policies_sync, aws, account_id, role_name)  # noqa: SLF001
@@ -554,6 +562,7 @@ async def access_keys(settings: Any, account_id: str, user_name: str) -> list[st
     """Access key IDs of an IAM user (for plan_delete_access_keys). Raises SourceError."""
     from ..aws import AwsSource
 
+    policy.check_reads(settings, "iam:ListAccessKeys")
     async with AwsSource(settings.aws) as aws:
         try:
             return await aws._run(_access_keys_sync, aws, account_id, user_name)  # noqa: SLF001

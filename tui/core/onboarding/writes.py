@@ -4,9 +4,13 @@
     for w in writes: print(w.describe())                            # method + URL / service:Operation + body
     result = await execute_write(writes, read_only=False)           # sends them in order, stops at the first failure
 
-`execute_write(..., read_only=True)` raises ReadOnlyError when called and sends nothing (no client is even created);
-`execute_write_sync(...)` is the blocking form for worker threads;
-`set_read_only(True)` makes every execute() refuse too (the CLI's --read-only sets it once).
+This module is the one place every Azure and AWS write of mdc-aws passes, and it obeys the process-wide policy
+(tui.core.policy, set once by the CLI): in read-only mode `execute_write` raises ReadOnlyError when called and sends
+nothing (no client is even created); in a demo run it refuses anything but the emulated estate on 127.0.0.1 (and
+everything while the estate starts or after it failed to start). A caller cannot lift either: `read_only=True` only
+adds read-only for one call, `set_read_only(True)` turns it on for the process (never off), and the same checks run
+again where the clients are made (`_Context`), so a sender called directly is refused too.
+`execute_write_sync(...)` is the blocking form for worker threads.
 
 Secrets (an access key's secret, a service principal's secret) are masked in `body`, in every repr and message; the
 real values live only in the closure that sends the request.
@@ -25,7 +29,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
+from .. import policy
 from ..errors import AuthError, SourceError
+from ..policy import ReadOnlyError  # noqa: F401 - part of this module's API (screens catch it)
 from . import validate as v
 from .template import CAPABILITIES, DEFAULT_STACK_NAME
 from .wizard import (
@@ -51,26 +57,18 @@ CLASSIC_MANAGED_POLICIES = (
 )
 CONFIG_RECORDER_NAME = "default"
 
-_READ_ONLY = False
-
 
 def set_read_only(on: bool) -> None:
-    """Process-wide switch (the CLI's --read-only): every execute() refuses while it is on."""
-    global _READ_ONLY
-    _READ_ONLY = bool(on)
+    """Turn read-only on for the process (tui.core.policy: the CLI's --read-only). It cannot be turned off."""
+    if on:
+        policy.configure(read_only=True)
+    elif policy.read_only():
+        raise SourceError("read-only mode is on for this process (--read-only): it cannot be turned off",
+                          kind="usage")
 
 
 def read_only() -> bool:
-    return _READ_ONLY
-
-
-class ReadOnlyError(SourceError):
-    """Raised instead of sending a write in read-only mode. Nothing was sent."""
-
-    def __init__(self, summary: str) -> None:
-        super().__init__(f"read-only mode: not sent ({summary}); run without --read-only to make changes",
-                         kind="usage")
-        self.summary = summary
+    return policy.read_only()
 
 
 class WriteError(SourceError):
@@ -111,27 +109,29 @@ class PlannedWrite:
         return head + "\n" + json.dumps(self.body, indent=2, ensure_ascii=False)
 
     async def execute(self) -> Any:
-        """Send this one request (refused in read-only mode). Returns the response body (dict) or None."""
-        return await execute_write(self, read_only=False)
+        """Send this one request (under the process's policy: refused in read-only mode). Returns the response body
+        (dict) or None."""
+        return await execute_write(self)
 
     def execute_sync(self) -> Any:
         """execute() for blocking callers (worker threads)."""
-        return execute_write_sync(self, read_only=False)
+        return execute_write_sync(self)
 
 
-def execute_write(planned: PlannedWrite | Sequence[PlannedWrite], *, read_only: bool) -> Awaitable[Any]:
+def execute_write(planned: PlannedWrite | Sequence[PlannedWrite], *, read_only: bool = False) -> Awaitable[Any]:
     """Send one PlannedWrite (its result) or a list in order (the list of results): `await execute_write(...)`.
 
-    read_only (or set_read_only(True)): raises ReadOnlyError AT ONCE, when called (awaited or not): nothing is sent,
-    no client is created. A failure raises the write's SourceError (one request) or WriteError(done, remaining) (a
-    list). From a thread without an event loop (or to block), use execute_write_sync()."""
+    Read-only (the process's policy, or read_only=True for this call: False never lifts the policy) raises
+    ReadOnlyError AT ONCE, when called (awaited or not): nothing is sent, no client is created; so does a demo run's
+    refusal (tui.core.policy.check_writes). A failure raises the write's SourceError (one request) or
+    WriteError(done, remaining) (a list). From a thread without an event loop (or to block), use
+    execute_write_sync()."""
     items = [planned] if isinstance(planned, PlannedWrite) else list(planned)
-    if read_only or _READ_ONLY:
-        raise ReadOnlyError("; ".join(x.summary for x in items) or "nothing")
+    policy.check_writes(items, read_only=read_only)
     return _execute(items, single=isinstance(planned, PlannedWrite))
 
 
-def execute_write_sync(planned: PlannedWrite | Sequence[PlannedWrite], *, read_only: bool) -> Any:
+def execute_write_sync(planned: PlannedWrite | Sequence[PlannedWrite], *, read_only: bool = False) -> Any:
     """execute_write for blocking callers (worker threads). Inside a running event loop it runs on a helper thread
     (asyncio.run cannot nest), so it also works from a test's loop."""
     import asyncio
@@ -178,8 +178,7 @@ class _Context:
     """Clients shared by the writes of one execute_write call (one Azure credential, one AWS source)."""
 
     def __init__(self, settings: Any) -> None:
-        if settings is None:
-            raise SourceError("a PlannedWrite without settings cannot be sent", kind="usage")
+        policy.check_send(settings)  # the policy again where clients are made: a sender called directly is refused
         self.settings = settings
         self._azure: Any = None
         self._aws: Any = None

@@ -7,7 +7,8 @@
     confirm.py          the one confirmation every write goes through (exact request, secrets masked)
     bridge.py           every call into the core (tui.core.onboarding), made from thread workers
 
-Screens never call an SDK; `--read-only` (app.read_only) disables every send.
+Screens never call an SDK; `--read-only` (app.read_only, and the core's process-wide tui.core.policy that the CLI
+sets) disables every send, and the core refuses it again where every write passes (tui.core.onboarding.writes).
 """
 from __future__ import annotations
 
@@ -79,6 +80,11 @@ class OnboardingHome(_Quiet, Screen[None]):
         ol.highlighted = hi if hi is not None else 0
         sel = f"{len(self.ctx.subscriptions())} subscription(s) visible" if not loading else \
             "⟳ the dashboard is still reading Azure"
+        problem = self.ctx.demo_problem()
+        if problem:  # a demo whose estate is starting or failed: say so instead (every read and write says it too)
+            from rich.markup import escape
+
+            sel = f"✖ {escape(problem)}"
         self.query_one("#home-text", Static).update(
             f"{sel} · enter or 1-3 opens · nothing is sent without a confirmation that shows the exact request")
 

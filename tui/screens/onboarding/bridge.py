@@ -197,8 +197,10 @@ def stack_region(state: Any) -> str:
 
 def caller_identity(settings: Any) -> tuple[str, str]:
     """(account, ARN) of the AWS credentials in use (STS GetCallerIdentity, through the core's AwsSource)."""
+    from tui.core import policy
     from tui.core.aws import AwsSource
 
+    policy.check_reads(settings, "sts:GetCallerIdentity")
     src = AwsSource(settings.aws)
     try:
         return tuple(src.caller_identity())  # type: ignore[return-value]
@@ -216,8 +218,10 @@ class SsmRow:
 
 def ssm_coverage(settings: Any, account: str | None, regions: Sequence[str]) -> list[SsmRow]:
     """EC2 instances (running) and SSM agents online, per region, through the core's AwsSource inventory."""
+    from tui.core import policy
     from tui.core.aws import AwsSource
 
+    policy.check_reads(settings, "reading the SSM coverage")
     async def go() -> list[SsmRow]:
         async with AwsSource(settings.aws) as src:
             acct = account
@@ -288,8 +292,9 @@ def classic_policies() -> tuple[str, ...]:
     return tuple(_wr().CLASSIC_MANAGED_POLICIES)
 
 
-def execute(writes: Sequence[Any], *, read_only: bool) -> list[Any]:
-    """Send the writes in order (the core stops at the first failure: WriteError names what is done and left)."""
+def execute(writes: Sequence[Any], *, read_only: bool = False) -> list[Any]:
+    """Send the writes in order (the core stops at the first failure: WriteError names what is done and left).
+    The core's process-wide policy decides (read-only, sealed demo); `read_only=True` can only add read-only."""
     w = _wr()
 
     async def go() -> Any:

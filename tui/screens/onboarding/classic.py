@@ -476,7 +476,7 @@ class ClassicReviewStep(ClassicStep):
                 tt.append(f"  {v}\n" if v else "\n")
             self.query_one("#cr-tags", Static).update(tt)
         except Exception as e:  # noqa: BLE001
-            self.query_one("#cr-tags", Static).update(f"✖ {one_line(e)}")
+            self.query_one("#cr-tags", Static).update(Text(f"✖ {one_line(e)}"))
 
     def action_next(self) -> None:
         self.action_create()

@@ -59,12 +59,31 @@ class Ctx:
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        from tui.core import policy
+
+        return bool(getattr(self.app, "read_only", False)) or policy.read_only()
 
     @property
     def settings(self) -> Any:
+        """The settings every read and write of the screens uses. A demo: the app's own, sealed ones (loopback
+        placeholders until the estate is ready, then the estate's): never the operator's."""
+        if getattr(self.app, "demo", None) is not None:
+            return getattr(self.app, "settings", None)
         svc = getattr(self.app, "service", None)
         return getattr(svc, "settings", None) or getattr(self.app, "settings", None)
+
+    def demo_problem(self) -> str | None:
+        """A demo whose estate is starting or failed to start: what every read and write will say; else None."""
+        if getattr(self.app, "demo", None) is None:
+            return None
+        from tui.core import demo
+
+        state, msg = demo.status()
+        if state == "failed":
+            return msg
+        if demo.is_placeholder(self.settings):
+            return "the emulated estate is still starting: nothing can be read or sent yet"
+        return None
 
     @property
     def snap(self) -> Any:
@@ -226,7 +245,7 @@ class Field(Vertical):
 
     def set_hint(self, text: str) -> None:
         h = self.query_one(".field--hint", Static)
-        h.update(text)
+        h.update(Text(text))  # plain text: an error quoting "mdc-aws[demo]" or an ARM "[...]" is not markup
         h.set_class(bool(text), "-shown")
 
     def validate_now(self) -> str | None:
@@ -313,7 +332,7 @@ class SelectField(Vertical):
 
     def set_hint(self, text: str) -> None:
         h = self.query_one(".field--hint", Static)
-        h.update(text)
+        h.update(Text(text))  # plain text: an error quoting "mdc-aws[demo]" or an ARM "[...]" is not markup
         h.set_class(bool(text), "-shown")
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -393,7 +412,7 @@ class FlowScreen(_Quiet, Screen[None]):
     # -- status line
     def say(self, text: str | Text, error: bool = False) -> None:
         st = self.query_one(".flow--status", Static)
-        st.update(text)
+        st.update(Text(text) if isinstance(text, str) else text)  # plain text, never markup (see set_hint)
         st.set_class(bool(str(text)), "-shown")
         st.set_class(error, "-error")
 

@@ -89,8 +89,10 @@ class ConfirmWrite(ModalScreen[bool]):
 
     def __init__(self, writes: Sequence[Any], read_only: bool, title: str = "") -> None:
         super().__init__()
+        from tui.core import policy
+
         self.writes = list(writes)
-        self.read_only = read_only
+        self.read_only = bool(read_only) or policy.read_only()  # the process's policy decides; a caller only adds
         self.title_text = title
 
     def compose(self) -> ComposeResult:
@@ -146,8 +148,10 @@ def confirm_and_send(screen: Any, writes: Sequence[Any], *, title: str = "",
                      cancelled: Callable[[], None] | None = None) -> None:
     """Confirm, then send `writes` in order off the UI thread. `sent(results)` when all went through;
     `failed(message)` names the failing request, its cause and fix, what was done and what is left."""
+    from tui.core import policy
+
     writes = list(writes)
-    read_only = bool(getattr(screen.app, "read_only", False))
+    read_only = bool(getattr(screen.app, "read_only", False)) or policy.read_only()
     if not writes:
         if sent is not None:
             sent([])

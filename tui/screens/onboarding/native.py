@@ -453,7 +453,7 @@ class AccessStep(NativeStep):
                 self.query_one("#tpl-stackset", Static).update(bridge.stackset_instructions(
                     self.flow.state, self.flow.template_path or self.query_one("#f-template_path", Field).value))
             except Exception as e:  # noqa: BLE001
-                self.query_one("#tpl-stackset", Static).update(f"✖ {one_line(e)}")
+                self.query_one("#tpl-stackset", Static).update(Text(f"✖ {one_line(e)}"))
 
     def _linted(self, errors: list[str]) -> None:
         w = self.query_one("#tpl-lint", Static)
