@@ -1,23 +1,50 @@
 # Two commands do all the set-up on a fresh clone: `make demo` and `make test`.
+# Both install the exact versions of requirements.lock, every file checked against its sha256 (pip --require-hashes),
+# then the project itself without dependencies; `make lock` renews the locks (see below).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+PIP    := --quiet --disable-pip-version-check
+LOCK   := requirements.lock
 # az + aws CLIs, in their own venv (azure-cli pins its own azure-* SDKs); the tests find them via MDC_AWS_CLI_VENV.
 CLIS_VENV  ?= .venv-clis
 CLIS_STAMP := $(CLIS_VENV)/.installed-stamp
+CLIS_LOCK  := tests/clis-requirements.lock
+# pip-tools, for `make lock` only: installed into a throwaway venv, never into the project's.
+PIP_TOOLS ?= pip-tools>=7.4,<8
 
-.PHONY: demo test clis snapshot emulate bench screenshots lint clean
+.PHONY: demo test clis lock snapshot emulate bench screenshots lint clean
 
-$(STAMP): pyproject.toml
+# hatchling (the build backend) is in the lock too, so the editable install needs nothing unchecked from the index;
+# `pip check` fails the install when the lock no longer satisfies pyproject.toml (edited without `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install $(PIP) --require-hashes -r $(LOCK)
+	$(PY) -m pip install $(PIP) --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
-$(CLIS_STAMP): tests/clis-requirements.txt
+$(CLIS_STAMP): tests/clis-requirements.txt $(CLIS_LOCK)
 	$(PYTHON) -m venv $(CLIS_VENV)
-	$(CLIS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clis-requirements.txt
+	$(CLIS_VENV)/bin/python -m pip install $(PIP) --require-hashes -r $(CLIS_LOCK)
 	touch $(CLIS_STAMP)
+
+## Renew requirements.lock (pyproject.toml's dependencies + the dev and demo extras + the build backend) and
+## tests/clis-requirements.lock (tests/clis-requirements.txt): the newest versions inside the ranges, with the sha256
+## of every file PyPI has for each. Run on Python 3.11 (CI's: environment markers are resolved for the running
+## Python), then `make test`, and commit the locks with the change that needed them. pip-tools runs from a throwaway
+## venv; the machine's pip configuration (mirrors, find-links) is ignored so that only PyPI is asked.
+lock:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "make lock: run it on Python 3.11 (PYTHON=python3.11)")'
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  export PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock"; unset PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL; \
+	  $(PYTHON) -m venv "$$tmp/venv"; \
+	  "$$tmp/venv/bin/python" -m pip install $(PIP) '$(PIP_TOOLS)'; \
+	  compile="$$tmp/venv/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links"; \
+	  $$compile --extra dev --all-build-deps --output-file $(LOCK) pyproject.toml; \
+	  $$compile --output-file $(CLIS_LOCK) tests/clis-requirements.txt
 
 ## Microsoft's az CLI and the AWS CLI, for tests/test_az_cli.py (about 1.5 min the first time).
 clis: $(CLIS_STAMP)

@@ -3,6 +3,8 @@
 Every KQL query is a named constant next to its row parser. Parsers are pure functions (dict -> model | None):
 they never raise, treat missing fields as None, coerce numbers given as strings and compare ids
 case-insensitively (ARG lower-cases ids; connector ids are lower-cased here and must be on the other side too).
+A value (standard, control, connector id, severity, status) reaches KQL only through `kql_format`: one pass over
+`{name}` placeholders, each filled with an escaped string literal (`kql_string`), never a chain of replaces.
 
 `ResourceGraph.query` does what the SDK does not: it loops on `$skipToken`, batches subscriptions
 (Microsoft's guidance: < 300 per query), reads `x-ms-user-quota-remaining` / `x-ms-user-quota-resets-after`
@@ -183,10 +185,44 @@ def aws_account(v: Any) -> str | None:
     return _s(v)
 
 
+# What a single-quoted KQL string literal may not hold raw (Kusto's grammar, KqlTokens.g4: any character but
+# ' \\ CR LF, or an escape sequence); each becomes its escape, which Kusto and duckdb-kql decode alike.
+_KQL_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r"}
+_KQL_ESCAPE_RE = re.compile("[\\\\'\n\r]")
+
+
 def kql_string(value: str) -> str:
-    """A KQL string literal for value (single-quoted, backslash-escaped): safe to splice into a query."""
-    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
-    return f"'{escaped}'"
+    """A KQL string literal holding exactly `value`: single-quoted, with backslash escapes for the four characters
+    the form cannot hold raw (backslash, single quote, CR, LF). Nothing else is special inside it (double quotes,
+    braces, `|`, `//`, KQL keywords and any other Unicode stay as they are), so it cannot end early or inject KQL.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"a KQL string literal needs a str, not {type(value).__name__}")
+    return "'" + _KQL_ESCAPE_RE.sub(lambda m: _KQL_ESCAPES[m.group()], value) + "'"
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def kql_format(template: str, **values: str) -> str:
+    """`template` with every `{name}` replaced by kql_string(values[name]), in ONE pass over the template: a value
+    is never scanned again, so a value spelling `{other}` stays a literal. A placeholder without a value, or a
+    value without a placeholder, is an error (a typo must not silently drop a filter)."""
+    missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - values.keys())
+    if missing:
+        raise ValueError(f"no value for KQL placeholder(s) {', '.join(missing)}")
+    literals = {k: kql_string(v) for k, v in values.items()}
+    used: set[str] = set()
+
+    def fill(m: re.Match[str]) -> str:
+        used.add(m.group(1))
+        return literals[m.group(1)]
+
+    out = _PLACEHOLDER.sub(fill, template)
+    unused = sorted(values.keys() - used)
+    if unused:
+        raise ValueError(f"KQL template has no placeholder for {', '.join(unused)}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -355,11 +391,11 @@ def recommendations_query(
     """RECOMMENDATIONS_QUERY narrowed to one connector / severity / status (values escaped)."""
     q = RECOMMENDATIONS_QUERY
     if connector_id:
-        q += f"\n| where connectorId == {kql_string(connector_id.lower())}"
+        q += kql_format("\n| where connectorId == {connector}", connector=connector_id.lower())
     if severity:
-        q += f"\n| where severity =~ {kql_string(severity)}"
+        q += kql_format("\n| where severity =~ {severity}", severity=severity)
     if status:
-        q += f"\n| where status =~ {kql_string(status)}"
+        q += kql_format("\n| where status =~ {status}", status=status)
     return q
 
 
@@ -506,7 +542,7 @@ def rollup_control_states(states: Iterable[ControlState]) -> list[ComplianceStan
 
 
 # Controls of one standard, merged over subscriptions (the state is decided by parse_compliance_control).
-# `{standard}` is replaced by an escaped KQL literal: use compliance_controls_query().
+# `{standard}` becomes an escaped KQL literal: use compliance_controls_query() (kql_format, one pass).
 COMPLIANCE_CONTROLS_QUERY = (
     _AWS_CONTROLS
     + """
@@ -521,7 +557,7 @@ COMPLIANCE_CONTROLS_QUERY = (
 
 
 def compliance_controls_query(standard: str) -> str:
-    return COMPLIANCE_CONTROLS_QUERY.replace("{standard}", kql_string(standard))
+    return kql_format(COMPLIANCE_CONTROLS_QUERY, standard=standard)
 
 
 # The recommendations (assessment keys) failing under one control of a standard: the drill-down from a control to
@@ -535,8 +571,7 @@ COMPLIANCE_FAILING_ASSESSMENTS_QUERY = """securityresources
 
 
 def compliance_failing_assessments_query(standard: str, control: str) -> str:
-    return (COMPLIANCE_FAILING_ASSESSMENTS_QUERY.replace("{standard}", kql_string(standard))
-            .replace("{control}", kql_string(control)))
+    return kql_format(COMPLIANCE_FAILING_ASSESSMENTS_QUERY, standard=standard, control=control)
 
 
 def parse_failing_assessment(row: Any) -> str | None:
@@ -656,19 +691,26 @@ def client_kwargs(settings: "AzureSettings", **overrides: Any) -> dict[str, Any]
             kw["credential_scopes"] = [scope]
     kw.update(overrides)
     if kw.get("connection_verify") not in (None, True, False) and "transport" not in kw:
-        kw["transport"] = _pooled_transport_class()(**kw)
+        transport = _pooled_transport_class()
+        if transport is not None:  # None: azure-core's private hook moved (logged once); its own transport then
+            kw["transport"] = transport(**kw)
     return kw
 
 
 @functools.lru_cache(maxsize=1)
-def _pooled_transport_class() -> type:
+def _pooled_transport_class() -> type | None:
     """azure-core's aiohttp transport that builds the SSL context of a CA bundle (``connection_verify=<path>``)
     once, not once per request.
 
     azure-core makes a new ``ssl.SSLContext`` for every request when verify is a path, and aiohttp pools
     connections by that object: no connection was ever reused. Each page of a Resource Graph query opened a TLS
     connection (and loaded the CA file) and kept it open for aiohttp's 15 s keep-alive: ~125 connections, ~75 MB,
-    after streaming the recommendations of the large estate (measured: 3 connections with this transport)."""
+    after streaming the recommendations of the large estate (measured: 3 connections with this transport).
+    None when the private `_build_ssl_config` is not there as expected (hooks.py): the SDK's own transport."""
+    from . import hooks as _hooks
+
+    if not _hooks.usable("azure_core.ssl_config"):
+        return None
     from azure.core.pipeline.transport import AioHttpTransport
 
     class PooledAioHttpTransport(AioHttpTransport):  # type: ignore[misc]

@@ -280,11 +280,13 @@ def share_client_classes() -> None:
         if _shared:
             return
         _shared = True
+        from . import hooks as _hooks
+
+        if not _hooks.usable("botocore.client_class"):  # a botocore that builds classes its own way: leave it
+            return
         from botocore.client import ClientCreator
 
-        build = getattr(ClientCreator, "_create_client_class", None)
-        if build is None:  # a botocore that builds classes its own way: leave it
-            return
+        build = ClientCreator._create_client_class
         classes: dict[tuple[int, str, int], tuple[type, Any, Any]] = {}  # (events, service, model) -> class
 
         @functools.wraps(build)

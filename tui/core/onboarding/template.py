@@ -385,7 +385,13 @@ _LINT_LOCK = threading.Lock()  # one cfn-lint run at a time: its rules keep per-
 
 
 def _runner(regions: tuple[str, ...]) -> Any:
-    """cfn-lint's Runner, made once per process and region list: loading its ~300 rules costs ~0.5 s per call."""
+    """cfn-lint's Runner, made once per process and region list: loading its ~300 rules costs ~0.5 s per call.
+    None when cfn-lint's internals (Runner, ConfigMixIn, decode_str) moved (core/hooks.py logs it once): then
+    lint() goes through the public cfnlint.api.lint, which loads the rules every time."""
+    from .. import hooks as _hooks
+
+    if not _hooks.usable("cfnlint.runner"):
+        return None
     r = _RUNNERS.get(regions)
     if r is None:
         from cfnlint.config import ConfigMixIn
@@ -402,14 +408,20 @@ def lint(text: str, *, regions: Sequence[str] = ("us-east-1",), warnings: bool =
     ~1.5 s more to import cfn-lint and load its rules): run it in a worker thread. When cfn-lint is not installed, the
     one line says so."""
     try:
-        from cfnlint.decode.decode import decode_str
+        import cfnlint.api
     except Exception as e:  # noqa: BLE001
         return [f"cfn-lint is not available ({type(e).__name__}): `pip install cfn-lint` to lint the template"]
     try:
         with _LINT_LOCK:
-            doc, matches = decode_str(text)
-            if not matches and doc is not None:
-                matches = list(_runner(tuple(regions)).validate_template(doc))
+            runner = _runner(tuple(regions))
+            if runner is None:  # the stock, public way
+                matches = cfnlint.api.lint(text, regions=list(regions))
+            else:
+                from cfnlint.decode.decode import decode_str
+
+                doc, matches = decode_str(text)
+                if not matches and doc is not None:
+                    matches = list(runner.validate_template(doc))
     except Exception as e:  # noqa: BLE001 - the linter itself failed
         return [f"cfn-lint failed: {type(e).__name__}: {' '.join(str(e).split())[:200]}"]
     out = []
