@@ -24,6 +24,14 @@ def _fresh_checks():
     arg._pooled_transport_class.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _hook_warnings_captured(caplog):
+    # another test in this worker may have run the CLI's logging set-up (root at ERROR): the warnings of the
+    # self-check must reach caplog whatever ran before
+    caplog.set_level(logging.WARNING, logger=hooks.__name__)
+    yield
+
+
 def _lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == hooks.__name__ and r.levelno >= logging.WARNING]
 
