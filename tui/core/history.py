@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:  # imported where used: opening the history (and its cached view) must not cost the model's import
     from . import model as m
@@ -229,6 +229,23 @@ class History:
                          (self.scope.endpoint, self.scope.subs_key)).fetchone()
         return None if row is None else row[0]
 
+    def _scoped(self, sql: str, *params: Any, tenant: str | None = None) -> list[Any]:
+        """The rows of ``sql`` for this scope: its first three parameters are the tenant (``tenant``, default the
+        scope's), the endpoint and the subscriptions, then ``params``. [] when history is off, no tenant is known yet
+        or the read failed (then history is disabled, see ``error``)."""
+        with self._lock:
+            db = self._db
+            if db is None:
+                return []
+            try:
+                t = tenant if tenant is not None else self._tenant(db)
+                if t is None:
+                    return []
+                return db.execute(sql, (t, self.scope.endpoint, self.scope.subs_key, *params)).fetchall()
+            except sqlite3.Error as e:
+                self._failed("read", e)
+                return []
+
     # ------------------------------------------------------------------------------------------- latest snapshot
 
     def save(self, snap: m.Snapshot) -> bool:
@@ -270,22 +287,11 @@ class History:
         from . import codec
         from . import model as m
 
-        with self._lock:
-            db = self._db
-            if db is None:
-                return None
-            try:
-                tenant = self._tenant(db)
-                row = None if tenant is None else db.execute(
-                    "SELECT payload FROM latest WHERE tenant = ? AND endpoint = ? AND subs = ?",
-                    (tenant, self.scope.endpoint, self.scope.subs_key)).fetchone()
-            except sqlite3.Error as e:
-                self._failed("read", e)
-                return None
-        if row is None:
+        rows = self._scoped("SELECT payload FROM latest WHERE tenant = ? AND endpoint = ? AND subs = ?")
+        if not rows:
             return None
         try:
-            snap = codec.loads(row[0], _classes())
+            snap = codec.loads(rows[0][0], _classes())
         except (ValueError, TypeError) as e:  # another version's fields, or not ours at all: start fresh
             log.warning("history: the latest snapshot is unreadable (%s); ignored", e)
             return None
@@ -324,40 +330,19 @@ class History:
     def latest_view(self, fmt: str) -> str | None:
         """The view saved in format `fmt` of this scope's latest snapshot; None when there is none, it is in another
         format, or it shows an older snapshot (a newer one was saved since, e.g. by `mdc-aws snapshot`)."""
-        with self._lock:
-            db = self._db
-            if db is None:
-                return None
-            try:
-                tenant = self._tenant(db)
-                row = None if tenant is None else db.execute(
-                    "SELECT v.payload FROM views v JOIN latest l ON l.tenant = v.tenant AND l.endpoint = v.endpoint "
-                    "AND l.subs = v.subs AND l.generated_at = v.generated_at "
-                    "WHERE v.tenant = ? AND v.endpoint = ? AND v.subs = ? AND v.format = ?",
-                    (tenant, self.scope.endpoint, self.scope.subs_key, fmt)).fetchone()
-            except sqlite3.Error as e:
-                self._failed("read", e)
-                return None
-        return None if row is None or not isinstance(row[0], str) else row[0]
+        rows = self._scoped(
+            "SELECT v.payload FROM views v JOIN latest l ON l.tenant = v.tenant AND l.endpoint = v.endpoint "
+            "AND l.subs = v.subs AND l.generated_at = v.generated_at "
+            "WHERE v.tenant = ? AND v.endpoint = ? AND v.subs = ? AND v.format = ?", fmt)
+        return rows[0][0] if rows and isinstance(rows[0][0], str) else None
 
     # ------------------------------------------------------------------------------------------- trends
 
     def trend(self, kind: str, key: str, limit: int = 200, *, tenant: str | None = None
               ) -> list[tuple[datetime, float | None]]:
         """This scope's points of one series, oldest first (``tenant``: of that tenant; default the scope's)."""
-        with self._lock:
-            db = self._db
-            if db is None:
-                return []
-            try:
-                t = tenant if tenant is not None else self._tenant(db)
-                rows = [] if t is None else db.execute(
-                    "SELECT run_at, value FROM aggregates WHERE endpoint = ? AND subs = ? AND tenant = ? AND kind = ? "
-                    "AND key = ? ORDER BY run_at DESC LIMIT ?",
-                    (self.scope.endpoint, self.scope.subs_key, t, kind, key, limit)).fetchall()
-            except sqlite3.Error as e:
-                self._failed("read", e)
-                return []
+        rows = self._scoped("SELECT run_at, value FROM aggregates WHERE tenant = ? AND endpoint = ? AND subs = ? "
+                            "AND kind = ? AND key = ? ORDER BY run_at DESC LIMIT ?", kind, key, limit, tenant=tenant)
         return [(datetime.fromisoformat(t), v) for t, v in reversed(rows)]
 
     def runs(self) -> int:
