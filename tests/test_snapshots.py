@@ -328,7 +328,9 @@ class FixedHistory:
     def latest(self) -> m.Snapshot | None:
         return None
 
-    def trend(self, kind: str, key: str, limit: int = 200) -> list[tuple[datetime, float | None]]:
+    def trend(self, kind: str, key: str, limit: int = 200, *, tenant: str | None = None
+              ) -> list[tuple[datetime, float | None]]:
+        assert tenant in (None, TENANT)  # the dashboard asks for the trend of the snapshot's own tenant
         pts = TRENDS.get(key, [])
         return [(NOW - timedelta(days=len(pts) - i), v) for i, v in enumerate(pts)][-limit:]
 

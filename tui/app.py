@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
@@ -23,12 +23,13 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui.core import memory
 from tui.core.config import Settings
 from tui.core.history import FROM_HISTORY, History
+from widgets.footer import Footer
 from widgets.lazy import SafeLazy
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
@@ -52,9 +53,7 @@ PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
 GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")
 DASHBOARD_ONLY = frozenset({"show_pane", "next_pane", "prev_pane", "open", "filter", "command_line", "export",
                             "portal"})
-VIEW_FORMAT = "panes-1"  # what _save_view keeps; change it when that changes (older views are then ignored)
-IDLE_GC_EVERY_S = 600.0
-IDLE_GC_QUIET_S = 10.0
+VIEW_FORMAT = "panes-2"  # what _save_view keeps (JSON); change it when that changes (older views are then ignored)
 STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational", "afsbp": "foundational"}
 PORTAL = "https://portal.azure.com/#@{tenant}/resource{id}"
 REC_PORTAL = ("https://portal.azure.com/#view/Microsoft_Azure_Security/GenericRecommendationDetailsBlade/"
@@ -134,8 +133,17 @@ class MdcApp(App[None]):
                  service_factory: Callable[[Settings, m.Snapshot | None], Any] | None = None,
                  theme: str | None = None, section_timeout_s: float = 120.0, read_only: bool = False) -> None:
         super().__init__()
-        self.read_only = read_only  # --read-only: onboarding shows every request but can send none
+        from tui.core import policy
+
+        # --read-only: onboarding shows every request but can send none (the core's policy, set by the CLI, refuses
+        # every write where it passes whatever this says)
+        self.read_only = read_only or policy.read_only()
         self.settings = settings or Settings()
+        if demo is not None:
+            from tui.core import demo as sealed
+
+            # sealed before any screen exists: loopback placeholders until the estate is ready, never the operator's
+            self.settings = sealed.sealed_settings(self.settings, self.settings.azure.subscriptions)
         self.demo = demo
         self.refresh_s = max(2.0, float(refresh_s))
         self.recs_refresh_s = max(self.refresh_s * 2, 10.0)
@@ -153,7 +161,7 @@ class MdcApp(App[None]):
         self.collecting = False
         self.recs_rows: list[m.Recommendation] = []
         self._closing = False
-        self._last_key = self._last_full_gc = time.monotonic()
+        self._refreeze_pending = False
         self._panes: dict[str, Pane] = {}
         if theme:
             self.theme = theme
@@ -216,9 +224,10 @@ class MdcApp(App[None]):
             blob = self.history.latest_view(VIEW_FORMAT) if self.history is not None else None
             if blob is None:
                 return False
-            import pickle
+            from tui.core import codec
 
-            view = pickle.loads(blob)
+            # JSON of plain values and rich Text only (never pickle: a file on disk must not run code)
+            view = codec.loads(blob, ext={"text": _text_from_plain})
             panes = view["panes"]
             for name, pv in panes.items():
                 pane = self.pane(name)
@@ -242,6 +251,7 @@ class MdcApp(App[None]):
     def _save_view(self, generated_at: datetime) -> None:
         """Keep the table panes' rows as drawn from this (fresh) snapshot, for the next start's first frame."""
         if self.history is None:
+            self._history_problem(None)
             return
         panes = {}
         for name, _, _ in PANES:
@@ -253,11 +263,25 @@ class MdcApp(App[None]):
         history = self.history
 
         def write() -> None:
-            import pickle
+            from tui.core import codec
 
-            history.save_view(generated_at, VIEW_FORMAT, pickle.dumps(view, protocol=pickle.HIGHEST_PROTOCOL))
+            history.save_view(generated_at, VIEW_FORMAT, codec.dumps(view, ext=_text_to_plain))
+            self._history_problem(history)
 
         self.run_worker(write, thread=True, group="view", exit_on_error=False, name="save-view")
+
+    def _history_problem(self, history: Any) -> None:
+        """Say once (a warning toast, any thread) why the history is disabled or was rebuilt, here or in the
+        collector process."""
+        said = self.__dict__.setdefault("_history_said", set())
+        for msg in (getattr(history, "error", None), getattr(history, "notice", None),
+                    getattr(self.service, "history_error", None)):
+            if isinstance(msg, str) and msg and msg not in said:
+                said.add(msg)
+                try:
+                    self.call_from_thread(self.notify, msg, title="History", severity="warning", timeout=15)
+                except RuntimeError:  # on the UI thread itself
+                    self.notify(msg, title="History", severity="warning", timeout=15)
 
     # ------------------------------------------------------------------------------------------- boot + refresh
 
@@ -267,13 +291,21 @@ class MdcApp(App[None]):
         settings = self.settings
         try:
             if self.demo is not None:
-                from tui.cli import demo_settings
-                from tui.emulator.estate import spawn
+                from tui.core import demo as sealed
+                from tui.core import policy
 
                 self.call_from_thread(self._set_scope, "starting the emulated estate…")
-                self.estate_proc = spawn(seed=self.demo.get("seed", 42), scale=self.demo.get("scale", "default"),
-                                         tick_seconds=self.demo.get("tick_seconds", 60.0))
-                settings = demo_settings(self.estate_proc.info, settings)
+                sealed.starting()
+                try:
+                    from tui.emulator.estate import spawn
+
+                    self.estate_proc = spawn(seed=self.demo.get("seed", 42), scale=self.demo.get("scale", "default"),
+                                             tick_seconds=self.demo.get("tick_seconds", 60.0))
+                except Exception as e:  # noqa: BLE001 - missing demo extras, a child that died: one clear line
+                    raise RuntimeError(sealed.failed(e)) from None
+                # the screens read app.settings: from now on the estate's (loopback, its demo token)
+                settings = self.settings = sealed.estate_settings(self.estate_proc.info, settings)
+                policy.check_reads(settings, "the dashboard")
             factory = self.service_factory
             if factory is None:
                 from tui.core.procservice import ProcessService
@@ -285,7 +317,10 @@ class MdcApp(App[None]):
             self.service = factory(settings, self.snap)
             self.post_message(Booted(None))
         except Exception as e:  # noqa: BLE001 - shown in the panes, never a traceback
-            self.post_message(Booted(" ".join(str(e).split())[:400] or e.__class__.__name__))
+            from rich.markup import escape
+
+            # escaped: the panes' message line is markup, and "pip install 'mdc-aws[demo]'" must show its [demo]
+            self.post_message(Booted(escape(" ".join(str(e).split())[:400] or e.__class__.__name__)))
 
     def on_booted(self, msg: Booted) -> None:
         if msg.error:
@@ -394,9 +429,10 @@ class MdcApp(App[None]):
                 trends = {}
                 if self.history is not None:
                     try:
-                        trends = {st.name: [v for _, v in self.history.trend("compliance_pct", st.name, 30)]
+                        trends = {st.name: [v for _, v in self.history.trend("compliance_pct", st.name, 30,
+                                                                                   tenant=msg.snap.tenant_id)]
                                   for st in cdata.standards}
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001 - a history problem must never keep the pane from drawing
                         trends = {}
                 comp.show(cdata.standards, trends)
             s = secs["compliance"].status
@@ -407,7 +443,7 @@ class MdcApp(App[None]):
         self._update_scope()
         if not msg.from_history:
             self._save_view(msg.snap.generated_at)
-        gc.freeze()  # the snapshot is long-lived: keep it out of full collections (see on_recs_loaded)
+        self._freeze_long_lived()  # the snapshot is long-lived: keep it out of full collections
         if first_fresh:
             self._start_recs()
 
@@ -421,7 +457,7 @@ class MdcApp(App[None]):
         p.set_state("ok", msg.as_of, None)
         # 100k long-lived rows: keep them out of the cyclic GC's full collections (seconds each at this size,
         # with the GIL held); they hold no cycles, so reference counting still frees them on the next refresh
-        gc.freeze()
+        self._freeze_long_lived()
         # the rows they replaced are gone: hand their memory back (a few ms, off the UI loop)
         self.run_worker(memory.trim, thread=True, group="trim", exit_on_error=False, name="trim")
 
@@ -459,26 +495,26 @@ class MdcApp(App[None]):
         except NoMatches:  # the dashboard's widgets are being torn down (the app is closing)
             return
         top.update(Text.assemble(("mdc-aws ", "bold"), f"{self.scope_text}  ", (age, "italic")))
-        self._idle_gc()
 
-    def _idle_gc(self) -> None:
-        """Loads move their rows out of the cyclic collector's reach (gc.freeze: no 100 ms pauses while keys
-        arrive); garbage cycles caught in a freeze would then live forever. So, at most every
-        IDLE_GC_EVERY_S, when no key came for IDLE_GC_QUIET_S and nothing is loading: one full collection of
-        everything (~0.1-0.2 s at 100k rows, unseen by an idle operator), then freeze again."""
-        now = time.monotonic()
-        if (now - self._last_full_gc < IDLE_GC_EVERY_S or now - self._last_key < IDLE_GC_QUIET_S
-                or self.collecting or any(w.name == "recs" and not w.is_finished for w in self.workers)):
-            return
-        self._last_full_gc = now
+    def _freeze_long_lived(self) -> None:
+        """After a load, move what is alive out of the cyclic collector's reach (gc.freeze: its full collections
+        then never walk 100k rows with the GIL held while keys arrive), right after the load's frame is drawn.
+
+        A freeze keeps whatever it catches until an unfreeze: garbage cycles of that moment, and every object alive
+        then that dies in a cycle later (Strips of the line caches, Footer keys, workers, timers, messages; the
+        collector process's answers are frozen as they are decoded, tui.core.procservice). Freezing at each load
+        without ever collecting them grew the dashboard by ~30 MB a minute at a 5 s refresh. So each freeze first
+        releases the last one and collects everything (one full collection per load, ~0.1-0.2 s at 100k rows):
+        what a freeze catches lives at most until the next load."""
+        if not self._refreeze_pending:
+            self._refreeze_pending = True
+            self.call_after_refresh(self._refreeze)
+
+    def _refreeze(self) -> None:
+        self._refreeze_pending = False
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, (events.Key, events.MouseDown)):
-            self._last_key = time.monotonic()
-        await super().on_event(event)
 
     # ------------------------------------------------------------------------------------------- navigation
 
@@ -654,12 +690,12 @@ class MdcApp(App[None]):
             return
         import json
 
-        from tui.core.export import snapshot_to_dict
+        from tui.core.export import snapshot_to_dict, write_private
 
         ts = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         path = Path(os.environ.get("MDC_AWS_EXPORT_DIR", ".")) / f"mdc-aws-{ts}.json"
         try:
-            path.write_text(json.dumps(snapshot_to_dict(self.snap), indent=2), encoding="utf-8")
+            write_private(path, json.dumps(snapshot_to_dict(self.snap), indent=2))  # 0600
         except OSError as e:
             self.notify(f"export failed: {e.strerror}: {path}", severity="error")
             return
@@ -906,12 +942,86 @@ class MdcApp(App[None]):
 
     def on_unmount(self) -> None:
         self._closing = True
-        for obj in (self.service, self.estate_proc):
-            if obj is not None:
-                try:
-                    (obj.close if hasattr(obj, "close") else obj.stop)()
-                except Exception:  # noqa: BLE001
-                    pass
+        self._stop_children()
+
+    def _stop_children(self, grace_s: float = 2.0) -> None:
+        """End the collector and the estate at once (each asked, then killed after ``grace_s``) and remove the
+        estate's temp folder; any thread, any number of times."""
+        import sys
+        import threading
+
+        def stop(obj: Any) -> None:
+            try:
+                if hasattr(obj, "close"):
+                    try:
+                        obj.close(grace_s=grace_s)
+                    except TypeError:  # a service without a grace period (tests' fakes, the in-process Service)
+                        obj.close()
+                else:
+                    obj.stop(grace_s=grace_s)
+            except Exception:  # noqa: BLE001 - best effort at exit: the others must still be stopped
+                pass
+
+        threads = [threading.Thread(target=stop, args=(obj,), name="mdc-aws-stop", daemon=True)
+                   for obj in (self.service, self.estate_proc) if obj is not None]
+        estate_mod = sys.modules.get("tui.emulator.estate")  # an estate started but not handed over yet
+        if estate_mod is not None:
+            threads.append(threading.Thread(target=estate_mod._stop_all, name="mdc-aws-stop", daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(grace_s + 2.5)
+
+    # ------------------------------------------------------------------------------------------- signals
+
+    def on_load(self) -> None:
+        """SIGHUP (the SSH session or terminal went away) and SIGTERM end the dashboard as q does: children
+        stopped, temp folders removed (a watchdog makes sure of it if the terminal cannot be restored)."""
+        import asyncio
+        import signal
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._exit_on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal here
+                pass
+
+    def _exit_on_signal(self, signum: int) -> None:
+        import threading
+
+        if getattr(self, "_exit_signal", None):
+            return
+        self._exit_signal = signum
+        self._closing = True
+
+        def watchdog() -> None:
+            self._stop_children()  # now: the terminal may be gone and the app's own exit slow or stuck
+            time.sleep(1.5)
+            os._exit(128 + signum)  # still here: the exit is stuck (e.g. writing to a hung-up terminal)
+
+        threading.Thread(target=watchdog, name="mdc-aws-exit", daemon=True).start()
+        self.exit(return_code=128 + signum)
+
+
+def _text_to_plain(obj: Any) -> tuple[str, Any] | None:
+    """A rich Text cell as plain data for the cached view (tui.core.codec's ``ext``)."""
+    if isinstance(obj, Text):
+        return "text", [obj.plain, str(obj.style) if obj.style else "",
+                        [[sp.start, sp.end, str(sp.style)] for sp in obj.spans]]
+    return None
+
+
+def _text_from_plain(data: Any) -> Text:
+    from rich.text import Span
+
+    plain, style, spans = data
+    if not isinstance(plain, str) or not isinstance(style, str):
+        raise ValueError("bad text cell")
+    return Text(plain, style=style, spans=[Span(int(a), int(b), str(st)) for a, b, st in spans])
 
 
 def _worst(a: m.SectionStatus, b: m.SectionStatus) -> str:

@@ -332,8 +332,8 @@ class _GcHold:
     the way walks all of them with the GIL held: 80-150 ms stalls of the UI, ~1 s per refresh of the large
     estate (measured by ``make bench``). So after each message the young generations are collected (cheap: only
     what is new) and everything left is moved out of the collector's reach (``gc.freeze``). Reference counting
-    still frees the rows when the next refresh replaces them; the dashboard runs one full collection of frozen
-    objects when the operator is idle (tui.app ``_idle_gc``)."""
+    still frees the rows when the next refresh replaces them; after each load has been drawn the dashboard unfreezes,
+    collects once and freezes again (``MdcApp._freeze_long_lived``), so nothing a freeze caught outlives a load."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

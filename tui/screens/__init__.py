@@ -8,8 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from widgets.footer import Footer
 from widgets.panes import Item, sort_items, table_columns
 from widgets.virtual_table import VirtualTable
 

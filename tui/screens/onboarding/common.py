@@ -18,7 +18,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Input, Select, Static
+
+from widgets.footer import Footer
 
 from tui.core.onboarding.validate import AWS_REGIONS, AZURE_LOCATIONS  # noqa: E402,F401 - re-exported to the steps
 
