@@ -179,6 +179,7 @@ def test_the_data_dir_is_private_and_files_0600(tmp_path) -> None:
     h.save(_snap())
     h.save_view(_snap().generated_at, "v", "{}")
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(folder.parent).st_mode) == 0o700  # the data dir the scope folder is in: ours too
     names = sorted(p.name for p in folder.iterdir())
     assert "history.sqlite3-wal" in names
     for p in folder.iterdir():

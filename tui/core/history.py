@@ -359,13 +359,18 @@ class History:
 
 
 def private_dir(folder: Path) -> None:
-    """Create ``folder`` 0700 (parents as the umask says), or check that it is this user's and make it 0700.
-    Raises HistoryUnsafe when it belongs to someone else or is not a directory."""
+    """Create ``folder`` 0700 (and each missing parent: the data directory and the scope folder in it are both
+    ours), or check that it is this user's and make it 0700. Raises HistoryUnsafe when it belongs to someone else
+    or is not a directory."""
     folder = Path(folder)
-    if not folder.exists():
-        folder.parent.mkdir(parents=True, exist_ok=True)
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
         try:
-            folder.mkdir(mode=0o700)
+            d.mkdir(mode=0o700)
         except FileExistsError:
             pass
     st = os.stat(folder)
