@@ -43,18 +43,23 @@ def write_json(path: str, res: dict[str, Any]) -> None:
     os.replace(path + ".tmp", path)
 
 
-def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
-    """VmRSS (resident now) and VmHWM (peak resident) of a process, in MB (Linux /proc; empty elsewhere)."""
-    out: dict[str, float] = {}
+def proc_status(pid: int | str = "self", keys: tuple[str, ...] = ("VmRSS", "VmHWM")) -> dict[str, int]:
+    """Fields of /proc/PID/status as their leading number (kB for memory; Linux only, empty when gone)."""
+    out: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    out[key] = round(int(rest.split()[0]) / 1024, 1)
-    except OSError:
+                if key in keys:
+                    out[key] = int(rest.split()[0])
+    except (OSError, ValueError):
         pass
     return out
+
+
+def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (peak resident) of a process, in MB (Linux /proc; empty elsewhere)."""
+    return {k: round(v / 1024, 1) for k, v in proc_status(pid).items()}
 
 
 def proc_pss_mb(pid: int | str = "self") -> float | None:

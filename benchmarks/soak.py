@@ -96,16 +96,9 @@ def child(status: str, refresh_s: float) -> None:
 
 
 def _status(pid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "Threads"):
-                    out[key] = int(rest.split()[0])
-    except (OSError, ValueError):
-        pass
-    return out
+    from .common import proc_status
+
+    return proc_status(pid, ("VmRSS", "Threads"))
 
 
 def _descendants(pid: int) -> list[int]:
