@@ -964,7 +964,9 @@ class MdcApp(App[None]):
 
         threads = [threading.Thread(target=stop, args=(obj,), name="mdc-aws-stop", daemon=True)
                    for obj in (self.service, self.estate_proc) if obj is not None]
-        estate_mod = sys.modules.get("tui.emulator.estate")  # an estate started but not handed over yet
+        # a demo's estate started but not handed over yet; only in a demo run: an app embedded in a process that runs
+        # estates of its own (the benchmarks, tests) must not stop them
+        estate_mod = sys.modules.get("tui.emulator.estate") if self.demo is not None else None
         if estate_mod is not None:
             threads.append(threading.Thread(target=estate_mod._stop_all, name="mdc-aws-stop", daemon=True))
         for t in threads:
