@@ -17,15 +17,13 @@ Never imports textual or rich.
 """
 from __future__ import annotations
 
-import base64
-import json
+import functools
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 __all__ = ["MASK", "SECRET_ENV_VARS", "WIRE_LOGGERS", "RedactingFilter", "cap_wire_loggers", "forget_all", "install",
            "is_secret_key", "redact_data", "redact_text", "register", "register_from_env"]
@@ -60,43 +58,62 @@ _SECRET_NAMES = (
     r"sig", r"signature", r"x_?amz_?signature", r"x_?amz_?credential", r"sas_?token", r"assertion",
     r"client_?assertion", r"ocp_?apim_?subscription_?key", r"cookie", r"set_?cookie",
 )
-_NAME = r"(?:" + "|".join(re.sub(r"_(\?)?", lambda m: "[-_]" + (m.group(1) or ""), n) for n in _SECRET_NAMES) + r")"
-_NAME_RE = re.compile(r"\A" + _NAME + r"\Z", re.I)
-
 _Q = r"(?:\\*[\"'])"  # a quote, possibly escaped (JSON inside a JSON string, a repr of a repr)
 _FLAGS = re.I
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # JSON / Python repr: "key": "value" | 'key': b'value' | \"key\": \"value\"
-    (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*b?)(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)",
-                _FLAGS | re.S), r"\g<k>\g<vq>" + MASK + r"\g<vq>"),
-    # JSON number or bare value (rare for secrets, but `"secret": 12345678` must not pass)
-    (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*)"
-                r"(?P<v>(?![bB]\\*[\"'])[0-9A-Za-z][^,}\]\s]*)", _FLAGS),
-     r"\g<k>" + MASK),
-    # XML: <SessionToken>value</SessionToken> (any prefix/attributes)
-    (re.compile(r"(?P<k><(?P<t>(?:[\w.-]+:)?" + _NAME + r")(?:\s[^>]*)?>)[^<]*(?P<e></(?P=t)\s*>)", _FLAGS),
-     r"\g<k>" + MASK + r"\g<e>"),
-    # Python kwargs / shell: key='value' | key="value"
-    (re.compile(r"(?P<k>(?<![\w-])" + _NAME + r"\s*=\s*b?)(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)", _FLAGS),
-     r"\g<k>\g<vq>" + MASK + r"\g<vq>"),
-    # query / form / Python kwargs: key=value (up to & ; , whitespace, quote or end)
-    (re.compile(r"(?P<k>(?<![\w-])" + _NAME + r"\s*=\s*)(?!" + re.escape(MASK) + r")[^&;,\s\"'<>)\]}]+", _FLAGS),
-     r"\g<k>" + MASK),
-    # header line: `Name: value` / canonical request `name:value` (to the end of the line)
-    (re.compile(r"(?P<k>(?:^|(?<=[\s\[(,]))" + _NAME + r"[ \t]*:(?![/\\])[ \t]*)(?![\"']|" + re.escape(MASK) +
-                r")[^\r\n]+", _FLAGS | re.M), r"\g<k>" + MASK),
-    # shapes that are secrets wherever they appear
-    (re.compile(r"(?P<k>\b(?:Bearer|Basic|SharedKey|SharedAccessSignature)\s+)(?!" + re.escape(MASK) +
-                r")[A-Za-z0-9\-._~+/=:%]{8,}", re.I), r"\g<k>" + MASK),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),  # a JWT
-    # AWS session tokens: base64 of a blob with fixed leading bytes (real: IQoJb3JpZ2lu..., FwoGZXIvYXdz...;
-    # moto: FQoGZXIvYXdz...), also URL-encoded
-    (re.compile(r"\b(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz|AgoJb3JpZ2lu|IgoJb3JpZ2lu)"
-                r"(?:[A-Za-z0-9/+=]|%2[BbFf]|%3[Dd]){16,}"), MASK),
-]
+
+
+# The patterns are compiled the first time they are needed, not at import: every start of the dashboard imports
+# this module (its log handlers carry the filter), and compiling them costs ~15 ms of the first frame.
+@functools.lru_cache(maxsize=1)
+def _name() -> str:
+    return r"(?:" + "|".join(re.sub(r"_(\?)?", lambda m: "[-_]" + (m.group(1) or ""), n) for n in _SECRET_NAMES) + r")"
+
+
+@functools.lru_cache(maxsize=1)
+def _name_re() -> re.Pattern[str]:
+    return re.compile(r"\A" + _name() + r"\Z", re.I)
+
+
+@functools.lru_cache(maxsize=1)
+def _patterns() -> list[tuple[re.Pattern[str], str]]:
+    _NAME = _name()
+    return [
+        # JSON / Python repr: "key": "value" | 'key': b'value' | \"key\": \"value\"
+        (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*b?)(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)",
+                    _FLAGS | re.S), r"\g<k>\g<vq>" + MASK + r"\g<vq>"),
+        # JSON number or bare value (rare for secrets, but `"secret": 12345678` must not pass)
+        (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*)"
+                    r"(?P<v>(?![bB]\\*[\"'])[0-9A-Za-z][^,}\]\s]*)", _FLAGS),
+         r"\g<k>" + MASK),
+        # XML: <SessionToken>value</SessionToken> (any prefix/attributes)
+        (re.compile(r"(?P<k><(?P<t>(?:[\w.-]+:)?" + _NAME + r")(?:\s[^>]*)?>)[^<]*(?P<e></(?P=t)\s*>)", _FLAGS),
+         r"\g<k>" + MASK + r"\g<e>"),
+        # Python kwargs / shell: key='value' | key="value"
+        (re.compile(r"(?P<k>(?<![\w-])" + _NAME + r"\s*=\s*b?)(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)", _FLAGS),
+         r"\g<k>\g<vq>" + MASK + r"\g<vq>"),
+        # query / form / Python kwargs: key=value (up to & ; , whitespace, quote or end)
+        (re.compile(r"(?P<k>(?<![\w-])" + _NAME + r"\s*=\s*)(?!" + re.escape(MASK) + r")[^&;,\s\"'<>)\]}]+", _FLAGS),
+         r"\g<k>" + MASK),
+        # header line: `Name: value` / canonical request `name:value` (to the end of the line)
+        (re.compile(r"(?P<k>(?:^|(?<=[\s\[(,]))" + _NAME + r"[ \t]*:(?![/\\])[ \t]*)(?![\"']|" + re.escape(MASK) +
+                    r")[^\r\n]+", _FLAGS | re.M), r"\g<k>" + MASK),
+        # shapes that are secrets wherever they appear
+        (re.compile(r"(?P<k>\b(?:Bearer|Basic|SharedKey|SharedAccessSignature)\s+)(?!" + re.escape(MASK) +
+                    r")[A-Za-z0-9\-._~+/=:%]{8,}", re.I), r"\g<k>" + MASK),
+        (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),  # a JWT
+        # AWS session tokens: base64 of a blob with fixed leading bytes (real: IQoJb3JpZ2lu..., FwoGZXIvYXdz...;
+        # moto: FQoGZXIvYXdz...), also URL-encoded
+        (re.compile(r"\b(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz|AgoJb3JpZ2lu|IgoJb3JpZ2lu)"
+                    r"(?:[A-Za-z0-9/+=]|%2[BbFf]|%3[Dd]){16,}"), MASK),
+    ]
+
+
 # cheap pre-check: most log lines carry none of these and skip the regexes
-_HINT_RE = re.compile(r"secret|token|auth|identity|passw|private|api.?key|sig|assertion|cookie|credential|bearer|"
+@functools.lru_cache(maxsize=1)
+def _hint_re() -> re.Pattern[str]:
+    return re.compile(r"secret|token|auth|identity|passw|private|api.?key|sig|assertion|cookie|credential|bearer|"
                       r"basic|sharedkey|eyj|iqojb3|fwogzxiv|fqogzxiv|agojb3|igojb3", re.I)
+
 
 _lock = threading.Lock()
 _registered: OrderedDict[str, None] = OrderedDict()  # exact values and their encoded forms, newest last
@@ -105,6 +122,10 @@ _registered_re: re.Pattern[str] | None = None
 
 def _forms(secret: str) -> set[str]:
     """How a secret may be written: raw, JSON-escaped, URL-encoded (both ways), base64."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
     out = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
            base64.b64encode(secret.encode()).decode(), base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")}
     return {f for f in out if len(f) >= MIN_SECRET_LEN}
@@ -158,9 +179,9 @@ def redact_text(text: str) -> str:
     pat = _registered_re
     if pat is not None:
         text = pat.sub(MASK, text)
-    if _HINT_RE.search(text) is None:
+    if _hint_re().search(text) is None:
         return text
-    for rx, repl in _PATTERNS:
+    for rx, repl in _patterns():
         text = rx.sub(repl, text)
     return text
 
@@ -170,7 +191,7 @@ def is_secret_key(name: Any) -> bool:
     if not isinstance(name, str):
         return False
     flat = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
-    return bool(_NAME_RE.match(flat) or _NAME_RE.match(name.strip()))
+    return bool(_name_re().match(flat) or _name_re().match(name.strip()))
 
 
 def redact_data(value: Any) -> Any:
