@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -103,7 +104,10 @@ class Pane(Vertical, can_focus=False):
             return
         self.set_own_class(state == "stale", "-stale")
         self.set_own_class(state == "error", "-error")
-        msg = self.query_one(".pane--message", Static)
+        found = self.query_children(".pane--message")
+        if not found:  # the pane is leaving the DOM (a late message while the app quits): nothing to show it on
+            return
+        msg = found.first(Static)
         text = ""
         if state == "error":
             text = f"✖ {error or 'failed'} · r to retry"
@@ -111,7 +115,7 @@ class Pane(Vertical, can_focus=False):
             text = f"▲ showing data from {age_text(as_of)}: {error}"
         elif state == "loading" and self.progress_text:
             text = f"⟳ {self.progress_text}"
-        msg.update(text)
+        msg.update(Text(text))  # plain text: an error that holds brackets (e.g. 'mdc-aws[demo]') is not markup
         msg.set_class(bool(text), "-shown")
         self.refresh_title()
 
