@@ -316,11 +316,8 @@ class MdcApp(App[None]):
                                           start_from=start)
             self.service = factory(settings, self.snap)
             self.post_message(Booted(None))
-        except Exception as e:  # noqa: BLE001 - shown in the panes, never a traceback
-            from rich.markup import escape
-
-            # escaped: the panes' message line is markup, and "pip install 'mdc-aws[demo]'" must show its [demo]
-            self.post_message(Booted(escape(" ".join(str(e).split())[:400] or e.__class__.__name__)))
+        except Exception as e:  # noqa: BLE001 - shown in the panes (plain text: its [demo] shows), never a traceback
+            self.post_message(Booted(" ".join(str(e).split())[:400] or e.__class__.__name__))
 
     def on_booted(self, msg: Booted) -> None:
         if msg.error:
