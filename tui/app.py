@@ -162,6 +162,7 @@ class MdcApp(App[None]):
         self.recs_rows: list[m.Recommendation] = []
         self._closing = False
         self._refreeze_pending = False
+        self._history_said: set[str] = set()  # history problems already shown (each once)
         self._panes: dict[str, Pane] = {}
         if theme:
             self.theme = theme
@@ -273,7 +274,7 @@ class MdcApp(App[None]):
     def _history_problem(self, history: Any) -> None:
         """Say once (a warning toast, any thread) why the history is disabled or was rebuilt, here or in the
         collector process."""
-        said = self.__dict__.setdefault("_history_said", set())
+        said = self._history_said
         for msg in (getattr(history, "error", None), getattr(history, "notice", None),
                     getattr(self.service, "history_error", None)):
             if isinstance(msg, str) and msg and msg not in said:
@@ -501,7 +502,7 @@ class MdcApp(App[None]):
         then that dies in a cycle later (Strips of the line caches, Footer keys, workers, timers, messages; the
         collector process's answers are frozen as they are decoded, tui.core.procservice). Freezing at each load
         without ever collecting them grew the dashboard by ~30 MB a minute at a 5 s refresh. So each freeze first
-        releases the last one and collects everything (one full collection per load, ~0.1-0.2 s at 100k rows):
+        releases the last one and collects everything (one full collection per load, ~0.1-0.3 s at 100k+ rows):
         what a freeze catches lives at most until the next load."""
         if not self._refreeze_pending:
             self._refreeze_pending = True

@@ -376,11 +376,7 @@ def private_dir(folder: Path) -> None:
     st = os.stat(folder)
     if not stat.S_ISDIR(st.st_mode):
         raise HistoryUnsafe(f"history folder {folder} is not a directory: history disabled")
-    if st.st_uid != os.geteuid():
-        raise HistoryUnsafe(f"history folder {folder} belongs to another user (uid {st.st_uid}): history "
-                            "disabled (use a folder of your own: --config data_dir, or MDC_AWS_DATA_DIR)")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(folder, 0o700)
+    if _make_private(folder, st, 0o700, "use a folder of your own: --config data_dir, or MDC_AWS_DATA_DIR"):
         log.warning("history folder %s was readable or writable by others (%o): made private (0700)", folder,
                     stat.S_IMODE(st.st_mode))
 
@@ -392,11 +388,20 @@ def _private_file(p: Path) -> None:
         return
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
         raise HistoryUnsafe(f"history file {p} is not a plain file: history disabled (remove it to start afresh)")
+    _make_private(p, st, 0o600, "remove it to start afresh")
+
+
+def _make_private(p: Path, st: os.stat_result, mode: int, fix: str) -> bool:
+    """Refuse ``p`` (HistoryUnsafe, saying ``fix``) when another user owns it; else narrow it to ``mode``.
+    True when it had to be narrowed."""
+    what = "folder" if stat.S_ISDIR(st.st_mode) else "file"
     if st.st_uid != os.geteuid():
-        raise HistoryUnsafe(f"history file {p} belongs to another user (uid {st.st_uid}): history disabled "
-                            "(remove it to start afresh)")
+        raise HistoryUnsafe(f"history {what} {p} belongs to another user (uid {st.st_uid}): history disabled "
+                            f"({fix})")
     if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(p, 0o600)
+        os.chmod(p, mode)
+        return True
+    return False
 
 
 def _files(db: Path) -> list[Path]:
