@@ -223,6 +223,26 @@ async def test_r_refreshes_and_refresh_self_schedules() -> None:
         await settle(pilot, app, lambda: svc.collects > n)
 
 
+async def test_a_result_arriving_while_the_app_quits_is_dropped() -> None:
+    """CI once failed here: a collection finished as the test's app quit, and its SnapshotLoaded reached panes that
+    had left the DOM (NoMatches). Results that arrive once the app is leaving are dropped, never drawn."""
+    from tui.app import SnapshotLoaded
+
+    svc = FakeService()
+    app = make_app(svc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.snap is not None and not app.collecting)
+        late = SnapshotLoaded(app.snap)
+        first = app.snap
+        late.snap = None  # type: ignore[assignment]  # would fail the handler at once if it were not dropped
+        app._running = False  # as App._shutdown does before it prunes the screens
+        try:
+            app.on_snapshot_loaded(late)
+            assert app.snap is first  # dropped: not even recorded
+        finally:
+            app._running = True
+
+
 async def test_opens_on_history_marked_stale(tmp_path) -> None:
     h = History.in_dir(tmp_path)
     h.save(await Collector(FakeAzure(), FakeAws()).collect())

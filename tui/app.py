@@ -160,7 +160,7 @@ class MdcApp(App[None]):
         self.last_refresh: float | None = None
         self.collecting = False
         self.recs_rows: list[m.Recommendation] = []
-        self._closing = False
+        self._quitting = False  # not `_closing`: that name is Textual's own (MessagePump), which this once clobbered
         self._refreeze_pending = False
         self._history_said: set[str] = set()  # history problems already shown (each once)
         self._panes: dict[str, Pane] = {}
@@ -329,7 +329,7 @@ class MdcApp(App[None]):
         self._start_collect()
 
     def _start_collect(self) -> None:
-        if self.service is None or self.collecting or self._closing:
+        if self.service is None or self.collecting or self._quitting:
             return
         self.collecting = True
         for name, _, _ in PANES:
@@ -344,7 +344,7 @@ class MdcApp(App[None]):
         self.post_message(SnapshotLoaded(snap))
 
     def _start_recs(self) -> None:
-        if self.service is None or self._closing:
+        if self.service is None or self._quitting:
             return
         self.run_worker(self._recs_job, thread=True, exclusive=True, group="recs", exit_on_error=False,
                         name="recs")
@@ -375,7 +375,7 @@ class MdcApp(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         w = event.worker
-        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED) or self._leaving:
             return
         if w.name == "collect":
             self.collecting = False
@@ -385,18 +385,25 @@ class MdcApp(App[None]):
                 for name in ("accounts", "plans", "arc", "compliance"):
                     p = self.pane(name)
                     p.set_state("stale" if p.as_of else "error", p.as_of, err)
-            if not self._closing:
+            if not self._quitting:
                 self.set_timer(self.refresh_s, self._start_collect, name="next-collect")
         elif w.name == "recs":
             if event.state == WorkerState.ERROR:
                 p = self.pane("recs")
                 p.set_state("stale" if p.as_of else "error", p.as_of, " ".join(str(w.error).split()))
-            if not self._closing:
+            if not self._quitting:
                 self.set_timer(self.recs_refresh_s, self._start_recs, name="next-recs")
 
     # ------------------------------------------------------------------------------------------- data in
 
+    @property
+    def _leaving(self) -> bool:
+        """The app is quitting: its screens may already be gone, so late results are dropped, not drawn."""
+        return self._quitting or not self.is_running
+
     def on_snapshot_loaded(self, msg: SnapshotLoaded) -> None:
+        if self._leaving:
+            return
         first_fresh = not msg.from_history and (self.snap is None or self.last_refresh is None)
         self.snap = msg.snap
         if not msg.from_history:
@@ -446,6 +453,8 @@ class MdcApp(App[None]):
             self._start_recs()
 
     def on_recs_loaded(self, msg: RecsLoaded) -> None:
+        if self._leaving:
+            return
         p: RecommendationsPane = self.pane("recs")  # type: ignore[assignment]
         if msg.error:
             p.set_state("stale" if p.as_of else "error", p.as_of, msg.error)
@@ -939,7 +948,7 @@ class MdcApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
-        self._closing = True
+        self._quitting = True
         self._stop_children()
 
     def _stop_children(self, grace_s: float = 2.0) -> None:
@@ -996,7 +1005,7 @@ class MdcApp(App[None]):
         if getattr(self, "_exit_signal", None):
             return
         self._exit_signal = signum
-        self._closing = True
+        self._quitting = True
 
         def watchdog() -> None:
             self._stop_children()  # now: the terminal may be gone and the app's own exit slow or stuck

@@ -305,8 +305,9 @@ class OnboardingPane(TablePane):
 
     def set_summary(self, text: str) -> None:
         self.summary = text
-        if self._ready:
-            self.query_one(".onboarding--summary", Static).update(self.summary)
+        found = self.query_children(".onboarding--summary") if self._ready else None
+        if found:  # none while the pane leaves the DOM (a late result as the app quits)
+            found.first(Static).update(self.summary)
 
 
 # ----------------------------------------------------------------------------------------------- compliance
