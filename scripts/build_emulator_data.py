@@ -30,16 +30,83 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
 DEFAULT_OUT = ROOT / "tui" / "emulator" / "data"
 
-# name used in Azure regulatory compliance (ARG `regulatorycompliancestandards` name), source file, display name
+# name used in Azure regulatory compliance (ARG `regulatorycompliancestandards` name), source file, display name.
+# Names follow today's Defender for Cloud list (NOTES §11: "AWS CIS 1.2.0" became "CIS AWS Foundations v1.2.0" in
+# 2023; ids use dashes for spaces). The exact ids of the CIS and PCI rows are assumed (NOTES §5: not in any source).
+FSBP = "AWS-Foundational-Security-Best-Practices"
+MCSB = "Microsoft-cloud-security-benchmark"
 STANDARDS = [
-    ("AWS-Foundational-Security-Best-Practices", "securityhub_aws_foundational_security_best_practices_1.0.0.json",
+    (FSBP, "securityhub_aws_foundational_security_best_practices_1.0.0.json",
      "AWS Foundational Security Best Practices"),
-    ("AWS-CIS-1.2.0", "securityhub_cis_aws_foundations_1.2.0.json", "AWS CIS 1.2.0"),
-    ("AWS-PCI-DSS-3.2.1", "securityhub_pci_dss_3.2.1.json", "AWS PCI DSS 3.2.1"),
-    # kept in the data for the AWS side (Security Hub standards); not assessed on the Azure side
-    ("AWS-CIS-1.4.0", "securityhub_cis_aws_foundations_1.4.0.json", "AWS CIS 1.4.0"),
+    ("CIS-AWS-Foundations-v1.2.0", "securityhub_cis_aws_foundations_1.2.0.json", "CIS AWS Foundations v1.2.0"),
+    ("PCI-DSS-v3.2.1", "securityhub_pci_dss_3.2.1.json", "PCI DSS v3.2.1"),
+    ("CIS-AWS-Foundations-v1.4.0", "securityhub_cis_aws_foundations_1.4.0.json", "CIS AWS Foundations v1.4.0"),
 ]
-ASSESSED = {"AWS-Foundational-Security-Best-Practices", "AWS-CIS-1.2.0", "AWS-PCI-DSS-3.2.1"}
+# standards whose controls without an FSBP twin get a recommendation of their own (CIS 1.4.0 gets none: its two
+# unmapped controls stay without an assessment, and the emulator reports them Unsupported or Skipped)
+OWN_RECOMMENDATIONS = {FSBP, "CIS-AWS-Foundations-v1.2.0", "PCI-DSS-v3.2.1"}
+
+# The Microsoft cloud security benchmark (v1) control ids and titles. Which AWS recommendation feeds which control is
+# ASSUMED (`mcsb_control_for`): Microsoft's real mapping is not in any stored source.
+MCSB_CONTROLS = [
+    ("NS-1", "Establish network segmentation boundaries"), ("NS-2", "Secure cloud native services with network controls"),
+    ("NS-3", "Deploy firewall at the edge of enterprise network"),
+    ("NS-4", "Deploy intrusion detection/intrusion prevention systems (IDS/IPS)"), ("NS-5", "Deploy DDOS protection"),
+    ("NS-6", "Deploy web application firewall"), ("NS-7", "Simplify network security configuration"),
+    ("NS-8", "Detect and disable insecure services and protocols"),
+    ("NS-9", "Connect on-premises or cloud network privately"), ("NS-10", "Ensure Domain Name System (DNS) security"),
+    ("IM-1", "Use centralized identity and authentication system"), ("IM-2", "Protect identity and authentication systems"),
+    ("IM-3", "Manage application identities securely and automatically"), ("IM-4", "Authenticate server and services"),
+    ("IM-5", "Use single sign-on (SSO) for application access"), ("IM-6", "Use strong authentication controls"),
+    ("IM-7", "Restrict resource access based on conditions"), ("IM-8", "Restrict the exposure of credentials and secrets"),
+    ("IM-9", "Secure user access to existing applications"),
+    ("PA-1", "Separate and limit highly privileged/administrative users"),
+    ("PA-2", "Avoid standing access for accounts and permissions"),
+    ("PA-3", "Manage lifecycle of identities and entitlements"), ("PA-4", "Review and reconcile user access regularly"),
+    ("PA-5", "Set up emergency access"), ("PA-6", "Use privileged access workstations"),
+    ("PA-7", "Follow just enough administration (least privilege) principle"),
+    ("PA-8", "Determine access process for cloud provider support"),
+    ("DP-1", "Discover, classify, and label sensitive data"), ("DP-2", "Monitor anomalies and threats targeting sensitive data"),
+    ("DP-3", "Encrypt sensitive data in transit"), ("DP-4", "Enable data at rest encryption by default"),
+    ("DP-5", "Use customer-managed key option in data at rest encryption when required"),
+    ("DP-6", "Use a secure key management process"), ("DP-7", "Use a secure certificate management process"),
+    ("DP-8", "Ensure security of key and certificate repository"),
+    ("AM-1", "Track asset inventory and their risks"), ("AM-2", "Use only approved services"),
+    ("AM-3", "Ensure security of asset lifecycle management"), ("AM-4", "Limit access to asset management"),
+    ("AM-5", "Use only approved applications in virtual machine"),
+    ("LT-1", "Enable threat detection capabilities"), ("LT-2", "Enable threat detection for identity and access management"),
+    ("LT-3", "Enable logging for security investigation"), ("LT-4", "Enable network logging for security investigation"),
+    ("LT-5", "Centralize security log management and analysis"), ("LT-6", "Configure log storage retention"),
+    ("LT-7", "Use approved time synchronization sources"),
+    ("IR-1", "Preparation - update incident response plan and handling process"),
+    ("IR-2", "Preparation - setup incident notification"),
+    ("IR-3", "Detection and analysis - create incidents based on high-quality alerts"),
+    ("IR-4", "Detection and analysis - investigate an incident"), ("IR-5", "Detection and analysis - prioritize incidents"),
+    ("IR-6", "Containment, eradication and recovery - automate the incident handling"),
+    ("IR-7", "Post-incident activity - conduct lesson learned and retain evidence"),
+    ("PV-1", "Define and establish secure configurations"), ("PV-2", "Audit and enforce secure configurations"),
+    ("PV-3", "Define and establish secure configurations for compute resources"),
+    ("PV-4", "Audit and enforce secure configurations for compute resources"),
+    ("PV-5", "Perform vulnerability assessments"), ("PV-6", "Rapidly and automatically remediate vulnerabilities"),
+    ("PV-7", "Conduct regular red team operations"),
+    ("ES-1", "Use Endpoint Detection and Response (EDR)"), ("ES-2", "Use modern anti-malware software"),
+    ("ES-3", "Ensure anti-malware software and signatures are updated"),
+    ("BR-1", "Ensure regular automated backups"), ("BR-2", "Protect backup and recovery data"), ("BR-3", "Monitor backups"),
+    ("BR-4", "Regularly test backup"),
+    ("DS-1", "Conduct threat modeling"), ("DS-2", "Ensure software supply chain security"),
+    ("DS-3", "Secure DevOps infrastructure"), ("DS-4", "Integrate static application security testing into DevOps pipeline"),
+    ("DS-5", "Integrate dynamic application security testing into DevOps pipeline"),
+    ("DS-6", "Enforce security of workload throughout DevOps lifecycle"), ("DS-7", "Enable logging and monitoring in DevOps"),
+    ("GS-1", "Align organization roles, responsibilities and accountabilities"),
+    ("GS-2", "Define and implement enterprise segmentation/separation of duties strategy"),
+    ("GS-3", "Define and implement data protection strategy"), ("GS-4", "Define and implement network security strategy"),
+    ("GS-5", "Define and implement security posture management strategy"),
+    ("GS-6", "Define and implement identity and privileged access strategy"),
+    ("GS-7", "Define and implement logging, threat detection and incident response strategy"),
+    ("GS-8", "Define and implement backup and recovery strategy"),
+    ("GS-9", "Define and implement endpoint security strategy"),
+    ("GS-10", "Define and implement DevOps security strategy"),
+]
 
 # Resource kinds the synthetic estate generates: kind -> (resource provider, resource type, scope)
 # scope: "regional" (entity id carries the region), "global" (no region), "account" (one per account),
@@ -245,13 +312,82 @@ OFFERING_ROLES = {
 }
 
 
+def mcsb_control_for(rec: dict) -> str:
+    """The MCSB control an AWS recommendation is reported under (ASSUMED: by its FSBP category, else its title)."""
+    cat, title = rec.get("category", "").lower(), rec["title"]
+    if "in transit" in cat or "in-transit" in cat:
+        return "DP-3"
+    if "at rest" in cat or "at-rest" in cat:
+        return "DP-4"
+    if "backup" in cat or "deletion protection" in cat:
+        return "BR-1"
+    if "resilience" in cat or "high availability" in cat:
+        return "BR-2"
+    if "logging" in cat:
+        return "LT-4" if _has(title, "flow log") else "LT-3"
+    if "detection" in cat:
+        return "LT-1"
+    if "inventory" in cat:
+        return "AM-1"
+    if "vulnerability" in cat:
+        return "PV-6"
+    if "resource configuration" in cat:
+        return "PV-1"
+    if "data integrity" in cat:
+        return "LT-6"
+    if "credentials not hard-coded" in cat:
+        return "IM-8"
+    if "secure development" in cat:
+        return "DS-6"
+    if "protective services" in cat:
+        return "NS-6"
+    if "network" in cat:
+        if _has(title, "security group"):
+            return "NS-1"
+        if _has(title, "VPC endpoint", "private"):
+            return "NS-9"
+        return "NS-2"
+    if "access management" in cat:
+        if "detect" in cat:
+            return "LT-2"
+        if _has(title, "root"):
+            return "PA-1"
+        if _has(title, "MFA", "multi-factor", "password", "passwordless"):
+            return "IM-6"
+        if _has(title, "access key", "credential", "secret"):
+            return "IM-8"
+        return "PA-7"
+    if "data protection" in cat:
+        return "DP-4"
+    # CIS / PCI controls without an FSBP twin (no category): by title
+    if _has(title, "metric filter", "alarm"):
+        return "LT-5"
+    if _has(title, "root"):
+        return "PA-1"
+    if _has(title, "MFA", "multi-factor", "password"):
+        return "IM-6"
+    if _has(title, "VPC flow"):
+        return "LT-4"
+    if _has(title, "CloudTrail"):
+        return "LT-3"
+    if _has(title, "security group"):
+        return "NS-1"
+    if _has(title, "KMS", "rotation"):
+        return "DP-6"
+    if _has(title, "AWS Config"):
+        return "AM-1"
+    if _has(title, "IAM", "policies", "access key"):
+        return "PA-7"
+    return "PV-1"
+
+
 def build_controls(ref: Path) -> dict:
     raw = {}
     for name, fname, display in STANDARDS:
         data = json.loads((ref / "aws" / fname).read_text(encoding="utf-8"))
         raw[name] = (data, display)
 
-    fsbp_data, _ = raw["AWS-Foundational-Security-Best-Practices"]
+    fsbp_data, _ = raw[FSBP]
     recommendations: dict[str, dict] = {}
     by_rule: dict[str, str] = {}
     by_title: dict[str, str] = {}
@@ -272,14 +408,14 @@ def build_controls(ref: Path) -> dict:
         controls = []
         for c in data["Controls"]:
             cid, title = c["ControlId"], c["Title"]
-            if name == "AWS-Foundational-Security-Best-Practices":
+            if name == FSBP:
                 rec = cid
             else:
                 rule = _config_rule(c)
                 rec = by_rule.get(rule) if rule else None
                 rec = rec or by_title.get(_norm_title(title))
-                if rec is None and name in ASSESSED:
-                    tag = "CIS" if name.startswith("AWS-CIS") else "PCI"
+                if rec is None and name in OWN_RECOMMENDATIONS:
+                    tag = "CIS" if name.startswith("CIS-") else "PCI"
                     rec = cid if cid.startswith("PCI.") else f"{tag}.{cid}"
                     recommendations.setdefault(rec, {
                         "id": rec, "title": title, "severity": c["Severity"], "kind": kind_for(cid, title),
@@ -291,8 +427,18 @@ def build_controls(ref: Path) -> dict:
             controls.append({"id": cid, "title": title, "severity": c["Severity"], "recommendation": rec})
         standards.append({
             "name": name, "display_name": display, "standards_arn": data["StandardsArn"].replace("<region>", "{region}"),
-            "assessed": name in ASSESSED, "controls": controls,
+            "assessed": True, "controls": controls,
         })
+
+    # the Microsoft cloud security benchmark: every recommendation under one MCSB control (mapping assumed); the
+    # controls no recommendation feeds have none (the emulator reports them Unsupported or Skipped)
+    by_control: dict[str, list[str]] = {cid: [] for cid, _ in MCSB_CONTROLS}
+    for rid in sorted(recommendations, key=_sort_key):
+        by_control[mcsb_control_for(recommendations[rid])].append(rid)
+    standards.insert(0, {
+        "name": MCSB, "display_name": "Microsoft cloud security benchmark", "standards_arn": None, "assessed": True,
+        "controls": [{"id": cid, "title": title, "recommendations": by_control[cid]} for cid, title in MCSB_CONTROLS],
+    })
 
     for rec in recommendations.values():
         if rec["kind"] not in KINDS:
@@ -301,6 +447,8 @@ def build_controls(ref: Path) -> dict:
         "_about": "Built by scripts/build_emulator_data.py from AWS Security Hub documentation control lists "
                   "(awsdocs/aws-security-hub-user-guide, CC BY-SA 4.0): control ids, titles and severities only. "
                   "recommendation = the FSBP control assessed for a CIS/PCI control with the same AWS Config rule; "
+                  "recommendations (Microsoft cloud security benchmark only) = the recommendations reported under "
+                  "that control (mapping assumed); "
                   "kind = the synthetic AWS resource kind the emulator assesses it on.",
         "kinds": {k: {"provider": p, "type": t, "scope": s} for k, (p, t, s) in KINDS.items()},
         "standards": standards,

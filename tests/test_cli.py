@@ -36,7 +36,7 @@ def test_snapshot_json_complete_exit_0(estate_env) -> None:
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, SCHEMA)
-    assert len(doc["accounts"]) >= 8 and len(doc["compliance"]) == 3
+    assert len(doc["accounts"]) >= 8 and len(doc["compliance"]) == 5
 
 
 def test_snapshot_table_and_output_file(estate_env, tmp_path) -> None:
@@ -45,7 +45,7 @@ def test_snapshot_table_and_output_file(estate_env, tmp_path) -> None:
     assert_clean(r)
     assert r.returncode == 0 and r.stdout == ""
     text = out.read_text()
-    assert "ACCOUNT" in text and "aws-prod" in text and "AWS-CIS-1.2.0" in text and "DUP" in text
+    assert "ACCOUNT" in text and "aws-prod" in text and "CIS-AWS-Foundations-v1.2.0" in text and "DUP" in text
 
 
 def test_bad_token_is_exit_2_with_one_line_per_section(estate_env) -> None:
@@ -130,7 +130,7 @@ def test_export_formats(estate_env, fmt, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     if fmt == "md":
-        assert "## accounts (10)" in text and "## stuck" in text and "| AWS-CIS-1.2.0 |" in text
+        assert "## accounts (10)" in text and "## stuck" in text and "| CIS-AWS-Foundations-v1.2.0 |" in text
     elif fmt == "csv":
         import csv
 

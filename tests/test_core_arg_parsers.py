@@ -46,13 +46,16 @@ ROW_KEYS = [
     "description", "remediation", "standard", "control", "failed", "passed", "passedControls", "failedControls",
     "skippedControls", "failedIn", "passedIn", "unsupportedIn", "subscriptions", "passedAssessments",
     "failedAssessments", "skippedAssessments", "properties", "location", "type",
+    "unsupportedControls", "standardKey", "complianceStandard", "controls", "failedSet", "passedSet",
+    "unsupportedSet", "keys", "awsAssessments", "hierarchyIdentifier", "scope",
 ]
 rows = st.dictionaries(st.sampled_from(ROW_KEYS) | st.text(max_size=8), json_values, max_size=12)
 anything = json_values | rows
 
 ROW_PARSERS = [
     arg.parse_subscription, arg.parse_arc_machine, arg.parse_recommendation_count, arg.parse_recommendation,
-    arg.parse_compliance_standard, arg.parse_control_state, arg.parse_compliance_control,
+    arg.parse_compliance_standard, arg.parse_control_states, arg.parse_compliance_control, arg.parse_standard_name,
+    arg.parse_compliance_assignment, arg.parse_key_set, arg.parse_standard_keys, arg.parse_failing_assessment,
 ]
 
 props_like = st.fixed_dictionaries(
@@ -229,20 +232,47 @@ def test_connector_id_of_is_case_insensitive() -> None:
     assert arg.connector_id_of("/subscriptions/s/providers/x") is None
 
 
-@given(st.text(min_size=1, max_size=30).filter(lambda s: s.strip()), counts, counts, counts)
-def test_compliance_standard_only_aws(name, p, f, s) -> None:
-    row = {"standard": name, "passedControls": str(p), "failedControls": f, "skippedControls": s}
-    got = arg.parse_compliance_standard(row)
-    if "aws" in name.strip().lower():
-        assert got == ComplianceStandard(name.strip(), p, f, s)
-    else:
-        assert got is None
+@given(st.text(min_size=1, max_size=30).filter(lambda s: s.strip()), counts, counts, counts, counts | st.none())
+def test_compliance_standard_of_any_name(name, p, f, s, u) -> None:
+    """No standard is kept or dropped by its name (AWS relevance is decided from data); unsupported is its own
+    count (missing: 0)."""
+    row = {"standard": name, "passedControls": str(p), "failedControls": f, "skippedControls": s,
+           "unsupportedControls": u}
+    assert arg.parse_compliance_standard(row) == ComplianceStandard(name.strip(), p, f, s, u or 0)
     assert arg.parse_compliance_standard({"standard": "AWS-CIS-1.2.0", "passedControls": "x"}) is None
+    assert arg.parse_compliance_standard({"standard": "X", "unsupportedControls": -1}) is None
+
+
+def _recase(draw, key: str) -> str:
+    return "".join(c.upper() if draw(st.booleans()) else c.lower() for c in key)
+
+
+@given(st.data())
+def test_compliance_rows_with_keys_in_any_case(data) -> None:
+    """ARG column names come back as projected, but a parser reads them case-insensitively anyway."""
+    d = data.draw
+    std = {_recase(d, "standard"): "PCI-DSS-v4.0.1", _recase(d, "passedControls"): "3",
+           _recase(d, "failedControls"): 1, _recase(d, "unsupportedControls"): 2.0}
+    assert arg.parse_compliance_standard(std) == ComplianceStandard("PCI-DSS-v4.0.1", 3, 1, 0, 2)
+    copy = {_recase(d, "id"): "/subscriptions/S/resourceGroups/R/providers/Microsoft.Security/securityConnectors/C/"
+                              "providers/Microsoft.Security/regulatoryComplianceStandards/CIS-AWS-Foundations-v3.0.0",
+            _recase(d, "account"): 12345678901}
+    assert arg.parse_compliance_assignment(copy) == arg.ComplianceAssignment(
+        "CIS-AWS-Foundations-v3.0.0", "/subscriptions/s/resourcegroups/r/providers/microsoft.security/securityconnectors/c",
+        "012345678901")
+    sets = {_recase(d, "standard"): "Std", _recase(d, "controls"): '["a", "B"]', _recase(d, "failedSet"): ["b", ""],
+            _recase(d, "passedSet"): [], _recase(d, "unsupportedSet"): ["a"]}
+    assert arg.parse_control_states(sets) == (arg.ControlState("Std", "a", 0, 0, 1, 1),
+                                              arg.ControlState("Std", "B", 1, 0, 0, 1))
+    assert arg.parse_standard_keys({_recase(d, "standard"): "Std", _recase(d, "keys"): ["K1", "k2"]}) == (
+        "Std", frozenset({"k1", "k2"}))
+    assert arg.parse_key_set({"keys": "[]"}) == frozenset()
 
 
 control_states = st.lists(
-    st.tuples(st.sampled_from(["AWS-CIS-1.2.0", "aws-cis-1.2.0", "AWS-Foundational-Security-Best-Practices"]),
-              st.sampled_from(["1.1", "1.2", "2.1", "3"]), st.integers(0, 3), st.integers(0, 3)),
+    st.tuples(st.sampled_from(["AWS-CIS-1.2.0", "aws-cis-1.2.0", "Microsoft-cloud-security-benchmark"]),
+              st.sampled_from(["1.1", "1.2", "2.1", "3", "NS-1", "ns-1"]), st.integers(0, 3), st.integers(0, 3),
+              st.integers(0, 3), st.integers(0, 3)).map(lambda t: (*t[:4], min(t[4], t[5]), t[5])),
     max_size=30,
 )
 
@@ -250,20 +280,22 @@ control_states = st.lists(
 @given(control_states, st.data())
 def test_rollup_is_batch_invariant(rows_, data) -> None:
     """Splitting subscriptions into ARG batches must not change the per-standard rollup."""
-    states = [arg.ControlState(s, c, f, p) for s, c, f, p in rows_]
+    states = [arg.ControlState(s, c, f, p, u, n) for s, c, f, p, u, n in rows_]
     whole = arg.rollup_control_states(states)
     cut = data.draw(st.integers(0, len(states)))
     assert arg.rollup_control_states(states[:cut] + states[cut:]) == whole
-    # and it matches the rule: failed anywhere -> failed; passed somewhere, failed nowhere -> passed; else skipped
-    per: dict[tuple[str, str], tuple[int, int]] = {}
+    # and it matches the rule: failed anywhere -> failed; passed somewhere, failed nowhere -> passed; unsupported in
+    # every row -> unsupported; else skipped (controls and standards compared case-insensitively)
+    per: dict[tuple[str, str], tuple[int, int, int, int]] = {}
     for s in states:
-        f, p = per.get((s.standard.lower(), s.control), (0, 0))
-        per[(s.standard.lower(), s.control)] = (f + s.failed, p + s.passed)
+        f, p, u, n = per.get((s.standard.lower(), s.control.lower()), (0, 0, 0, 0))
+        per[(s.standard.lower(), s.control.lower())] = (f + s.failed, p + s.passed, u + s.unsupported, n + s.rows)
     for std in whole:
         mine = [v for (sk, _c), v in per.items() if sk == std.name.lower()]
-        assert std.failed_controls == sum(1 for f, _p in mine if f)
-        assert std.passed_controls == sum(1 for f, p in mine if not f and p)
-        assert std.skipped_controls == sum(1 for f, p in mine if not f and not p)
+        assert std.failed_controls == sum(1 for f, *_ in mine if f)
+        assert std.passed_controls == sum(1 for f, p, *_ in mine if not f and p)
+        assert std.unsupported_controls == sum(1 for f, p, u, n in mine if not f and not p and n and u == n)
+        assert std.skipped_controls == sum(1 for f, p, u, n in mine if not f and not p and not (n and u == n))
 
 
 @given(st.lists(st.tuples(st.sampled_from(["1.1", "1.2"]), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2),
@@ -552,6 +584,22 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
                                 "PCI-DSS-3.2/regulatoryComplianceControls/9", name="9",
         type="microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols", subscriptionId="s1",
         properties={"state": "Failed"})
+    # compliance: native AWS connectors host s1 and s2 (c1 above, c2); CIS names an AWS assessment key (k0) in s1,
+    # PCI an Azure one (az); a per-connector copy of CIS under c1 (scope SecurityConnector) is an assignment
+    for sub, cid in (("s1", conn), ("s2", "/subscriptions/s2/resourcegroups/rg/providers/microsoft.security/"
+                                          "securityconnectors/c2")):
+        ins("resources", id=cid, name=cid.rsplit("/", 1)[1], type="microsoft.security/securityconnectors",
+            subscriptionId=sub, resourceGroup="rg", properties={"environmentName": "AWS",
+                                                                "hierarchyIdentifier": "123456789012"})
+    for std, ctl, key in (("AWS-CIS-1.2.0", "1.1", "k0"), ("PCI-DSS-3.2", "9", "az")):
+        ins("securityresources", id=f"/subscriptions/s1/providers/Microsoft.Security/regulatoryComplianceStandards/"
+                                    f"{std}/regulatoryComplianceControls/{ctl}/regulatoryComplianceAssessments/{key}",
+            name=key, subscriptionId="s1", properties={"state": "Failed", "failedResources": 2},
+            type="microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
+                 "regulatorycomplianceassessments")
+    ins("securityresources", id=f"{conn}/providers/Microsoft.Security/regulatoryComplianceStandards/AWS-CIS-1.2.0",
+        name="AWS-CIS-1.2.0", type="microsoft.security/regulatorycompliancestandards", subscriptionId="s1",
+        properties={"scope": "SecurityConnector", "state": "Failed"})
 
     def run(q: str, parser):
         rel = duckdb_kql.query(con, q)
@@ -567,9 +615,16 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
     assert counts == {(conn, "High", "Unhealthy"): 2, (conn, "Low", "Healthy"): 1}
     recs = run(arg.recommendations_query(conn.upper(), severity="high"), arg.parse_recommendation)
     assert sorted(r.resource_name for r in recs) == ["i-0", "i-1"] and {r.region for r in recs} == {"us-east-1"}
-    assert run(arg.COMPLIANCE_QUERY, arg.parse_compliance_standard) == [ComplianceStandard("AWS-CIS-1.2.0", 1, 1, 1)]
-    states = run(arg.COMPLIANCE_CONTROL_STATES_QUERY, arg.parse_control_state)
-    assert arg.rollup_control_states(states) == [ComplianceStandard("AWS-CIS-1.2.0", 1, 1, 1)]
+    counted = sorted(run(arg.COMPLIANCE_QUERY, arg.parse_compliance_standard), key=lambda s: s.name)
+    assert counted == [ComplianceStandard("AWS-CIS-1.2.0", 1, 1, 1), ComplianceStandard("PCI-DSS-3.2", 0, 1, 0)]
+    states = [st for per in run(arg.COMPLIANCE_CONTROL_STATES_QUERY, arg.parse_control_states) for st in per]
+    assert arg.rollup_control_states(states) == counted
+    assert run(arg.AWS_STANDARDS_QUERY, arg.parse_standard_name) == ["AWS-CIS-1.2.0"]
+    assert arg.aws_standard_names(run(arg.AWS_ASSESSMENT_KEYS_QUERY, arg.parse_key_set),
+                                  run(arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, arg.parse_standard_keys)) == ["AWS-CIS-1.2.0"]
+    assert run(arg.COMPLIANCE_ASSIGNMENTS_QUERY, arg.parse_compliance_assignment) == [
+        arg.ComplianceAssignment("AWS-CIS-1.2.0", conn, "123456789012")]
+    assert run(arg.compliance_failing_assessments_query("aws-cis-1.2.0", "1.1"), arg.parse_failing_assessment) == ["k0"]
     controls = {c.name: c for c in run(arg.compliance_controls_query("aws-cis-1.2.0"), arg.parse_compliance_control)}
     assert {k: c.state for k, c in controls.items()} == {"1.1": "Failed", "1.2": "Passed", "1.3": "Skipped"}
     assert controls["1.1"].passed_assessments == 4 and controls["1.1"].description == "d"

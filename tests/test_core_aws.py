@@ -840,3 +840,92 @@ def test_parsers_on_a_realistic_page() -> None:
                                      {"InstanceId": "i-3"}, {"PingStatus": "Online"}]}, ACCT_A, "us-east-1")
     assert [(s.instance_id, s.ping_status) for s in info] == [("i-1", "Online"), ("i-3", "Unknown")]
     assert info[0].last_ping == datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Issue 11: opt-in regions, private DNS names
+
+
+def _auth_failure_in(acct: str, region: str, *, ssm_code: str = "InvalidClientTokenId") -> Fault:
+    """What a region the account has not enabled answers (AWS Knowledge Center iam-validate-access-credentials):
+    EC2 AuthFailure (401), SSM an InvalidClientTokenId-style 4xx."""
+
+    def fault(call: Call) -> AWSResponse | None:
+        if call.account != acct or call.region != region:
+            return None
+        if call.op == "DescribeInstances":
+            return ec2_error(call.url, 401, "AuthFailure", "AWS was not able to validate the provided access "
+                                                           "credentials")
+        if call.op == "DescribeInstanceInformation":
+            return json_error(call.url, 400 if ssm_code == "UnrecognizedClientException" else 403, ssm_code,
+                              "The security token included in the request is invalid.")
+        return None
+
+    return fault
+
+
+async def test_opt_in_region_is_not_bad_credentials(moto_estate: Estate, hooks: Hooks, make_source) -> None:
+    hooks.faults.append(_auth_failure_in(ACCT_A, "eu-west-1"))
+    inv = await make_source().inventory({ACCT_A: ["us-east-1", "eu-west-1"]})
+    a = inv[ACCT_A]
+    assert a.readable and a.error is None
+    assert set(a.failed_regions) == {"eu-west-1"}
+    msg = a.failed_regions["eu-west-1"]
+    assert msg.startswith("region not enabled (opt-in)") and "AuthFailure" in msg and "enable eu-west-1" in msg
+    assert "rejected" not in msg and "check the keys" not in msg  # not the bad-credentials text
+    _check_region(moto_estate, a, ACCT_A, "us-east-1")
+    # derive shows it as the account's AWS error
+    from tui.core import derive as d
+
+    assert "eu-west-1: region not enabled (opt-in)" in d.funnel(ACCT_A, a, {}, arc_expected=False).aws_error
+
+
+async def test_opt_in_region_answering_only_on_ssm(hooks: Hooks, make_source) -> None:
+    def fault(call: Call) -> AWSResponse | None:
+        if call.account == ACCT_B and call.region == "ap-southeast-2" and call.op == "DescribeInstanceInformation":
+            return json_error(call.url, 400, "UnrecognizedClientException", "The security token is invalid.")
+        return None
+
+    hooks.faults.append(fault)
+    b = (await make_source().inventory({ACCT_B: ["us-east-1", "ap-southeast-2"]}))[ACCT_B]
+    assert b.readable and list(b.failed_regions) == ["ap-southeast-2"]
+    assert b.failed_regions["ap-southeast-2"].startswith("region not enabled (opt-in)")
+
+
+async def test_every_region_auth_failure_stays_a_credentials_error(hooks: Hooks, make_source) -> None:
+    for r in ("us-east-1", "eu-west-1"):
+        hooks.faults.append(_auth_failure_in(ACCT_A, r))
+    a = (await make_source().inventory({ACCT_A: ["us-east-1", "eu-west-1"]}))[ACCT_A]
+    assert not a.readable and a.error_kind == "auth"
+    assert "AuthFailure" in a.error and "rejected" in a.error and "opt-in" not in a.error
+    assert all("opt-in" not in e for e in a.failed_regions.values())
+
+
+def test_opt_in_errors_only_when_another_region_was_read() -> None:
+    from botocore.exceptions import ClientError
+
+    def err(code: str) -> SourceError:
+        e = AuthError(f"AWS rejected the credentials ({code})")
+        e.__cause__ = ClientError({"Error": {"Code": code, "Message": "m"}}, "DescribeInstances")
+        return e
+
+    failed = {"me-south-1": err("AuthFailure"), "eu-west-1": err("ExpiredToken")}
+    got = aws_mod.opt_in_errors(failed, ["us-east-1", "me-south-1", "eu-west-1"], ACCT_A)
+    assert str(got["me-south-1"]).startswith(aws_mod.OPT_IN_TEXT) and got["me-south-1"].kind == "usage"
+    assert got["eu-west-1"] is failed["eu-west-1"]  # another code: unchanged
+    everywhere = aws_mod.opt_in_errors(failed, ["me-south-1", "eu-west-1"], ACCT_A)
+    assert everywhere == failed  # no region read: the credentials may well be bad
+
+
+async def test_private_dns_name_is_read(moto_estate: Estate, make_source) -> None:
+    inv = await make_source().inventory({ACCT_A: ["us-east-1", "eu-west-1"]})
+    names = {i.region: i.private_dns_name for i in inv[ACCT_A].instances if i.state == "running"}
+    assert names["us-east-1"].startswith("ip-") and names["us-east-1"].endswith(".ec2.internal")
+    assert names["eu-west-1"].endswith(".eu-west-1.compute.internal")
+    [i] = parse_instances({"Reservations": [{"Instances": [
+        {"InstanceId": "i-9", "State": {"Name": "running"}, "PrivateDnsName": " ip-10-0-1-5.ec2.internal "}]}]},
+        ACCT_A, "us-east-1")
+    assert i.private_dns_name == "ip-10-0-1-5.ec2.internal"
+    [j] = parse_instances({"Reservations": [{"Instances": [{"InstanceId": "i-8", "PrivateDnsName": ""}]}]},
+                          ACCT_A, "us-east-1")
+    assert j.private_dns_name is None

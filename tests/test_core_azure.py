@@ -432,20 +432,103 @@ async def test_configured_subscriptions_skip_arg(stub, az_settings) -> None:
     assert subs == [SUB_A, SUB_B] and tenant is None and stub.calls == []
 
 
-async def test_compliance_over_several_batches_is_rolled_up_in_python(stub, az_settings) -> None:
+# ----------------------------------------------------------------------------------------------------------------
+# Regulatory compliance: Microsoft's examples and rows shaped as NOTES section 11, answered by real KQL
+# ----------------------------------------------------------------------------------------------------------------
+
+MCSB, CIS1, PCI32, ISO = ("Microsoft-cloud-security-benchmark", "CIS-AWS-Foundations-v1.2.0", "PCI-DSS-3.2",
+                          "ISO-27001")
+
+
+def compliance_estate() -> dict[str, list[dict]]:
+    """SUB_A: Microsoft's connector examples (AWS x3, all "exampleHierarchyId"; Github x2; GCP), MCSB (scope
+    MultiCloudAggregation) and the renamed CIS (no scope key), per-connector copies with contrary states.
+    SUB_B: Microsoft's compliance examples verbatim (PCI-DSS-3.2 with lower-case control states, failed /
+    skipped / unsupported; ISO-27001, AZURE-CIS, SOC-TSP), the Azure assessment example, and a native AWS connector
+    (account 210987654321) with no assignment; PCI-DSS-3.2 is about AWS only because the key of its 1.1 assessment
+    is an AWS assessment's in SUB_A (another subscription, so another batch at batch size 1).
+    SUB_BUSY: Azure only (no AWS connector), MCSB failing everywhere with an Azure key."""
+    from tests import compliance_rows as cr
+
+    listed = example("securityConnectors_2023-10-01-preview_GetSecurityConnectorsSubscription_example.json")["value"]
+    single = example("securityConnectors_2023-10-01-preview_GetSecurityConnectorSingleResource_example.json")
+    conns = {i["name"]: cr.arg_row(i, cr.CONNECTOR_T) for i in [*listed, single]}
+    aws_a, aws_name, gcp = (conns[n]["id"] for n in ("exampleSecurityConnectorAws", "exampleSecurityConnectorName",
+                                                     "exampleSecurityConnectorGcp"))
+    rows = [*conns.values(), cr.connector(SUB_B, "aws-b", "210987654321")]
+    for f, t in (("regulatoryCompliance_2019-01-01-preview_getRegulatoryComplianceStandardList_example.json",
+                  cr.STANDARD_T),
+                 ("regulatoryCompliance_2019-01-01-preview_getRegulatoryComplianceControlList_example.json",
+                  cr.CONTROL_T),
+                 ("regulatoryCompliance_2019-01-01-preview_getRegulatoryComplianceAssessmentList_example.json",
+                  cr.RC_ASSESSMENT_T)):
+        rows += [cr.arg_row(i, t) for i in example(f)["value"]]
+    rows.append(cr.arg_row(example("assessments_2021-06-01_GetAssessment_example.json"), cr.ASSESSMENT_T))
+    rows += [cr.aws_assessment(aws_a, "k-iam-1"), cr.aws_assessment(aws_a, "k-s3-1", source_key="source", source="aws"),
+             cr.aws_assessment(aws_a, "968548cb-02b3-8cd2-11f8-0cf64ab1a347")]
+    pa = f"/subscriptions/{SUB_A}"
+    for std, scope, ctls in ((MCSB, "MultiCloudAggregation", [("NS-1", "Failed", "k-s3-1"), ("NS-2", "Passed", "k-iam-1"),
+                                                              ("IM-1", "Unsupported", None), ("LT-1", "skipped", None)]),
+                             (CIS1, cr.MISSING, [("1.1", "passed", "k-iam-1"), ("1.2", "Passed", None)])):
+        rows.append(cr.standard(pa, std, scope=scope))
+        for ctl, state, key in ctls:
+            rows.append(cr.control(pa, std, ctl, state, scope=scope))
+            if key:
+                rows.append(cr.rc_assessment(pa, std, ctl, key, state=state, scope=scope))
+    for cid, stds in ((aws_a, (MCSB, CIS1)), (aws_name, (MCSB, ISO)), (gcp, ("GCP-CIS",))):
+        for std in stds:
+            rows += [cr.standard(cid, std, scope="SecurityConnector"),
+                     cr.control(cid, std, "NS-2", "Failed", scope="SecurityConnector"),
+                     cr.control(cid, std, "ZZ-copy-only", "Failed", scope="SecurityConnector"),
+                     cr.rc_assessment(cid, std, "ZZ-copy-only", "k-iam-1", scope="SecurityConnector")]
+    pb = f"/subscriptions/{SUB_BUSY}"
+    rows.append(cr.standard(pb, MCSB, scope="Subscription"))
+    for ctl in ("NS-2", "LT-1", "AZ-9"):
+        rows += [cr.control(pb, MCSB, ctl, "Failed"), cr.rc_assessment(pb, MCSB, ctl, "21300918-b2e3-0346-785f-c77ff57d243b")]
+    return cr.tables(rows)
+
+
+@pytest.mark.parametrize("batch_size", [300, 2, 1])
+async def test_compliance_from_microsoft_examples_and_section_11_rows(stub, az_settings, batch_size) -> None:
+    from tests import compliance_rows as cr
+
+    tables = compliance_estate()
+    graph = cr.ArgOverRows(tables)
+
     def answer(body: dict) -> Reply:
-        assert body["query"] == arg.COMPLIANCE_CONTROL_STATES_QUERY  # 3 subs, batch size 2 -> control level
-        if body["subscriptions"] == [SUB_A, SUB_B]:
-            return arg_page([{"standard": "AWS-CIS-1.2.0", "control": "1.1", "failed": 0, "passed": 2},
-                             {"standard": "AWS-CIS-1.2.0", "control": "1.2", "failed": 0, "passed": 0}])
-        return arg_page([{"standard": "AWS-CIS-1.2.0", "control": "1.1", "failed": 1, "passed": 0},
-                         {"standard": "aws-cis-1.2.0", "control": "1.3", "failed": "0", "passed": "1"}])
+        status, doc = graph.answer(body)
+        return Reply(status, doc, quota(10))
 
     stub.arg = answer
-    async with AzureSource(az_settings, **FAST) as az:
-        standards = await az.compliance([SUB_A, SUB_B, SUB_BUSY])
-    assert [(s.name, s.passed_controls, s.failed_controls, s.skipped_controls) for s in standards] == [
-        ("AWS-CIS-1.2.0", 1, 1, 1)]
+    subs = [SUB_A, SUB_B, SUB_BUSY]
+    s = replace(az_settings, arg_batch_size=batch_size, arg_page_size=2)  # the assignments come in pages of 2
+    async with AzureSource(s, **FAST) as az:
+        data = await az.compliance(subs)
+        pci = await az.compliance_controls(subs, "pci-dss-3.2")
+        mcsb = await az.compliance_controls(subs, MCSB)
+        failing = await az.compliance_failing_assessments(subs, PCI32, "1.1")
+    got = {x.name: (x.passed_controls, x.failed_controls, x.skipped_controls, x.unsupported_controls)
+           for x in data.standards}
+    assert got == {  # AZURE-CIS, SOC-TSP (Azure only) and the GCP copy are not AWS; SUB_BUSY is not counted
+        MCSB: (1, 1, 1, 1),
+        CIS1: (2, 0, 0, 0),
+        PCI32: (0, 1, 1, 1),  # Microsoft's rows: "failed", "skipped", "unsupported"
+        ISO: (0, 0, 0, 0),  # assigned on an AWS connector, no control row where AWS is
+    }
+    assert {a: list(v) for a, v in data.assigned.items()} == {"exampleHierarchyId": [CIS1, ISO, MCSB]}
+    assert cr.figures(data) == cr.reference(tables, subs)
+    assert [(c.name, c.state) for c in pci] == [("1.1", "Failed"), ("2", "Skipped"), ("2.1", "Unsupported")]
+    assert pci[0].description == "Common Criteria Related to Organization and Management."
+    assert [(c.name, c.state) for c in mcsb] == [("IM-1", "Unsupported"), ("LT-1", "Skipped"), ("NS-1", "Failed"),
+                                                 ("NS-2", "Passed")]  # no copy's control, no Azure-only failure
+    assert failing == ["968548cb-02b3-8cd2-11f8-0cf64ab1a347"]
+    calls = stub.arm_calls("Microsoft.ResourceGraph")
+    paged = [c for c in calls if c.body["query"] == arg.COMPLIANCE_ASSIGNMENTS_QUERY]
+    assert len(paged) >= 2 and any((c.body["options"] or {}).get("$skipToken") for c in paged)  # 4 AWS copies, 2 a page
+    assert all(c.body["options"]["$top"] == 1000 for c in calls if c not in paged)  # the rest cannot page
+    several = batch_size < 3
+    assert any(c.body["query"] == arg.COMPLIANCE_CONTROL_STATES_QUERY for c in calls) == several
+    assert any(c.body["query"] == arg.COMPLIANCE_QUERY for c in calls) == (not several)
 
 
 async def test_make_credential_static_and_default() -> None:

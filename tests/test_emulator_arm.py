@@ -373,6 +373,35 @@ async def test_connector_put_rejects_duplicate_account_and_missing_location(emu)
     assert status == 400 and body["error"]["code"] == "LocationRequired"
 
 
+async def test_connector_scan_interval_must_be_4_6_12_or_24(emu, fake_world):
+    """NOTES §11: the scan interval may only be 4, 6, 12 or 24 hours; PUT and PATCH reject anything else."""
+    path = (f"/subscriptions/{SUB_A}/resourceGroups/rg-scan/providers/Microsoft.Security/securityConnectors/scan"
+            f"?api-version={API_CONNECTORS}")
+
+    def body(interval: Any) -> dict:
+        return {"location": "centralus", "properties": {
+            "hierarchyIdentifier": "121212121212", "environmentName": "AWS",
+            "environmentData": {"environmentType": "AwsAccount", "regions": ["us-east-1"], "scanInterval": interval},
+            "offerings": [_cspm("121212121212")]}}
+
+    try:
+        for bad in (1, 5, 8, 48, 0, -4, "4", 4.5, True):
+            status, _, out = await raw(emu, "PUT", path, json_body=body(bad))
+            assert status == 400 and out["error"]["code"] == "InvalidScanInterval", bad
+        assert not [k for k in fake_world.security_connectors if k.endswith("/securityconnectors/scan")]
+        for good in (4, 6, 12, 24):
+            status, _, out = await raw(emu, "PUT", path, json_body=body(good))
+            assert status in (200, 201) and out["properties"]["environmentData"]["scanInterval"] == good
+        status, _, out = await raw(emu, "PATCH", path, json_body={"properties": {"environmentData": {"scanInterval": 3}}})
+        assert status == 400 and out["error"]["code"] == "InvalidScanInterval"
+        status, _, out = await raw(emu, "PATCH", path, json_body={"properties": {"environmentData": {"scanInterval": 12}}})
+        assert status == 200 and out["properties"]["environmentData"]["scanInterval"] == 12
+        status, _, out = await raw(emu, "PATCH", path, json_body={"tags": {"owner": "secops"}})
+        assert status == 200 and out["properties"]["environmentData"]["scanInterval"] == 12
+    finally:
+        await raw(emu, "DELETE", path)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # classic connectors
 

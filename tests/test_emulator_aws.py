@@ -125,6 +125,12 @@ def _allowed(world: Any) -> list[Any]:
     return [a for a in world.aws_accounts if a.account_id not in world.denied_accounts]
 
 
+def _enabled(world: Any, acct: Any, extra: set[str] = frozenset()) -> list[str]:
+    """The account's regions (and `extra`) minus an opt-in region it has not enabled (test_opt_in_region_...)."""
+    off = getattr(world, "opt_in_disabled", ())
+    return sorted(r for r in set(acct.regions) | set(extra) if (acct.account_id, r) not in off)
+
+
 def _with_instances(world: Any) -> list[tuple[Any, str]]:
     return [(a, r) for a in _allowed(world) for r in sorted({i.region for i in a.instances})]
 
@@ -187,7 +193,7 @@ def test_describe_instances_per_account_region(emu: AwsEmulator) -> None:
     for acct in _allowed(world):
         creds = _assume(emu, acct.account_id)
         t0 = time.perf_counter()
-        for region in sorted(set(acct.regions) | {i.region for i in acct.instances}):
+        for region in _enabled(world, acct, {i.region for i in acct.instances}):
             want = {s.instance_id: s for s in acct.instances if s.region == region}
             got: dict[str, Any] = {}
             for page in _client(emu, "ec2", region, creds).get_paginator("describe_instances").paginate():
@@ -233,7 +239,7 @@ def test_ssm_paginator_returns_managed_instances(emu: AwsEmulator) -> None:
     multi_page = False
     for acct in _allowed(world):
         creds = _assume(emu, acct.account_id)
-        for region in sorted(set(acct.regions) | {i.region for i in acct.instances}):
+        for region in _enabled(world, acct, {i.region for i in acct.instances}):
             want = _ssm_expected(world, acct, region)
             pages = list(_client(emu, "ssm", region, creds).get_paginator("describe_instance_information")
                          .paginate(PaginationConfig={"PageSize": 5}))
@@ -390,7 +396,7 @@ def test_securityhub_standards(emu: AwsEmulator) -> None:
     assert with_hub
     for acct in with_hub:
         creds = _assume(emu, acct.account_id)
-        for region in acct.regions:
+        for region in _enabled(world, acct):
             sh = _client(emu, "securityhub", region, creds)
             subs = [s for p in sh.get_paginator("get_enabled_standards").paginate()
                     for s in p["StandardsSubscriptions"]]
@@ -443,7 +449,7 @@ def test_securityhub_not_enabled(emu: AwsEmulator) -> None:
 def test_eks_clusters(emu: AwsEmulator) -> None:
     for acct in _allowed(emu.world):
         creds = _assume(emu, acct.account_id)
-        for region in sorted(set(acct.regions) | {r for r, _ in acct.eks_clusters}):
+        for region in _enabled(emu.world, acct, {r for r, _ in acct.eks_clusters}):
             got = set(_client(emu, "eks", region, creds).list_clusters()["clusters"])
             assert got == {n for r, n in acct.eks_clusters if r == region}
 
@@ -481,6 +487,55 @@ def test_instances_carry_world_meta(emu: AwsEmulator) -> None:
         assert mine[rec["InstanceId"]]["AgentVersion"] == rec["AgentVersion"]
         assert mine[rec["InstanceId"]]["ComputerName"] == rec["ComputerName"]
         assert mine[rec["InstanceId"]]["LastPingDateTime"].timestamp() == pytest.approx(rec["LastPingDateTime"])
+
+
+def test_untagged_arc_machines_match_ec2_private_dns(emu: AwsEmulator) -> None:
+    """The world names its untagged Arc machines by the PrivateDnsName EC2 serves (first label) or the Name tag."""
+    world = emu.world
+    if not hasattr(world, "untagged_arc_machines"):
+        pytest.skip("world without untagged Arc machines")
+    planted = world.untagged_arc_machines()
+    assert planted
+    for p in planted:
+        ec2 = _client(emu, "ec2", p["region"], _assume(emu, p["account_id"]))
+        inst = ec2.describe_instances(InstanceIds=[p["instance_id"]])["Reservations"][0]["Instances"][0]
+        dns = inst["PrivateDnsName"]
+        assert dns.endswith(".ec2.internal" if p["region"] == "us-east-1" else f".{p['region']}.compute.internal")
+        if p["matched_by"] == "private_dns":
+            assert dns.split(".")[0] == p["name"]
+        else:
+            assert {"Key": "Name", "Value": p["name"]} in inst["Tags"]
+
+
+def test_opt_in_region_not_enabled(emu: AwsEmulator) -> None:
+    """NOTES §11 / AWS Knowledge Center iam-validate-access-credentials: in an opt-in region the account has not
+    enabled, EC2 answers AuthFailure and other regional services reject the token; other regions answer."""
+    world = emu.world
+    if not getattr(world, "opt_in_disabled", None):
+        pytest.skip("world without an opt-in region")
+    (account, region), = world.opt_in_disabled
+    creds = _assume(emu, account)  # global STS: fine
+    seq = _last_seq(emu)
+    code, status, retries = _call_and_code(lambda: _client(emu, "ec2", region, creds).describe_instances())
+    assert (code, status, retries) == ("AuthFailure", 401, 0)
+    assert _call_and_code(lambda: _client(emu, "ssm", region, creds).describe_instance_information())[:2] == \
+        ("UnrecognizedClientException", 403)
+    assert _call_and_code(lambda: _client(emu, "sts", region, creds).get_caller_identity())[:2] == \
+        ("InvalidClientTokenId", 403)
+    with pytest.raises(ClientError) as ei:
+        _client(emu, "ec2", region, creds).describe_instances()
+    assert ei.value.response["Error"]["Message"] == "AWS was not able to validate the provided access credentials"
+    recs = [r for r in _log_since(emu, seq) if r.region == region]
+    assert recs and all(r.fault == "opt_in_region" and r.account == account for r in recs)
+    # the account's other regions, and the same region for another account, answer normally
+    acct = world.accounts_by_id[account]
+    other = next(r for r in acct.regions if r != region)
+    _client(emu, "ec2", other, creds).describe_instances()
+    _client(emu, "ssm", other, creds).describe_instance_information()
+    someone = next(a for a in _allowed(world) if a.account_id != account)
+    _client(emu, "ec2", region, _assume(emu, someone.account_id)).describe_instances()
+    # a global service signed for that region is not region-gated
+    _client(emu, "iam", region, creds).list_roles()
 
 
 def test_iam_roles_oidc_and_managed_policies(emu: AwsEmulator) -> None:

@@ -444,3 +444,36 @@ def test_real_world_incremental_update_matches_a_fresh_load():
         ids = run(live, "resources | summarize n = count(), d = dcount(id)")["data"][0]
         assert ids["n"] == ids["d"]  # no duplicated rows left behind by DELETE + INSERT
     assert live.store.loads == 1 and live.store.updates == 3  # patched in place, never rebuilt
+
+
+def test_real_world_compliance_scope_filter_in_kql():
+    """NOTES §11: Microsoft keeps compliance rows whose properties.scope is empty, Subscription or
+    MultiCloudAggregation (case-insensitive). The rule, written in KQL, keeps exactly the subscription-level rows of
+    the real World and drops the per-connector copies (scope SecurityConnector)."""
+    world_mod = pytest.importorskip("tui.emulator.world")
+    from tui.emulator.clock import ManualClock
+
+    world = world_mod.World(seed=42, clock=ManualClock())
+    rg = ResourceGraph(world)
+    q = ("securityresources | where type startswith 'microsoft.security/regulatorycompliance'"
+         " | extend scope = tostring(properties.scope)"
+         " | where isempty(scope) or scope =~ 'Subscription' or scope =~ 'MultiCloudAggregation'"
+         " | summarize n = count(), noscope = countif(isempty(scope)) by type | order by type asc")
+    got = {r["type"]: (r["n"], r["noscope"]) for r in run(rg, q, options={"$top": 1000})["data"]}
+    want: Counter = Counter()
+    missing: Counter = Counter()
+    for r in world.arg_tables()["securityresources"]:
+        if not r["type"].startswith("microsoft.security/regulatorycompliance"):
+            continue
+        scope = str(r["properties"].get("scope") or "")
+        if scope.lower() in ("", "subscription", "multicloudaggregation"):
+            assert r["id"].startswith(f"/subscriptions/{r['subscriptionId']}/providers/"), r["id"]
+            want[r["type"]] += 1
+            missing[r["type"]] += not scope
+        else:
+            assert scope == "SecurityConnector" and "/securityconnectors/" in r["id"].lower()
+    assert got == {t: (want[t], missing[t]) for t in want}
+    assert all(m for m in missing.values()), "some rows of each kind carry no scope at all"
+    copies = run(rg, "securityresources | where type startswith 'microsoft.security/regulatorycompliance' "
+                     "| where tostring(properties.scope) == 'SecurityConnector' | count")["data"][0]["Count"]
+    assert copies > 0

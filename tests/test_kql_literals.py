@@ -169,7 +169,11 @@ class _World:
         return self.version
 
     def arg_tables(self) -> dict[str, list[dict]]:
-        return {"resources": [], "securityresources": list(self.rows), "resourcecontainers": []}
+        # a native AWS connector in SUB: compliance is read in subscriptions that host one (issue 11)
+        aws = {"id": f"/subscriptions/{SUB}/resourcegroups/rg/providers/Microsoft.Security/securityConnectors/aws",
+               "name": "aws", "type": "microsoft.security/securityconnectors", "subscriptionId": SUB,
+               "properties": {"environmentName": "AWS", "hierarchyIdentifier": "123456789012"}}
+        return {"resources": [aws], "securityresources": list(self.rows), "resourcecontainers": []}
 
     def run(self, rows: list[dict], query: str) -> list[dict]:
         self.rows = rows

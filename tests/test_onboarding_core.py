@@ -97,12 +97,14 @@ def ref_role_arn(x):
 
 
 def ref_scan_interval(x):
+    # Azure accepts 4, 6, 12 or 24 hours only (quickstart-onboard-aws: "Select a scan interval (4, 6, 12, or 24
+    # hours)"; NOTES.md section 11)
     if isinstance(x, bool):
         return False
     if isinstance(x, int):
-        return 1 <= x <= 24
+        return x in (4, 6, 12, 24)
     s = _s(x)
-    return s is not None and re.fullmatch(r"[0-9]+", s) is not None and 1 <= int(s) <= 24
+    return s is not None and re.fullmatch(r"[0-9]+", s) is not None and int(s) in (4, 6, 12, 24)
 
 
 def ref_stackset(x):
@@ -176,7 +178,8 @@ RULES = {
                                          st.from_regex(r"(/[A-Za-z0-9+=,.@_-]{1,8}){0,2}/", fullmatch=True),
                                          st.from_regex(r"[A-Za-z0-9+=,.@_-]{1,64}", fullmatch=True))
                  .map(lambda t: f"arn:aws:iam::{t[0]}:role{t[1]}{t[2]}"), " *#"),
-    "scan_interval": (ref_scan_interval, st.one_of(st.integers(1, 24), st.integers(1, 24).map(str)), "x.-"),
+    "scan_interval": (ref_scan_interval, st.one_of(st.sampled_from((4, 6, 12, 24)),
+                                                   st.sampled_from(("4", "06", "12", " 24 "))), "x.-"),
     "stackset_name": (ref_stackset, st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,60}", fullmatch=True), "_ ./"),
     "proxy_url": (ref_proxy, st.tuples(st.one_of(st.ip_addresses(v=4).map(str),
                                                  st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
@@ -265,7 +268,10 @@ def test_messages_name_the_rule() -> None:
     assert v.aws_account_id("1234567890") == "AWS account ID: 12 digits required (found 10)"
     assert "digits only" in v.aws_account_id("12345678901x")
     assert "role ARN" in v.role_arn("arn:aws:iam::123:role/x") and "12 digits" in v.role_arn("arn:aws:iam::123:role/x")
-    assert "between 1 and 24 hours" in v.scan_interval("25")
+    assert "4, 6, 12 or 24 hours" in v.scan_interval("25") and "found 25" in v.scan_interval("25")
+    for bad in (1, 2, 3, 5, 8, 10, 18, 23, "5", "0", "48"):
+        msg = v.scan_interval(bad)
+        assert msg is not None and msg.startswith("scan interval: 4, 6, 12 or 24 hours required"), (bad, msg)
     assert "http://<host>:<port>" in v.proxy_url("proxy.local:8080")
     assert "port" in v.proxy_url("http://proxy.local")
     assert v.proxy_url("http://10.0.0.1:3128") is None and v.proxy_url("http://[::1]:8080") is None
@@ -354,6 +360,26 @@ def test_wizard_errors_name_each_field() -> None:
     assert set(wz.PLAN_INFO) == {"cspm", "defender_cspm", "servers", "containers", "databases"}
     assert "Free" in wz.PLAN_INFO["cspm"][1] and "Defender for Servers" in wz.PLAN_INFO["servers"][2]
     assert [r[0] for r in wz.summary(native_state())][:2] == ["Connector", "Subscription"]
+
+
+def test_wizard_accepts_only_the_scan_intervals_azure_does() -> None:
+    for n in (4, 6, 12, 24):
+        s = native_state(scan_interval=n)
+        assert wz.errors(s) == {} and wz.connector_body(s)["properties"]["environmentData"]["scanInterval"] == n
+    for n in (1, 3, 5, 8, 25):
+        e = wz.errors(native_state(scan_interval=n))
+        assert set(e) == {"scan_interval"}
+        assert e["scan_interval"].startswith("scan interval: 4, 6, 12 or 24 hours required") and f"found {n}" in \
+            e["scan_interval"]
+        assert "every hour" in e["scan_interval"]  # discovery does not depend on it: say so
+
+
+def test_classic_texts_say_it_is_retired_and_inert() -> None:
+    note = wz.CLASSIC_RETIRED_NOTE
+    assert "2023-09-15" in note and "no plan" in note and "native connector" in note
+    assert "December 2023" not in note
+    db = wz.PLAN_INFO["databases"][2]
+    assert "Defender for SQL" in db and "RDS Custom" in db and "Tel Aviv" in db
 
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -639,3 +665,16 @@ def test_planned_write_is_frozen_and_hides_its_sender(settings) -> None:
         x.summary = "changed"  # type: ignore[misc]
     assert "sender" not in repr(x) and "settings" not in repr(x)
     assert replace(x, summary="y").summary == "y"
+
+
+async def test_doctor_names_a_classic_only_account_as_retired(settings, estate) -> None:
+    from tui.core import derive as d
+    from tui.core.onboarding import doctor as doc
+
+    natives = {c["properties"]["hierarchyIdentifier"] for c in estate.world.security_connectors.values()}
+    classic_only = sorted({c["properties"]["authenticationDetails"].get("accountId")
+                           for c in estate.world.classic_connectors.values()} - natives)
+    assert classic_only, "the estate plants a classic-only account"
+    checks = await doc.run_doctor(settings, classic_only[0])
+    [conn] = [c for c in checks if c.name == f"connector of account {classic_only[0]}"]
+    assert conn.ok is None and d.CLASSIC_HEALTH in conn.detail and "--flow native" in conn.fix

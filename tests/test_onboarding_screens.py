@@ -276,7 +276,7 @@ async def walk_classic(pilot: Any, app: Any, sub: str, name: str, *, enable: boo
     await wait_screen(pilot, app, OnboardingHome)
     await pilot.press("2")
     await wait_screen(pilot, app, ClassicHubStep)
-    assert "retired by Microsoft in December 2023" in screen_text(app)
+    assert "retired by Microsoft on 2023-09-15" in screen_text(app)
     await settle(pilot, app, lambda: "Security Hub" in body_text(app) and "REGION" in body_text(app), timeout=30)
     if enable and "to enable" in body_text(app):
         await pilot.press("ctrl+o")

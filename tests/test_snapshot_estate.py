@@ -65,12 +65,23 @@ def test_snapshot_matches_the_contract(baseline) -> None:
     assert sum(a["duplicate_classic_native"] for a in accounts) == 1
     classic_only = [a for a in accounts if {c["kind"] for c in a["connectors"]} == {"classic"}]
     assert len(classic_only) == 1 and classic_only[0]["connectors"][0]["resource_group"] is None
+    # retired on 2023-09-15 (NOTES §11): no plan, no Arc machine expected, nothing stuck, told to migrate
+    co = classic_only[0]
+    assert not any(p["enabled"] for p in co["plans"].values()), co["plans"]
+    assert co["onboarding"]["stuck"] == [] and not co["onboarding"]["arc_expected"]
+    assert "retired" in co["connectors"][0]["health"] and "migrate" in co["connectors"][0]["health"]
     roles = Counter(a["organization_role"] for a in accounts)
     assert roles["management"] == 1 and roles["member"] >= 2
     reasons = Counter(s["reason"] for a in accounts for s in a["onboarding"]["stuck"])
     assert {"no SSM agent", "not discovered yet", "Arc disconnected", "Arc expired"} <= set(reasons), reasons
     assert sum(a["onboarding"]["arc_connected"] for a in accounts) > 0
-    assert len([k for k in baseline["compliance"] if "aws" in k.lower()]) == 3
+    # compliance by data, not by name: the benchmark and renamed standards, one without "aws" in its name
+    comp = baseline["compliance"]
+    assert {"Microsoft-cloud-security-benchmark", "AWS-Foundational-Security-Best-Practices",
+            "CIS-AWS-Foundations-v1.2.0", "PCI-DSS-v3.2.1"} <= set(comp), sorted(comp)
+    assert "SOC-TSP" not in comp  # Azure-only standard in the same tenant
+    assert any(c["unsupported_controls"] for c in comp.values())
+    assert comp["Microsoft-cloud-security-benchmark"]["display_name"] == "Microsoft cloud security benchmark"
     skipped = " ".join(baseline["skipped_connectors"]).lower()
     assert "gcp" in skipped and "github" in skipped
     servers = [a["plans"]["servers"] for a in accounts if a["plans"]["servers"]["enabled"]]
@@ -79,9 +90,9 @@ def test_snapshot_matches_the_contract(baseline) -> None:
 
 
 def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
-    """Every count the core reports equals what the World (the emulators' source of truth) holds."""
+    """Every count the core reports equals what the World (the emulators' source of truth) holds, computed from
+    the World's own model (its truth APIs), not from the rows the core read."""
     world = estate.world
-    tables = world.arg_tables()
     accounts = {a["aws_account_id"]: a for a in baseline["accounts"]}
     expected_accounts = {c["properties"]["hierarchyIdentifier"] for c in world.security_connectors.values()
                          if c["properties"].get("environmentName") == "AWS"}
@@ -89,59 +100,80 @@ def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
                           for c in world.classic_connectors.values()}
     assert set(accounts) == expected_accounts
 
-    arc_connected = Counter(r["tags"]["AccountId"] for r in tables["resources"]
-                            if r["type"] == "microsoft.hybridcompute/machines"
-                            and r["properties"].get("status") == "Connected")
-    unhealthy = Counter()
-    conn_account = {cid: c["properties"]["hierarchyIdentifier"] for cid, c in world.security_connectors.items()}
-    for r in tables["securityresources"]:
-        if r["type"] != "microsoft.security/assessments" or "/securityentitydata/" not in r["id"].lower():
-            continue
-        cid = r["id"].lower().split("/securityentitydata/")[0]
-        if r["properties"]["status"]["code"] == "Unhealthy" and cid in conn_account:
-            unhealthy[conn_account[cid]] += 1
-
+    arc_connected = world.arc_connected_by_account()  # untagged machines matched by name included
+    unhealthy = world.unhealthy_by_account()  # connector-less findings attributed through their Arc machine
+    standards = world.standards_by_account()
     specs = {a.account_id: a for a in world.aws_accounts}
     dues = 0
+    now = datetime.fromisoformat(baseline["generated_at"].replace("Z", "+00:00"))
     for acct, a in accounts.items():
         onb = a["onboarding"]
-        assert onb["arc_connected"] == arc_connected.get(acct, 0), acct
+        classic_only = {c["kind"] for c in a["connectors"]} == {"classic"}
+        if not classic_only:
+            assert onb["arc_connected"] == arc_connected.get(acct, 0), acct
         assert a["recommendations"]["unhealthy"] == unhealthy.get(acct, 0), acct
+        assert a["standards"] == standards.get(acct, []), acct
         if acct in world.denied_accounts:
             assert onb["ec2_total"] is None and onb["ssm_online"] is None  # never a made-up 0
             assert "AssumeRole" in (onb["aws_error"] or "") or "denied" in (onb["aws_error"] or "").lower()
             continue
         regions = {r for c in a["connectors"] for r in c["regions"]}
-        insts = [i for i in specs[acct].instances if not regions or i.region in regions]
+        off = {r for (x, r) in world.opt_in_disabled if x == acct}
+        insts = [i for i in specs[acct].instances if (not regions or i.region in regions) and i.region not in off]
         assert onb["ec2_total"] == len(insts), acct
         assert onb["ssm_online"] == sum(world.ssm_status(acct, i.instance_id) == "Online" for i in insts), acct
-        # the next discovery of a not-yet-discovered instance: ready (launched, SSM registered) + scan interval,
-        # from the EC2 LaunchTime and SSM RegistrationDate the emulators serve
-        scan = min((c["scan_interval_hours"] for c in a["connectors"] if c.get("scan_interval_hours")),
-                   default=None)
+        # EC2 discovery is hourly whatever the scan interval (NOTES §11): next discovery = ready (launched, SSM
+        # registered) + 1 h, from the EC2 LaunchTime and SSM RegistrationDate the emulators serve
         reg = {x["InstanceId"]: x["RegistrationDate"] for x in world.ssm_instance_information(acct)}
         for st in onb["stuck"]:
             if st["reason"] != "not discovered yet":
                 assert st["discovery_due"] is None
                 continue
             ready = max(world.instance_meta(acct, st["instance_id"])["launch_time"], reg[st["instance_id"]])
-            want = datetime.fromtimestamp(ready, timezone.utc) + timedelta(hours=scan) if scan else None
-            got = datetime.fromisoformat(st["discovery_due"].replace("Z", "+00:00")) if st["discovery_due"] else None
+            want = datetime.fromtimestamp(ready, timezone.utc) + timedelta(hours=1)
+            got = datetime.fromisoformat(st["discovery_due"].replace("Z", "+00:00"))
             assert got == want, (acct, st)
-            dues += got is not None
+            assert got - now <= timedelta(hours=1), (acct, st)  # within the hour
+            dues += 1
 
     assert dues > 5  # the estate has instances waiting for their discovery
 
+    # connector-less findings nobody can attribute are counted, never dropped
+    assert baseline["recommendations_unattributed"] == world.unattributed_truth()
+
+    # compliance: every AWS standard (decided by data) with its four counts, and nothing else
+    truth = world.compliance_truth()
+    assert set(baseline["compliance"]) == set(truth)
     for name, c in baseline["compliance"].items():
-        states: dict[str, set[str]] = {}
-        for r in tables["securityresources"]:
-            if r["type"] == "microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols" \
-                    and f"/regulatorycompliancestandards/{name.lower()}/" in r["id"].lower():
-                states.setdefault(r["name"], set()).add(r["properties"]["state"].lower())
-        failed = sum("failed" in s for s in states.values())
-        passed = sum("passed" in s and "failed" not in s for s in states.values())
-        assert (c["failed_controls"], c["passed_controls"]) == (failed, passed), name
-        assert c["passed_controls"] + c["failed_controls"] + c["skipped_controls"] == len(states)
+        t = truth[name]
+        assert (c["passed_controls"], c["failed_controls"], c["skipped_controls"], c["unsupported_controls"]) == \
+               (t["passed"], t["failed"], t["skipped"], t["unsupported"]), name
+
+
+def test_opt_in_region_reads_as_not_enabled(baseline, estate) -> None:
+    """A region that is not enabled answers AuthFailure: that region says so, the account's other regions count."""
+    world = estate.world
+    assert world.opt_in_disabled
+    by = {a["aws_account_id"]: a for a in baseline["accounts"]}
+    for acct, region in world.opt_in_disabled:
+        onb = by[acct]["onboarding"]
+        assert onb["ec2_total"] is not None  # the other regions were read
+        text = onb["failed_regions"][region]
+        assert text.startswith("region not enabled (opt-in)") and f"enable {region}" in text, onb
+        assert "region not enabled" in (onb["aws_error"] or "")
+
+
+def test_untagged_arc_machines_match_their_instances(baseline, estate) -> None:
+    world = estate.world
+    untagged = world.untagged_arc_machines()
+    assert untagged
+    by = {a["aws_account_id"]: a for a in baseline["accounts"]}
+    status = {r["name"]: r["properties"].get("status") for r in world.arg_tables()["resources"]
+              if r["type"] == "microsoft.hybridcompute/machines"}
+    assert {u["matched_by"] for u in untagged} == {"private_dns", "name_tag"}
+    for acct in {u["account_id"] for u in untagged}:
+        n = sum(1 for u in untagged if u["account_id"] == acct and status[u["name"]] == "Connected")
+        assert n and by[acct]["onboarding"]["arc_matched_by_name"] == n
 
 
 @pytest.mark.parametrize("rule", [

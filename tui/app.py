@@ -33,7 +33,7 @@ from widgets.footer import Footer
 from widgets.lazy import SafeLazy
 from widgets.pane import Pane, age_text
 from widgets.panes import (AccountsPane, CompliancePane, Item, OnboardingPane, PlansPane, RecommendationsPane,
-                           TablePane, rec_cells)
+                           TablePane, name_words, rec_cells, standards_matching)
 from widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:  # imported where used: none of these is on the way to the first frame
@@ -48,13 +48,14 @@ PANES: tuple[tuple[str, type[Pane], tuple[str, ...]], ...] = (
     ("plans", PlansPane, ("plans", "plan")),
     ("arc", OnboardingPane, ("arc", "onboarding", "ec2", "onb")),
     ("recs", RecommendationsPane, ("recs", "recommendations", "rec")),
-    ("compliance", CompliancePane, ("compliance", "comp", "cis", "pci", "fsbp")),
+    ("compliance", CompliancePane, ("compliance", "comp", "cis", "pci", "fsbp", "mcsb")),
 )
 GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")
 DASHBOARD_ONLY = frozenset({"show_pane", "next_pane", "prev_pane", "open", "filter", "command_line", "export",
                             "portal"})
 VIEW_FORMAT = "panes-2"  # what _save_view keeps (JSON); change it when that changes (older views are then ignored)
-STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational", "afsbp": "foundational"}
+STANDARD_ALIASES = {"cis": "cis", "pci": "pci", "fsbp": "foundational security", "afsbp": "foundational security",
+                    "mcsb": "cloud security benchmark"}
 PORTAL = "https://portal.azure.com/#@{tenant}/resource{id}"
 REC_PORTAL = ("https://portal.azure.com/#view/Microsoft_Azure_Security/GenericRecommendationDetailsBlade/"
               "assessmentKey/{key}")
@@ -180,7 +181,7 @@ class MdcApp(App[None]):
                 pane = self._panes[name] = by_name[name](id=f"pane-{name}", classes="pane")
                 yield pane if name == self.active else SafeLazy(pane)
         # hidden until `:` / drawn after the panes: both mounted right after the first frame
-        yield SafeLazy(Input(placeholder=":accounts :plans :arc :recs :compliance cis|pci|fsbp :quit", id="cmdline"))
+        yield SafeLazy(Input(placeholder=":accounts :plans :arc :recs :compliance mcsb|cis|pci|… :quit", id="cmdline"))
         yield SafeLazy(Footer())
 
     def pane(self, name: str) -> Pane:
@@ -619,7 +620,7 @@ class MdcApp(App[None]):
         for name, _, aliases in PANES:
             if head in aliases:
                 self.action_show_pane(name)
-                std = rest[0].lower() if rest else (head if head in STANDARD_ALIASES else None)
+                std = " ".join(rest).lower() if rest else (head if head in STANDARD_ALIASES else None)
                 if name == "compliance" and std:
                     self.open_standard_by_alias(std)
                 elif rest and name != "compliance":
@@ -744,8 +745,11 @@ class MdcApp(App[None]):
         t.append(f"{v.name}  ({v.aws_account_id})\n", style="bold")
         t.append(f"organization role: {v.organization_role}\n")
         if v.duplicate_classic_native:
-            t.append("▲ connected by both a classic and a native connector: recommendations are duplicated; "
-                     "remove the classic connector (retired by Microsoft in Dec 2023)\n", style="yellow")
+            t.append("▲ duplicated: connected by both a classic and a native connector; remove the classic one "
+                     f"(retired by Microsoft on {d.CLASSIC_RETIRED_ON}, no data since; o, then 3)\n", style="yellow")
+        elif v.classic_only:
+            t.append(f"▲ {d.CLASSIC_HEALTH}: no plan is enabled and nothing is onboarded to Arc; "
+                     f"{d.CLASSIC_MIGRATE}\n", style="yellow")
         cd = self.snap.data("connectors") if self.snap else None
         if v.organization_role == "management" and cd is not None:
             r = d.org_rollup(cd.connectors).get(v.aws_account_id, {})
@@ -772,9 +776,18 @@ class MdcApp(App[None]):
             t.append("\nRecommendations\n", style="bold")
             t.append(f"  {r.unhealthy} unhealthy of {r.total}: " +
                      ", ".join(f"{k} {n}" for k, n in r.unhealthy_by_severity.items()) + "\n")
+        comp = self.snap.data("compliance") if self.snap else None
+        if comp is not None:  # the standards assigned on its native connector(s) (their per-connector copies)
+            names = comp.standards_of(v.aws_account_id)
+            t.append("\nCompliance standards\n", style="bold")
+            if names:
+                t.append("".join(f"  {n}\n" for n in names))
+            else:
+                t.append("  none known: an account with no standard assigned shows no compliance data (portal: "
+                         "Environment settings > the account > Standards)\n", style="yellow")
         for c in v.connectors:
-            t.append(f"\n{c.kind} connector {c.name}" + (" (retired by Microsoft)" if c.kind == "classic" else "") +
-                     "\n", style="bold")
+            t.append(f"\n{c.kind} connector {c.name}" + (f" ({d.connector_health(c)[0]})" if c.kind == "classic"
+                                                           else "") + "\n", style="bold")
             t.append(json_block(dict(c.raw)) + "\n")
         tenant = (self.snap.tenant_id if self.snap else None) or "common"
         return DetailScreen(["Dashboard", "Accounts", v.aws_account_id], t,
@@ -787,19 +800,20 @@ class MdcApp(App[None]):
         od = self.snap.data("onboarding") if self.snap else None
         inv = od.aws.get(v.aws_account_id) if od else None
         ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
-        arc = d.arc_index(od.arc_machines) if od else {}
+        arc = d.snapshot_arc_index(self.snap)
         items = []
         now = datetime.now(timezone.utc)
         for s in stuck:
             ss = ssm.get(s.instance_id.lower())
             a = arc.get(s.instance_id.lower())
             items.append(Item(s.instance_id, (s.instance_id, s.region or "?", s.reason,
-                                              ss.ping_status if ss else "no agent", a.status if a else "—",
+                                              ss.ping_status if ss else "no agent",
+                                              ("—" if a is None else a.status if s.matched_by != d.MATCH_NAME
+                                               else a.status[:5] + "≈"),
                                               d.due_short(s.discovery_due, now)),
                               payload=s))
-        scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
-        header = (f"{len(stuck)} stuck in {region or 'all regions'}. "
-                  + (f"MDC discovers new EC2 at each scan: every {scan} h on this connector." if scan else ""))
+        header = (f"{len(stuck)} stuck in {region or 'all regions'}. MDC discovers new EC2 instances every hour "
+                  "(whatever the connector's scan interval). ≈: Arc machine matched by computer name (no MDC tags).")
         if v.onboarding is not None and v.onboarding.aws_error:
             header += f"\nAWS side: {v.onboarding.aws_error}"
         return ListScreen(["Dashboard", "Onboarding", v.aws_account_id, region or "?"],
@@ -816,7 +830,7 @@ class MdcApp(App[None]):
         inv = od.aws.get(v.aws_account_id) if od else None
         ec2 = next((i for i in (inv.instances if inv else ()) if i.instance_id == s.instance_id), None)
         ssm = next((x for x in (inv.ssm if inv else ()) if x.instance_id == s.instance_id), None)
-        arc = d.arc_index(od.arc_machines).get(s.instance_id.lower()) if od else None
+        arc = d.snapshot_arc_index(self.snap).get(s.instance_id.lower()) if od else None
         t = Text()
         t.append(f"{s.instance_id}  ·  {s.reason}\n", style="bold")
         t.append(f"fix: {d.STUCK_FIX.get(s.reason, '')}\n", style="yellow")
@@ -834,6 +848,9 @@ class MdcApp(App[None]):
         t.append("Azure Arc\n", style="bold")
         t.append(f"  {arc.status}  {arc.id}\n  last status change {arc.last_status_change}\n" if arc
                  else "  no Arc machine yet\n")
+        if arc is not None and s.matched_by == d.MATCH_NAME:
+            t.append(f"  matched by computer name ({arc.computer_name or arc.name}): the machine carries no MDC tags "
+                     "(installed by hand or by the Arc multicloud connector)\n", style="dim")
         tenant = (self.snap.tenant_id if self.snap else None) or "common"
         return DetailScreen(["Dashboard", "Onboarding", v.aws_account_id, s.instance_id], t,
                             portal=PORTAL.format(tenant=tenant, id=arc.id) if arc else None)
@@ -860,13 +877,19 @@ class MdcApp(App[None]):
                             portal=REC_PORTAL.format(key=r.assessment_key))
 
     def open_standard_by_alias(self, alias: str) -> None:
+        """`:compliance <part of a name>`: one standard matches (or one is named exactly so) -> its controls; several
+        -> the pane filtered to them."""
         cdata = self.snap.data("compliance") if self.snap else None
-        needle = STANDARD_ALIASES.get(alias, alias).lower()
-        for s in (cdata.standards if cdata else ()):
-            if needle in s.name.lower():
-                self.open_standard(s.name)
-                return
-        self.notify(f"no standard matches {alias!r} (yet)", severity="warning")
+        needle = STANDARD_ALIASES.get(alias, alias)
+        found = standards_matching(cdata.standards if cdata else (), needle)
+        exact = [s for s in found if name_words(s.name) == name_words(needle)]
+        if len(found) == 1 or len(exact) == 1:
+            self.open_standard((exact or found)[0].name)
+        elif found:
+            self.pane("compliance").apply_filter(name_words(needle))
+            self.notify(f"{len(found)} standards match {alias!r}: enter opens one", timeout=3)
+        else:
+            self.notify(f"no standard matches {alias!r} (yet)", severity="warning")
 
     def open_standard(self, name: str) -> None:
         self.notify(f"loading the controls of {name}…", timeout=2)
@@ -928,7 +951,8 @@ class MdcApp(App[None]):
         cmds: list[tuple[str, str, Callable[[], Any]]] = []
         for name, cls, _ in PANES:
             cmds.append((f"View: {cls.title_text}", f":{name}", partial(self.action_show_pane, name)))
-        for alias, label in (("cis", "AWS CIS"), ("pci", "PCI DSS"), ("fsbp", "AWS Foundational Security BP")):
+        for alias, label in (("mcsb", "Microsoft cloud security benchmark"), ("cis", "CIS"), ("pci", "PCI DSS"),
+                             ("fsbp", "AWS Foundational Security BP")):
             cmds.append((f"Compliance: {label} controls", f":compliance {alias}",
                          partial(self.run_command, f"compliance {alias}")))
         cmds += [

@@ -170,6 +170,8 @@ class AccountsPane(TablePane):
     columns = (("ACCOUNT", 12), ("NAME", 16), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4), ("HEALTH", 10))
 
     def show(self, views: list[d.AccountView], rollup: dict[str, dict[str, Any]]) -> None:
+        from tui.core.derive import CLASSIC_HEALTH
+
         items = []
         for v in views:
             kinds = v.kinds
@@ -184,17 +186,22 @@ class AccountsPane(TablePane):
                 org = f"mgmt {len(rollup[v.aws_account_id]['members_present'])}m"
             regions = sorted({r for c in v.connectors for r in c.regions})
             scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
-            bad = [c for c in v.connectors if c.health not in ("ok", "Valid")]
+            # a classic connector is retired (no data since 2023-09-15): its stale provisioning state says nothing
+            bad = [c for c in v.connectors if c.kind != "classic" and c.health not in ("ok", "Valid")]
             health = Text(f"✖ {bad[0].health}", style="red") if bad else Text("✔ ok", style="green")
-            if v.duplicate_classic_native and not bad:
+            status = health.plain
+            if v.classic_only:
+                health, status = Text("▲ migrate", style="yellow"), CLASSIC_HEALTH
+            elif v.duplicate_classic_native and not bad:
                 health = Text("▲ dup recs", style="yellow")
+                status = health.plain
             items.append(Item(
                 key=v.aws_account_id,
                 cells=(v.aws_account_id, v.name or "", kind, org, str(len(regions)) if regions else "all",
                        f"{scan}h" if scan else "·", health),
                 fields={"account": v.aws_account_id, "region": " ".join(regions), "type": " ".join(kinds),
-                        "status": health.plain},
-                text=f"{v.aws_account_id} {v.name} {' '.join(kinds)} {v.organization_role} {health.plain}",
+                        "status": status},
+                text=f"{v.aws_account_id} {v.name} {' '.join(kinds)} {v.organization_role} {status}",
                 payload=v))
         self.set_items(items)
 
@@ -202,9 +209,7 @@ class AccountsPane(TablePane):
 # ----------------------------------------------------------------------------------------------- plans
 
 def _plan_cell(p: d.PlanView) -> Text:
-    if not p.enabled:
-        if p.key == "servers" and p.arc_auto_provisioning:
-            return Text("· (classic arc)", style="dim")
+    if not p.enabled:  # a classic connector enables nothing (retired): only native connectors' plans show
         return Text("·", style="dim")
     parts = ["✔"]
     if p.key == "servers":
@@ -219,8 +224,7 @@ def _plan_cell(p: d.PlanView) -> Text:
     text = " ".join(parts)
     if p.prerequisites_ok is False:
         bad = next(x for x in p.prerequisites if x.ok is False)
-        what = "pricing off" if "Defender for" in bad.name else "prereq failed"
-        return Text(f"▲ {text.lstrip('✔ ')} · {what}", style="yellow")
+        return Text(f"▲ {text.lstrip('✔ ')} · {bad.short}", style="yellow")
     return Text(text, style="green")
 
 
@@ -249,7 +253,7 @@ class PlansPane(TablePane):
 class OnboardingPane(TablePane):
     title_text = "Onboarding EC2 → SSM → Arc"
     view_name = "arc"
-    cadence_hint = "MDC discovers new EC2 at each connector scan (4-24 h)"
+    cadence_hint = "MDC discovers new EC2 instances every hour (whatever the scan interval)"
     columns = (("ACCOUNT", 12), ("REGION", 14), ("EC2", 4), ("SSM", 15), ("ARC", 15), ("STUCK", 5))
 
     summary = ""
@@ -266,10 +270,12 @@ class OnboardingPane(TablePane):
     def show(self, views: list[d.AccountView]) -> None:
         items = []
         reasons: dict[str, int] = {}
+        by_name = 0
         for v in views:
             f = v.onboarding
             if f is None:
                 continue
+            by_name += f.arc_matched_by_name
             for s in f.stuck:
                 reasons[s.reason] = reasons.get(s.reason, 0) + 1
             stuck_by_region: dict[str | None, list[d.StuckInstance]] = {}
@@ -287,21 +293,28 @@ class OnboardingPane(TablePane):
                 continue
             for r in f.regions:
                 st = stuck_by_region.get(r.region, [])
+                # ≈: some of these Arc machines carry no MDC tags and were matched to their instance by name
+                named = any(s.matched_by == "name" for s in st) or r.arc_matched_by_name > 0
                 items.append(Item(
                     key=f"{v.aws_account_id}/{r.region}",
                     cells=(v.aws_account_id, r.region, str(r.ec2_total),
                            f"{bar(r.ssm_online, r.ec2_total)} {r.ssm_online:>4}",
+                           f"{bar(r.arc_connected, r.ec2_total)} {r.arc_connected:>3}≈" if named else
                            f"{bar(r.arc_connected, r.ec2_total)} {r.arc_connected:>4}",
                            (Text(str(len(st)), style="yellow" if st else "green") if f.arc_expected
                             else Text("–", style="dim"))),
                     fields={"account": v.aws_account_id, "region": r.region,
-                            "status": "stuck" if st else "ok"},
-                    text=f"{v.aws_account_id} {v.name} {r.region} " + " ".join(sorted({s.reason for s in st})),
+                            "status": "stuck" if st else "ok", "type": "matched-by-name" if named else ""},
+                    text=f"{v.aws_account_id} {v.name} {r.region} " + " ".join(sorted({s.reason for s in st}))
+                    + (" matched by name" if named else ""),
                     payload=(v, r.region, st)))
         self.set_items(items)
         total = sum(reasons.values())
         summary = f"stuck {total}: " + " · ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
-        self.set_summary(summary if total else "nothing stuck")
+        summary = summary if total else "nothing stuck"
+        if by_name:
+            summary += f" · ≈ {by_name} Arc machine(s) without MDC tags matched to EC2 by computer name"
+        self.set_summary(summary)
 
     def set_summary(self, text: str) -> None:
         self.summary = text
@@ -336,7 +349,8 @@ class CompliancePane(TablePane):
     title_text = "Compliance"
     view_name = "compliance"
     cadence_hint = "Azure recomputes compliance about every 4-12 h"
-    columns = (("STANDARD", 37), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("TREND", 6))
+    # UNSUP: controls Unsupported everywhere (their own state: never counted as skipped)
+    columns = (("STANDARD", 37), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("UNSUP", 5), ("TREND", 6))
 
     def show(self, standards: Sequence[m.ComplianceStandard], trends: dict[str, list[float | None]]) -> None:
         from tui.core.derive import compliance_percent
@@ -347,10 +361,26 @@ class CompliancePane(TablePane):
             pts = trends.get(s.name, [])
             score = f"{bar(s.passed_controls, s.passed_controls + s.failed_controls)} " + \
                     (f"{pct:>5.1f}%" if pct is not None else "  n/a")
-            items.append(Item(key=s.name, cells=(s.name, score, str(s.passed_controls), str(s.failed_controls),
-                                                 str(s.skipped_controls), (f"{trend_arrow(pts)} {sparkline(pts, 4)}" if len([p for p in pts if p is not None]) > 1 else "·")),
-                              fields={"std": s.name}, text=s.name, payload=s))
+            trend = f"{trend_arrow(pts)} {sparkline(pts, 4)}" if len([p for p in pts if p is not None]) > 1 else "·"
+            # shown as Azure names it (the JSON's key); found (filter, :compliance) by the portal's spelling too
+            both = f"{s.name} {s.display_name}"
+            items.append(Item(key=s.name, cells=(s.name, score, str(s.passed_controls),
+                                                 str(s.failed_controls), str(s.skipped_controls),
+                                                 str(s.unsupported_controls), trend),
+                              fields={"std": both}, text=both, payload=s))
         self.set_items(items)
+
+
+def name_words(text: str) -> str:
+    """A standard's name (or a part of one) as lower-case words: dashes, underscores and spaces alike."""
+    return " ".join(re.split(r"[\s_-]+", text.lower())).strip()
+
+
+def standards_matching(standards: Sequence[m.ComplianceStandard], text: str) -> list[m.ComplianceStandard]:
+    """The standards whose name holds `text` (`:compliance cloud security`), dashes, underscores and spaces alike
+    and without case: any standard, by any part of its name."""
+    needle = name_words(text)
+    return [s for s in standards if needle and needle in name_words(s.name)]
 
 
 # ----------------------------------------------------------------------------------------------- recommendations
@@ -379,6 +409,7 @@ class RecommendationsPane(Pane):
         self.sort_key = "severity"
         self.descending = False
         self.unhealthy = 0
+        self.unattributed = 0  # rows without an AWS account (no connector, no Arc machine with a known account)
         self.fixed_filter = ""
         self.filter_text = "status:unhealthy"  # what needs doing first; esc clears it
 
@@ -398,6 +429,7 @@ class RecommendationsPane(Pane):
     def set_rows(self, rows: list[m.Recommendation], index: Index | None = None) -> None:
         self.rows = rows
         self.unhealthy = sum(1 for r in rows if r.status == "Unhealthy")
+        self.unattributed = sum(1 for r in rows if not r.aws_account_id)
         if index is None:
             from tui.core.rectable import make_index
 
@@ -421,6 +453,8 @@ class RecommendationsPane(Pane):
         t.empty_text = f"no rows match /{expr}" if expr else "no AWS recommendations"
         t.set_rows(LazyCells(self.shown, rec_cells), keys=[r.id for r in self.shown])
         self.count_text = f"{self.unhealthy:,} unhealthy of {len(rows):,}"
+        if self.unattributed:  # AWS findings no account could be found for: counted, never dropped
+            self.count_text += f" · {self.unattributed:,} unattributed"
         if expr and len(self.shown) != self.unhealthy:
             self.count_text += f" · {len(self.shown):,} shown"
         self.refresh_title()
@@ -471,7 +505,8 @@ def rec_cells(r: m.Recommendation) -> tuple[Any, ...]:
     sev = Text(SEV_GLYPH.get(r.severity, r.severity), style=SEV_STYLE.get(r.severity, ""))
     status = Text("✖ unhealthy", style="red") if r.status == "Unhealthy" else (
         Text("✔ healthy", style="green") if r.status == "Healthy" else Text("· n/a", style="dim"))
-    return (sev, r.title, r.resource_name or "", r.aws_account_id or "", r.region or "", status)
+    account = r.aws_account_id or Text("unattributed", style="dim")
+    return (sev, r.title, r.resource_name or "", account, r.region or "", status)
 
 
 PANE_TYPES: tuple[type[Pane], ...] = (AccountsPane, PlansPane, OnboardingPane, RecommendationsPane, CompliancePane)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import sys
 import logging
 import math
@@ -267,18 +268,24 @@ def parse_subscription(row: Any) -> SubscriptionInfo | None:
         return None
 
 
-# Azure Arc machines MDC made for EC2 instances (named by instance id, tagged by the Servers plan).
+# Azure Arc machines of EC2 instances: those MDC made (named by instance id, tagged AccountId / InstanceId /
+# MDFCSecurityConnector by the Servers plan) and those installed by hand or by the Arc multicloud connector (no MDC
+# tags: found by cloudMetadata.provider "AWS" and matched to their EC2 instance by computer name in derive.py).
 # Projects `id`, so it pages.
 ARC_MACHINES_QUERY = """resources
 | where type =~ 'microsoft.hybridcompute/machines'
 | where tostring(tags['MDFCSecurityConnector']) =~ 'true' or tostring(properties.cloudMetadata.provider) =~ 'AWS'
+    or isnotempty(tostring(tags['InstanceId']))
 | project id, name, subscriptionId, resourceGroup,
     status = tostring(properties.status),
     accountId = tostring(tags['AccountId']),
     instanceId = tostring(tags['InstanceId']),
     connector = tostring(tags['MDFCSecurityConnector']),
     lastStatusChange = tostring(properties.lastStatusChange),
-    osName = tostring(properties.osName)"""
+    osName = tostring(properties.osName),
+    computerName = tostring(properties.osProfile.computerName),
+    machineFqdn = tostring(properties.machineFqdn),
+    cloudProvider = tostring(properties.cloudMetadata.provider)"""
 
 
 def parse_arc_machine(row: Any) -> ArcMachine | None:
@@ -294,6 +301,7 @@ def parse_arc_machine(row: Any) -> ArcMachine | None:
         rg = _s(r.get("resourceGroup")) or resource_group_of(rid)
         if not sub or not rg:
             return None
+        tag_iid = _s(r.get("instanceId", "InstanceId"))
         return ArcMachine(
             id=rid,
             name=name,
@@ -301,25 +309,53 @@ def parse_arc_machine(row: Any) -> ArcMachine | None:
             resource_group=rg,
             status=_s(r.get("status")) or "Unknown",
             aws_account_id=aws_account(r.get("accountId", "AccountId")),
-            instance_id=_s(r.get("instanceId", "InstanceId")) or name,
+            instance_id=tag_iid or name,
             connector=_s(r.get("connector", "MDFCSecurityConnector")),
             last_status_change=_s(r.get("lastStatusChange")),
             os_name=_s(r.get("osName")),
+            computer_name=_s(r.get("computerName")),
+            fqdn=_s(r.get("machineFqdn", "fqdn")),
+            cloud_provider=_s(r.get("cloudProvider")),
+            tagged=tag_iid is not None,
         )
     except Exception:  # noqa: BLE001
         return None
 
 
+def _rd(key: str) -> str:
+    """KQL for the string `properties.resourceDetails.<Key>`: PascalCase as Microsoft's own queries read it (ARG rows
+    say `Source`, `Id`, `ConnectorId`, `ResourceType`, `AzureResourceId`), else the camelCase spelling some rows use
+    (KQL property names are case-sensitive, so both are read; coalesce skips empty strings)."""
+    camel = key[0].lower() + key[1:]
+    return f"coalesce(tostring(properties.resourceDetails.{key}), tostring(properties.resourceDetails.{camel}))"
+
+
 # The AWS filter shared by the assessment queries: ARG rows say `Source` (capital S); accept `source` too.
-_AWS_ASSESSMENTS = """securityresources
+# connectorId: the security connector that owns the row: the part of the row's id (or of resourceDetails.Id) before
+# /securityentitydata/ (what the portal does), else resourceDetails.ConnectorId when it is a connector's ARM id (it
+# may be a GUID, which names no connector here); '' when none.
+# azureResourceId: for a row without a connector (an AWS finding on an Arc machine, e.g. a legacy classic-connector
+# row), resourceDetails.AzureResourceId lower-cased: the Arc machine through which it is attributed to an account.
+_AWS_ASSESSMENTS = f"""securityresources
 | where type == 'microsoft.security/assessments'
 | where tostring(properties.resourceDetails.Source) =~ 'aws' or tostring(properties.resourceDetails.source) =~ 'aws'
-| extend lid = tolower(id)
-| extend connectorId = iff(lid contains '/securityentitydata/', tostring(split(lid, '/securityentitydata/')[0]), '')"""
+| extend lid = tolower(id), rdId = tolower({_rd("Id")}), rdConnector = tolower({_rd("ConnectorId")})
+| extend connectorId = iff(lid contains '/securityentitydata/', tostring(split(lid, '/securityentitydata/')[0]),
+    iff(rdId contains '/securityentitydata/', tostring(split(rdId, '/securityentitydata/')[0]),
+    iff(rdConnector contains '/providers/microsoft.security/securityconnectors/', rdConnector, '')))
+| extend azureResourceId = iff(connectorId == '', tolower({_rd("AzureResourceId")}), '')"""
 
 # AWS recommendation counts: ONE row per connector, a column per status x severity, so even 1000 connectors fit in
-# one page (ARG pages only queries that project `id`; a long "by connector, severity, status" table would not).
-# Rows without a securityentitydata id (legacy classic-connector rows) get connectorId ''.
+# one page (ARG pages only queries that project `id`; a summarize result is capped at 1000 rows and cannot page).
+# Rows without a connector must not be dropped and must not make the result grow with the estate either: the join
+# reads the AccountId tag of the Arc machine each one names (resourceDetails.AzureResourceId), so every row whose
+# machine MDC made (all of them carry the tag) collapses into ONE row per AWS account (arcAccount). Only rows whose
+# machine has no AccountId tag (installed by hand or by the Arc multicloud connector: matched to EC2 by name here)
+# keep a row per machine (azureResourceId): those are few (a hand-made exception, not the estate). Rows whose machine
+# no longer exists (a retired classic connector's legacy rows: thousands on a big estate) collapse to one row per
+# resource group (the id cut before '/providers/'): the classic connector that onboarded into that group names the
+# account (derive.row_account). So the result is bounded by connectors + accounts + untagged machines with findings
+# + resource groups, not by findings or machines.
 _COUNT_CELLS = tuple((st, sev) for st in STATUS_CODES for sev in SEVERITIES)
 
 
@@ -330,23 +366,36 @@ def _count_column(status: str, severity: str) -> str:
 RECOMMENDATION_COUNTS_QUERY = (
     _AWS_ASSESSMENTS
     + """
+| join kind=leftouter (resources
+    | where type =~ 'microsoft.hybridcompute/machines'
+    | project azureResourceId = tolower(id), arcAccount = tostring(tags['AccountId']), arcName = name)
+    on azureResourceId
+| extend arcAccount = iff(connectorId == '', tostring(arcAccount), '')
+| extend azureResourceId = iff(isnotempty(arcAccount), '', azureResourceId)
+| extend azureResourceId = iff(connectorId == '' and isempty(arcAccount) and isempty(tostring(arcName))
+    and isnotempty(azureResourceId), tostring(split(azureResourceId, '/providers/')[0]), azureResourceId)
 | extend st = tolower(tostring(properties.status.code)), sev = tolower(tostring(properties.metadata.severity))
 | summarize """
     + ",\n    ".join(f"{_count_column(st, sev)} = countif(st == '{st.lower()}' and sev == '{sev.lower()}')"
                      for st, sev in _COUNT_CELLS)
     + """,
-    total = count() by connectorId"""
+    total = count() by connectorId, arcAccount, azureResourceId"""
 )
 
 
 def parse_recommendation_count(row: Any) -> tuple[RecommendationCount, ...] | None:
-    """One wide row -> a RecommendationCount per non-zero (severity, status) cell; None if the row is unusable."""
+    """One wide row -> a RecommendationCount per non-zero (severity, status) cell; None if the row is unusable.
+    A row without a connector carries the Arc machine's AccountId tag (arcAccount) or, failing that, the machine's
+    id (azureResourceId); a row with a connector ignores both."""
     try:
         if not isinstance(row, Mapping):
             return None
         r = _Row(row)
         cid = _s(r.get("connectorId"))
         cid = cid.lower() if cid else ""
+        arc_account = aws_account(r.get("arcAccount")) if not cid else None
+        arm = _s(r.get("azureResourceId")) if not cid and not arc_account else None
+        arm = arm.lower() if arm else None
         out = []
         seen = False
         for st, sev in _COUNT_CELLS:
@@ -358,7 +407,8 @@ def parse_recommendation_count(row: Any) -> tuple[RecommendationCount, ...] | No
                 return None
             seen = True
             if n:
-                out.append(RecommendationCount(connector_id=cid, severity=sev, status=st, count=n))
+                out.append(RecommendationCount(connector_id=cid, severity=sev, status=st, count=n,
+                                               arc_account_id=arc_account, azure_resource_id=arm))
         return tuple(out) if seen else None
     except Exception:  # noqa: BLE001
         return None
@@ -368,18 +418,16 @@ def parse_recommendation_count(row: Any) -> tuple[RecommendationCount, ...] | No
 RECOMMENDATIONS_QUERY = (
     _AWS_ASSESSMENTS
     + """
-| project id, assessmentKey = name, connectorId,
+| project id, assessmentKey = name, connectorId, azureResourceId,
     title = tostring(properties.displayName),
     severity = tostring(properties.metadata.severity),
     status = tostring(properties.status.code),
-    resourceName = tostring(properties.additionalData.ResourceName),
-    resourceType = tostring(properties.resourceDetails.ResourceType),
+    resourceName = coalesce(tostring(properties.additionalData.ResourceName), """ + _rd("ResourceName") + """),
+    resourceType = """ + _rd("ResourceType") + """,
     resourceProvider = tostring(properties.additionalData.ResourceProvider),
     additionalResourceType = tostring(properties.additionalData.ResourceType),
-    region = iff(isnotempty(tostring(properties.resourceDetails.Region)), tostring(properties.resourceDetails.Region),
-                 tostring(properties.additionalData.Region)),
-    account = iff(isnotempty(tostring(properties.resourceDetails.hierarchyId)),
-                  tostring(properties.resourceDetails.hierarchyId), tostring(properties.additionalData.AccountId)),
+    region = coalesce(""" + _rd("Region") + """, tostring(properties.additionalData.Region)),
+    account = coalesce(""" + _rd("HierarchyId") + """, tostring(properties.additionalData.AccountId)),
     description = tostring(properties.metadata.description),
     remediation = tostring(properties.metadata.remediationDescription)"""
 )
@@ -403,6 +451,14 @@ def _intern(v: str | None) -> str | None:
     return sys.intern(v) if v else v
 
 
+def _arc_id(v: Any, connector_id: str) -> str | None:
+    """The lower-case AzureResourceId of a row without a connector (a row with one is attributed by it)."""
+    if connector_id:
+        return None
+    s = _s(v)
+    return s.lower() if s else None
+
+
 def parse_recommendation(row: Any) -> Recommendation | None:
     try:
         if not isinstance(row, Mapping):
@@ -417,7 +473,8 @@ def parse_recommendation(row: Any) -> Recommendation | None:
             return None
         cid = _s(r.get("connectorId"))
         cid = cid.lower() if cid else (connector_id_of(rid) or "")
-        rtype = _s(r.get("resourceType"))
+        arc_id = _arc_id(r.get("azureResourceId", "AzureResourceId"), cid)
+        rtype = _s(r.get("resourceType", "ResourceType"))
         if not rtype:
             prov, sub_t = _s(r.get("resourceProvider")), _s(r.get("additionalResourceType"))
             rtype = f"{prov}/{sub_t}" if prov and sub_t else (sub_t or prov)
@@ -429,122 +486,358 @@ def parse_recommendation(row: Any) -> Recommendation | None:
             severity=_canon(r.get("severity"), SEVERITIES) or "Unknown",
             status=_canon(r.get("status"), STATUS_CODES) or "Unknown",
             connector_id=_intern(cid),
-            resource_name=_intern(_s(r.get("resourceName"))),  # a resource has one row per control
+            # a resource has one row per control; a row on an Arc machine without a name is named by the machine
+            resource_name=_intern(_s(r.get("resourceName")) or (arc_id.rsplit("/", 1)[-1] if arc_id else None)),
             resource_type=_intern(rtype),
             region=_intern(_s(r.get("region")) or aws_region_of(rid)),
             aws_account_id=_intern(aws_account(r.get("account", "accountId", "hierarchyId"))),
             description=_intern(_s(r.get("description"))),
             remediation=_intern(_s(r.get("remediation", "remediationDescription"))),
+            azure_resource_id=arc_id,
         )
     except Exception:  # noqa: BLE001
         return None
 
 
-# Regulatory-compliance control rows; the standard name comes from the id (case-insensitively), so it works
-# whether Azure scopes the rows to a subscription or to a security connector.
-_AWS_CONTROLS = """securityresources
+# Regulatory compliance, read as Microsoft's own compliance query reads it (MicrosoftDocs add-data-power-bi.md):
+# only rows whose `properties.scope` is missing/empty, "Subscription" or "MultiCloudAggregation" count. Other scopes
+# are per-connector copies (ids under a security connector): counting them would count an account twice.
+_IN_SCOPE = """| extend rcScope = tostring(properties.scope)
+| where isempty(rcScope) or rcScope in~ ('Subscription', 'MultiCloudAggregation')"""
+
+# Subscriptions that host a native AWS security connector: compliance figures are counted there only (a
+# subscription without one has no AWS data, so its rows of a shared standard like MCSB are about Azure).
+_AWS_CONNECTOR_SUBSCRIPTIONS = """resources
+    | where type =~ 'microsoft.security/securityconnectors'
+    | where tostring(properties.environmentName) =~ 'AWS'
+    | distinct subscriptionId"""
+
+# The standard is the id segment after /regulatoryComplianceStandards/ (exactly as Azure names it: dashes for
+# spaces); read from the id, so subscription rows and per-connector copies name it alike.
+_STANDARD_OF_ID = "extract(@'(?i)/regulatoryComplianceStandards/([^/]+)', 1, id)"
+
+# In-scope control rows of subscriptions hosting an AWS connector, every standard (which ones are about AWS is
+# decided from data, in Python: AWS_STANDARDS_QUERY, COMPLIANCE_ASSIGNMENTS_QUERY).
+_COMPLIANCE_CONTROLS = (
+    """securityresources
 | where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols'
-| extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id)
-| where standard contains 'aws'
-| extend state = tolower(tostring(properties.state))"""
-
-# Per control across subscriptions: did it fail anywhere / pass anywhere? (Used when the subscriptions span
-# several ARG batches: the standard-level rollup must be done over every batch, so it is finished in Python.)
-COMPLIANCE_CONTROL_STATES_QUERY = (
-    _AWS_CONTROLS
-    + """
-| summarize failed = countif(state == 'failed'), passed = countif(state == 'passed') by standard, control = tostring(name)"""
+"""
+    + _IN_SCOPE
+    + "\n| join kind=inner (" + _AWS_CONNECTOR_SUBSCRIPTIONS + ") on subscriptionId"
+    + "\n| extend standard = " + _STANDARD_OF_ID + ", state = tolower(tostring(properties.state))"
 )
 
-# Per AWS standard: a control is failed if failed in any subscription, passed if passed somewhere and failed
-# nowhere, else skipped (skipped / unsupported / no data). All in ARG: one row per standard.
+# Per (standard, control), case-insensitively: in how many in-scope rows it failed / passed / was unsupported.
+_CONTROL_TALLY = (
+    _COMPLIANCE_CONTROLS
+    + """
+| extend standardKey = tolower(standard), control = tolower(tostring(name))
+| summarize standard = take_any(standard), failed = countif(state == 'failed'), passed = countif(state == 'passed'),
+    unsupported = countif(state == 'unsupported'), n = count() by standardKey, control"""
+)
+
+# Per standard (one row each, so far below ARG's 1000-row cap for a query without `id`): a control is Failed if it
+# failed in any row, else Passed if it passed in any, else Unsupported if unsupported in every row, else Skipped.
+# Used when the subscriptions fit in one ARG batch.
 COMPLIANCE_QUERY = (
-    COMPLIANCE_CONTROL_STATES_QUERY
+    _CONTROL_TALLY
     + """
-| summarize passedControls = countif(failed == 0 and passed > 0),
+| summarize standard = take_any(standard), passedControls = countif(failed == 0 and passed > 0),
     failedControls = countif(failed > 0),
-    skippedControls = countif(failed == 0 and passed == 0) by standard"""
+    unsupportedControls = countif(failed == 0 and passed == 0 and unsupported == n),
+    skippedControls = countif(failed == 0 and passed == 0 and unsupported < n) by standardKey"""
+)
+
+# The same facts per control, for subscriptions spanning several ARG batches (a control's state must then be
+# decided over all of them, in Python: rollup_control_states). Still one row per standard: the controls come as
+# sets (a row per control could pass 1000 rows, which ARG cannot page without `id`). '' marks "not in this set"
+# (make_set_if is not in every KQL engine we run on).
+COMPLIANCE_CONTROL_STATES_QUERY = (
+    _CONTROL_TALLY
+    + """
+| extend failedControl = iff(failed > 0, control, ''), passedControl = iff(passed > 0, control, ''),
+    unsupportedControl = iff(unsupported == n, control, '')
+| summarize standard = take_any(standard), controls = make_set(control), failedSet = make_set(failedControl),
+    passedSet = make_set(passedControl), unsupportedSet = make_set(unsupportedControl) by standardKey"""
+)
+
+# Keys of AWS assessments (resourceDetails.Source Aws; ARG rows say `Source`, accept `source` too). A compliance
+# assessment is named by the assessment key it stands for.
+_AWS_ASSESSMENT_KEYS = """securityresources
+    | where type == 'microsoft.security/assessments'
+    | where tostring(properties.resourceDetails.Source) =~ 'aws' or tostring(properties.resourceDetails.source) =~ 'aws'
+    | extend assessmentKey = tolower(name)"""
+
+_COMPLIANCE_ASSESSMENTS = (
+    """securityresources
+| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/regulatorycomplianceassessments'
+"""
+    + _IN_SCOPE
+    + "\n| extend standard = " + _STANDARD_OF_ID + ", assessmentKey = tolower(name)"
+)
+
+# Standards with >= 1 in-scope compliance assessment that is an AWS assessment: AWS relevance from data, never from
+# a standard's name. One row per standard. Exact when the subscriptions fit in one ARG batch (the two rows of a
+# match may sit in different subscriptions).
+AWS_STANDARDS_QUERY = (
+    _COMPLIANCE_ASSESSMENTS
+    + "\n| join kind=inner (" + _AWS_ASSESSMENT_KEYS + "\n    | distinct assessmentKey) on assessmentKey"
+    + "\n| summarize standard = take_any(standard), awsAssessments = dcount(assessmentKey) by standardKey = "
+      "tolower(standard)"
+)
+
+# The same over several batches, matched in Python (aws_standard_names): every AWS assessment key of a batch (one
+# row), and every standard's in-scope compliance assessment keys (one row per standard).
+AWS_ASSESSMENT_KEYS_QUERY = _AWS_ASSESSMENT_KEYS + "\n| summarize keys = make_set(assessmentKey)"
+COMPLIANCE_ASSESSMENT_KEYS_QUERY = (
+    _COMPLIANCE_ASSESSMENTS
+    + "\n| summarize standard = take_any(standard), keys = make_set(assessmentKey) by standardKey = tolower(standard)"
+)
+
+# Standards assigned per AWS account: the per-connector copies of a standard under a native AWS connector's id,
+# with that connector's account (hierarchyIdentifier) joined here, so no other section is needed to name it.
+# Projects `id` (the copy's), so it pages: one row per (connector, standard) can pass 1000.
+COMPLIANCE_ASSIGNMENTS_QUERY = (
+    """securityresources
+| where type == 'microsoft.security/regulatorycompliancestandards'
+| extend lid = tolower(id)
+| where lid contains '/providers/microsoft.security/securityconnectors/'
+| extend connectorId = tostring(split(lid, '/providers/microsoft.security/regulatorycompliancestandards/')[0])
+| join kind=inner (resources
+    | where type =~ 'microsoft.security/securityconnectors'
+    | where tostring(properties.environmentName) =~ 'AWS'
+    | project connectorId = tolower(id), account = tostring(properties.hierarchyIdentifier)) on connectorId
+| project id, standard = """
+    + _STANDARD_OF_ID
+    + ", connectorId, account"
 )
 
 
-def _is_aws_standard(name: str) -> bool:
-    return "aws" in name.lower()
+_ID_STANDARD = re.compile(r"/regulatorycompliancestandards/([^/]+)", re.I)
+_ID_CONNECTOR_COPY = re.compile(r"^(.*/providers/microsoft\.security/securityconnectors/[^/]+)"
+                                r"/providers/microsoft\.security/regulatorycompliancestandards/", re.I)
+
+
+@dataclass(frozen=True)
+class ComplianceAssignment:
+    """A row of COMPLIANCE_ASSIGNMENTS_QUERY: a standard assigned on one AWS connector."""
+
+    standard: str
+    connector_id: str  # lower-case ARM id of the native AWS connector
+    aws_account_id: str | None  # the connector's hierarchyIdentifier
+
+
+def _count_cols(r: _Row, keys: Sequence[str]) -> list[int] | None:
+    """Counts of `keys` (missing -> 0); None if one is not a count."""
+    out = []
+    for key in keys:
+        raw = r.get(key)
+        n = 0 if raw is None else _int(raw)
+        if n is None:
+            return None
+        out.append(n)
+    return out
 
 
 def parse_compliance_standard(row: Any) -> ComplianceStandard | None:
+    """A COMPLIANCE_QUERY row (or a regulatoryComplianceStandards row's counts). Any standard: which ones are about
+    AWS is decided by the caller from data."""
     try:
         if not isinstance(row, Mapping):
             return None
         r = _Row(row)
         name = _s(r.get("standard", "complianceStandard", "name"))
-        if not name or not _is_aws_standard(name):
+        if not name:
             return None
-        counts = []
-        for key in ("passedControls", "failedControls", "skippedControls"):
-            raw = r.get(key)
-            n = 0 if raw is None else _int(raw)
-            if n is None:
-                return None
-            counts.append(n)
+        counts = _count_cols(r, ("passedControls", "failedControls", "skippedControls", "unsupportedControls"))
+        if counts is None:
+            return None
         return ComplianceStandard(name=name, passed_controls=counts[0], failed_controls=counts[1],
-                                  skipped_controls=counts[2])
+                                  skipped_controls=counts[2], unsupported_controls=counts[3])
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def parse_standard_name(row: Any) -> str | None:
+    """An AWS_STANDARDS_QUERY row -> the standard's name."""
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        name = _s(r.get("standard", "complianceStandard"))
+        if name is None:
+            m = _ID_STANDARD.search(_s(r.get("id")) or "")
+            name = m.group(1) if m else None
+        return name
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def parse_key_set(row: Any) -> frozenset[str] | None:
+    """An AWS_ASSESSMENT_KEYS_QUERY row -> the lower-case keys."""
+    try:
+        keys = _string_set(row.get("keys")) if isinstance(row, Mapping) else None
+        return None if keys is None else frozenset(k.lower() for k in keys)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def parse_standard_keys(row: Any) -> tuple[str, frozenset[str]] | None:
+    """A COMPLIANCE_ASSESSMENT_KEYS_QUERY row -> (standard, its lower-case compliance assessment keys)."""
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        std, keys = _s(r.get("standard")), _string_set(r.get("keys"))
+        return None if not std or keys is None else (std, frozenset(k.lower() for k in keys))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def aws_standard_names(aws_keys: Iterable[frozenset[str]], standard_keys: Iterable[tuple[str, frozenset[str]]]
+                       ) -> list[str]:
+    """AWS_STANDARDS_QUERY done in Python over the rows of several batches: the standards with a compliance
+    assessment whose key is an AWS assessment's, in any subscription."""
+    keys = frozenset().union(*aws_keys)
+    return [std for std, ks in standard_keys if not keys.isdisjoint(ks)]
+
+
+def parse_compliance_assignment(row: Any) -> ComplianceAssignment | None:
+    """A COMPLIANCE_ASSIGNMENTS_QUERY row (standard and connector read from the copy's id when not projected)."""
+    try:
+        if not isinstance(row, Mapping):
+            return None
+        r = _Row(row)
+        rid = _s(r.get("id")) or ""
+        std = _s(r.get("standard"))
+        if std is None:
+            m = _ID_STANDARD.search(rid)
+            std = m.group(1) if m else None
+        cid = _s(r.get("connectorId"))
+        if cid is None:
+            m = _ID_CONNECTOR_COPY.match(rid)
+            cid = m.group(1) if m else None
+        if not std or not cid:
+            return None
+        return ComplianceAssignment(std, cid.lower(), aws_account(r.get("account", "hierarchyIdentifier")))
     except Exception:  # noqa: BLE001
         return None
 
 
 @dataclass(frozen=True)
 class ControlState:
-    """A row of COMPLIANCE_CONTROL_STATES_QUERY."""
+    """One control's in-scope rows of one batch (or a row of one): where it failed / passed / was unsupported."""
 
     standard: str
     control: str
-    failed: int  # subscriptions (rows) where the control failed
+    failed: int  # rows (subscriptions) where the control failed
     passed: int
+    unsupported: int = 0  # rows where it was unsupported
+    rows: int = 0  # rows in all (0: not known; never Unsupported then)
 
 
-def parse_control_state(row: Any) -> ControlState | None:
+def _string_set(v: Any) -> list[str] | None:
+    """A make_set() column: a JSON array (or its text); '' entries (our "not in the set") dropped. None if neither."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return None
+    if not isinstance(v, list):
+        return None
+    return [s for s in (_s(x) for x in v if not isinstance(x, (list, dict))) if s]
+
+
+def parse_control_states(row: Any) -> tuple[ControlState, ...] | None:
+    """A COMPLIANCE_CONTROL_STATES_QUERY row (one standard of one batch) -> a ControlState per control."""
     try:
         if not isinstance(row, Mapping):
             return None
         r = _Row(row)
-        std, ctl = _s(r.get("standard")), _s(r.get("control", "name"))
-        failed, passed = _int(r.get("failed")), _int(r.get("passed"))
-        if not std or not ctl or failed is None or passed is None or not _is_aws_standard(std):
+        std = _s(r.get("standard"))
+        controls, failed, passed, unsupported = (_string_set(r.get(k)) for k in
+                                                 ("controls", "failedSet", "passedSet", "unsupportedSet"))
+        if not std or controls is None or failed is None or passed is None or unsupported is None:
             return None
-        return ControlState(std, ctl, failed, passed)
+        failed_, passed_, unsupported_ = ({c.lower() for c in x} for x in (failed, passed, unsupported))
+        seen: set[str] = set()
+        out = []
+        for c in controls:
+            k = c.lower()
+            if k not in seen:
+                seen.add(k)
+                out.append(ControlState(std, c, int(k in failed_), int(k in passed_), int(k in unsupported_), 1))
+        return tuple(out)
     except Exception:  # noqa: BLE001
         return None
 
 
 def rollup_control_states(states: Iterable[ControlState]) -> list[ComplianceStandard]:
-    """The COMPLIANCE_QUERY rollup done in Python over control states from several batches.
-
-    Standards and controls are matched case-insensitively; the first spelling seen is kept.
-    """
+    """The COMPLIANCE_QUERY rollup done in Python over control states from several batches: per (standard, control),
+    case-insensitively, Failed if failed anywhere, else Passed if passed anywhere, else Unsupported if unsupported
+    in every row, else Skipped. The first spelling of a standard seen is kept."""
     names: dict[str, str] = {}
     acc: dict[tuple[str, str], list[int]] = {}
     for st in states:
         sk = st.standard.lower()
         names.setdefault(sk, st.standard)
-        a = acc.setdefault((sk, st.control.lower()), [0, 0])
+        a = acc.setdefault((sk, st.control.lower()), [0, 0, 0, 0])
         a[0] += st.failed
         a[1] += st.passed
-    per: dict[str, list[int]] = {}
-    for (sk, _ctl), (failed, passed) in acc.items():
-        p = per.setdefault(sk, [0, 0, 0])
+        a[2] += st.unsupported
+        a[3] += st.rows
+    per: dict[str, list[int]] = {}  # passed, failed, skipped, unsupported
+    for (sk, _ctl), (failed, passed, unsupported, rows) in acc.items():
+        p = per.setdefault(sk, [0, 0, 0, 0])
         if failed > 0:
             p[1] += 1
         elif passed > 0:
             p[0] += 1
+        elif rows > 0 and unsupported >= rows:
+            p[3] += 1
         else:
             p[2] += 1
-    return [ComplianceStandard(names[sk], p[0], p[1], p[2]) for sk, p in sorted(per.items())]
+    return [ComplianceStandard(names[sk], p[0], p[1], p[2], p[3]) for sk, p in sorted(per.items())]
 
 
-# Controls of one standard, merged over subscriptions (the state is decided by parse_compliance_control).
+def aws_compliance(counted: Iterable[ComplianceStandard], aws_names: Iterable[str],
+                   assignments: Iterable[ComplianceAssignment]) -> tuple[tuple[ComplianceStandard, ...],
+                                                                         dict[str, tuple[str, ...]]]:
+    """The AWS standards and the standards of each AWS account, from the three compliance queries' rows.
+
+    A standard is about AWS when it has an AWS assessment (`aws_names`) or a copy under an AWS connector
+    (`assignments`); never by its name. Its counts are those of `counted` (each standard once: COMPLIANCE_QUERY rows
+    of one batch, or rollup_control_states over several), zeros when it has no in-scope control row in a
+    subscription with an AWS connector. One spelling per standard: the counted one, else the first seen. Accounts
+    map to their sorted standards."""
+    spelled: dict[str, str] = {}
+    by_key: dict[str, ComplianceStandard] = {}
+    for s in counted:
+        k = s.name.lower()
+        if k not in by_key:
+            by_key[k] = s
+            spelled[k] = s.name
+    aws: set[str] = set()
+    for n in aws_names:
+        aws.add(n.lower())
+        spelled.setdefault(n.lower(), n)
+    per_account: dict[str, set[str]] = {}
+    for a in assignments:
+        k = a.standard.lower()
+        aws.add(k)
+        spelled.setdefault(k, a.standard)
+        if a.aws_account_id:
+            per_account.setdefault(a.aws_account_id, set()).add(k)
+    standards = tuple(by_key.get(k) or ComplianceStandard(spelled[k], 0, 0, 0, 0) for k in sorted(aws))
+    assigned = {acct: tuple(sorted(spelled[k] for k in keys)) for acct, keys in sorted(per_account.items())}
+    return standards, assigned
+
+
+# Controls of one standard, merged over subscriptions (the state is decided by parse_compliance_control): the same
+# rows the standard's counts are made of (in scope, subscriptions with an AWS connector).
 # `{standard}` becomes an escaped KQL literal: use compliance_controls_query() (kql_format, one pass).
 COMPLIANCE_CONTROLS_QUERY = (
-    _AWS_CONTROLS
+    _COMPLIANCE_CONTROLS
     + """
 | where standard =~ {standard}
 | summarize subscriptions = count(), failedIn = countif(state == 'failed'), passedIn = countif(state == 'passed'),
@@ -561,13 +854,20 @@ def compliance_controls_query(standard: str) -> str:
 
 
 # The recommendations (assessment keys) failing under one control of a standard: the drill-down from a control to
-# its failing resources. Regulatory compliance assessments are named by the assessment key.
-COMPLIANCE_FAILING_ASSESSMENTS_QUERY = """securityresources
+# its failing resources. Regulatory compliance assessments are named by the assessment key. In scope, and in
+# subscriptions with an AWS connector, like the counts.
+COMPLIANCE_FAILING_ASSESSMENTS_QUERY = (
+    """securityresources
 | where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/regulatorycomplianceassessments'
+"""
+    + _IN_SCOPE
+    + "\n| join kind=inner (" + _AWS_CONNECTOR_SUBSCRIPTIONS + ") on subscriptionId"
+    + """
 | extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id),
     control = extract(@'(?i)/regulatoryComplianceControls/([^/]+)/', 1, id)
 | where standard =~ {standard} and control =~ {control} and tostring(properties.state) =~ 'failed'
 | summarize failedResources = sum(tolong(properties.failedResources)) by assessmentKey = tolower(name)"""
+)
 
 
 def compliance_failing_assessments_query(standard: str, control: str) -> str:

@@ -24,7 +24,11 @@ Failures never become made-up zeros:
     * a region where DescribeInstances or DescribeInstanceInformation fails -> failed_regions[region] = <cause and
       fix>, and that region contributes neither instances nor SSM records (half a region would show every instance
       as "no SSM agent"); the account stays readable while at least one region was read;
-    * every region failing -> readable=False with the first region's error (failed_regions still lists them all).
+    * a region answering AuthFailure / InvalidClientTokenId / UnrecognizedClientException while another region of the
+      account was read -> failed_regions[region] = "region not enabled (opt-in): ..." (an opt-in region the account
+      has not enabled answers like bad credentials; the other regions prove the credentials work);
+    * every region failing -> readable=False with the first region's error (failed_regions still lists them all;
+      every region answering AuthFailure stays a credentials error).
 `regions` lists every region that was scanned, the failed ones included.
 """
 from __future__ import annotations
@@ -88,6 +92,11 @@ INVALID_CRED_CODES = frozenset(
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "Forbidden"}
 )
+# What EC2 / STS-signed services answer in a region the account has not enabled (an opt-in region): the same codes
+# as bad credentials (AWS Knowledge Center "iam-validate-access-credentials"). Only when other regions of the same
+# account answer with the same credentials do they mean "region not enabled".
+OPT_IN_REGION_CODES = frozenset({"AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException"})
+OPT_IN_TEXT = "region not enabled (opt-in)"
 ORG_NOT_AVAILABLE_CODES = frozenset(
     {"AWSOrganizationsNotInUseException", "AccessDeniedException", "AccessDenied", "AccessDeniedForDependencyException"}
 )
@@ -145,6 +154,7 @@ def parse_instance(raw: Any, account_id: str, region: str) -> Ec2Instance | None
         platform="windows" if _is_windows(raw) else "linux",
         name=_name_tag(raw.get("Tags")),
         launch_time=_timestamp(raw.get("LaunchTime")),
+        private_dns_name=_text(raw.get("PrivateDnsName")),
     )
 
 
@@ -241,6 +251,34 @@ def _dedupe(items: list[Any]) -> tuple[Any, ...]:
 def _one_line(s: Any, limit: int = _MAX_DETAIL) -> str:
     s = " ".join(str(s).split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _error_code(e: BaseException | None) -> str | None:
+    """The AWS error code of a botocore ClientError, or of the one a SourceError was raised from."""
+    for x in (e, getattr(e, "__cause__", None)):
+        resp = getattr(x, "response", None)
+        if isinstance(resp, Mapping):
+            err = resp.get("Error")
+            if isinstance(err, Mapping) and err.get("Code"):
+                return str(err["Code"])
+    return None
+
+
+def opt_in_errors(failed: Mapping[str, SourceError], regions: Sequence[str], account: str) -> dict[str, SourceError]:
+    """`failed` with the regions that answered an OPT_IN_REGION_CODES code turned into "region not enabled (opt-in)",
+    when at least one region of the account was read: the credentials work there, so in those regions they cannot
+    be bad. When no region was read the errors stay as they are (bad credentials)."""
+    out = dict(failed)
+    if not regions or len(failed) >= len(regions):
+        return out
+    for r, e in failed.items():
+        code = _error_code(e)
+        if code in OPT_IN_REGION_CODES:
+            out[r] = SourceError(
+                f"{OPT_IN_TEXT}: {r} answers {code} in account {account} while other regions accept the same "
+                f"credentials; enable {r} in the account (AWS console > Account > AWS Regions) or remove it from the "
+                "connector's regions", kind="usage")
+    return out
 
 
 def _make_error(message: str, kind: str) -> SourceError:
@@ -706,11 +744,16 @@ class AwsSource:
                     if self._closed:
                         raise RuntimeError("AwsSource was closed during inventory()")
                     raise bad
-                failed[r] = bad if isinstance(bad, SourceError) else self._err(bad, "scanning", account=acct, region=r)
+                if not isinstance(bad, SourceError):
+                    err = self._err(bad, "scanning", account=acct, region=r)
+                    err.__cause__ = bad  # keeps the AWS error code for opt_in_errors
+                    bad = err
+                failed[r] = bad
                 continue
             instances.extend(ec2_r)  # type: ignore[arg-type]
             ssm.extend(ssm_r)  # type: ignore[arg-type]
 
+        failed = opt_in_errors(failed, regions, acct)
         failed_regions = {r: str(e) for r, e in failed.items()}
         if regions and len(failed) == len(regions):
             first = failed[regions[0]]

@@ -41,7 +41,7 @@ from .model import (
     KNOWN_AWS_OFFERINGS,
     ArcMachine,
     ComplianceControl,
-    ComplianceStandard,
+    ComplianceData,
     Connector,
     ConnectorsData,
     Offering,
@@ -169,7 +169,7 @@ _CLASSIC_AWS_AUTH = {"awsassumerole": "awsAssumeRole", "awscreds": "awsCreds"}
 
 
 def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple[Connector | None, str | None]:
-    """A Microsoft.Security/connectors item (2020-01-01-preview, retired Dec 2023) -> AWS Connector, or the reason.
+    """A Microsoft.Security/connectors item (2020-01-01-preview, retired 2023-09-15) -> AWS Connector, or the reason.
 
     Health: the first provisioning state that is not Valid (authentication first, then Arc auto-provisioning);
     "ok" when they are all Valid, "unknown" when Azure reports none. Reads the swagger names
@@ -562,15 +562,17 @@ class AzureSource:
                                                    progress=progress))
 
     async def recommendation_counts(self, subscriptions: Sequence[str] | None) -> tuple[RecommendationCount, ...]:
-        """AWS assessment counts per (connector id, severity, status), summarized by ARG."""
+        """AWS assessment counts per (connector id, severity, status), summarized by ARG; rows without a connector
+        per (Arc machine's AccountId tag or, untagged, Arc machine id, severity, status)."""
         parsed = await self.graph.query_parsed(_arg.RECOMMENDATION_COUNTS_QUERY, self._scope(subscriptions),
                                                _arg.parse_recommendation_count, name="recommendation counts query")
-        merged: dict[tuple[str, str, str], int] = {}
+        merged: dict[tuple[str, str, str, str, str], int] = {}
         for cells in parsed:
             for c in cells:
-                k = (c.connector_id, c.severity, c.status)
+                k = (c.connector_id, c.arc_account_id or "", c.azure_resource_id or "", c.severity, c.status)
                 merged[k] = merged.get(k, 0) + c.count
-        return tuple(RecommendationCount(cid, sev, st, n) for (cid, sev, st), n in sorted(merged.items()))
+        return tuple(RecommendationCount(cid, sev, st, n, arc_account_id=acct or None, azure_resource_id=arm or None)
+                     for (cid, acct, arm, sev, st), n in sorted(merged.items()))
 
     async def recommendations(
         self,
@@ -591,34 +593,64 @@ class AzureSource:
                                              max_rows=limit, progress=progress, name="recommendations query",
                                              on_rows=on_rows)
 
-    async def compliance(self, subscriptions: Sequence[str] | None) -> tuple[ComplianceStandard, ...]:
-        """Per AWS standard: passed / failed / skipped controls over all subscriptions."""
+    async def compliance(self, subscriptions: Sequence[str] | None) -> ComplianceData:
+        """The AWS standards (passed / failed / skipped / unsupported controls over all subscriptions) and the
+        standards assigned per AWS account.
+
+        Which standards are about AWS is read from data, never from a name: an AWS assessment among its in-scope
+        compliance assessments, or a per-connector copy under an AWS connector (the assignment, which also names the
+        account). Three queries (four over several ARG batches, where the rollup and the key match are finished
+        here); only the assignments project `id` (so they page); the others are one row per standard (or one in
+        all), so each fits in one page of at most 1000 rows (asked for whole: they cannot page).
+        """
         scope = self._scope(subscriptions)
-        if self.graph.batch_count(scope) <= 1:
-            standards = await self.graph.query_parsed(_arg.COMPLIANCE_QUERY, scope, _arg.parse_compliance_standard,
-                                                      name="compliance query")
-            by_name = {s.name.lower(): s for s in standards}
-            merged = [by_name[k] for k in sorted(by_name)]
-        else:  # several batches: a control's state must be decided over all of them
-            states = await self.graph.query_parsed(_arg.COMPLIANCE_CONTROL_STATES_QUERY, scope,
-                                                   _arg.parse_control_state, name="compliance query")
-            merged = _arg.rollup_control_states(states)
-        return tuple(merged)
+        whole = {"page_size": _arg.MAX_PAGE_SIZE}
+        graph = self.graph
+        batches = graph.batch_count(scope)
+        assignments = graph.query_parsed(_arg.COMPLIANCE_ASSIGNMENTS_QUERY, scope, _arg.parse_compliance_assignment,
+                                         name="standard assignments query")
+        if batches <= 1:
+            queries = [graph.query_parsed(_arg.COMPLIANCE_QUERY, scope, _arg.parse_compliance_standard,
+                                          name="compliance query", **whole),
+                       graph.query_parsed(_arg.AWS_STANDARDS_QUERY, scope, _arg.parse_standard_name,
+                                          name="AWS standards query", **whole)]
+        else:  # several batches: a control's state, and an AWS key's match, must be decided over all of them
+            queries = [graph.query_parsed(_arg.COMPLIANCE_CONTROL_STATES_QUERY, scope, _arg.parse_control_states,
+                                          name="compliance query", **whole),
+                       graph.query_parsed(_arg.AWS_ASSESSMENT_KEYS_QUERY, scope, _arg.parse_key_set,
+                                          name="AWS assessment keys query", **whole),
+                       graph.query_parsed(_arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, scope, _arg.parse_standard_keys,
+                                          name="compliance assessment keys query", **whole)]
+        # every query ends before one's error is raised: none is left running
+        results = await asyncio.gather(assignments, *queries, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        if batches <= 1:
+            assigned_rows, counted, aws_names = results
+        else:
+            assigned_rows, states, aws_keys, standard_keys = results
+            counted = _arg.rollup_control_states(st for per_standard in states for st in per_standard)
+            aws_names = _arg.aws_standard_names(aws_keys, standard_keys)
+        standards, assigned = _arg.aws_compliance(counted, aws_names, assigned_rows)
+        return ComplianceData(standards=standards, assigned=assigned)
 
     async def compliance_controls(self, subscriptions: Sequence[str] | None, standard: str) -> list[ComplianceControl]:
-        """The controls of one standard (name as Azure reports it, matched case-insensitively), merged."""
+        """The controls of one standard (name as Azure reports it, matched case-insensitively), merged over batches:
+        in-scope rows of subscriptions with an AWS connector, as the standard's counts."""
         controls = await self.graph.query_parsed(_arg.compliance_controls_query(standard), self._scope(subscriptions),
-                                                 _arg.parse_compliance_control, name="compliance controls query")
+                                                 _arg.parse_compliance_control, name="compliance controls query",
+                                                 page_size=_arg.MAX_PAGE_SIZE)
         return sorted(_arg.merge_controls(controls), key=lambda c: _natural_key(c.name))
-
 
     async def compliance_failing_assessments(self, subscriptions: Sequence[str] | None, standard: str,
                                              control: str) -> list[str]:
         """Assessment keys of the recommendations failing under one control (drill-down to resources)."""
         keys = await self.graph.query_parsed(_arg.compliance_failing_assessments_query(standard, control),
                                              self._scope(subscriptions), _arg.parse_failing_assessment,
-                                             name="failing assessments query")
+                                             name="failing assessments query", page_size=_arg.MAX_PAGE_SIZE)
         return sorted(set(keys))
+
 
 def _natural_key(s: str) -> tuple[Any, ...]:
     import re

@@ -29,7 +29,7 @@ class AzureLike(Protocol):
     async def pricings(self, subscriptions: Sequence[str]) -> m.PlansData: ...
     async def arc_machines(self, subscriptions: Sequence[str]) -> tuple[m.ArcMachine, ...]: ...
     async def recommendation_counts(self, subscriptions: Sequence[str]) -> tuple[m.RecommendationCount, ...]: ...
-    async def compliance(self, subscriptions: Sequence[str]) -> tuple[m.ComplianceStandard, ...]: ...
+    async def compliance(self, subscriptions: Sequence[str]) -> m.ComplianceData | tuple[m.ComplianceStandard, ...]: ...
 
 
 class AwsLike(Protocol):
@@ -137,8 +137,8 @@ class Collector:
                 data, dur = await task
                 if name == "recommendations":
                     data = m.RecommendationsData(tuple(data))
-                elif name == "compliance":
-                    data = m.ComplianceData(tuple(data))
+                elif name == "compliance" and not isinstance(data, m.ComplianceData):
+                    data = m.ComplianceData(tuple(data))  # a source that knows no assignments: standards only
                 sections[name] = self._ok(name, data, dur, self.clock())
             except Exception as e:  # noqa: BLE001
                 self._note_auth(e)

@@ -2,9 +2,21 @@
 the EC2 -> SSM -> Arc funnel with a reason per stuck instance, recommendation and compliance summaries.
 
 No I/O, no textual/rich. Every id comparison is case-insensitive (ARG lower-cases ids).
+
+Facts this follows (../shared/reference/azure/NOTES.md section 11, and Microsoft's quickstart
+MicrosoftDocs/defender-docs articles/defender-for-cloud/quickstart-onboard-aws.md, ms.date 2026-01-01):
+- classic connectors were retired on 2023-09-15 and get no data since: they enable no plan, onboard nothing to Arc
+  and are something to migrate; an account's plans come from its native connector(s) only;
+- EC2 instances are discovered every hour whatever the connector's scan interval;
+- Arc machines are joined to EC2 by the InstanceId tag, else by computer name (machines installed by hand carry no
+  MDC tags); MDC removes Disconnected or Expired Arc machines after 7 days by itself;
+- AWS findings without a connector id are attributed through resourceDetails.AzureResourceId -> the Arc machine ->
+  its AccountId tag (Microsoft's workbooks do the same); what cannot be attributed is counted as unattributed.
 """
 from __future__ import annotations
 
+import re
+import weakref
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
@@ -19,8 +31,9 @@ class Prerequisite:
     """One prerequisite of a plan and whether it holds."""
 
     name: str
-    ok: bool | None  # None: could not be checked (data missing)
+    ok: bool | None  # None: the collected data cannot show it (the detail says how to check it)
     detail: str
+    short: str = "prereq failed"  # a few words for a narrow cell when it fails ("pricing off", "no SSM agent")
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,11 @@ class PlanView:
         return True
 
 
+# How a stuck instance's Arc machine was found (StuckInstance.matched_by, JSON `matched_by`).
+MATCH_INSTANCE_ID = "instance_id"  # the InstanceId tag, or a machine named by the instance id (as MDC names them)
+MATCH_NAME = "name"  # the computer name against the EC2 private DNS name or Name tag (no MDC tags on the machine)
+
+
 @dataclass(frozen=True)
 class StuckInstance:
     """An EC2 instance not connected to Arc yet, with the reason."""
@@ -55,8 +73,14 @@ class StuckInstance:
     instance_id: str
     region: str | None
     reason: str
-    # "not discovered yet": by when the connector's next scan should have found it (ready since + scan interval)
+    # "not discovered yet": by when MDC's hourly EC2 discovery should have found it (ready since + 1 hour)
     discovery_due: datetime | None = None
+    matched_by: str | None = None  # how its Arc machine was found (MATCH_*); None without an Arc machine
+
+
+# MDC discovers EC2 instances every hour whatever the connector's scan interval (the quickstart's table of
+# collectors with fixed intervals: EC2Instance every 1 hour).
+DISCOVERY_INTERVAL = timedelta(hours=1)
 
 
 def _span(seconds: float) -> str:
@@ -81,24 +105,24 @@ def due_short(due: datetime | None, now: datetime) -> str:
 def due_text(due: datetime | None, now: datetime) -> str:
     """When the next discovery is due, in words, with what to do when it is late."""
     if due is None:
-        return "next discovery: unknown (launch time or scan interval not read)"
+        return "next discovery: unknown (launch time and SSM registration not read)"
     when = due.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     left = (due - now).total_seconds()
     if left >= 0:
-        return f"next discovery due by {when} (in {_span(left)}): the connector's scan picks it up, nothing to do"
-    return (f"discovery overdue since {when} ({_span(left)} ago): the scan should have found it; check the "
-            "connector's health and that the instance's SSM agent is registered in this region")
+        return (f"next discovery due by {when} (in {_span(left)}): MDC looks for new EC2 instances every hour, "
+                "nothing to do")
+    return (f"discovery overdue since {when} ({_span(left)} ago): MDC looks for new EC2 instances every hour, so it "
+            "should have found it; check the connector's health and that the instance's SSM agent is registered in "
+            "this region")
 
 
-def discovery_due(ec2: m.Ec2Instance, ssm: m.SsmInstance | None, scan_interval_hours: int | None) -> datetime | None:
-    """An instance becomes discoverable once it runs and its SSM agent has registered; a connector scans every
-    ``scan_interval_hours``, so the scan that finds it comes at the latest that long after. None when unknown."""
-    if not scan_interval_hours:
-        return None
+def discovery_due(ec2: m.Ec2Instance, ssm: m.SsmInstance | None) -> datetime | None:
+    """An instance becomes discoverable once it runs and its SSM agent has registered; MDC's EC2 discovery runs every
+    hour (whatever the connector's scan interval), so it is found at the latest an hour after. None when unknown."""
     ready = [t for t in (ec2.launch_time, ssm.registered if ssm else None) if t is not None]
     if not ready:
         return None
-    return max(ready) + timedelta(hours=scan_interval_hours)
+    return max(ready) + DISCOVERY_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,7 @@ class RegionFunnel:
     ec2_total: int | None
     ssm_online: int | None
     arc_connected: int
+    arc_matched_by_name: int = 0  # of arc_connected: machines found by computer name (no MDC tags)
 
 
 @dataclass(frozen=True)
@@ -122,16 +147,37 @@ class Funnel:
     stuck: tuple[StuckInstance, ...] = ()
     regions: tuple[RegionFunnel, ...] = ()
     aws_error: str | None = None
-    arc_expected: bool = False  # Servers plan with Arc auto-provisioning is on
+    arc_expected: bool = False  # a native connector's Servers plan with Arc auto-provisioning is on
+    arc_matched_by_name: int = 0  # of arc_connected: machines found by computer name (no MDC tags)
+    # region -> why it could not be read ("region not enabled (opt-in): ..." for an opt-in region)
+    failed_regions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RecSummary:
-    """One account's recommendation counts."""
+    """One account's recommendation counts (or those no account could be found for)."""
 
     total: int
     unhealthy: int
     unhealthy_by_severity: Mapping[str, int] = field(default_factory=dict)
+
+
+# A classic connector (Microsoft.Security/connectors): retired by Microsoft on 2023-09-15, no data streamed to it
+# since. Shown as its health whatever state Azure still reports (that state is stale).
+CLASSIC_RETIRED_ON = "2023-09-15"
+CLASSIC_HEALTH = f"classic (retired, no data since {CLASSIC_RETIRED_ON}): migrate"
+CLASSIC_MIGRATE = ("connect the account with a native connector (o, then 1: the native connector wizard; or "
+                   "`mdc-aws onboard --flow native`), then delete the classic connector (o, then 3: remove classic "
+                   "connectors; or `mdc-aws onboard --flow remove`)")
+
+
+def connector_health(c: m.Connector) -> tuple[str, str | None]:
+    """(health, detail) as shown: a classic connector reads CLASSIC_HEALTH with the way to a native connector,
+    whatever provisioning state Azure still reports for it."""
+    if c.kind != "classic":
+        return c.health, c.health_detail
+    stale = f" (Azure still reports {c.health}: stale, nothing is evaluated)" if c.health not in ("", "ok") else ""
+    return CLASSIC_HEALTH, f"{CLASSIC_MIGRATE}{stale}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +196,11 @@ class AccountView:
     @property
     def kinds(self) -> tuple[str, ...]:
         return tuple(sorted({c.kind for c in self.connectors}, key=lambda k: k != "native"))
+
+    @property
+    def classic_only(self) -> bool:
+        """Connected by classic connectors only: retired, so nothing is protected or evaluated."""
+        return self.kinds == ("classic",)
 
 
 def _lower(s: str | None) -> str:
@@ -211,24 +262,63 @@ def pricing_index(pricings: Iterable[m.Pricing]) -> dict[tuple[str, str], m.Pric
     return {(_lower(p.subscription_id), p.name.lower()): p for p in pricings}
 
 
+# Plan prerequisites as Microsoft's quickstart states them ("Native connector plan requirements" of
+# MicrosoftDocs/defender-docs articles/defender-for-cloud/quickstart-onboard-aws.md, ms.date 2026-01-01; the seed
+# copy in ../shared/seed is older and lists only Containers and Servers). Each is checked against what the snapshot
+# holds (pricings, the connector's offering, EC2/SSM inventory, Arc machines, recommendations); one the data cannot
+# show is ok=None with a detail that says how to check it, never a made-up True.
+# Open-source relational databases (the Databases plan's `rds`): every public AWS region except these (same page).
+OSS_DB_UNAVAILABLE_REGIONS: dict[str, str] = {
+    "il-central-1": "Tel Aviv", "eu-south-1": "Milan", "ap-southeast-3": "Jakarta", "eu-south-2": "Spain",
+    "me-south-1": "Bahrain",
+}
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What the snapshot knows about one account beyond its connectors, for the plan prerequisites."""
+
+    inventory: m.AwsAccountInventory | None = None  # its EC2 and SSM (None: onboarding section missing)
+    arc: Mapping[str, m.ArcMachine] | None = None  # instance id (lower) -> Arc machine (arc_index)
+    recommendations: RecSummary | None = None  # None: recommendations section missing
+
+    def ec2(self) -> tuple[m.Ec2Instance, ...] | None:
+        inv = self.inventory
+        return inv.instances if inv is not None and inv.readable else None
+
+    def without_ssm(self) -> list[m.Ec2Instance] | None:
+        inv = self.inventory
+        if inv is None or not inv.readable:
+            return None
+        known = {_lower(s.instance_id) for s in inv.ssm}
+        return [i for i in inv.instances if _lower(i.instance_id) not in known]
+
+    def without_arc(self) -> list[m.Ec2Instance] | None:
+        ec2 = self.ec2()
+        if ec2 is None or self.arc is None:
+            return None
+        arc = self.arc
+        return [i for i in ec2 if not _connected(arc.get(_lower(i.instance_id)))]
+
+    def aws_unknown(self) -> str:
+        inv = self.inventory
+        if inv is None:
+            return "the AWS side of the account was not read"
+        return f"the AWS side of the account could not be read ({inv.error})" if inv.error else \
+            "the AWS side of the account could not be read"
+
+
 def plan_views(conns: list[m.Connector], pricings: Mapping[tuple[str, str], m.Pricing] | None,
-               pricing_errors: Mapping[str, str] | None = None) -> dict[str, PlanView]:
-    """Plans of one AWS account: the union of its native connectors' offerings (classic: what it provided)."""
+               pricing_errors: Mapping[str, str] | None = None, ctx: PlanContext | None = None) -> dict[str, PlanView]:
+    """Plans of one AWS account: the union of its native connectors' offerings. A classic connector (retired on
+    2023-09-15, no data since) enables nothing, whatever its stale settings say."""
+    ctx = ctx or PlanContext()
     views: dict[str, PlanView] = {}
     natives = [c for c in conns if c.kind == "native"]
-    classics = [c for c in conns if c.kind == "classic"]
     for key, otype in m.PLAN_OFFERINGS.items():
         conn, off = next(((c, c.offering(otype)) for c in natives if c.offering(otype)), (None, None))
-        if off is None:
-            if key == "cspm" and classics and not natives:
-                # Classic connectors imported Security Hub findings: CSPM in the retired experience.
-                views[key] = PlanView(key, True)
-            elif key == "servers" and classics and not natives:
-                auto = any(_lower((c.raw.get("properties") or {}).get("hybridComputeSettings", {}).get("autoProvision")) == "on"
-                           for c in classics)
-                views[key] = PlanView(key, False, arc_auto_provisioning=auto)
-            else:
-                views[key] = PlanView(key, False)
+        if off is None or conn is None:
+            views[key] = PlanView(key, False)
             continue
         raw = off.raw or {}
         if key == "servers":
@@ -238,41 +328,212 @@ def plan_views(conns: list[m.Connector], pricings: Mapping[tuple[str, str], m.Pr
             va_type = None
             if isinstance(va, Mapping) and va.get("enabled"):
                 va_type = (va.get("configuration") or {}).get("type") or "enabled"
-            prereqs = [_servers_pricing(conn, pricings, pricing_errors)]
             views[key] = PlanView(
                 key, True, sub_plan=sub_plan,
                 arc_auto_provisioning=bool(_enabled(raw, "arcAutoProvisioning")),
                 mde=_enabled(raw, "mdeAutoProvisioning"),
                 vulnerability_assessment=va_type,
                 agentless_scanning=_enabled(raw, "vmScanners"),
-                prerequisites=tuple(prereqs),
+                prerequisites=_servers_prerequisites(conn, raw, pricings, pricing_errors, ctx),
             )
         elif key == "defender_cspm":
-            views[key] = PlanView(key, True, agentless_scanning=_enabled(raw, "vmScanners"))
+            views[key] = PlanView(key, True, agentless_scanning=_enabled(raw, "vmScanners"),
+                                  prerequisites=_dcspm_prerequisites(conn, raw, ctx))
         elif key == "databases":
-            views[key] = PlanView(key, True, arc_auto_provisioning=_enabled(raw, "arcAutoProvisioning"))
+            views[key] = PlanView(key, True, arc_auto_provisioning=_enabled(raw, "arcAutoProvisioning"),
+                                  prerequisites=_databases_prerequisites(conn, raw, pricings, pricing_errors, ctx))
+        elif key == "containers":
+            views[key] = PlanView(key, True, prerequisites=_containers_prerequisites(conn))
         else:
-            views[key] = PlanView(key, True)
+            views[key] = PlanView(key, True, prerequisites=(_aws_access(conn, ctx),))
     return views
 
 
-def _servers_pricing(conn: m.Connector | None, pricings: Mapping[tuple[str, str], m.Pricing] | None,
-                     errors: Mapping[str, str] | None) -> Prerequisite:
-    name = "Defender for Servers on the subscription"
-    if conn is None:
-        return Prerequisite(name, None, "no connector")
+def _pricing(conn: m.Connector, pricings: Mapping[tuple[str, str], m.Pricing] | None,
+             errors: Mapping[str, str] | None, pricing: str, title: str) -> Prerequisite:
+    """`title` (a subscription-level Defender plan, pricings/<pricing>) is Standard on the connector's subscription."""
+    name = f"{title} on the subscription"
     sub = conn.subscription_id
     if pricings is None:
         return Prerequisite(name, None, "pricings not loaded yet")
-    p = pricings.get((_lower(sub), "virtualmachines"))
+    p = pricings.get((_lower(sub), pricing.lower()))
     if p is None:
         err = (errors or {}).get(sub) or (errors or {}).get(_lower(sub))
         return Prerequisite(name, None, f"pricing of subscription {sub} unknown" + (f": {err}" if err else ""))
     if p.tier.lower() != "standard":
         return Prerequisite(name, False,
-                            f"subscription {sub} has Defender for Servers off ({p.tier}): "
-                            "enable it in Environment settings > subscription > Defender plans")
+                            f"subscription {sub} has {title} off ({p.tier}): "
+                            "enable it in Environment settings > subscription > Defender plans", "pricing off")
     return Prerequisite(name, True, f"subscription {sub}: Standard{(' ' + p.sub_plan) if p.sub_plan else ''}")
+
+
+def _servers_pricing(conn: m.Connector | None, pricings: Mapping[tuple[str, str], m.Pricing] | None,
+                     errors: Mapping[str, str] | None) -> Prerequisite:
+    if conn is None:
+        return Prerequisite("Defender for Servers on the subscription", None, "no connector")
+    return _pricing(conn, pricings, errors, "VirtualMachines", "Defender for Servers")
+
+
+def _ec2_present(ctx: PlanContext, *, or_rds: bool = False) -> Prerequisite:
+    name = "an active AWS account with EC2 instances" + (" or RDS Custom for SQL Server" if or_rds else "")
+    ec2 = ctx.ec2()
+    if ec2 is None:
+        return Prerequisite(name, None, ctx.aws_unknown())
+    if ec2:
+        return Prerequisite(name, True, f"{len(ec2)} EC2 instance(s) in the scanned regions")
+    if or_rds:  # mdc-aws does not read RDS: no EC2 instance does not mean nothing to protect
+        return Prerequisite(name, None, "no EC2 instance in the scanned regions; RDS Custom for SQL Server is not "
+                                        "read here: check with `aws rds describe-db-instances` in the account")
+    return Prerequisite(name, False, "no EC2 instance in the scanned regions: the plan has nothing to protect",
+                        "no EC2")
+
+
+def _ssm_agents(ctx: PlanContext, *, sql_only: bool = False) -> Prerequisite:
+    name = "AWS SSM Agent with the AmazonSSMManagedInstanceCore policy"
+    missing = ctx.without_ssm()
+    ec2 = ctx.ec2()
+    if missing is None or ec2 is None:
+        return Prerequisite(name, None, ctx.aws_unknown())
+    if not ec2:
+        return Prerequisite(name, None, "no EC2 instance to check")
+    if not missing:
+        return Prerequisite(name, True, f"all {len(ec2)} EC2 instance(s) report to SSM")
+    what = f"{len(missing)} of {len(ec2)} EC2 instance(s) have no SSM agent reporting ({_some(missing)})"
+    if sql_only:  # which instances run SQL Server is not in the data: only those need it for this plan
+        return Prerequisite(name, None, f"{what}; the SQL Server ones need it: {_WHICH_SQL}")
+    return Prerequisite(name, False, f"{what}: install the agent and attach an instance profile with "
+                                     "AmazonSSMManagedInstanceCore (Onboarding pane: no SSM agent)", "no SSM agent")
+
+
+_WHICH_SQL = ("which instances run SQL Server is not in the collected data: check their installed software (e.g. AWS "
+              "Systems Manager Inventory)")
+
+
+def _some(instances: list[m.Ec2Instance], n: int = 3) -> str:
+    ids = [i.instance_id for i in instances[:n]]
+    return ", ".join(ids) + (" …" if len(instances) > n else "")
+
+
+def _arc_installed(ctx: PlanContext, auto: bool | None, *, sql_only: bool = False) -> Prerequisite:
+    name = "Azure Arc on the EC2 instances (auto-provisioning recommended; it needs Owner on the subscription)"
+    if auto:
+        return Prerequisite(name, True, "Arc auto-provisioning is on (each instance's state: Onboarding pane)")
+    missing = ctx.without_arc()
+    ec2 = ctx.ec2()
+    if missing is None or ec2 is None:
+        return Prerequisite(name, None, f"Arc auto-provisioning is off and {ctx.aws_unknown()}")
+    if not missing:
+        return Prerequisite(name, True, f"Arc auto-provisioning is off; all {len(ec2)} EC2 instance(s) have a "
+                                        "connected Arc machine")
+    what = (f"Arc auto-provisioning is off and {len(missing)} of {len(ec2)} EC2 instance(s) have no connected Arc "
+            f"machine ({_some(missing)})")
+    if sql_only:
+        return Prerequisite(name, None, f"{what}; the SQL Server ones need it (turn auto-provisioning on in the "
+                                        f"Databases plan settings, or install the Arc agent on them): {_WHICH_SQL}")
+    return Prerequisite(name, False, f"{what}: turn it on in the Servers plan settings (needs Owner) or install "
+                                     "the Arc agent on them", "Arc off")
+
+
+def _arc_network() -> Prerequisite:
+    return Prerequisite("network requirements for Azure Arc", None,
+                        "not in the collected data: run `azcmagent check` on an instance (instances stuck in "
+                        "'Arc disconnected' point at it)")
+
+
+def _servers_prerequisites(conn: m.Connector, raw: Mapping[str, Any],
+                           pricings: Mapping[tuple[str, str], m.Pricing] | None, errors: Mapping[str, str] | None,
+                           ctx: PlanContext) -> tuple[Prerequisite, ...]:
+    mde, va = _enabled(raw, "mdeAutoProvisioning"), _enabled(raw, "vaAutoProvisioning")
+    ext = "Defender for Endpoint and a vulnerability assessment (TVM or Qualys) on the Arc machines"
+    if mde is None and va is None:
+        extensions = Prerequisite(ext, None, "not in the connector's Servers offering: check Environment settings > "
+                                             "account > Servers > Settings")
+    elif mde and va:
+        extensions = Prerequisite(ext, True, "Defender for Endpoint and vulnerability assessment provisioning on")
+    else:
+        off = [x for x, on in (("Defender for Endpoint", mde), ("vulnerability assessment", va)) if not on]
+        extensions = Prerequisite(ext, False, f"{' and '.join(off)} provisioning off: turn it on in Environment "
+                                              "settings > account > Servers > Settings", "MDE/VA off")
+    return (
+        _servers_pricing(conn, pricings, errors),
+        _ec2_present(ctx),
+        _arc_installed(ctx, bool(_enabled(raw, "arcAutoProvisioning"))),
+        _arc_network(),
+        _ssm_agents(ctx),
+        extensions,
+    )
+
+
+def _databases_prerequisites(conn: m.Connector, raw: Mapping[str, Any],
+                             pricings: Mapping[tuple[str, str], m.Pricing] | None, errors: Mapping[str, str] | None,
+                             ctx: PlanContext) -> tuple[Prerequisite, ...]:
+    # "Microsoft Defender for SQL enabled on your subscription": the Azure plan for SQL Server on machines (Arc
+    # machines included) is pricings/SqlServerVirtualMachines.
+    out = [
+        _pricing(conn, pricings, errors, "SqlServerVirtualMachines", "Defender for SQL servers on machines"),
+        _ec2_present(ctx, or_rds=True),
+        _arc_installed(ctx, bool(_enabled(raw, "arcAutoProvisioning")), sql_only=True),
+        _ssm_agents(ctx, sql_only=True),
+        Prerequisite("Defender for Endpoint, a vulnerability assessment and the Defender for SQL extension on the "
+                     "Arc machines", None,
+                     "not in the collected data: list them with `az connectedmachine extension list "
+                     "--machine-name <machine> -g <resource group>`"),
+    ]
+    rds = _enabled(raw, "rds")
+    if rds:
+        name = "open-source databases: an AWS region where the plan is available"
+        wanted = tuple(conn.regions)
+        bad = [r for r in wanted if r in OSS_DB_UNAVAILABLE_REGIONS]
+        unavailable = ", ".join(f"{r} ({n})" for r, n in OSS_DB_UNAVAILABLE_REGIONS.items())
+        if not wanted:
+            out.append(Prerequisite(name, True, f"every region is scanned; not available in {unavailable}"))
+        elif len(bad) == len(wanted):
+            out.append(Prerequisite(name, False, f"every scanned region ({', '.join(bad)}) is one where open-source "
+                                                 "database protection is not available", "region n/a"))
+        elif bad:
+            out.append(Prerequisite(name, True, f"not available in {', '.join(bad)}: RDS databases there are not "
+                                                "protected"))
+        else:
+            out.append(Prerequisite(name, True, f"available in every scanned region ({', '.join(wanted)})"))
+    return tuple(out)
+
+
+def _aws_access(conn: m.Connector, ctx: PlanContext, name: str = "access to the AWS account (the CloudFormation "
+                                                                   "stack's CspmMonitorAws role)") -> Prerequisite:
+    r = ctx.recommendations
+    if r is not None and r.total > 0:
+        return Prerequisite(name, True, f"{r.total} assessment(s) of this account: Defender for Cloud reads it")
+    return Prerequisite(name, None,
+                        ("no assessment of this account yet" if r is not None else "recommendations not loaded")
+                        + f": check the stack and its roles with `mdc-aws doctor --account {conn.aws_account_id}` "
+                          "(an account younger than 12 hours or with no standard assigned shows none either)")
+
+
+def _dcspm_prerequisites(conn: m.Connector, raw: Mapping[str, Any], ctx: PlanContext) -> tuple[Prerequisite, ...]:
+    out = [
+        Prerequisite("Owner on the subscription", None,
+                     f"not in the collected data: check your role on subscription {conn.subscription_id} "
+                     f"(`mdc-aws doctor --account {conn.aws_account_id}` reads it)"),
+        _aws_access(conn, ctx, "AWS IAM permissions to assume the monitoring role"),
+    ]
+    if isinstance(raw.get("ciem"), Mapping):
+        out.append(Prerequisite("Application Administrator or Cloud Application Administrator in Entra ID (CIEM)",
+                                None, "not in the collected data: check your roles in Entra ID > Roles and "
+                                      "administrators"))
+    return tuple(out)
+
+
+def _containers_prerequisites(conn: m.Connector) -> tuple[Prerequisite, ...]:
+    regions = " ".join(conn.regions) or "<region>"
+    return (
+        Prerequisite("at least one Amazon EKS cluster with access to its Kubernetes API server", None,
+                     f"not in the collected data: `aws eks list-clusters --region <r>` in account "
+                     f"{conn.aws_account_id} for each of {regions} (the wizard's Select plans step checks it)"),
+        Prerequisite("capacity to create an SQS queue, a Kinesis Data Firehose stream and an S3 bucket in the "
+                     "cluster's region", None,
+                     "not in the collected data: check the account's service quotas and SCPs for SQS, Firehose "
+                     "and S3 in the clusters' regions"),
+    )
 
 
 # ----------------------------------------------------------------------------------------------- onboarding
@@ -283,11 +544,14 @@ STUCK_FIX: dict[str, str] = {
                      "AmazonSSMManagedInstanceCore; MDC needs SSM to install the Arc agent",
     m.REASON_SSM_LOST: "the instance is stopped or cannot reach the SSM endpoints: start it, or open outbound 443 / "
                        "add VPC endpoints for ssm, ssmmessages and ec2messages",
-    m.REASON_NOT_DISCOVERED: "nothing to do yet: MDC discovers new EC2 instances at the connector's next scan",
+    m.REASON_NOT_DISCOVERED: "nothing to do yet: MDC discovers new EC2 instances every hour (whatever the "
+                             "connector's scan interval) once the SSM agent has registered",
     m.REASON_ARC_DISCONNECTED: "run `azcmagent show` on the machine and check outbound access to the Azure Arc "
-                               "endpoints (or the connector's proxy)",
-    m.REASON_ARC_EXPIRED: "the Arc agent was disconnected for over 45 days: delete the Arc machine resource and let "
-                          "MDC onboard the instance again",
+                               "endpoints (or the connector's proxy); MDC removes an Arc machine that stays "
+                               "Disconnected for 7 days by itself and onboards the instance again",
+    m.REASON_ARC_EXPIRED: "nothing to delete: MDC removes Expired (and Disconnected) Arc machines after 7 days by "
+                          "itself, then onboards the instance again while it runs with a working SSM agent; if it "
+                          "stays, check the SSM agent and outbound access to the Azure Arc endpoints",
     m.REASON_ARC_ERROR: "see the Arc machine's errorDetails; reinstall the agent through SSM if it persists",
     m.REASON_ARC_OTHER: "check the Arc machine's status and errorDetails in the portal",
 }
@@ -298,34 +562,111 @@ _ARC_REASONS = {
     "error": m.REASON_ARC_ERROR,
 }
 
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]+$", re.I)  # an EC2 instance id (how MDC names the Arc machines it makes)
+_ARC_MULTICLOUD_RG = re.compile(r"^aws_(\d{12})$", re.I)  # the Arc multicloud connector's resource group
 
-def arc_index(machines: Iterable[m.ArcMachine]) -> dict[str, m.ArcMachine]:
-    """Instance id (lower-case) -> Arc machine. The tag InstanceId wins over the name."""
-    out: dict[str, m.ArcMachine] = {}
+
+class ArcIndex(dict):  # type: ignore[type-arg]  # dict[str, m.ArcMachine]
+    """Instance id (lower-case) -> its Arc machine, plus how each was found and each machine's account.
+
+    matched_by: instance id (lower) -> MATCH_INSTANCE_ID | MATCH_NAME.
+    account_of: Arc machine id (lower) -> AWS account: its AccountId tag, else the account of the EC2 instance it
+    was matched to by name (for every machine, matched or not, that either names)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matched_by: dict[str, str] = {}
+        self.account_of: dict[str, str] = {}
+
+    def account(self, machine: m.ArcMachine) -> str | None:
+        return self.account_of.get(_lower(machine.id)) or machine.aws_account_id
+
+
+def _first_label(host: str | None) -> str:
+    return _lower(host).split(".", 1)[0].strip()
+
+
+def _connected(a: m.ArcMachine | None) -> bool:
+    return a is not None and _lower(a.status) == "connected"
+
+
+def arc_index(machines: Iterable[m.ArcMachine],
+              inventories: Mapping[str, m.AwsAccountInventory] | None = None) -> ArcIndex:
+    """Instance id (lower-case) -> Arc machine.
+
+    First by the InstanceId tag (or a machine named by the instance id, as MDC names them). Then, with the EC2
+    inventories, a machine without that tag (installed by hand or by the Arc multicloud connector) by its computer
+    name (osProfile.computerName, the machine's name, the first label of machineFqdn) against each instance's
+    private DNS name (first label) and Name tag, case-insensitively, within the machine's account where it is known
+    (AccountId tag, or the Arc multicloud connector's aws_<account> resource group). A name that fits instances of
+    two accounts (private IPs repeat across VPCs) matches nothing rather than a guess. A connected machine wins
+    over one that is not; otherwise the InstanceId match wins."""
+    out = ArcIndex()
+    pending: list[m.ArcMachine] = []
     for a in machines:
-        key = _lower(a.instance_id or a.name)
-        if key:
-            prev = out.get(key)
-            if prev is None or _lower(a.status) == "connected":
-                out[key] = a
+        if a.aws_account_id:
+            out.account_of[_lower(a.id)] = a.aws_account_id
+        by_id = a.tagged or bool(_INSTANCE_ID.match(a.name or ""))
+        key = _lower(a.instance_id or a.name) if by_id else ""
+        if not key:
+            pending.append(a)
+            continue
+        prev = out.get(key)
+        if prev is None or _connected(a):
+            out[key] = a
+            out.matched_by[key] = MATCH_INSTANCE_ID
+        if not a.tagged:
+            pending.append(a)  # named like an instance id: its computer name may still find it
+    if not inventories or not pending:
+        return out
+    instances = {_lower(i.instance_id): i for inv in inventories.values() for i in inv.instances}
+    by_label: dict[str, list[m.Ec2Instance]] = defaultdict(list)
+    for i in instances.values():
+        for label in {_first_label(i.private_dns_name), _lower(i.name).strip()} - {""}:
+            by_label[label].append(i)
+    for a in pending:
+        if _lower(a.instance_id or a.name) in instances:
+            continue  # matched by its instance id above
+        names = {_lower(a.computer_name).strip(), _lower(a.name).strip(), _first_label(a.fqdn)} - {""}
+        rg = _ARC_MULTICLOUD_RG.match(a.resource_group or "")
+        hint = a.aws_account_id or (rg.group(1) if rg else None)
+        found = {_lower(i.instance_id): i for n in names for i in by_label.get(n, ())
+                 if hint is None or i.account_id == hint}
+        if len(found) != 1:
+            continue
+        key, inst = next(iter(found.items()))
+        out.account_of.setdefault(_lower(a.id), inst.account_id)  # its findings belong there, shown or not
+        prev = out.get(key)
+        if prev is not None and not (_connected(a) and not _connected(prev)):
+            continue  # the machine found first (by id, or by name) stays unless only this one is connected
+        out[key] = a
+        out.matched_by[key] = MATCH_NAME
     return out
 
 
 def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str, m.ArcMachine],
-           arc_expected: bool, scan_interval_hours: int | None = None) -> Funnel:
-    """EC2 found -> SSM agent online -> Arc connected, for one account, with the reason per stuck instance."""
-    machines = [a for a in arc.values() if _lower(a.aws_account_id) == _lower(account_id)]
-    arc_connected = sum(1 for a in machines if _lower(a.status) == "connected")
+           arc_expected: bool) -> Funnel:
+    """EC2 found -> SSM agent online -> Arc connected, for one account, with the reason per stuck instance.
+    `arc` is arc_index(...) (a plain instance id -> machine mapping works too: every match then counts as by id)."""
+    matched_by: Mapping[str, str] = getattr(arc, "matched_by", {})
+    account_of: Mapping[str, str] = getattr(arc, "account_of", {})
+    machines = list({id(a): a for a in arc.values()
+                     if _lower(account_of.get(_lower(a.id)) or a.aws_account_id) == _lower(account_id)}.values())
+    arc_connected = sum(1 for a in machines if _connected(a))
+    by_name_ids = {id(arc[k]) for k, how in matched_by.items() if how == MATCH_NAME and k in arc}
+    arc_by_name = sum(1 for a in machines if _connected(a) and id(a) in by_name_ids)
     if inv is None or not inv.readable:
         # AWS side unknown: counts are null, stuck only from what Azure shows.
         stuck = tuple(
             StuckInstance(account_id, a.instance_id or a.name, None,
-                          _ARC_REASONS.get(_lower(a.status), m.REASON_ARC_OTHER))
-            for a in sorted(machines, key=lambda a: a.name) if _lower(a.status) != "connected")
+                          _ARC_REASONS.get(_lower(a.status), m.REASON_ARC_OTHER),
+                          matched_by=MATCH_NAME if id(a) in by_name_ids else MATCH_INSTANCE_ID)
+            for a in sorted(machines, key=lambda a: a.name) if arc_expected and not _connected(a))
         return Funnel(None, None, arc_connected, stuck, aws_error=inv.error if inv else "AWS side not read",
-                      arc_expected=arc_expected)
+                      arc_expected=arc_expected, arc_matched_by_name=arc_by_name,
+                      failed_regions=dict(inv.failed_regions) if inv else {})
     ssm = {_lower(s.instance_id): s for s in inv.ssm}
-    per_region: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    per_region: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     stuck_l: list[StuckInstance] = []
     ssm_online = 0
     for i in inv.instances:
@@ -338,8 +679,10 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
             ssm_online += 1
             r[1] += 1
         a = arc.get(iid)
-        if a is not None and _lower(a.status) == "connected":
+        how = (matched_by.get(iid) or MATCH_INSTANCE_ID) if a is not None else None
+        if _connected(a):
             r[2] += 1
+            r[3] += how == MATCH_NAME
             continue
         if not arc_expected:
             continue
@@ -351,35 +694,123 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
             reason = m.REASON_SSM_LOST
         else:
             reason = m.REASON_NOT_DISCOVERED
-        due = discovery_due(i, s, scan_interval_hours) if reason == m.REASON_NOT_DISCOVERED else None
-        stuck_l.append(StuckInstance(account_id, i.instance_id, i.region, reason, due))
-    regions = tuple(RegionFunnel(account_id, reg, v[0], v[1], v[2]) for reg, v in sorted(per_region.items()))
+        due = discovery_due(i, s) if reason == m.REASON_NOT_DISCOVERED else None
+        stuck_l.append(StuckInstance(account_id, i.instance_id, i.region, reason, due, how))
+    regions = tuple(RegionFunnel(account_id, reg, v[0], v[1], v[2], v[3]) for reg, v in sorted(per_region.items()))
     err = None
     if inv.failed_regions:
         err = "; ".join(f"{r}: {e}" for r, e in sorted(inv.failed_regions.items()))
     return Funnel(len(inv.instances), ssm_online, arc_connected, tuple(stuck_l), regions, aws_error=err,
-                  arc_expected=arc_expected)
+                  arc_expected=arc_expected, arc_matched_by_name=arc_by_name, failed_regions=dict(inv.failed_regions))
 
 
 # ----------------------------------------------------------------------------------------------- recommendations
 
-def rec_summaries(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector]) -> dict[str, RecSummary]:
+def _zero() -> dict[str, int]:
+    return {k: 0 for k in m.SEVERITIES}
+
+
+def classic_groups(connectors: Iterable[m.Connector]) -> dict[str, str]:
+    """'/subscriptions/{sub}/resourcegroups/{rg}' (lower-case) -> AWS account, for each resource group exactly one
+    classic connector onboarded its EC2 machines into (hybridComputeSettings.resourceGroupName). A retired classic
+    connector's legacy findings name machines in that group that are long gone: the group still names the account.
+    A group two classic connectors share names no account."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for c in connectors:
+        if c.kind != "classic" or not c.aws_account_id:
+            continue
+        hcs = (c.raw.get("properties") or {}).get("hybridComputeSettings") or {}
+        rg = hcs.get("resourceGroupName") if isinstance(hcs, Mapping) else None
+        if isinstance(rg, str) and rg:
+            owners[f"/subscriptions/{_lower(c.subscription_id)}/resourcegroups/{rg.lower()}"].add(c.aws_account_id)
+    return {g: next(iter(a)) for g, a in owners.items() if len(a) == 1}
+
+
+def _resource_group_path(arm_id: str) -> str:
+    return _lower(arm_id).split("/providers/", 1)[0]
+
+
+def row_account(connector_id: str | None, arc_account_id: str | None, azure_resource_id: str | None,
+                by_conn: Mapping[str, str | None], arc: ArcIndex | None,
+                classic: Mapping[str, str] | None = None) -> str | None:
+    """The AWS account of an AWS assessment row (or count): its connector's hierarchyIdentifier; else, for a row
+    without a connector, the AccountId tag of the Arc machine its AzureResourceId names (read by ARG) or, for an
+    untagged machine matched to an EC2 instance by name, that instance's account; else (the machine is gone: a
+    classic connector's legacy row) the classic connector that onboarded into its resource group (`classic`, from
+    classic_groups). None: unattributed."""
+    if connector_id:
+        return by_conn.get(_lower(connector_id))
+    if arc_account_id:
+        return arc_account_id
+    if azure_resource_id:
+        acct = arc.account_of.get(_lower(azure_resource_id)) if arc is not None else None
+        if acct is None and classic:
+            acct = classic.get(_resource_group_path(azure_resource_id))
+        return acct
+    return None
+
+
+def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector],
+                    arc: ArcIndex | None = None) -> tuple[dict[str, RecSummary], RecSummary]:
+    """(account -> its recommendation counts, the counts no shown account could be found for). A row is
+    unattributed when it names no connector and no Arc machine with a known account, or names an account (or a
+    connector) that no connector in scope connects: never silently dropped."""
+    conns = list(conns)
     by_conn = {_lower(c.id): c.aws_account_id for c in conns if c.aws_account_id}
+    known = {c.aws_account_id for c in conns if c.aws_account_id}
+    classic = classic_groups(conns)
     acc: dict[str, list[int]] = {}
     sev: dict[str, dict[str, int]] = {}
+    none = [0, 0]
+    none_sev = _zero()
     for rc in counts:
-        account = by_conn.get(_lower(rc.connector_id))
-        if account is None:
-            continue
-        t = acc.setdefault(account, [0, 0])
+        account = row_account(rc.connector_id, rc.arc_account_id, rc.azure_resource_id, by_conn, arc, classic)
+        if account not in known:
+            t, s = none, none_sev
+        else:
+            t, s = acc.setdefault(account, [0, 0]), sev.setdefault(account, _zero())
         t[0] += rc.count
         if _lower(rc.status) == "unhealthy":
             t[1] += rc.count
-            s = sev.setdefault(account, {k: 0 for k in m.SEVERITIES})
             key = next((k for k in m.SEVERITIES if k.lower() == _lower(rc.severity)), None)
             if key:
                 s[key] += rc.count
-    return {a: RecSummary(t[0], t[1], sev.get(a, {k: 0 for k in m.SEVERITIES})) for a, t in acc.items()}
+    return ({a: RecSummary(t[0], t[1], sev.get(a, _zero())) for a, t in acc.items()},
+            RecSummary(none[0], none[1], none_sev))
+
+
+def rec_summaries(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector],
+                  arc: ArcIndex | None = None) -> dict[str, RecSummary]:
+    """Account -> its recommendation counts (rec_attribution without the unattributed ones)."""
+    return rec_attribution(counts, conns, arc)[0]
+
+
+_arc_cache: tuple[Any, ArcIndex] | None = None  # (weak reference to a snapshot, its ArcIndex)
+
+
+def snapshot_arc_index(snap: m.Snapshot | None) -> ArcIndex:
+    """arc_index of a snapshot's Arc machines and EC2 inventories (matching by name needs both). The last one is
+    kept: the recommendation rows of one snapshot are attributed page by page."""
+    global _arc_cache
+    if snap is None:
+        return ArcIndex()
+    hit = _arc_cache
+    if hit is not None and hit[0]() is snap:
+        return hit[1]
+    od: m.OnboardingData | None = snap.data("onboarding")
+    idx = arc_index(od.arc_machines, od.aws) if od is not None else ArcIndex()
+    _arc_cache = (weakref.ref(snap), idx)
+    return idx
+
+
+def recommendations_unattributed(snap: m.Snapshot) -> RecSummary | None:
+    """The AWS recommendation counts no shown account could be found for (None: not known, e.g. the
+    recommendations section failed)."""
+    cd: m.ConnectorsData | None = snap.data("connectors")
+    rd: m.RecommendationsData | None = snap.data("recommendations")
+    if cd is None or rd is None:
+        return None
+    return rec_attribution(rd.counts, cd.connectors, snapshot_arc_index(snap))[1]
 
 
 # ----------------------------------------------------------------------------------------------- accounts
@@ -393,19 +824,20 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
     rd: m.RecommendationsData | None = snap.data("recommendations")
     pidx = pricing_index(pd.pricings) if pd is not None else None
     perr = pd.pricing_errors if pd is not None else None
-    arc = arc_index(od.arc_machines) if od is not None else {}
-    recs = rec_summaries(rd.counts, cd.connectors) if rd is not None else None
+    arc = snapshot_arc_index(snap)
+    recs = rec_summaries(rd.counts, cd.connectors, arc) if rd is not None else None
     dups = duplicates(cd.connectors)
     views: list[AccountView] = []
     for account, conns in sorted(connectors_by_account(cd.connectors).items()):
         conns = sorted(conns, key=lambda c: (c.kind != "native", c.name))
-        plans = plan_views(conns, pidx, perr)
+        rec = (recs.get(account, RecSummary(0, 0, _zero())) if recs is not None else None)
+        ctx = PlanContext(inventory=od.aws.get(account) if od is not None else None,
+                          arc=arc if od is not None else None, recommendations=rec)
+        plans = plan_views(conns, pidx, perr, ctx)
         sv = plans["servers"]
-        arc_expected = bool(sv.arc_auto_provisioning) and (sv.enabled or not any(c.kind == "native" for c in conns))
-        onboarding = None
-        if od is not None:
-            scan = min((c.scan_interval_hours for c in conns if c.scan_interval_hours), default=None)
-            onboarding = funnel(account, od.aws.get(account), arc, arc_expected, scan)
+        # plans come from native connectors only, so a classic-only account expects no Arc machine
+        arc_expected = bool(sv.enabled and sv.arc_auto_provisioning)
+        onboarding = funnel(account, od.aws.get(account), arc, arc_expected) if od is not None else None
         role = next((c.organization_role for c in conns if c.kind == "native"), "single")
         name = None
         for c in conns:
@@ -413,9 +845,7 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
             name = env.get("accountName") or name
         views.append(AccountView(
             aws_account_id=account, connectors=tuple(conns), duplicate_classic_native=account in dups,
-            plans=plans, onboarding=onboarding,
-            recommendations=(recs.get(account, RecSummary(0, 0, {k: 0 for k in m.SEVERITIES}))
-                             if recs is not None else None),
+            plans=plans, onboarding=onboarding, recommendations=rec,
             name=name or conns[0].name, organization_role=role))
     return views
 
@@ -428,21 +858,34 @@ def compliance_percent(s: m.ComplianceStandard) -> float | None:
 
 
 def attach_accounts(rows: list[m.Recommendation], snap: m.Snapshot | None) -> list[m.Recommendation]:
-    """Recommendations come from Resource Graph by connector; the account is the connector's hierarchyIdentifier."""
+    """Recommendations come from Resource Graph by connector; the account is the connector's hierarchyIdentifier.
+    A row without a connector is attributed through its Arc machine (resourceDetails.AzureResourceId: the machine's
+    AccountId tag, or the EC2 instance it matched by name), else through a machine named like its resource (the
+    instance id). Rows still without an account stay None: the pane shows them as unattributed."""
     cd = snap.data("connectors") if snap else None
     if cd is None:
         return rows
     by_conn = {c.id.lower(): c.aws_account_id for c in cd.connectors}
-    od = snap.data("onboarding")
-    arc = arc_index(od.arc_machines) if od is not None else {}  # classic rows sit on Arc machines
+    arc = snapshot_arc_index(snap)
+    classic = classic_groups(cd.connectors)
     out = []
     for r in rows:
         if not r.aws_account_id:
-            acct = by_conn.get(r.connector_id.lower()) if r.connector_id else None
-            if acct is None and r.resource_name:
+            acct = row_account(r.connector_id, None, r.azure_resource_id, by_conn, arc, classic)
+            if acct is None and not r.connector_id and r.resource_name:
                 a = arc.get(r.resource_name.lower())
-                acct = a.aws_account_id if a else None
+                acct = arc.account(a) if a else None
             if acct:
                 r = dc_replace(r, aws_account_id=acct)
         out.append(r)
     return out
+
+
+def unattributed(rows: Iterable[m.Recommendation]) -> tuple[int, int]:
+    """(rows, unhealthy rows) without an AWS account after attach_accounts."""
+    total = unhealthy = 0
+    for r in rows:
+        if not r.aws_account_id:
+            total += 1
+            unhealthy += r.status == "Unhealthy"
+    return total, unhealthy

@@ -32,6 +32,9 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _connector(c: m.Connector) -> dict[str, Any]:
+    # a classic connector's health is its retirement ("classic (retired, no data since 2023-09-15): migrate") and
+    # the detail the way to a native connector, whatever stale state Azure still reports for it
+    health, health_detail = d.connector_health(c)
     return {
         "id": c.id,
         "name": c.name,
@@ -43,8 +46,8 @@ def _connector(c: m.Connector) -> dict[str, Any]:
         "organization_role": c.organization_role,
         "parent_account_id": c.parent_account_id,
         "offerings": [o.offering_type for o in c.offerings],
-        "health": c.health,
-        "health_detail": c.health_detail,
+        "health": health,
+        "health_detail": health_detail,
         "retired": c.kind == "classic",
     }
 
@@ -66,18 +69,28 @@ def _plan(p: d.PlanView) -> dict[str, Any]:
 def _onboarding(f: d.Funnel | None) -> dict[str, Any]:
     if f is None:
         return {"ec2_total": None, "ssm_online": None, "arc_connected": None, "stuck": [], "regions": [],
-                "aws_error": "onboarding section unavailable", "arc_expected": None}
+                "aws_error": "onboarding section unavailable", "arc_expected": None, "arc_matched_by_name": None,
+                "failed_regions": {}}
     return {
         "ec2_total": f.ec2_total,
         "ssm_online": f.ssm_online,
         "arc_connected": f.arc_connected,
         "arc_expected": f.arc_expected,
+        "arc_matched_by_name": f.arc_matched_by_name,
         "stuck": [{"instance_id": s.instance_id, "region": s.region, "reason": s.reason,
-                   "discovery_due": _iso(s.discovery_due)} for s in f.stuck],
+                   "discovery_due": _iso(s.discovery_due), "matched_by": s.matched_by} for s in f.stuck],
         "regions": [{"region": r.region, "ec2_total": r.ec2_total, "ssm_online": r.ssm_online,
-                     "arc_connected": r.arc_connected} for r in f.regions],
+                     "arc_connected": r.arc_connected, "arc_matched_by_name": r.arc_matched_by_name}
+                    for r in f.regions],
         "aws_error": f.aws_error,
+        "failed_regions": dict(sorted(f.failed_regions.items())),
     }
+
+
+def _unattributed(r: d.RecSummary | None) -> dict[str, Any]:
+    """AWS recommendations no account could be found for (no connector and no Arc machine with a known account):
+    counted here, never dropped. Nulls when the recommendations section failed."""
+    return {"total": r.total if r is not None else None, "unhealthy": r.unhealthy if r is not None else None}
 
 
 def _recs(r: d.RecSummary | None) -> dict[str, Any]:
@@ -112,15 +125,19 @@ def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
                 "plans": {k: _plan(p) for k, p in a.plans.items()},
                 "onboarding": _onboarding(a.onboarding),
                 "recommendations": _recs(a.recommendations),
+                # the standards assigned on the account's native connector(s) (their per-connector copies)
+                "standards": list(comp.standards_of(a.aws_account_id)) if comp else [],
             }
             for a in accounts
         ],
         "compliance": {
             s.name: {"passed_controls": s.passed_controls, "failed_controls": s.failed_controls,
-                     "skipped_controls": s.skipped_controls, "percent": d.compliance_percent(s)}
+                     "skipped_controls": s.skipped_controls, "unsupported_controls": s.unsupported_controls,
+                     "percent": d.compliance_percent(s), "display_name": s.display_name}
             for s in (comp.standards if comp else ())
         },
         "skipped_connectors": list(cd.skipped) if cd else [],
+        "recommendations_unattributed": _unattributed(d.recommendations_unattributed(snap)),
     }
 
 
@@ -143,6 +160,8 @@ def render_table(snap: m.Snapshot) -> str:
         kinds = "+".join(sorted({c["kind"] for c in a["connectors"]}, key=lambda k: k != "native"))
         if a["duplicate_classic_native"]:
             kinds += " DUP"
+        elif kinds == "classic":
+            kinds += " RETIRED"  # retired 2023-09-15: no plan, no data; migrate to a native connector
         plans = []
         for k, short in (("cspm", "cspm"), ("defender_cspm", "dcspm"), ("servers", "srv"),
                          ("containers", "ctr"), ("databases", "db")):
@@ -158,12 +177,16 @@ def render_table(snap: m.Snapshot) -> str:
             f"{a['aws_account_id']:<13} {(a['name'] or '')[:22]:<22} {kinds:<15} {a['organization_role'][:6]:<6} "
             f"{','.join(plans)[:28]:<28} {_fmt(o['ec2_total']):>5} {_fmt(o['ssm_online']):>5} "
             f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9}")
+    un = doc["recommendations_unattributed"]
+    if un["total"]:
+        lines.append(f"unattributed AWS recommendations (no account found): {un['total']} "
+                     f"({un['unhealthy']} unhealthy)")
     if doc["compliance"]:
         lines.append("")
-        lines.append(f"{'STANDARD':<45} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7} {'%':>6}")
+        lines.append(f"{'STANDARD':<45} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7} {'UNSUPP':>6} {'%':>6}")
         for name, c in doc["compliance"].items():
             lines.append(f"{name:<45} {c['passed_controls']:>6} {c['failed_controls']:>6} "
-                         f"{c['skipped_controls']:>7} {_fmt(c['percent']):>6}")
+                         f"{c['skipped_controls']:>7} {c['unsupported_controls']:>6} {_fmt(c['percent']):>6}")
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +206,7 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
                          a["organization_role"], a["duplicate_classic_native"],
                          " ".join(sorted({r for c in a["connectors"] for r in c["regions"]})),
                          next((c["scan_interval_hours"] for c in a["connectors"] if c["scan_interval_hours"]), None),
-                         ",".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
+                         "; ".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
     plan_keys = list(m.PLAN_KEYS)
     out["plans"] = (["aws_account_id", *plan_keys, "servers_sub_plan", "arc_auto_provisioning", "prerequisites_ok"],
                     [[a["aws_account_id"], *[a["plans"][k]["enabled"] for k in plan_keys],
@@ -193,15 +216,17 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
     out["onboarding"] = (["aws_account_id", "region", "ec2_total", "ssm_online", "arc_connected"],
                          [[a["aws_account_id"], r["region"], r["ec2_total"], r["ssm_online"], r["arc_connected"]]
                           for a in doc["accounts"] for r in a["onboarding"].get("regions", [])])
-    out["stuck"] = (["aws_account_id", "instance_id", "region", "reason"],
-                    [[a["aws_account_id"], s["instance_id"], s["region"], s["reason"]]
+    out["stuck"] = (["aws_account_id", "instance_id", "region", "reason", "matched_by"],
+                    [[a["aws_account_id"], s["instance_id"], s["region"], s["reason"], s.get("matched_by")]
                      for a in doc["accounts"] for s in a["onboarding"]["stuck"]])
     out["recommendations"] = (["severity", "status", "title", "resource", "resource_type", "aws_account_id",
                                "region", "assessment_key", "id"],
                               [[r.severity, r.status, r.title, r.resource_name, r.resource_type, r.aws_account_id,
                                 r.region, r.assessment_key, r.id] for r in (recs or [])])
-    out["compliance"] = (["standard", "passed_controls", "failed_controls", "skipped_controls", "percent"],
-                         [[n, c["passed_controls"], c["failed_controls"], c["skipped_controls"], c["percent"]]
+    out["compliance"] = (["standard", "passed_controls", "failed_controls", "skipped_controls", "percent",
+                          "unsupported_controls", "display_name"],
+                         [[n, c["passed_controls"], c["failed_controls"], c["skipped_controls"], c["percent"],
+                           c["unsupported_controls"], c["display_name"]]
                           for n, c in doc["compliance"].items()])
     return out
 

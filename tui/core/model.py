@@ -93,7 +93,10 @@ class Ec2Instance:
     state: str  # running | stopped | ...
     platform: str  # "windows" | "linux"
     name: str | None = None
-    launch_time: datetime | None = None  # LaunchTime: from then on the connector's next scan can discover it
+    launch_time: datetime | None = None  # LaunchTime: from then on MDC's hourly EC2 discovery can find it
+    # PrivateDnsName ("ip-10-0-1-5.ec2.internal"): its first label is the computer name an Arc agent installed by
+    # hand (no MDC tags) registers with, so it joins such an Arc machine to this instance.
+    private_dns_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,12 @@ class AwsAccountInventory:
 
 @dataclass(frozen=True)
 class ArcMachine:
-    """An Azure Arc machine made by MDC for an EC2 instance (Microsoft.HybridCompute/machines, from ARG)."""
+    """An Azure Arc machine of an EC2 instance (Microsoft.HybridCompute/machines, from ARG): made by MDC (named by the
+    instance id, tagged AccountId/InstanceId/MDFCSecurityConnector) or installed by hand / by the Arc multicloud
+    connector (no MDC tags, named by the computer name, cloudMetadata.provider "AWS")."""
 
     id: str
-    name: str  # the EC2 instance id
+    name: str  # the EC2 instance id (MDC-made) or the computer name (installed by hand)
     subscription_id: str
     resource_group: str
     status: str  # Connected | Disconnected | Expired | Error | AwaitingConnection
@@ -138,16 +143,25 @@ class ArcMachine:
     connector: str | None = None  # tag MDFCSecurityConnector
     last_status_change: str | None = None
     os_name: str | None = None
+    computer_name: str | None = None  # properties.osProfile.computerName
+    fqdn: str | None = None  # properties.machineFqdn
+    cloud_provider: str | None = None  # properties.cloudMetadata.provider ("AWS")
+    tagged: bool = True  # False: no InstanceId tag, so instance_id is only the machine's name
 
 
 @dataclass(frozen=True)
 class RecommendationCount:
-    """ARG summarize row: AWS assessments of one connector by severity and status."""
+    """ARG summarize row: AWS assessments of one connector (or, for rows without a connector, of one Arc machine's
+    account or of one Arc machine) by severity and status."""
 
-    connector_id: str  # lower-case ARM id of the security connector (ARG lower-cases ids)
+    connector_id: str  # lower-case ARM id of the security connector (ARG lower-cases ids); "" for rows without one
     severity: str  # High | Medium | Low
     status: str  # Healthy | Unhealthy | NotApplicable
     count: int
+    # Rows without a connector id (resourceDetails.AzureResourceId names an Arc machine): the AccountId tag of that
+    # machine, read by ARG (join), else the lower-case AzureResourceId, to match an untagged machine by name here.
+    arc_account_id: str | None = None
+    azure_resource_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +181,29 @@ class Recommendation:
     aws_account_id: str | None = None
     description: str | None = None
     remediation: str | None = None
+    azure_resource_id: str | None = None  # resourceDetails.AzureResourceId (lower-case): the Arc machine of a row
+    # without a connector id, through which it is attributed to an AWS account
 
 
 @dataclass(frozen=True)
 class ComplianceStandard:
     """A regulatory compliance standard's summary as Azure reports it."""
 
-    name: str  # exactly as Azure reports it
+    name: str  # exactly as Azure reports it: the id segment, dashes for spaces ("Microsoft-cloud-security-benchmark")
     passed_controls: int
     failed_controls: int
     skipped_controls: int
+    unsupported_controls: int = 0  # its own state: never counted as skipped
+
+    @property
+    def display_name(self) -> str:
+        return standard_display_name(self.name)
+
+
+def standard_display_name(name: str) -> str:
+    """A standard's name as the portal shows it: Azure's ids use dashes for spaces (Microsoft's compliance query
+    turns them back the same way)."""
+    return name.replace("-", " ")
 
 
 @dataclass(frozen=True)
@@ -237,9 +264,15 @@ class RecommendationsData:
 
 @dataclass(frozen=True)
 class ComplianceData:
-    """The compliance section: every standard."""
+    """The compliance section: every standard about AWS (decided from data, not from names)."""
 
     standards: tuple[ComplianceStandard, ...]
+    # AWS account -> the standards assigned on its native connector(s) (per-connector copies), sorted; an account
+    # missing here has none known
+    assigned: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def standards_of(self, aws_account_id: str | None) -> tuple[str, ...]:
+        return tuple(self.assigned.get(aws_account_id, ())) if aws_account_id else ()
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ OFFERING_DESCRIPTIONS = {
     "InformationProtectionAws": "The information protection for AWS offering",
 }
 CLOUD_NAMES = ("Azure", "AWS", "GCP", "Github", "AzureDevOps", "GitLab")
+# NOTES §11: an AWS connector's scan interval may only be 4, 6, 12 or 24 hours (world.VALID_SCAN_INTERVALS)
+SCAN_INTERVALS = (4, 6, 12, 24)
 SECURITY_RESOURCE_TYPES = (
     ("securityConnectors", API_SECURITY_CONNECTORS),
     ("connectors", API_CLASSIC_CONNECTORS),
@@ -601,6 +603,20 @@ class ArmEmulator:
                                "'offerings' must be an array of objects, each with an 'offeringType'.")
         return body
 
+    @staticmethod
+    def _check_scan_interval(props: dict) -> None:
+        """400 for an AWS connector whose scanInterval is not 4, 6, 12 or 24 (the code and message are assumed)."""
+        env = props.get("environmentData")
+        if not isinstance(env, dict) or env.get("scanInterval") is None:
+            return
+        if props.get("environmentName") != "AWS" and env.get("environmentType") != "AwsAccount":
+            return
+        v = env["scanInterval"]
+        if isinstance(v, bool) or not isinstance(v, int) or v not in SCAN_INTERVALS:
+            raise ArmError(400, "InvalidScanInterval",
+                           f"The scan interval '{v}' is not valid. An AWS connector scans every "
+                           f"{', '.join(map(str, SCAN_INTERVALS[:-1]))} or {SCAN_INTERVALS[-1]} hours.")
+
     def _fill_connector_readonly(self, props: dict) -> dict:
         for o in props.get("offerings") or []:
             desc = OFFERING_DESCRIPTIONS.get(o.get("offeringType"))
@@ -628,6 +644,7 @@ class ArmEmulator:
                 key = _find_key(store, cid.lower())
                 existing = store.get(key) if key else None
                 props = copy.deepcopy(body.get("properties") or {})
+                self._check_scan_interval(props)
                 hid, env = props.get("hierarchyIdentifier"), props.get("environmentName")
                 if hid and env:
                     for k, other in store.items():
@@ -681,6 +698,9 @@ class ArmEmulator:
                 existing = store[key]
                 safe = {k: v for k, v in patch.items() if k not in ("id", "name", "type", "systemData", "etag")}
                 merged = _merge_patch(existing, safe)
+                env_patch = (safe.get("properties") or {}).get("environmentData")
+                if isinstance(env_patch, dict) and "scanInterval" in env_patch:
+                    self._check_scan_interval(merged.get("properties") or {})
                 # arrays are replaced wholesale by a merge patch; read-only fields are recomputed
                 merged["properties"] = self._fill_connector_readonly(merged.get("properties") or {})
                 merged["etag"] = str(uuid.uuid4())

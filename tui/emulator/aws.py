@@ -21,6 +21,8 @@ Our layer, in front of moto:
   an SSM agent (`world.ssm_status`, records from `world.ssm_instance_information`); stopped ones are ConnectionLost;
 - Security Hub standards (moto has none): DescribeStandards, GetEnabledStandards, BatchEnable/DisableStandards;
 - sts:AssumeRole(WithWebIdentity/WithSAML) into an account in `world.denied_accounts` -> 403 AccessDenied;
+- a regional call in an (account, region) of `world.opt_in_disabled` (an opt-in region the account has not enabled)
+  -> EC2 401 AuthFailure, others 403 InvalidClientTokenId / UnrecognizedClientException;
 - describe_instances filters `platform`, `platform-details`, `iam-instance-profile.arn` (moto 500s on them);
 - admin routes: GET /_emulator/info, GET|DELETE /_emulator/requests[?since=seq],
   GET|POST|DELETE /_emulator/faults (POST: JSON list of rules, `?replace=1`), POST /_emulator/reset.
@@ -61,6 +63,7 @@ from .aws_ext import (  # noqa: E402
     REST_XML,
     AwsFaultRule,
     AwsFaults,
+    GLOBAL_SERVICES,
     SecurityHubError,
     SsmError,
     StandardsStore,
@@ -69,6 +72,7 @@ from .aws_ext import (  # noqa: E402
     error_response,
     fault_response,
     json_response,
+    opt_in_region_response,
     securityhub_standards,
     standards_key,
 )
@@ -263,7 +267,7 @@ class AwsRequestRecord:
     account: str
     region: str
     status: int
-    fault: str | None  # None | "throttle" | "5xx" | "access_denied" | "latency" | "denied_account"
+    fault: str | None  # None | "throttle" | "5xx" | "access_denied" | "latency" | "denied_account" | "opt_in_region"
     duration_ms: float
     method: str = ""
     path: str = ""
@@ -1059,6 +1063,9 @@ class EmulatorApp:
     # ---- extensions -------------------------------------------------------------------------------------
     def _extension(self, req: _Req, environ: dict[str, Any]) -> tuple[WsgiResponse, str | None] | None:
         world = self.emu.world
+        disabled = getattr(world, "opt_in_disabled", None)
+        if disabled and req.service not in GLOBAL_SERVICES and (req.account, req.region) in disabled:
+            return opt_in_region_response(req.protocol, req.service), "opt_in_region"
         if req.service == "sts" and req.action in ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
             role_arn = req.form.get("RoleArn") or req.query.get("RoleArn", "")
             m = re.match(r"arn:aws[a-z-]*:iam::(\d{12}):", role_arn)

@@ -161,6 +161,28 @@ def fault_response(kind: str, protocol: str, service: str, action: str, caller_a
     return error_response(protocol, service, status, code, message)
 
 
+# In a region the account has not enabled (an opt-in region), AWS cannot validate the caller's credentials: EC2
+# answers AuthFailure ("AWS was not able to validate the provided access credentials", AWS Knowledge Center
+# iam-validate-access-credentials) and other regional services reject the token (InvalidClientTokenId for the query
+# protocol; UnrecognizedClientException for JSON services). Statuses: 403 for the token errors (AWS common errors
+# pages), 401 for EC2's AuthFailure (assumed).
+_OPT_IN_SHAPES: dict[str, tuple[int, str, str]] = {
+    EC2: (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+    QUERY: (403, "InvalidClientTokenId", "The security token included in the request is invalid."),
+    JSON: (403, "UnrecognizedClientException", "The security token included in the request is invalid."),
+    REST_JSON: (403, "UnrecognizedClientException", "The security token included in the request is invalid."),
+    REST_XML: (403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
+}
+# services whose endpoint is global (signed for us-east-1 whatever the client's region): never region-gated
+GLOBAL_SERVICES = frozenset({"iam", "organizations", "s3", "cloudfront", "route53", "waf"})
+
+
+def opt_in_region_response(protocol: str, service: str) -> WsgiResponse:
+    """The error a regional call gets in an opt-in region the account has not enabled."""
+    status, code, message = _OPT_IN_SHAPES.get(protocol, _OPT_IN_SHAPES[QUERY])
+    return error_response(protocol, service, status, code, message)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Fault injection
 # --------------------------------------------------------------------------------------------------------------

@@ -42,6 +42,16 @@ World (tui/emulator/world.py) public API used by the servers:
     world.accounts_by_id: dict[str, AwsAccountSpec]
     AwsAccountSpec.securityhub_standards: one StandardsArn per enabled standard, enabled in every region of the
     account; regional ARNs are written with the account's home region (regions[0]); CIS 1.2.0's ARN has no region.
+    world.opt_in_disabled: set[tuple[str, str]]        # (account, region) not enabled: the AWS emulator answers
+                                                        # AuthFailure (EC2) / InvalidClientTokenId there
+
+    # Truth for cross-checks (issue 11), computed from the world's model for the current version
+    world.compliance_truth() -> {standard: {"passed", "failed", "skipped", "unsupported"}}   # AWS standards only
+    world.standards_by_account() -> {account: sorted standard ids with a per-connector copy}
+    world.recommendations_by_account() -> {account: {"total", "unhealthy"}}   # AWS assessment rows attributed
+    world.unhealthy_by_account() -> {account: unhealthy}; world.unattributed_truth() -> {"total", "unhealthy"}
+    world.arc_status_by_account() -> {account: {status: n}}; world.arc_connected_by_account() -> {account: n}
+    world.untagged_arc_machines() -> [{"name", "account_id", "instance_id", "region", "matched_by"}]
 """
 from __future__ import annotations
 

@@ -25,10 +25,30 @@ legacy duplicate assessments with it. Writers must hold `world.lock` and call `w
 
 Rows returned by `arg_tables()` are shared, read-only snapshots: never mutate them (rows that did not change between
 two versions are the same objects, nested dicts are shared between rows).
+
+Planted situations (NOTES §11), each with a truth API computed from the model the rows are built from:
+- Regulatory compliance: MCSB and FSBP on every native AWS connector, CIS AWS Foundations v1.2.0 / v1.4.0 and
+  PCI-DSS-v3.2.1 on some; subscription-level rows (scope "Subscription" or "MultiCloudAggregation" by subscription,
+  a subset without the key) aggregate the connectors a standard is assigned on; per-connector copies (scope
+  "SecurityConnector") under each connector's id; controls no assessment feeds are Unsupported (some Skipped, a few
+  Unsupported in some subscriptions only); SOC-TSP on Azure keys, and an Azure-only subscription (the last one)
+  with MCSB on Azure keys. Compliance truth (`compliance_truth()`): a standard is AWS when one of its in-scope
+  compliance assessments is named like an AWS assessment row (resourceDetails.Source =~ 'aws') or it has a copy
+  under an AWS connector; its controls, over the in-scope rows of the subscriptions hosting an AWS connector,
+  grouped by (standard, control) case-insensitively: Failed if failed anywhere, else Passed if passed anywhere,
+  else Unsupported if Unsupported everywhere, else Skipped. `standards_by_account()`: the copies per account.
+- Classic connectors: only the seeded ones left rows, all dated on or before 2023-09-15 (CLASSIC_RETIRED).
+- AWS findings on Arc machines without ConnectorId (some camelCase, a few on machines that are gone):
+  `recommendations_by_account()`, `unhealthy_by_account()`, `unattributed_truth()`.
+- Untagged Arc machines named by computer name / Name tag in one account: `untagged_arc_machines()`,
+  `arc_status_by_account()`, `arc_connected_by_account()`.
+- An opt-in region not enabled in one native single account: `opt_in_disabled` (the AWS emulator answers
+  AuthFailure / InvalidClientTokenId / UnrecognizedClientException there).
 """
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import copy
 import gc
@@ -43,24 +63,28 @@ from importlib import resources as _resources
 from .clock import ManualClock
 from .spec import ORG_MANAGEMENT, ORG_MEMBER, ORG_SINGLE, AwsAccountSpec, Ec2Spec, SubscriptionSpec
 
-__all__ = ["World", "SCALES", "EXPIRE_TICKS", "ONBOARDING_LAG_TICKS"]
+__all__ = ["World", "SCALES", "EXPIRE_TICKS", "ONBOARDING_LAG_TICKS", "CLASSIC_RETIRED", "OPT_IN_REGION",
+           "VALID_SCAN_INTERVALS", "MCSB", "FSBP", "CIS_120", "CIS_140", "PCI_321", "AZURE_STANDARD"]
 
 FAR_PAST = -(10**9)
 EXPIRE_TICKS = 240  # an Arc machine disconnected this long is Expired
 ONBOARDING_LAG_TICKS = 2  # a new AWS connector's first assessments appear this many ticks after it is first seen
+DISCOVERY_TICKS = 60  # MDC discovers new EC2 instances hourly (NOTES §11); a tick is 60 s (clock.py default)
 NS = uuid.UUID("3b2f6a0e-8c1d-4e57-9a3f-5d6c7b8e9f10")  # namespace for every uuid5 of the estate
 
 SCALES = {
-    "default": {"subscriptions": 3, "orgs": [4], "standalone": 5, "instances": 300, "extra_dup": 0,
-                "extra_classic_only": 0, "extra_denied": 0},
+    "default": {"subscriptions": 4, "orgs": [4], "standalone": 5, "instances": 300, "extra_dup": 0,
+                "extra_classic_only": 0, "extra_denied": 0, "copy_depth": 3},
+    # copy_depth: levels of the per-connector compliance copies (1 standards, 2 + controls, 3 + assessments); the
+    # large estate keeps standards only: full copies would double its rows and memory
     "large": {"subscriptions": 8, "orgs": [120, 40], "standalone": 39, "instances": 10_000, "extra_dup": 2,
-              "extra_classic_only": 1, "extra_denied": 2},
+              "extra_classic_only": 1, "extra_denied": 2, "copy_depth": 1},
 }
 
 SUBSCRIPTION_NAMES = ["Contoso Security Prod", "Contoso Security Dev", "Contoso Platform Shared", "Contoso Retail Prod",
                       "Contoso Retail Dev", "Contoso Data Platform", "Contoso Sandbox", "Contoso Identity"]
 # the subscription with VirtualMachines "Free" (Servers prerequisite fails) / the Reader-only one (+ GuestConfiguration
-# NotRegistered)
+# NotRegistered). The LAST subscription is Azure-only: no AWS connector, only Azure resources and compliance rows.
 SUB_VM_FREE, SUB_READER = 1, 2
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "eu-west-2", "ap-southeast-2",
@@ -159,6 +183,75 @@ NA_CAUSES = [("OffByPolicy", "The effective policy for the assessment was evalua
 H, U, NA = 0, 1, 2
 CODES = ("Healthy", "Unhealthy", "NotApplicable")
 M_STATIC, M_CYCLE, M_SSM1, M_SSM_MANAGED = 0, 1, 2, 3
+
+# ---- regulatory compliance (NOTES §11: MCSB and FSBP on every AWS account, others assigned per account; ids use
+# dashes for spaces; four states; rows carry a scope, per-connector copies must not be counted)
+MCSB = "Microsoft-cloud-security-benchmark"
+FSBP = "AWS-Foundational-Security-Best-Practices"
+CIS_120, CIS_140, PCI_321 = "CIS-AWS-Foundations-v1.2.0", "CIS-AWS-Foundations-v1.4.0", "PCI-DSS-v3.2.1"
+DEFAULT_STANDARDS = (MCSB, FSBP)
+OPTIONAL_STANDARDS = ((CIS_120, 0.45), (CIS_140, 0.3), (PCI_321, 0.2))  # share of accounts (assumed)
+AZURE_STANDARD = "SOC-TSP"  # an Azure-only standard: its assessments are Azure recommendations only
+SCOPE_SUBSCRIPTION, SCOPE_MULTICLOUD, SCOPE_CONNECTOR = "Subscription", "MultiCloudAggregation", "SecurityConnector"
+T_STD = "microsoft.security/regulatorycompliancestandards"
+T_CTL = T_STD + "/regulatorycompliancecontrols"
+T_RCA = T_CTL + "/regulatorycomplianceassessments"
+# Azure recommendations of the Azure-only content: (title, severity, MCSB control, SOC-TSP control, resource kind).
+# Titles are real Defender for Cloud recommendation names; their keys here are uuid5s (assumed).
+AZURE_RECS = [
+    ("Storage accounts should restrict network access using virtual network rules", "Medium", "NS-2", "CC6.6", "st"),
+    ("Secure transfer to storage accounts should be enabled", "High", "DP-3", "CC6.7", "st"),
+    ("Storage account public access should be disallowed", "Medium", "NS-2", "CC6.1", "st"),
+    ("Azure Key Vault should have firewall enabled", "Medium", "NS-2", "CC6.6", "kv"),
+    ("Diagnostic logs in Key Vault should be enabled", "Low", "LT-3", "CC7.2", "kv"),
+    ("Key Vault keys should have an expiration date", "High", "DP-6", "CC6.1", "kv"),
+    ("Management ports of virtual machines should be protected with just-in-time network access control", "High",
+     "PA-2", "CC6.6", "vm"),
+    ("EDR solution should be installed on Virtual Machines", "High", "ES-1", "CC6.8", "vm"),
+    ("Machines should have vulnerability findings resolved", "High", "PV-5", "CC7.1", "vm"),
+    ("Azure Backup should be enabled for virtual machines", "Low", "BR-1", "A1.2", "vm"),
+    ("SQL databases should have vulnerability findings resolved", "High", "PV-5", "CC7.1", "sql"),
+    ("Transparent Data Encryption on SQL databases should be enabled", "Low", "DP-4", "CC6.1", "sql"),
+]
+SOC_TSP_CONTROLS = [  # (id, title); CC1.1 and CC2.1 have no automated assessment
+    ("CC1.1", "COSO Principle 1: The entity demonstrates a commitment to integrity and ethical values"),
+    ("CC2.1", "COSO Principle 13: The entity uses relevant, quality information"),
+    ("CC6.1", "Logical access security software, infrastructure, and architectures"),
+    ("CC6.6", "Security measures against threats outside system boundaries"),
+    ("CC6.7", "Restrict the transmission, movement, and removal of information"),
+    ("CC6.8", "Prevent or detect against unauthorized or malicious software"),
+    ("CC7.1", "Detection and monitoring of new vulnerabilities"),
+    ("CC7.2", "Monitor system components for anomalous behavior"),
+    ("A1.2", "Environmental protections, software, data back-up processes, and recovery infrastructure"),
+]
+AZURE_RESOURCES = {  # kind -> (provider path, name template, count)
+    "st": ("Microsoft.Storage/storageAccounts", "stcontoso{s}{n}", 3),
+    "kv": ("Microsoft.KeyVault/vaults", "kv-contoso-{s}-{n}", 2),
+    "vm": ("Microsoft.Compute/virtualMachines", "vm-app-{n:02d}", 3),
+    "sql": ("Microsoft.Sql/servers", "sql-contoso-{s}-{n}", 2),
+}
+AZURE_RG = "rg-platform"
+
+# ---- classic connectors (NOTES §11: retired 2023-09-15, nothing streamed to them after that date)
+CLASSIC_RETIRED = float(datetime(2023, 9, 15, tzinfo=timezone.utc).timestamp())
+
+# ---- AWS findings reported on Arc machines, without a ConnectorId (NOTES §11, MDC workbooks): Defender for Servers
+# recommendations evaluated on the Arc machine of an EC2 instance. (title, severity); keys are uuid5s (assumed).
+SERVER_RECS = [
+    ("EDR solution should be installed on Virtual Machines", "High"),
+    ("Machines should have vulnerability findings resolved", "High"),
+    ("System updates should be installed on your machines (powered by Azure Update Manager)", "Medium"),
+    ("Machines should be configured to periodically check for missing system updates", "Medium"),
+    ("Guest Configuration extension should be installed on machines", "Medium"),
+]
+ARC_RESOURCE_TYPE = "Microsoft.HybridCompute/machines"  # resourceDetails.ResourceType of those rows (assumed)
+ARC_MANUAL_RG = "arc-servers-rg"  # where hand-installed (untagged) Arc machines live (assumed)
+
+# ---- AWS: one (account, region) that is an opt-in region not enabled in the account (NOTES §11, AWS Knowledge
+# Center iam-validate-access-credentials: EC2 answers AuthFailure, others InvalidClientTokenId there)
+OPT_IN_REGION = "ap-east-1"
+
+VALID_SCAN_INTERVALS = (4, 6, 12, 24)  # hours (NOTES §11: the only values the scan interval may take)
 
 
 # ----------------------------------------------------------------------------------------------------------- helpers
@@ -284,10 +377,14 @@ def _catalog():
         by_id[rec.id] = rec
     standards = []
     for std in controls["standards"]:
-        ctrls = [(c["id"], c["title"], by_id[c["recommendation"]].idx if c["recommendation"] in by_id else None)
-                 for c in std["controls"]]
+        # (control id, title, indices of the recommendations assessed under it: none, one, or several for MCSB)
+        ctrls = []
+        for c in std["controls"]:
+            ids = c["recommendations"] if "recommendations" in c else [c.get("recommendation")]
+            ctrls.append((c["id"], c["title"], tuple(by_id[r].idx for r in ids if r in by_id)))
         standards.append({"name": std["name"], "display_name": std["display_name"], "arn": std["standards_arn"],
-                          "assessed": std["assessed"], "controls": ctrls})
+                          "assessed": std["assessed"], "controls": ctrls,
+                          "recs": tuple(sorted({r for _, _, rs in ctrls for r in rs}))})
     recs_by_kind: dict[str, list[int]] = {}
     for rec in recs:
         recs_by_kind.setdefault(rec.kind, []).append(rec.idx)
@@ -309,6 +406,20 @@ class _Inst:
 
 class _ConnCache:
     __slots__ = ("static_rows", "dynamic", "static_counts")
+
+
+class _Truth:
+    """What one build of the ARG tables put in them, from the model (see World.compliance_truth and friends)."""
+
+    def __init__(self):
+        self.by_account: dict[str, list[int]] = {}  # account id -> [AWS assessment rows, Unhealthy ones]
+        self.unattributed = [0, 0]
+        self.aws_recs: set[int] = set()  # catalogue recommendations with at least one AWS assessment row
+        self.arc: dict[str, collections.Counter] = {}  # account id -> Arc status -> machines
+        self.sub_controls: dict[str, dict[str, dict[str, str]]] = {}  # sub -> standard -> control -> state (in scope)
+        self.sub_assessed: dict[str, dict[str, set[int]]] = {}  # sub -> standard -> AWS recommendations assessed
+        self.copies: dict[str, set[str]] = {}  # standard -> accounts with a per-connector copy
+        self.aws_subs: set[str] = set()  # lower-case subscriptions hosting an AWS security connector
 
 
 # --------------------------------------------------------------------------------------------------------- World
@@ -342,7 +453,15 @@ class World:
             self._build_instances()
             self._build_entities()
             self._build_pairs()
+            self._plant_opt_in_region()
             self._build_stores()
+            self._build_assignments()
+            self._plant_untagged_arc()
+        self._cset_cache: dict[tuple, tuple] = {}
+        self._ctl_hash: dict[tuple[str, str], int] = {}
+        self._drow_cache: dict[tuple, dict] = {}
+        self._azure_cache: dict[tuple, list[dict]] = {}
+        self._truth = None
         self._conn_caps: dict[str, dict] = {}
         self._sync_connectors(FAR_PAST)
 
@@ -396,7 +515,97 @@ class World:
             with _gc_paused():
                 tables = self._build_tables(version[0])
             self._arg_cache = (version, tables)
+            self._truth = (version, self._truth_pending)
             return tables
+
+    # ------------------------------------------------------------------------- public: truth for cross-checks
+    # Figures a reader of the ARG rows should arrive at, computed from the model the rows were built from (not by
+    # reading the rows back), for the current version. Each call returns fresh copies.
+    def _current_truth(self) -> "_Truth":
+        with self.lock:
+            self.arg_tables()
+            return self._truth[1]
+
+    def compliance_truth(self) -> dict[str, dict[str, int]]:
+        """{standard id: {"passed", "failed", "skipped", "unsupported"}} for every AWS standard, by the rule in the
+        module docstring ("Compliance truth"): a standard is AWS when one of its in-scope compliance assessments is
+        named like an AWS assessment row, or when it has a per-connector copy under an AWS connector; its controls
+        are grouped over the subscription-level rows of the subscriptions that host an AWS security connector."""
+        tr = self._current_truth()
+        aws_std = set(tr.copies)
+        for sub, stds in tr.sub_assessed.items():
+            for std, recs in stds.items():
+                if recs & tr.aws_recs:
+                    aws_std.add(std)
+        out = {}
+        for std in sorted(aws_std):
+            merged: dict[str, list[str]] = {}
+            for sub, stds in tr.sub_controls.items():
+                if sub.lower() not in tr.aws_subs or std not in stds:
+                    continue
+                for cid, state in stds[std].items():
+                    merged.setdefault(cid.lower(), []).append(state)
+            counts = {"passed": 0, "failed": 0, "skipped": 0, "unsupported": 0}
+            for states in merged.values():
+                if "Failed" in states:
+                    counts["failed"] += 1
+                elif "Passed" in states:
+                    counts["passed"] += 1
+                elif all(st == "Unsupported" for st in states):
+                    counts["unsupported"] += 1
+                else:
+                    counts["skipped"] += 1
+            out[std] = counts
+        return out
+
+    def standards_by_account(self) -> dict[str, list[str]]:
+        """{account id: sorted standard ids with a per-connector copy under the account's native connector(s)} for
+        every AWS account of the estate ([] when none: classic-only, not onboarded yet, or no connector)."""
+        tr = self._current_truth()
+        out = {a.account_id: set() for a in self.aws_accounts}
+        for std, accounts in tr.copies.items():
+            for aid in accounts:
+                out.setdefault(aid, set()).add(std)
+        return {aid: sorted(v) for aid, v in out.items()}
+
+    def recommendations_by_account(self) -> dict[str, dict[str, int]]:
+        """{account id: {"total", "unhealthy"}} of the AWS assessment rows (Source Aws) a reader attributes to each
+        account: by connector (native rows), else by `AzureResourceId` -> Arc machine -> its AccountId tag, or its
+        EC2 instance matched by computer name for an untagged machine, or (a classic connector's legacy rows, whose
+        machines are gone) the classic connector whose resource group holds that id. Accounts with no attributed
+        row are absent."""
+        tr = self._current_truth()
+        return {aid: {"total": v[0], "unhealthy": v[1]} for aid, v in sorted(tr.by_account.items())}
+
+    def unhealthy_by_account(self) -> dict[str, int]:
+        """{account id: Unhealthy AWS assessment rows attributed to it} (see recommendations_by_account)."""
+        return {aid: v["unhealthy"] for aid, v in self.recommendations_by_account().items()}
+
+    def unattributed_truth(self) -> dict[str, int]:
+        """{"total", "unhealthy"} of the AWS assessment rows no reader can attribute to an account: no connector id,
+        and an `AzureResourceId` naming no Arc machine and no resource group of exactly one classic connector
+        (findings on machines that are gone)."""
+        tr = self._current_truth()
+        return {"total": tr.unattributed[0], "unhealthy": tr.unattributed[1]}
+
+    def arc_status_by_account(self) -> dict[str, dict[str, int]]:
+        """{account id: {Arc status: machines}} of the Arc machines of EC2 instances now, untagged ones included."""
+        tr = self._current_truth()
+        return {aid: dict(c) for aid, c in sorted(tr.arc.items())}
+
+    def arc_connected_by_account(self) -> dict[str, int]:
+        """{account id: Connected Arc machines} now, untagged machines (matched to their instance by name) included."""
+        return {aid: c.get("Connected", 0) for aid, c in self.arc_status_by_account().items()}
+
+    def untagged_arc_machines(self) -> list[dict]:
+        """The planted Arc machines without MDC tags: {"name", "account_id", "instance_id", "region", "matched_by"}
+        with matched_by "private_dns" (named by the first label of the EC2 PrivateDnsName) or "name_tag"."""
+        out = []
+        for idx, (name, _computer, how) in sorted(self._untagged.items()):
+            spec = self._insts[idx].spec
+            out.append({"name": name, "account_id": spec.account_id, "instance_id": spec.instance_id,
+                        "region": spec.region, "matched_by": how})
+        return out
 
     # ------------------------------------------------------------------------------------------ public: AWS
     def ssm_status(self, account_id: str, instance_id: str) -> str | None:
@@ -497,7 +706,7 @@ class World:
                 props["links"] = {"azurePortalUri": "https://" + links["azurePortal"]}
         body = {"id": row["id"], "name": row["name"], "type": rtype, "properties": copy.deepcopy(props)}
         if row["type"] == "microsoft.hybridcompute/machines":
-            body = {"id": row["id"], "name": row["name"], "location": row["location"], "tags": dict(row["tags"]),
+            body = {"id": row["id"], "name": row["name"], "location": row["location"], "tags": dict(row["tags"] or {}),
                     "identity": dict(row["identity"]), "type": rtype, "kind": row["kind"],
                     "properties": copy.deepcopy(props), "resources": []}
         return body
@@ -543,7 +752,7 @@ class World:
                              "aws-legacy-crm": 20, "aws-legacy-billing": 10}
         gen_names = iter(f"aws-{t}-{e}" for e in LARGE_ENVS for t in LARGE_TEAMS)
 
-        org_subs = [0, 3 if cfg["subscriptions"] > 3 else 0]
+        org_subs = [0, 3 if cfg["subscriptions"] > 4 else 0]
         for o, n_members in enumerate(cfg["orgs"]):
             mgmt_name = "aws-org-management" if o == 0 else f"aws-org{o + 1}-management"
             mgmt = {"name": mgmt_name, "role": ORG_MANAGEMENT, "parent": None, "sub": org_subs[o % 2],
@@ -563,7 +772,8 @@ class World:
                               "rg": "security-rg", "profile": standalone_profile[name], "flags": set(), "org": None})
             else:
                 name = next(gen_names)
-                plans.append({"name": name, "role": ORG_SINGLE, "parent": None, "sub": s % cfg["subscriptions"],
+                # never the last subscription: it stays Azure-only
+                plans.append({"name": name, "role": ORG_SINGLE, "parent": None, "sub": s % (cfg["subscriptions"] - 1),
                               "rg": rng.choice(["security-rg", "mdc-connectors"]),
                               "profile": _wchoice(rng, LARGE_PROFILE_WEIGHTS), "flags": set(), "org": None})
 
@@ -630,11 +840,11 @@ class World:
                 enabled = []
             else:
                 if rng.random() < 0.9 or "dup" in p["flags"] or "classic_only" in p["flags"]:
-                    enabled.append("AWS-Foundational-Security-Best-Practices")
+                    enabled.append(FSBP)
                 if rng.random() < 0.6 or "dup" in p["flags"] or "classic_only" in p["flags"]:
-                    enabled.append("AWS-CIS-1.2.0")
+                    enabled.append(CIS_120)
                 if rng.random() < 0.25 or "payments" in acct.name:
-                    enabled.append("AWS-PCI-DSS-3.2.1")
+                    enabled.append(PCI_321)
             # one ARN per standard, enabled in every region of the account (regional ARNs carry the home region)
             acct.securityhub_standards = [std_arns[name].format(region=acct.regions[0]) for name in enabled]
 
@@ -740,12 +950,15 @@ class World:
         inst.arc_delay = rng.randint(1, 6)
         if first_state == "Online":
             if rng.random() < 0.15:  # online but not discovered yet
-                inst.arc_c = 1 + int(rng.expovariate(1 / 20))
-                # its agent registered recently (10-200 ticks ago), so the connector's next scan is still due; no
+                arc_c = 1 + int(rng.expovariate(1 / 20))
+                # its agent registered recently (1-55 ticks ago), so MDC's hourly EC2 discovery is still due; no
                 # draw from rng here, so the rest of the estate stays as it was
-                recent = -(10 + (inst.idx * 37) % 191)
+                recent = -(1 + (inst.idx * 37) % 55)
                 if len(inst.ev_t) == 1 or inst.ev_t[1] > recent:
                     inst.ev_t[0] = max(first_t, recent)
+                # discovery runs every hour whatever the scan interval (NOTES §11, quickstart-onboard-aws.md):
+                # the Arc machine comes at the latest an hour after the agent registered
+                inst.arc_c = max(1, min(arc_c, inst.ev_t[0] + DISCOVERY_TICKS))
             else:
                 inst.arc_c = min(0, first_t + rng.randint(1, 50))
         elif first_state == "ConnectionLost":  # was online before: machine exists (Disconnected/Expired)
@@ -1030,6 +1243,7 @@ class World:
                 if body["properties"]["authenticationDetails"]["authenticationType"] == "awsAssumeRole":
                     self._iam_roles.setdefault(aid, [])
                     self._iam_roles[aid] = sorted(set(self._iam_roles[aid]) | {self.classic_role_name})
+        self._seeded_classic = set(self.classic_connectors)  # only these left rows before the 2023 retirement
         # non-AWS connectors readers must skip
         other_sub = self._sub_ids[SUB_READER if len(self._sub_ids) > SUB_READER else 0]
         for body in (self._gcp_body(rng, other_sub), self._github_body(rng, other_sub)):
@@ -1050,6 +1264,81 @@ class World:
             else:  # Owner
                 perms = [{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}]
             self.permissions[sub] = perms
+
+    # ---- planted situations (NOTES §11)
+    def _plant_opt_in_region(self):
+        """One native single account lists an opt-in region it has not enabled in AWS among its connector's regions:
+        nothing runs there, and the AWS emulator answers AuthFailure / InvalidClientTokenId for it."""
+        self.opt_in_disabled: set[tuple[str, str]] = set()
+        bad = {"denied", "dup", "classic_only", "home_region_only"}
+        cands = [(p, a) for p, a in zip(self._plans, self.aws_accounts)
+                 if p["role"] == ORG_SINGLE and p["profile"] is not None and not p["flags"] & bad]
+        if not cands:
+            return
+        p, acct = next(((p, a) for p, a in cands if a.name == "aws-staging"), cands[0])
+        if OPT_IN_REGION not in acct.regions:
+            acct.regions.append(OPT_IN_REGION)  # after instances and entities were drawn: none are there
+        p["flags"].add("opt_in_region")
+        self.opt_in_disabled.add((acct.account_id, OPT_IN_REGION))
+
+    def _build_assignments(self):
+        """Standards assigned per AWS account with a native connector: MCSB and FSBP always (NOTES §11), the others
+        on some accounts (each on at least one account, never on all). An account without one (classic-only) gets
+        the defaults once a native connector is created for it."""
+        rng = self._rng("standard-assignments")
+        names = [s["name"] for s in self._cat["standards"]]
+        native = [i for i, p in enumerate(self._plans) if p["profile"] is not None]
+        extra: dict[int, set[str]] = {i: set() for i in native}
+        for i in native:
+            for std, share in OPTIONAL_STANDARDS:
+                if rng.random() < share or (std == PCI_321 and "payments" in self.aws_accounts[i].name):
+                    extra[i].add(std)
+        for k, (std, _) in enumerate(OPTIONAL_STANDARDS):
+            have = [i for i in native if std in extra[i]]
+            if not have and native:
+                extra[native[(3 * k + 1) % len(native)]].add(std)
+            elif len(have) == len(native) > 1:
+                extra[have[-1]].discard(std)
+        self._assigned: list[tuple[str, ...]] = [
+            tuple(n for n in names if n in DEFAULT_STANDARDS or n in extra.get(i, ()))
+            for i in range(len(self.aws_accounts))]
+        self._sub_index = {sub: i for i, sub in enumerate(self._sub_ids)}
+
+    def _plant_untagged_arc(self):
+        """In one native account with Servers + Arc, a few Arc machines installed by hand (no MDC tags), named by
+        the computer name (EC2 private DNS first label) and one by the EC2 Name tag, in place of the MDC-tagged
+        machines of those instances (one machine per instance). Also names a few Arc machines that are gone."""
+        self._untagged: dict[int, tuple[str, str, str]] = {}  # instance index -> (machine name, computer, how)
+        self.untagged_account: str | None = None
+        self._gone_machines: list[str] = []
+        # names a reader matches must be unique in the estate: private DNS first labels and Name tags
+        seen = collections.Counter(n for inst in self._insts for n in {inst.computer_name.lower(),
+                                                                       inst.spec.name.lower()})
+        conns = {}
+        for body in self.security_connectors.values():
+            props = body.get("properties") or {}
+            if props.get("environmentName") == "AWS" and self._caps(body)[1]:
+                conns.setdefault(props["hierarchyIdentifier"], body)
+        bad = {"denied", "dup", "classic_only", "drift", "opt_in_region"}
+        for a_i, (p, acct) in enumerate(zip(self._plans, self.aws_accounts)):
+            body = conns.get(acct.account_id)
+            if body is None or p["flags"] & bad or p["role"] == ORG_MANAGEMENT:
+                continue
+            regions = set(body["properties"]["environmentData"].get("regions") or [])
+            ok = [i for i in self._insts_by_acct[a_i]
+                  if i.spec.state == "running" and i.arc_c is not None and i.arc_c <= 0 and not i.arc_err
+                  and i.spec.region in regions and seen[i.computer_name.lower()] == 1 and seen[i.spec.name.lower()] == 1]
+            linux_online = [i for i in ok if i.spec.platform == "linux" and i.ev_s == ["Online"]]
+            lost = [i for i in ok if i.spec.platform == "linux" and i.ev_s[0] == "ConnectionLost"]
+            if len(linux_online) < 3 or not lost:
+                continue
+            for inst in linux_online[:2] + lost[:1]:
+                self._untagged[inst.idx] = (inst.computer_name, inst.computer_name, "private_dns")
+            named = linux_online[2]
+            self._untagged[named.idx] = (named.spec.name, named.spec.name, "name_tag")
+            self.untagged_account = acct.account_id
+            self._gone_machines = ["i-" + _uuid5("gone", acct.account_id, k).replace("-", "")[:17] for k in range(3)]
+            break
 
     def _arn(self, aid: str, role: str) -> str:
         return f"arn:aws:iam::{aid}:role/{role}"
@@ -1313,31 +1602,63 @@ class World:
         for key, body, a_i in aws_conns:
             if a_i not in arc_conn and self._caps(body)[1]:
                 arc_conn[a_i] = (key, body)
+        present: list[tuple[int, _Inst, dict]] = []  # (account index, instance, Arc machine row) now
         for a_i in sorted(arc_conn):
             key, body = arc_conn[a_i]
-            resources.extend(self._arc_rows(a_i, key, body, t, ssm_now))
+            resources.extend(self._arc_rows(a_i, key, body, t, ssm_now, present))
+        truth = _Truth()
+        for a_i, inst, row in present:
+            truth.arc.setdefault(self.aws_accounts[a_i].account_id, collections.Counter())[row["properties"]["status"]] += 1
+            if inst.idx in self._untagged:
+                rgs.add((row["subscriptionId"], ARC_MANUAL_RG))
 
         security: list[dict] = []
-        counts: dict[str, dict[int, list[int]]] = {}
+        # native AWS assessments, per onboarded connector; their per-recommendation counts feed compliance
+        onboarded: list[tuple[str, dict, int, str, str, dict]] = []
         for key, body, a_i in aws_conns:
             since = self._conn_caps.get(key, {}).get("cspm")
             if since is None or t < since + (ONBOARDING_LAG_TICKS if since > FAR_PAST else 0):
                 continue
             ids = _parse_arm_id(body["id"])
-            sub = ids.get("subscriptions", "")
-            sub_counts = counts.setdefault(sub, {})
-            security.extend(self._assessment_rows(key, body, a_i, t, ssm_now, sub_counts))
+            rows, counts = self._assessment_rows(key, body, a_i, t, ssm_now)
+            security.extend(rows)
+            onboarded.append((key, body, a_i, ids.get("subscriptions", ""), ids.get("resourcegroups", ""), counts))
+            aid = self.aws_accounts[a_i].account_id
+            acc = truth.by_account.setdefault(aid, [0, 0])
+            for r_i, c in counts.items():
+                acc[0] += c[0] + c[1] + c[2]
+                acc[1] += c[1]
+                if c[0] or c[1] or c[2]:
+                    truth.aws_recs.add(r_i)
+        # AWS findings reported on Arc machines (no ConnectorId), and a few on machines that no longer exist
+        security.extend(self._arc_assessment_rows(present, arc_conn, t, truth))
         for key in sorted(self.classic_connectors):
-            security.extend(self._legacy_rows(self.classic_connectors[key], rgs))
-        for sub in self._sub_ids:
-            if sub in counts:
-                security.extend(self._compliance_rows(sub, counts[sub]))
+            security.extend(self._legacy_rows(key, self.classic_connectors[key], rgs, truth))
+        # regulatory compliance: per subscription (in scope), per connector (scope SecurityConnector, not counted)
+        by_sub: dict[str, list[tuple]] = {}
+        for entry in onboarded:
+            by_sub.setdefault(entry[3], []).append(entry)
+        for s_i, sub in enumerate(self._sub_ids):
+            if sub in by_sub:
+                security.extend(self._compliance_rows(sub, s_i, by_sub[sub], truth))
+        for key, body, a_i, sub, rg, counts in onboarded:
+            security.extend(self._connector_compliance_rows(key, body, a_i, sub, rg, counts, truth))
+        # Azure-only content: Azure assessments, SOC-TSP and (in the Azure-only subscription) MCSB on Azure keys
+        for s_i, sub in enumerate(self._sub_ids):
+            rows = self._azure_rows(sub, s_i, truth)
+            if rows:
+                rgs.add((sub, AZURE_RG))
+                security.extend(rows)
+        truth.aws_subs = {_parse_arm_id(b.get("id", k)).get("subscriptions", "").lower()
+                          for k, b in self.security_connectors.items()
+                          if str((b.get("properties") or {}).get("environmentName", "")).lower() == "aws"}
         for sub in sorted(self.pricings):
             for name in sorted(self.pricings[sub]):
                 body = self.pricings[sub][name]
                 security.append(_arg_row(body.get("id", f"/subscriptions/{sub}/providers/Microsoft.Security/pricings/{name}"),
                                          body.get("name", name), "microsoft.security/pricings", tenant, sub,
                                          properties=copy.deepcopy(body.get("properties"))))
+        self._truth_pending = truth
 
         containers: list[dict] = []
         for s in self.subscriptions:
@@ -1360,7 +1681,9 @@ class World:
         return {"resources": resources, "securityresources": security, "resourcecontainers": containers}
 
     # ---- Arc machines
-    def _arc_rows(self, a_i: int, key: str, body: dict, t: int, ssm_now) -> list[dict]:
+    def _arc_rows(self, a_i: int, key: str, body: dict, t: int, ssm_now, present: list) -> list[dict]:
+        """The account's Arc machines now (one per instance: MDC-tagged, or untagged for the planted ones); each is
+        also appended to `present` as (a_i, inst, row)."""
         ids = _parse_arm_id(body["id"])
         sub, rg = ids.get("subscriptions", ""), ids.get("resourcegroups", "")
         regions = set(((body.get("properties") or {}).get("environmentData") or {}).get("regions") or [])
@@ -1391,15 +1714,37 @@ class World:
                 status, changed = "Expired", max(c, since + EXPIRE_TICKS)
             else:
                 status, changed = "Disconnected", max(c, since)
-            ckey = (sub, rg, location, status, changed)
+            untagged = self._untagged.get(inst.idx)
+            ckey = (sub, rg, location, status, changed, untagged)
             hit = self._arc_cache.get(inst.idx)
             if hit is not None and hit[0] == ckey:
-                rows.append(hit[1])
-            else:
+                row = hit[1]
+            elif untagged is None:
                 row = self._arc_row(inst, sub, rg, location, aid, status, changed)
-                self._arc_cache[inst.idx] = (ckey, row)
-                rows.append(row)
+            else:
+                row = self._untagged_arc_row(inst, sub, location, aid, status, changed, untagged)
+            self._arc_cache[inst.idx] = (ckey, row)
+            rows.append(row)
+            present.append((a_i, inst, row))
         return rows
+
+    def _untagged_arc_row(self, inst: _Inst, sub, location, aid, status, changed, untagged) -> dict:
+        """An Arc machine installed by hand (or by the Arc multicloud connector): no MDC tags, named by the computer
+        name (the first label of the EC2 PrivateDnsName) or, for one, by the EC2 Name tag (NOTES §11)."""
+        name, computer, how = untagged
+        spec = inst.spec
+        base = self._arc_row(inst, sub, ARC_MANUAL_RG, location, aid, status, changed)
+        domain = "ec2.internal" if spec.region == "us-east-1" else f"{spec.region}.compute.internal"
+        fqdn = f"{computer}.{domain}"
+        props = dict(base["properties"])
+        props.update(displayName=computer, machineFqdn=fqdn, dnsFqdn=fqdn,
+                     osProfile={**props["osProfile"], "computerName": computer})
+        row = dict(base)
+        row.update(id=f"/subscriptions/{sub}/resourceGroups/{ARC_MANUAL_RG}/providers/Microsoft.HybridCompute/"
+                      f"machines/{name}",
+                   name=name, kind="", properties=props,
+                   tags=None if how == "name_tag" else {})  # {} on most, null on one (assumed): readers cope
+        return row
 
     def _arc_row(self, inst: _Inst, sub, rg, location, aid, status, changed) -> dict:
         spec = inst.spec
@@ -1502,14 +1847,11 @@ class World:
         self._conn_cache[ckey] = cache
         return cache
 
-    def _assessment_rows(self, key, body, a_i, t, ssm_now, sub_counts) -> list[dict]:
+    def _assessment_rows(self, key, body, a_i, t, ssm_now) -> tuple[list[dict], dict[int, list[int]]]:
+        """The connector's assessment rows now, and its counts per recommendation index: [healthy, unhealthy, n/a]."""
         cache = self._conn_static(key, body, a_i)
         rows = list(cache.static_rows)
-        for r_i, c in cache.static_counts.items():
-            sc = sub_counts.setdefault(r_i, [0, 0, 0])
-            sc[0] += c[0]
-            sc[1] += c[1]
-            sc[2] += c[2]
+        sub_counts = {r_i: list(c) for r_i, c in cache.static_counts.items()}
         status_dict = self._status_dict
         pair_status = self._pair_status
         for entry in cache.dynamic:
@@ -1529,98 +1871,352 @@ class World:
             if sc is None:
                 sc = sub_counts[pair[1]] = [0, 0, 0]
             sc[code] += 1
-        return rows
+        return rows, sub_counts
 
-    def _legacy_rows(self, body: dict, rgs: set) -> list[dict]:
-        """Assessments left by a classic connector (AzureResourceId-style), frozen at tick 0: the duplicates."""
+    def _legacy_rows(self, key: str, body: dict, rgs: set, truth: _Truth) -> list[dict]:
+        """Assessments a classic connector left before its retirement (AzureResourceId-style, no ConnectorId): the
+        duplicates of the classic+native account. Classic connectors are inert since 2023-09-15 (NOTES §11): every
+        date on these rows is on or before that day, and a classic connector created later (PUT) leaves none."""
         props = body.get("properties") or {}
         auth = props.get("authenticationDetails") or {}
         a_i = self._acct_idx.get(str(auth.get("accountId", "")))
-        if a_i is None:
+        if a_i is None or key not in self._seeded_classic:
             return []
         sub = _parse_arm_id(body.get("id", "")).get("subscriptions", "")
         rg = ((props.get("hybridComputeSettings") or {}).get("resourceGroupName") or "AwsConnectorRG")
         rgs.add((sub, rg))
         ckey = ("classic", body.get("id", "").lower(), sub, rg, a_i)
         cached = self._conn_cache.get(ckey)
-        if cached is not None:
-            return cached.static_rows
+        if cached is None:
+            cached = self._conn_cache[ckey] = self._build_legacy(sub, rg, a_i)
+        # their Arc machines (in the classic connector's resource group) are gone; a reader still finds the account
+        # through the one classic connector whose hybridComputeSettings.resourceGroupName is that group (in that
+        # subscription); two classic connectors sharing the group leave the rows unattributed
+        owners = {str(((b.get("properties") or {}).get("authenticationDetails") or {}).get("accountId", ""))
+                  for k, b in self.classic_connectors.items()
+                  if k in self._seeded_classic
+                  and _parse_arm_id(b.get("id", "")).get("subscriptions", "").lower() == sub.lower()
+                  and str(((b.get("properties") or {}).get("hybridComputeSettings") or {}).get("resourceGroupName")
+                          or "AwsConnectorRG").lower() == rg.lower()}
+        tally = truth.by_account.setdefault(owners.pop(), [0, 0]) if len(owners) == 1 else truth.unattributed
+        tally[0] += len(cached.static_rows)
+        tally[1] += cached.static_counts.get("unhealthy", 0)
+        truth.aws_recs.update(cached.dynamic)
+        return cached.static_rows
+
+    def _build_legacy(self, sub: str, rg: str, a_i: int) -> _ConnCache:
         recs = self._cat["recs"]
         ents = self._entities[a_i]
         ssm0 = {inst.idx: self._ssm_at(inst, 0) for inst in self._insts_by_acct[a_i]}
-        rows = []
+        rows, unhealthy, keys = [], 0, set()
+        day = 86_400
         for pair in self._pairs[a_i]:
             ent = ents[pair[0]]
             if ent.kind != "ec2.instance":
                 continue
             rec = recs[pair[1]]
-            code, change, cause = self._pair_status(pair, ent, 0, ssm0)
+            code, _change, cause = self._pair_status(pair, ent, 0, ssm0)
+            # first evaluated 1-18 months before the retirement, last changed in its final weeks (dates assumed)
+            k = pair[0] * 31 + pair[1] * 17
+            first = CLASSIC_RETIRED - day * (30 + k % 520)
+            change = max(first, CLASSIC_RETIRED - day * (1 + (k // 7) % 40))
+            status = {"code": CODES[code]}
+            if code == NA:
+                status["cause"], status["description"] = NA_CAUSES[cause]
+            status["firstEvaluationDate"] = _ts(first)
+            status["statusChangeDate"] = _ts(change)
             azure_id = (f"/subscriptions/{sub}/resourcegroups/{rg.lower()}/providers/microsoft.hybridcompute/"
                         f"machines/{ent.native_id}")
             p = {"resourceDetails": {"Source": "Aws", "AzureResourceId": azure_id}, "displayName": rec.title,
-                 "status": self._status_dict(code, min(change, 0), ent.first_tick, cause),
-                 "additionalData": ent.additional, "metadata": rec.meta, "links": rec.links}
+                 "status": status, "additionalData": ent.additional, "metadata": rec.meta, "links": rec.links}
             rows.append(_arg_row(f"{azure_id}/providers/Microsoft.Security/assessments/{rec.key}", rec.key,
                                  "microsoft.security/assessments", self.tenant_id, sub, rg.lower(), location="global",
                                  properties=p))
+            unhealthy += code == U
+            keys.add(pair[1])
         cache = _ConnCache()
-        cache.static_rows, cache.dynamic, cache.static_counts = rows, [], {}
-        self._conn_cache[ckey] = cache
+        cache.static_rows, cache.dynamic, cache.static_counts = rows, keys, {"unhealthy": unhealthy}
+        return cache
+
+    # ---- regulatory compliance (legacy model: standards -> controls -> assessments)
+    def _compliance_rows(self, sub: str, s_i: int, conns: list[tuple], truth: _Truth) -> list[dict]:
+        """Subscription-level rows (in scope) of every standard assigned on one of the subscription's onboarded
+        connectors, aggregating the connectors it is assigned on."""
+        root = f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards"
+        sub_ctl = truth.sub_controls.setdefault(sub, {})
+        sub_asm = truth.sub_assessed.setdefault(sub, {})
+        total = None
+        rows: list[dict] = []
+        for pos, std in enumerate(self._cat["standards"]):
+            name = std["name"]
+            mine = [e for e in conns if name in self._assigned[e[2]]]
+            if not mine:
+                continue
+            if len(mine) == len(conns):
+                if total is None:
+                    total = _sum_counts([e[5] for e in conns])
+                counts = total
+            else:
+                counts = _sum_counts([e[5] for e in mine])
+            set_rows, states = self._compliance_set(root, sub, "", std, pos, counts, s_i, None)
+            rows.extend(set_rows)
+            sub_ctl[name] = states
+            sub_asm[name] = set(std["recs"])
         return rows
 
-    # ---- regulatory compliance (legacy model: standards -> controls -> assessments, per subscription)
-    def _compliance_rows(self, sub: str, rec_counts: dict[int, list[int]]) -> list[dict]:
-        recs = self._cat["recs"]
-        rows = []
-        root = f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards"
-        t_std = "microsoft.security/regulatorycompliancestandards"
-        t_ctl = t_std + "/regulatorycompliancecontrols"
-        t_asm = t_ctl + "/regulatorycomplianceassessments"
-        row = self._compliance_row
-        for std in self._cat["standards"]:
-            if not std["assessed"]:
+    def _connector_compliance_rows(self, key, body, a_i, sub, rg, counts, truth: _Truth) -> list[dict]:
+        """Per-connector copies (scope SecurityConnector, assumed) of each standard assigned on the connector, with
+        that one account's figures: readers must not count them (NOTES §11)."""
+        root = f"{body['id']}/providers/Microsoft.Security/regulatoryComplianceStandards"
+        s_i = self._sub_index.get(sub, 0)
+        aid = self.aws_accounts[a_i].account_id
+        rows: list[dict] = []
+        for pos, std in enumerate(self._cat["standards"]):
+            if std["name"] not in self._assigned[a_i]:
                 continue
-            name = std["name"]
-            std_counts = {"Passed": 0, "Failed": 0, "Skipped": 0}
-            ctl_rows = []
-            for cid, title, r_i in std["controls"]:
-                ctl_id = f"{root}/{name}/regulatoryComplianceControls/{cid}"
-                a_counts = {"Passed": 0, "Failed": 0, "Skipped": 0}
-                asm_row = None
-                if r_i is not None:
-                    h, u, na = rec_counts.get(r_i, (0, 0, 0))
-                    state = "Failed" if u else ("Passed" if h else "Skipped")
-                    a_counts[state] += 1
-                    rec = recs[r_i]
-                    asm_row = row(f"{ctl_id}/regulatoryComplianceAssessments/{rec.key}", rec.key, t_asm, sub, {
-                        "description": rec.title, "assessmentType": "Assessment",
-                        "assessmentDetailsLink": f"https://management.azure.com/subscriptions/{sub}/providers/"
-                                                 f"Microsoft.Security/securityStatuses/{rec.key}",
-                        "state": state, "passedResources": h, "failedResources": u, "skippedResources": na})
+            set_rows, _ = self._compliance_set(root, sub, rg.lower(), std, pos, counts, s_i, SCOPE_CONNECTOR,
+                                               self._cfg["copy_depth"])
+            rows.extend(set_rows)
+            truth.copies.setdefault(std["name"], set()).add(aid)
+        return rows
+
+    def _empty_state(self, std: str, cid: str, s_i: int) -> str:
+        """State of a control no assessment feeds (assumed): mostly Unsupported everywhere, some Skipped (manual)
+        everywhere, a few Unsupported in some subscriptions and Skipped in others."""
+        h = self._ctl_hash.get((std, cid))
+        if h is None:
+            h = self._ctl_hash[(std, cid)] = uuid.uuid5(NS, f"control/{std}/{cid}").int % 10
+        if h < 6:
+            return "Unsupported"
+        if h < 9:
+            return "Skipped"
+        return "Unsupported" if s_i % 2 == 0 else "Skipped"
+
+    def _item_meta(self, item) -> tuple[str, str]:
+        """(assessment key, title) of a compliance assessment: a catalogue recommendation index, or ("az", j)."""
+        if isinstance(item, int):
+            rec = self._cat["recs"][item]
+            return rec.key, rec.title
+        return _azure_key(item[1]), AZURE_RECS[item[1]][0]
+
+    def _compliance_set(self, root: str, sub: str, rg: str, std: dict, pos: int, counts: dict, s_i: int,
+                        scope: str | None, depth: int = 3) -> tuple[list[dict], dict[str, str]]:
+        """One standard's rows under `root` (standard, controls, assessments: `depth` levels) and {control id: state}.
+
+        scope None: subscription-level rows, "Subscription" or "MultiCloudAggregation" by subscription, a
+        deterministic subset without the key (both count as in scope); else every row carries `scope`."""
+        name = std["name"]
+        sig = (scope, s_i, tuple(None if (c := counts.get(r)) is None else tuple(c) for r in std["recs"]))
+        ckey = (root, name)
+        hit = self._cset_cache.get(ckey)
+        if hit is not None and hit[0] == sig:
+            return hit[1], hit[2]
+        if len(self._cset_cache) > 16 * max(1, len(self.aws_accounts)) + 256:
+            self._cset_cache.clear()
+        row = self._compliance_row
+        std_id = f"{root}/{name}"
+        sub_scope = SCOPE_SUBSCRIPTION if s_i % 2 == 0 else SCOPE_MULTICLOUD
+
+        def scoped(props: dict, missing: bool) -> dict:
+            if scope is not None:
+                props["scope"] = scope
+            elif not missing:
+                props["scope"] = sub_scope
+            return props
+
+        std_counts = {"Passed": 0, "Failed": 0, "Skipped": 0, "Unsupported": 0}
+        states: dict[str, str] = {}
+        ctl_rows: list[dict] = []
+        a_pos = 0
+        for c_pos, (cid, title, items) in enumerate(std["controls"]):
+            ctl_id = f"{std_id}/regulatoryComplianceControls/{cid}"
+            a_counts = {"Passed": 0, "Failed": 0, "Skipped": 0}
+            asm_rows = []
+            for item in items:
+                h, u, na = counts.get(item) or (0, 0, 0)
+                state = "Failed" if u else ("Passed" if h else "Skipped")
+                a_counts[state] += 1
+                if depth < 3:
+                    continue
+                key, atitle = self._item_meta(item)
+                asm_rows.append(row(f"{ctl_id}/regulatoryComplianceAssessments/{key}", key, T_RCA, sub, rg, scoped({
+                    "description": atitle, "assessmentType": "Assessment",
+                    "assessmentDetailsLink": f"https://management.azure.com/subscriptions/{sub}/providers/"
+                                             f"Microsoft.Security/securityStatuses/{key}",
+                    "state": state, "passedResources": h, "failedResources": u, "skippedResources": na},
+                    (a_pos + s_i) % 13 == 7)))
+                a_pos += 1
+            if not items:
+                c_state = self._empty_state(name, cid, s_i)
+            else:
                 c_state = "Failed" if a_counts["Failed"] else ("Passed" if a_counts["Passed"] else "Skipped")
-                std_counts[c_state] += 1
-                ctl_rows.append(row(ctl_id, cid, t_ctl, sub, {
+            std_counts[c_state] += 1
+            states[cid] = c_state
+            if depth >= 2:
+                ctl_rows.append(row(ctl_id, cid, T_CTL, sub, rg, scoped({
                     "description": title, "state": c_state, "passedAssessments": a_counts["Passed"],
                     "failedAssessments": a_counts["Failed"], "skippedAssessments": a_counts["Skipped"],
-                    "unsupportedAssessments": 0}))
-                if asm_row is not None:
-                    ctl_rows.append(asm_row)
-            s_state = "Failed" if std_counts["Failed"] else ("Passed" if std_counts["Passed"] else "Skipped")
-            rows.append(row(f"{root}/{name}", name, t_std, sub, {
-                "state": s_state, "passedControls": std_counts["Passed"], "failedControls": std_counts["Failed"],
-                "skippedControls": std_counts["Skipped"], "unsupportedControls": 0}))
-            rows.extend(ctl_rows)
-        return rows
+                    "unsupportedAssessments": 0}, (c_pos + s_i) % 11 == 5)))
+            if depth >= 3:
+                ctl_rows.extend(asm_rows)
+        if std_counts["Failed"]:
+            s_state = "Failed"
+        elif std_counts["Passed"]:
+            s_state = "Passed"
+        elif std_counts["Skipped"]:
+            s_state = "Skipped"
+        else:
+            s_state = "Unsupported"
+        rows = [row(std_id, name, T_STD, sub, rg, scoped({
+            "state": s_state, "passedControls": std_counts["Passed"], "failedControls": std_counts["Failed"],
+            "skippedControls": std_counts["Skipped"], "unsupportedControls": std_counts["Unsupported"]},
+            (pos + s_i) % 4 == 3))]
+        rows.extend(ctl_rows)
+        self._cset_cache[ckey] = (sig, rows, states)
+        return rows, states
 
-    def _compliance_row(self, rid: str, name: str, rtype: str, sub: str, props: dict) -> dict:
+    def _compliance_row(self, rid: str, name: str, rtype: str, sub: str, rg: str, props: dict) -> dict:
         """A compliance row, reused (same object) while its content does not change."""
-        key = (rid, tuple(props.values()))
+        key = (rid, tuple(props.items()))
         row = self._row_intern.get(key)
         if row is None:
             if len(self._row_intern) > 400_000:
                 self._row_intern.clear()
-            row = self._row_intern[key] = _arg_row(rid, name, rtype, self.tenant_id, sub, properties=props)
+            row = self._row_intern[key] = _arg_row(rid, name, rtype, self.tenant_id, sub, rg, properties=props)
         return row
+
+    # ---- Azure-only content (NOTES §11: MCSB also covers Azure subscriptions; an Azure-only standard)
+    def _azure_rows(self, sub: str, s_i: int, truth: _Truth) -> list[dict]:
+        """Azure assessments (Source "Azure") and their compliance rows: SOC-TSP in the first subscription and in
+        the Azure-only one, MCSB on Azure keys in the Azure-only one. Static: built once per subscription."""
+        azure_only = s_i == len(self._sub_ids) - 1
+        if s_i != 0 and not azure_only:
+            return []
+        hit = self._azure_cache.get((sub, s_i))
+        if hit is None:
+            hit = self._azure_cache[(sub, s_i)] = self._build_azure(sub, s_i, azure_only)
+        rows, controls = hit
+        truth.sub_controls.setdefault(sub, {}).update(controls)
+        return rows
+
+    def _build_azure(self, sub: str, s_i: int, azure_only: bool) -> tuple[list[dict], dict]:
+        rows: list[dict] = []
+        counts: dict[tuple, list[int]] = {}
+        seed = sub.replace("-", "")[:4]
+        for kind, (rtype, template, n) in AZURE_RESOURCES.items():
+            for k in range(1, n + 1):
+                name = template.format(s=seed, n=k)
+                rid = f"/subscriptions/{sub}/resourceGroups/{AZURE_RG}/providers/{rtype}/{name}"
+                if rtype == "Microsoft.Sql/servers":
+                    rid += f"/databases/db{k}"
+                for j, (title, severity, _mcsb, _soc, rkind) in enumerate(AZURE_RECS):
+                    if rkind != kind:
+                        continue
+                    key = _azure_key(j)
+                    code = U if uuid.uuid5(NS, f"azure/{sub}/{name}/{j}").int % 3 == 0 else H
+                    c = counts.setdefault(("az", j), [0, 0, 0])
+                    c[code] += 1
+                    first = -(10_080 * (1 + (j + k) % 40))
+                    props = {"resourceDetails": {"Source": "Azure", "Id": rid}, "displayName": title,
+                             "status": self._status_dict(code, first + 1_440 * ((j * 7 + k) % 7), first, 0),
+                             "metadata": {"displayName": title, "severity": severity, "assessmentType": "BuiltIn"},
+                             "links": {"azurePortal": "portal.azure.com/#blade/Microsoft_Azure_Security/"
+                                                      f"RecommendationsBlade/assessmentKey/{key}"}}
+                    rows.append(_arg_row(f"{rid}/providers/Microsoft.Security/assessments/{key}", key,
+                                         "microsoft.security/assessments", self.tenant_id, sub, AZURE_RG.lower(),
+                                         location="global", properties=props))
+        root = f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards"
+        n_cat = len(self._cat["standards"])
+        stds = [_azure_standard(AZURE_STANDARD, SOC_TSP_CONTROLS, 3)]
+        if azure_only:
+            mcsb = next(s for s in self._cat["standards"] if s["name"] == MCSB)
+            stds.insert(0, _azure_standard(MCSB, [(cid, title) for cid, title, _ in mcsb["controls"]], 2))
+        controls = {}
+        for k, std in enumerate(stds):
+            set_rows, states = self._compliance_set(root, sub, "", std, n_cat + k, counts, s_i, None)
+            rows.extend(set_rows)
+            controls[std["name"]] = states
+        return rows, controls
+
+    # ---- AWS findings on Arc machines (no ConnectorId: attributed through AzureResourceId -> Arc machine)
+    def _arc_assessment_rows(self, present: list, arc_conn: dict, t: int, truth: _Truth) -> list[dict]:
+        rows: list[dict] = []
+        n = len(SERVER_RECS)
+        for a_i, inst, arc in present:
+            if inst.idx % 4 and inst.idx not in self._untagged:
+                continue
+            # a reader finds the account by the machine's AccountId tag, or (untagged) by its EC2 instance's name
+            acc = truth.by_account.setdefault(self.aws_accounts[a_i].account_id, [0, 0])
+            first = min(t, inst.arc_c if inst.arc_c is not None else 0)
+            for j in (inst.idx % n, (inst.idx + 2) % n):
+                code = U if (inst.idx // 4 + j) % 3 == 0 else H
+                rows.append(self._arc_finding(arc["id"], arc["subscriptionId"], arc["resourceGroup"], j, code, first,
+                                              inst.idx % 3 == 1))
+                acc[0] += 1
+                acc[1] += code == U
+        # a few on Arc machines that no longer exist (their instances were terminated): nobody can attribute them
+        ua = self._acct_idx.get(self.untagged_account or "")
+        if ua is not None and ua in arc_conn:
+            ids = _parse_arm_id(arc_conn[ua][1]["id"])
+            sub, rg = ids.get("subscriptions", ""), ids.get("resourcegroups", "")
+            for k, name in enumerate(self._gone_machines):
+                arc_id = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{name}"
+                code = U if k < 2 else H
+                rows.append(self._arc_finding(arc_id, sub, rg.lower(), k % n, code, -5_000, k == 1))
+                truth.unattributed[0] += 1
+                truth.unattributed[1] += code == U
+        return rows
+
+    def _arc_finding(self, arc_id: str, sub: str, rg: str, j: int, code: int, first: int, camel: bool) -> dict:
+        ckey = (arc_id, j, code, first, camel)
+        row = self._drow_cache.get(ckey)
+        if row is not None:
+            return row
+        if len(self._drow_cache) > 200_000:
+            self._drow_cache.clear()
+        title, severity = SERVER_RECS[j]
+        key = _uuid5("server-recommendation", title)
+        # Microsoft's queries read these keys PascalCase; some rows carry them camelCase (readers tolerate both)
+        rd = ({"source": "Aws", "azureResourceId": arc_id, "resourceType": ARC_RESOURCE_TYPE} if camel else
+              {"Source": "Aws", "AzureResourceId": arc_id, "ResourceType": ARC_RESOURCE_TYPE})
+        props = {"resourceDetails": rd, "displayName": title,
+                 "status": self._status_dict(code, first, first, 0),  # unchanged since first evaluated
+                 "metadata": {"displayName": title, "severity": severity, "assessmentType": "BuiltIn",
+                              "categories": ["Compute"]},
+                 "links": {"azurePortal": "portal.azure.com/#blade/Microsoft_Azure_Security/RecommendationsBlade/"
+                                          f"assessmentKey/{key}"}}
+        row = self._drow_cache[ckey] = _arg_row(f"{arc_id}/providers/Microsoft.Security/assessments/{key}", key,
+                                                "microsoft.security/assessments", self.tenant_id, sub, rg,
+                                                location="global", properties=props)
+        return row
+
+
+def _sum_counts(parts: list[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    out: dict = {}
+    for c in parts:
+        for r, v in c.items():
+            o = out.get(r)
+            if o is None:
+                out[r] = list(v)
+            else:
+                o[0] += v[0]
+                o[1] += v[1]
+                o[2] += v[2]
+    return out
+
+
+@lru_cache(maxsize=64)
+def _azure_key(j: int) -> str:
+    return _uuid5("azure-recommendation", AZURE_RECS[j][0])
+
+
+def _azure_standard(name: str, controls: list[tuple[str, str]], field: int) -> dict:
+    """A standard over AZURE_RECS: control -> the Azure recommendations whose column `field` names it."""
+    ctrls = [(cid, title, tuple(("az", j) for j, r in enumerate(AZURE_RECS) if r[field] == cid))
+             for cid, title in controls]
+    return {"name": name, "controls": ctrls, "recs": tuple(("az", j) for j in range(len(AZURE_RECS)))}
 
 
 def _walk_role_arns(value):

@@ -16,7 +16,7 @@ from widgets.virtual_table import VirtualTable
 
 KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
-    (":", "jump to a view: :accounts :plans :arc :recs :compliance [cis|pci|fsbp] :quit"),
+    (":", "jump to a view: :accounts :plans :arc :recs :compliance [any part of a standard's name] :quit"),
     ("/", "filter the focused table: text, sev:high, status:unhealthy, account:2109, region:eu-, !negate"),
     ("enter", "open the selection (account, region's stuck instances, recommendation, standard's controls)"),
     ("esc", "back (closes the filter, then the screen)"),

@@ -9,7 +9,7 @@ validate.py  - each validator takes the raw text a user typed and returns None w
                rule ("AWS account ID: 12 digits required (found 10)"). Never raises. Surrounding whitespace is
                ignored; a non-string is invalid (scan_interval also takes an int).
                connector_name, aws_account_id, aws_account_ids (comma/space list), role_arn, guid, subscription_id,
-               resource_group, azure_location, aws_region, aws_regions (list text), scan_interval (1-24 h),
+               resource_group, azure_location, aws_region, aws_regions (list text), scan_interval (4, 6, 12 or 24 h),
                stackset_name, proxy_url ("http://<host>:<port>"), access_key_id, secret_access_key (never echoed),
                external_id.
                (+) service_principal_secret (never echoed); guid(value, *, what="GUID") names the field;

@@ -391,9 +391,17 @@ async def run_doctor(settings: Any, account: str | None = None, *, plans: Iterab
             roles[a] = aws._err(g, "iam:ListRoles", account=a) if isinstance(g, BaseException) else g  # noqa: SLF001
         checks.extend(_drift_checks(native, roles))
         if account is not None and not native:
-            checks.append(Check(f"connector of account {account}", None,
-                                "no native connector for this account yet: template drift not checked",
-                                "create it with `mdc-aws` (o: onboarding) or the portal", subject=account))
+            from ..derive import CLASSIC_HEALTH, CLASSIC_MIGRATE
+
+            classic = [c.name for c in mine if c.kind == "classic"]
+            if classic:  # retired on 2023-09-15: it enables no plan and onboards nothing, so nothing to check
+                checks.append(Check(f"connector of account {account}", None,
+                                    f"only the classic connector {', '.join(classic)}: {CLASSIC_HEALTH}",
+                                    CLASSIC_MIGRATE, subject=account))
+            else:
+                checks.append(Check(f"connector of account {account}", None,
+                                    "no native connector for this account yet: template drift not checked",
+                                    "create it with `mdc-aws` (o: onboarding) or the portal", subject=account))
     return checks
 
 

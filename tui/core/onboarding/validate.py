@@ -38,8 +38,11 @@ AZURE_LOCATIONS: tuple[str, ...] = (
 )
 _AZURE_LOCATION_SET = frozenset(AZURE_LOCATIONS)
 
-SCAN_INTERVAL_MIN, SCAN_INTERVAL_MAX = 1, 24
-SCAN_INTERVAL_CHOICES: tuple[int, ...] = (4, 6, 12, 24)  # what the portal offers
+SCAN_INTERVAL_MIN, SCAN_INTERVAL_MAX = 4, 24
+# The only scan intervals a connector may have (Microsoft's quickstart: "Select a scan interval (4, 6, 12, or 24
+# hours)"; existing connectors were remapped to these in 2025). EC2 discovery runs every hour whatever this is.
+SCAN_INTERVAL_CHOICES: tuple[int, ...] = (4, 6, 12, 24)
+_SCAN_CHOICES_TEXT = "4, 6, 12 or 24 hours"
 
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ROLE_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -264,23 +267,24 @@ def role_account(arn: str) -> str:
 
 
 def scan_interval(value: Any) -> str | None:
-    """Whole hours, 1-24 (the portal offers 4, 6, 12 and 24)."""
+    """Whole hours, one of SCAN_INTERVAL_CHOICES (4, 6, 12, 24): Azure accepts no other."""
     if isinstance(value, bool):
-        return "scan interval: whole hours between 1 and 24 required"
+        return f"scan interval: {_SCAN_CHOICES_TEXT} required"
     if isinstance(value, int):
         n = value
     else:
         s = _text(value)
         if not s:
-            return "scan interval: whole hours between 1 and 24 required (e.g. 4, 6, 12, 24)"
+            return f"scan interval: {_SCAN_CHOICES_TEXT} required"
         if not re.fullmatch(r"[0-9]+", s):
-            return f"scan interval: whole hours between 1 and 24 required (found {_show(s)})"
+            return f"scan interval: {_SCAN_CHOICES_TEXT} required (found {_show(s)})"
         digits = s.lstrip("0") or "0"
         if len(digits) > 6:
-            return f"scan interval: between {SCAN_INTERVAL_MIN} and {SCAN_INTERVAL_MAX} hours (found {len(digits)} digits)"
+            return f"scan interval: {_SCAN_CHOICES_TEXT} required (found {len(digits)} digits)"
         n = int(digits)
-    if not SCAN_INTERVAL_MIN <= n <= SCAN_INTERVAL_MAX:
-        return f"scan interval: between {SCAN_INTERVAL_MIN} and {SCAN_INTERVAL_MAX} hours (found {n})"
+    if n not in SCAN_INTERVAL_CHOICES:
+        return (f"scan interval: {_SCAN_CHOICES_TEXT} required (found {n}); Defender for Cloud accepts no other "
+                "value, and new EC2 instances are discovered every hour whatever it is")
     return None
 
 

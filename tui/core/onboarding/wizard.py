@@ -6,7 +6,8 @@ Microsoft's examples: environmentName "AWS", hierarchyIdentifier = the account, 
 regions, scanInterval and, for a management account, organizationalData; offerings with cloudRoleArns
 arn:aws:iam::<account>:role/<role> and subPlan as an object).
 
-Classic connector (Microsoft.Security/connectors, 2020-01-01-preview, retired by Microsoft in December 2023):
+Classic connector (Microsoft.Security/connectors, 2020-01-01-preview, retired by Microsoft on 2023-09-15, no data
+since):
 ClassicState -> classic_errors(state) -> classic_body(state) (secrets masked unless reveal=True: only writes.py
 reveals them, to send) and classic_tags(state) (the Azure tags each onboarded EC2 instance gets).
 
@@ -23,9 +24,9 @@ from .template import PLAN_KEYS, PLAN_TITLES, roles_data
 MASK = "********"  # what a secret looks like in every repr, body and message
 SECURITY_CONNECTORS_API = "2023-10-01-preview"
 CLASSIC_CONNECTORS_API = "2020-01-01-preview"
-CLASSIC_RETIRED_NOTE = ("Classic connectors were retired by Microsoft in December 2023: connect the account with the "
-                        "native connector (environment settings) instead; use this flow only to understand or rebuild "
-                        "an existing setup.")
+CLASSIC_RETIRED_NOTE = ("Classic connectors were retired by Microsoft on 2023-09-15 and get no data since: a classic "
+                        "connector enables no plan and onboards nothing to Arc. Connect the account with the native "
+                        "connector (o, then 1) instead; use this flow only to understand or rebuild an existing setup.")
 CLASSIC_EXTERNAL_ACCOUNT = "158177204117"  # Microsoft's AWS account the classic role trusts
 
 PLAN_OFFERING: dict[str, str] = {
@@ -42,21 +43,29 @@ PLAN_INFO: dict[str, tuple[str, str, str]] = {
              "None: read-only API calls (they appear in CloudTrail if a trail records read events)."),
     "defender_cspm": (PLAN_TITLES["defender_cspm"],
                       "Billed per resource, as Defender CSPM for Azure.",
-                      "Subscription Owner for every capability; CIEM needs the Entra Application Administrator role."),
+                      "Subscription Owner for every capability; AWS IAM permissions to assume the monitoring role; "
+                      "CIEM needs the Entra Application Administrator or Cloud Application Administrator role."),
     "servers": (PLAN_TITLES["servers"],
                 "Billed per EC2 instance connected to Azure Arc, at the Defender for Servers price for Azure "
                 "machines; an EC2 instance without the Arc agent is not charged.",
                 "Microsoft Defender for Servers enabled on the subscription (VirtualMachines pricing Standard); EC2 "
-                "instances managed by AWS Systems Manager (SSM agent); Microsoft.HybridCompute and "
-                "Microsoft.GuestConfiguration registered."),
+                "instances with Azure Arc (auto-provisioning needs Owner; the Arc network requirements met) and the "
+                "SSM agent with AmazonSSMManagedInstanceCore; Defender for Endpoint and a vulnerability assessment "
+                "(TVM or Qualys) on the Arc machines; Microsoft.HybridCompute and Microsoft.GuestConfiguration "
+                "registered."),
     "containers": (PLAN_TITLES["containers"],
                    "Free during the preview, then billed for AWS at the Azure price.",
                    "At least one Amazon EKS cluster with access to its Kubernetes API server, and the capacity to "
                    "create an SQS queue, a Kinesis Data Firehose delivery stream and an S3 bucket in the cluster's "
                    "region."),
+    # prerequisites as Microsoft's quickstart states them (defender-docs quickstart-onboard-aws.md, 2026-01-01)
     "databases": ("Defender for Databases",
                   "Billed per protected database, as Defender for Databases for Azure.",
-                  "SQL Server on EC2 needs Azure Arc (Microsoft.HybridCompute registered); RDS needs nothing more."),
+                  "Microsoft Defender for SQL (SQL servers on machines) enabled on the subscription; EC2 instances or "
+                  "RDS Custom for SQL Server with Azure Arc (auto-provisioning needs Owner) and the SSM agent "
+                  "(AmazonSSMManagedInstanceCore); Defender for Endpoint, a vulnerability assessment and the "
+                  "Defender for SQL extension on the Arc machines. Open-source databases on RDS: every public region "
+                  "but Tel Aviv, Milan, Jakarta, Spain and Bahrain."),
 }
 
 

@@ -426,7 +426,8 @@ def plan_delete_native_connector(settings: Any, subscription_id: str, resource_g
 
 
 def plan_create_classic_connector(settings: Any, state: ClassicState) -> list[PlannedWrite]:
-    """PUT Microsoft.Security/connectors/{name} (2020-01-01-preview: retired by Microsoft in December 2023)."""
+    """PUT Microsoft.Security/connectors/{name} (2020-01-01-preview: retired by Microsoft on 2023-09-15, no data
+    since)."""
     from .wizard import classic_errors
 
     _check(classic_errors(state))

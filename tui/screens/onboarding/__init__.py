@@ -2,7 +2,7 @@
 
     OnboardingHome      the three ways in: native connector wizard, classic flow, remove classic connectors
     native.py           Account details -> Plans -> Access -> Review (one screen per step)
-    classic.py          the classic connector flow (retired by Microsoft in December 2023)
+    classic.py          the classic connector flow (retired by Microsoft on 2023-09-15, no data since)
     remove.py           remove classic connectors, then the AWS cleanup checklist
     confirm.py          the one confirmation every write goes through (exact request, secrets masked)
     bridge.py           every call into the core (tui.core.onboarding), made from thread workers
@@ -72,9 +72,10 @@ class OnboardingHome(_Quiet, Screen[None]):
             Option(Text.assemble(("1 Connect an AWS account", "bold"), "  native connector, recommended\n",
                                  ("  account details › plans › access (CloudFormation) › review", "dim")),
                    id="native"),
-            Option(Text.assemble(("2 Classic connector", "bold"), "  ", ("retired by Microsoft in December 2023", "yellow"),
-                                 "\n", ("  the native connector is recommended; kept for accounts that still need it",
-                                        "dim")), id="classic"),
+            Option(Text.assemble(("2 Classic connector", "bold"), "  ",
+                                 ("retired by Microsoft on 2023-09-15: no data since", "yellow"), "\n",
+                                 ("  enables no plan and onboards nothing; only to understand or rebuild an old setup",
+                                  "dim")), id="classic"),
             Option(Text.assemble(("3 Remove classic connectors", "bold"),
                                  f"  {'⟳ loading' if loading else f'{len(rows)} found, {n_dup} duplicate a native one'}"
                                  "\n", ("  delete in Azure, then the role or keys in AWS", "dim")), id="remove"),

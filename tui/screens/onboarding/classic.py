@@ -1,7 +1,7 @@
-"""The classic connector flow (Microsoft.Security/connectors), retired by Microsoft in December 2023 but complete as
-the quickstart describes it: Security Hub + Config per region -> authentication (IAM role trusting 158177204117 with
-the subscription id as external ID, or an IAM user's access keys) -> SSM agent coverage -> Azure Arc prerequisites ->
-review (the Azure tags that will be created) -> create.
+"""The classic connector flow (Microsoft.Security/connectors), retired by Microsoft on 2023-09-15 (no data since; it
+enables no plan and onboards nothing) but complete as the quickstart describes it: Security Hub + Config per region
+-> authentication (IAM role trusting 158177204117 with the subscription id as external ID, or an IAM user's access
+keys) -> SSM agent coverage -> Azure Arc prerequisites -> review (the Azure tags that will be created) -> create.
 
 Secrets (the secret access key, the service principal secret) live only in masked inputs and in memory: they are
 never shown, logged or written; the confirmation shows them masked.
@@ -22,8 +22,8 @@ from .confirm import confirm_and_send
 from .native import render_checks
 
 STEPS = ("Security Hub", "Access", "SSM", "Arc", "Review")
-RETIRED = ("▲ Classic connector: retired by Microsoft in December 2023 — the native connector is recommended "
-           "(esc, then Connect an AWS account).")
+RETIRED = ("▲ Classic connector: retired by Microsoft on 2023-09-15 — no data since: it enables no plan and "
+           "onboards nothing to Arc. Use the native connector (esc, then 1 Connect an AWS account).")
 MICROSOFT_ACCOUNT = "158177204117"
 CLASSIC_POLICIES = ("SecurityAudit", "AmazonSSMAutomationRole", "AWSSecurityHubReadOnlyAccess")
 MASK = "••••••••"
@@ -510,5 +510,6 @@ class ClassicReviewStep(ClassicStep):
         app.pop_screen()
         if self.flow.on_finish is not None:
             self.flow.on_finish()
-        app.notify(f"created classic connector {self.flow.name}: Defender scans for EC2 every 6 h and onboards "
-                   "them to Arc; Security Hub recommendations in 5-10 min", title="Classic connector", timeout=10)
+        app.notify(f"created classic connector {self.flow.name}: classic connectors were retired on 2023-09-15 and get "
+                   "no data (no plan, no Arc onboarding); connect the account with the native connector (o, then 1)",
+                   title="Classic connector", severity="warning", timeout=10)

@@ -175,7 +175,8 @@ class AccountStep(NativeStep):
         yield Field("regions", "AWS regions", f.text("regions"), V.aws_regions, optional=True,
                     placeholder="all regions", suggestions=AWS_REGIONS,
                     hint=f"empty: all {len(bridge.all_aws_regions())} regions; regions left out get no API calls")
-        yield Field("scan_interval", "Scan interval (h)", f.text("scan_interval", "4"), V.scan_interval)
+        yield Field("scan_interval", "Scan interval (h)", f.text("scan_interval", "4"), V.scan_interval,
+                    placeholder="4, 6, 12 or 24")
 
     def mounted(self) -> None:
         self._show_org()

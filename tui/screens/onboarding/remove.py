@@ -63,8 +63,9 @@ class RemoveClassicScreen(_Quiet, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Breadcrumb(["Dashboard", "Onboarding", "Remove classic connectors" +
                           ("  (read-only)" if self.ctx.read_only else "")])
-        yield Static("Classic connectors are retired by Microsoft (December 2023). One that duplicates a native "
-                     "connector doubles the recommendations: delete it, then remove its role or keys in AWS.",
+        yield Static("Classic connectors were retired by Microsoft on 2023-09-15 and get no data since (no plan, no "
+                     "Arc onboarding): delete each one (first connect its account natively if it has no native "
+                     "connector), then remove its role or keys in AWS.",
                      classes="rm--text")
         yield DataTable(cursor_type="row")
         yield Static("", classes="rm--status")
@@ -85,7 +86,8 @@ class RemoveClassicScreen(_Quiet, Screen[None]):
             auth = {"awsAssumeRole": "role", "awsCreds": "user keys"}.get(c.auth_type or "", c.auth_type or "?")
             t.add_row(c.name, c.aws_account_id or "?", auth,
                       Text(f"▲ {dup}", style="yellow") if dup else "—",
-                      Text(f"✔ {c.health}" if c.health in ("ok", "Valid") else f"✖ {c.health}"), key=c.id)
+                      # retired on 2023-09-15: whatever state Azure still reports for it is stale
+                      Text("▲ retired", style="yellow"), key=c.id)
         if not self.rows:
             snap = self.ctx.snap
             t.add_row("(none)" if snap is not None else "⟳ loading…", "", "", "", "")
