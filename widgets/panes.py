@@ -350,7 +350,7 @@ class CompliancePane(TablePane):
     view_name = "compliance"
     cadence_hint = "Azure recomputes compliance about every 4-12 h"
     # UNSUP: controls Unsupported everywhere (their own state: never counted as skipped)
-    columns = (("STANDARD", 37), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("UNSUP", 5), ("TREND", 6))
+    columns = (("STANDARD", 31), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("UNSUP", 5), ("TREND", 6))
 
     def show(self, standards: Sequence[m.ComplianceStandard], trends: dict[str, list[float | None]]) -> None:
         from tui.core.derive import compliance_percent
