@@ -34,6 +34,9 @@ class Prerequisite:
     ok: bool | None  # None: the collected data cannot show it (the detail says how to check it)
     detail: str
     short: str = "prereq failed"  # a few words for a narrow cell when it fails ("pricing off", "no SSM agent")
+    # False: no collected data can ever show it (network paths, Entra roles, quotas): listed with how to check it,
+    # but it does not make the plan's overall readiness unknown for ever
+    verifiable: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class PlanView:
             return True
         if any(p.ok is False for p in self.prerequisites):
             return False
-        if any(p.ok is None for p in self.prerequisites):
+        if any(p.ok is None and p.verifiable for p in self.prerequisites):
             return None
         return True
 
@@ -437,7 +440,7 @@ def _arc_installed(ctx: PlanContext, auto: bool | None, *, sql_only: bool = Fals
 def _arc_network() -> Prerequisite:
     return Prerequisite("network requirements for Azure Arc", None,
                         "not in the collected data: run `azcmagent check` on an instance (instances stuck in "
-                        "'Arc disconnected' point at it)")
+                        "'Arc disconnected' point at it)", verifiable=False)
 
 
 def _servers_prerequisites(conn: m.Connector, raw: Mapping[str, Any],
@@ -477,7 +480,7 @@ def _databases_prerequisites(conn: m.Connector, raw: Mapping[str, Any],
         Prerequisite("Defender for Endpoint, a vulnerability assessment and the Defender for SQL extension on the "
                      "Arc machines", None,
                      "not in the collected data: list them with `az connectedmachine extension list "
-                     "--machine-name <machine> -g <resource group>`"),
+                     "--machine-name <machine> -g <resource group>`", verifiable=False),
     ]
     rds = _enabled(raw, "rds")
     if rds:
@@ -513,13 +516,13 @@ def _dcspm_prerequisites(conn: m.Connector, raw: Mapping[str, Any], ctx: PlanCon
     out = [
         Prerequisite("Owner on the subscription", None,
                      f"not in the collected data: check your role on subscription {conn.subscription_id} "
-                     f"(`mdc-aws doctor --account {conn.aws_account_id}` reads it)"),
+                     f"(`mdc-aws doctor --account {conn.aws_account_id}` reads it)", verifiable=False),
         _aws_access(conn, ctx, "AWS IAM permissions to assume the monitoring role"),
     ]
     if isinstance(raw.get("ciem"), Mapping):
         out.append(Prerequisite("Application Administrator or Cloud Application Administrator in Entra ID (CIEM)",
                                 None, "not in the collected data: check your roles in Entra ID > Roles and "
-                                      "administrators"))
+                                      "administrators", verifiable=False))
     return tuple(out)
 
 
@@ -528,11 +531,12 @@ def _containers_prerequisites(conn: m.Connector) -> tuple[Prerequisite, ...]:
     return (
         Prerequisite("at least one Amazon EKS cluster with access to its Kubernetes API server", None,
                      f"not in the collected data: `aws eks list-clusters --region <r>` in account "
-                     f"{conn.aws_account_id} for each of {regions} (the wizard's Select plans step checks it)"),
+                     f"{conn.aws_account_id} for each of {regions} (the wizard's Select plans step checks it)",
+                     verifiable=False),
         Prerequisite("capacity to create an SQS queue, a Kinesis Data Firehose stream and an S3 bucket in the "
                      "cluster's region", None,
                      "not in the collected data: check the account's service quotas and SCPs for SQS, Firehose "
-                     "and S3 in the clusters' regions"),
+                     "and S3 in the clusters' regions", verifiable=False),
     )
 
 

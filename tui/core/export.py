@@ -62,7 +62,8 @@ def _plan(p: d.PlanView) -> dict[str, Any]:
     elif p.key == "databases":
         out["arc_auto_provisioning"] = p.arc_auto_provisioning
     out["prerequisites_ok"] = p.prerequisites_ok
-    out["prerequisites"] = [{"name": x.name, "ok": x.ok, "detail": x.detail} for x in p.prerequisites]
+    out["prerequisites"] = [{"name": x.name, "ok": x.ok, "detail": x.detail, "verifiable": x.verifiable}
+                            for x in p.prerequisites]
     return out
 
 
