@@ -4,7 +4,7 @@ Python: the truth the core's queries are checked against (tests/test_compliance_
 
 The rule (/tmp/i11/CONTRACT.md A): a row is in scope when `properties.scope` is missing/empty or Subscription /
 MultiCloudAggregation (any case). A standard is about AWS when one of its in-scope compliance assessments has the
-key of an AWS assessment (resourceDetails.Source or .source =~ aws), or when it has a per-connector copy under a
+key that only AWS assessments use (resourceDetails.Source, else .source, =~ aws), or when it has a per-connector copy under a
 native AWS connector. Counts: in-scope control rows of subscriptions hosting an AWS connector, per (standard,
 control) case-insensitively: Failed if failed in any row, else Passed if passed in any, else Unsupported if
 unsupported in every row, else Skipped. An account's standards: those with a copy under its AWS connector(s).
@@ -198,11 +198,12 @@ def reference(tables_: Mapping[str, list[dict]], subscriptions: Sequence[str] | 
     aws_connectors = {r["id"].lower(): props(r).get("hierarchyIdentifier") for r in rows("resources", CONNECTOR_T)
                       if str(props(r).get("environmentName") or "").lower() == "aws"}
     aws_subs = {r["subscriptionId"] for r in rows("resources", CONNECTOR_T) if r["id"].lower() in aws_connectors}
-    aws_keys = set()
+    aws_keys, other_keys = set(), set()
     for r in rows("securityresources", ASSESSMENT_T):
         details = props(r).get("resourceDetails") or {}
-        if any(str(details.get(k) or "").lower() == "aws" for k in ("Source", "source")):
-            aws_keys.add(r["name"].lower())
+        src = str(details.get("Source") or details.get("source") or "").lower()
+        (aws_keys if src == "aws" else other_keys).add(r["name"].lower())
+    aws_keys -= other_keys  # a key Azure rows use too decides nothing (an Arc machine's finding shares it)
 
     def std_of(rid: str) -> str:
         return _STD.search(rid).group(1).lower()

@@ -628,3 +628,18 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
     controls = {c.name: c for c in run(arg.compliance_controls_query("aws-cis-1.2.0"), arg.parse_compliance_control)}
     assert {k: c.state for k, c in controls.items()} == {"1.1": "Failed", "1.2": "Passed", "1.3": "Skipped"}
     assert controls["1.1"].passed_assessments == 4 and controls["1.1"].description == "d"
+
+
+def test_a_key_azure_rows_use_too_does_not_make_a_standard_aws() -> None:
+    """A machine recommendation on an EC2 instance's Arc machine (Source Aws) shares its key with Azure VMs; Azure
+    standards map that key too. Only keys no other row uses decide that a standard is about AWS, over every batch."""
+    batch_a = arg.parse_key_set({"keys": '["k-aws", "k-shared", ""]', "otherKeys": '[""]'})
+    batch_b = arg.parse_key_set({"keys": "[]", "otherKeys": '["k-shared", "k-azure"]'})
+    assert batch_a == frozenset({"k-aws", "k-shared"})
+    standards = [("AWS-Foundational-Security-Best-Practices", frozenset({"k-aws"})),
+                 ("Azure-CIS-2.0.0", frozenset({"k-shared", "k-azure"}))]
+    assert arg.aws_standard_names([batch_a, batch_b], standards) == ["AWS-Foundational-Security-Best-Practices"]
+    # the same batch-wise as in one batch
+    both = arg.parse_key_set({"keys": '["k-aws", "k-shared"]', "otherKeys": '["k-shared", "k-azure"]'})
+    assert arg.aws_standard_names([both], standards) == ["AWS-Foundational-Security-Best-Practices"]
+    assert "aws > 0 and other == 0" in arg.AWS_STANDARDS_QUERY

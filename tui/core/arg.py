@@ -563,10 +563,16 @@ COMPLIANCE_CONTROL_STATES_QUERY = (
 
 # Keys of AWS assessments (resourceDetails.Source Aws; ARG rows say `Source`, accept `source` too). A compliance
 # assessment is named by the assessment key it stands for.
+# Assessment keys with the number of AWS rows and of other rows each names. An AWS key is one ONLY AWS rows use: a
+# machine recommendation found on an EC2 instance's Arc machine (Source Aws) shares its key with Azure VMs, and Azure
+# standards (Azure CIS, NIST, ISO ...) map that key too; "one shared key" would report them as AWS standards.
 _AWS_ASSESSMENT_KEYS = """securityresources
     | where type == 'microsoft.security/assessments'
-    | where tostring(properties.resourceDetails.Source) =~ 'aws' or tostring(properties.resourceDetails.source) =~ 'aws'
-    | extend assessmentKey = tolower(name)"""
+    | extend src = tolower(iff(isnotempty(tostring(properties.resourceDetails.Source)),
+        tostring(properties.resourceDetails.Source), tostring(properties.resourceDetails.source)))
+    | summarize aws = countif(src == 'aws'), other = countif(src != 'aws') by assessmentKey = tolower(name)"""
+# Marks, in an AWS_ASSESSMENT_KEYS_QUERY key set, a key that non-AWS rows use too (see parse_key_set)
+NOT_ONLY_AWS = "!"
 
 _COMPLIANCE_ASSESSMENTS = (
     """securityresources
@@ -581,14 +587,18 @@ _COMPLIANCE_ASSESSMENTS = (
 # match may sit in different subscriptions).
 AWS_STANDARDS_QUERY = (
     _COMPLIANCE_ASSESSMENTS
-    + "\n| join kind=inner (" + _AWS_ASSESSMENT_KEYS + "\n    | distinct assessmentKey) on assessmentKey"
+    + "\n| join kind=inner (" + _AWS_ASSESSMENT_KEYS
+    + "\n    | where aws > 0 and other == 0 | project assessmentKey) on assessmentKey"
     + "\n| summarize standard = take_any(standard), awsAssessments = dcount(assessmentKey) by standardKey = "
       "tolower(standard)"
 )
 
-# The same over several batches, matched in Python (aws_standard_names): every AWS assessment key of a batch (one
-# row), and every standard's in-scope compliance assessment keys (one row per standard).
-AWS_ASSESSMENT_KEYS_QUERY = _AWS_ASSESSMENT_KEYS + "\n| summarize keys = make_set(assessmentKey)"
+# The same over several batches, matched in Python (aws_standard_names): the assessment keys of a batch that AWS
+# rows use and those other rows use (one row), and every standard's in-scope compliance assessment keys (one row per
+# standard). A key is an AWS key when AWS rows use it in some batch and other rows in none.
+AWS_ASSESSMENT_KEYS_QUERY = (_AWS_ASSESSMENT_KEYS
+                             + "\n| summarize keys = make_set(iff(aws > 0, assessmentKey, '')),"
+                               " otherKeys = make_set(iff(other > 0, assessmentKey, ''))")
 COMPLIANCE_ASSESSMENT_KEYS_QUERY = (
     _COMPLIANCE_ASSESSMENTS
     + "\n| summarize standard = take_any(standard), keys = make_set(assessmentKey) by standardKey = tolower(standard)"
@@ -674,11 +684,19 @@ def parse_standard_name(row: Any) -> str | None:
 
 
 def parse_key_set(row: Any) -> frozenset[str] | None:
-    """An AWS_ASSESSMENT_KEYS_QUERY row -> the lower-case keys."""
+    """An AWS_ASSESSMENT_KEYS_QUERY row -> the lower-case keys AWS rows use, plus NOT_ONLY_AWS + key for each key
+    other rows use (`otherKeys`; absent: none)."""
     try:
-        keys = _string_set(row.get("keys")) if isinstance(row, Mapping) else None
-        return None if keys is None else frozenset(k.lower() for k in keys)
-    except Exception:  # noqa: BLE001
+        if not isinstance(row, Mapping):
+            return None
+        keys = _string_set(row.get("keys"))
+        if keys is None:
+            return None
+        other = _string_set(row.get("otherKeys")) if row.get("otherKeys") is not None else set()
+        if other is None:
+            return None
+        return frozenset({k.lower() for k in keys if k} | {NOT_ONLY_AWS + k.lower() for k in other if k})
+    except Exception:  # noqa: BLE001 - a parser of untrusted rows: any odd shape is "no row", never a crash
         return None
 
 
@@ -698,7 +716,9 @@ def aws_standard_names(aws_keys: Iterable[frozenset[str]], standard_keys: Iterab
                        ) -> list[str]:
     """AWS_STANDARDS_QUERY done in Python over the rows of several batches: the standards with a compliance
     assessment whose key is an AWS assessment's, in any subscription."""
-    keys = frozenset().union(*aws_keys)
+    seen = frozenset().union(*aws_keys)
+    shared = {k[len(NOT_ONLY_AWS):] for k in seen if k.startswith(NOT_ONLY_AWS)}
+    keys = {k for k in seen if not k.startswith(NOT_ONLY_AWS)} - shared
     return [std for std, ks in standard_keys if not keys.isdisjoint(ks)]
 
 
