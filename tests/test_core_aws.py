@@ -880,7 +880,7 @@ async def test_opt_in_region_is_not_bad_credentials(moto_estate: Estate, hooks: 
     assert "eu-west-1: region not enabled (opt-in)" in d.funnel(ACCT_A, a, {}, arc_expected=False).aws_error
 
 
-async def test_opt_in_region_answering_only_on_ssm(hooks: Hooks, make_source) -> None:
+async def test_a_region_where_only_ssm_refuses_is_not_called_not_enabled(hooks: Hooks, make_source) -> None:
     def fault(call: Call) -> AWSResponse | None:
         if call.account == ACCT_B and call.region == "ap-southeast-2" and call.op == "DescribeInstanceInformation":
             return json_error(call.url, 400, "UnrecognizedClientException", "The security token is invalid.")
@@ -888,8 +888,10 @@ async def test_opt_in_region_answering_only_on_ssm(hooks: Hooks, make_source) ->
 
     hooks.faults.append(fault)
     b = (await make_source().inventory({ACCT_B: ["us-east-1", "ap-southeast-2"]}))[ACCT_B]
+    # EC2 answered there, so the region is enabled: SSM's refusal is something else and says so
     assert b.readable and list(b.failed_regions) == ["ap-southeast-2"]
-    assert b.failed_regions["ap-southeast-2"].startswith("region not enabled (opt-in)")
+    assert "not enabled" not in b.failed_regions["ap-southeast-2"]
+    assert "UnrecognizedClientException" in b.failed_regions["ap-southeast-2"]
 
 
 async def test_every_region_auth_failure_stays_a_credentials_error(hooks: Hooks, make_source) -> None:

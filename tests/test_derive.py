@@ -495,9 +495,34 @@ def test_a_classic_connectors_legacy_findings_go_to_its_account_through_its_reso
     counts = [m.RecommendationCount("", "High", "Unhealthy", 4, azure_resource_id=rg),  # as the counts query cuts it
               m.RecommendationCount("", "Low", "Healthy", 6, azure_resource_id=shared)]
     s, none = d.rec_attribution(counts, [k, k2, k3])
-    assert (s[ACC].total, s[ACC].unhealthy) == (4, 4) and (none.total, none.unhealthy) == (6, 0)
+    # stale since 2023-09-15: the account's live counts leave them out, its classic_legacy_* hold them
+    assert (s[ACC].total, s[ACC].unhealthy) == (0, 0)
+    assert (s[ACC].classic_legacy_total, s[ACC].classic_legacy_unhealthy) == (4, 4)
+    assert (none.total, none.unhealthy) == (6, 0)
     row = m.Recommendation(id="/x/1", assessment_key="k", title="t", severity="High", status="Unhealthy",
                            connector_id="", azure_resource_id=rg.replace("awsconnectorrg", "AwsConnectorRG")
                            + "/providers/microsoft.hybridcompute/machines/i-gone")
     [got] = d.attach_accounts([row], snapshot([k, k2, k3]))
     assert got.aws_account_id == ACC
+
+
+def test_an_untagged_machine_named_by_its_instance_id_belongs_to_that_instances_account() -> None:
+    hand = untagged("i-0abc")  # no AccountId tag, named like the instance
+    aws = {ACC: m.AwsAccountInventory(ACC, True, instances=(ec2("i-0abc", None),))}
+    idx = d.arc_index([hand], aws)
+    assert idx.account_of[hand.id.lower()] == ACC
+    snap = snapshot([native(ACC, [{"offeringType": "CspmMonitorAws"}])], arc_machines=[hand], aws=aws,
+                    counts=[m.RecommendationCount("", "High", "Unhealthy", 2, azure_resource_id=hand.id.lower())])
+    [v] = d.account_views(snap)
+    assert v.onboarding.arc_connected == 1 and v.recommendations.unhealthy == 2
+
+
+def test_one_extension_setting_missing_from_the_offering_is_unknown_not_off() -> None:
+    only_mde = {"offeringType": "DefenderForServersAws", "subPlan": {"type": "P2"},
+                "arcAutoProvisioning": {"enabled": True}, "mdeAutoProvisioning": {"enabled": True}}
+    p = d.plan_views([native(ACC, [only_mde])], None)["servers"]
+    assert prereq(p, "Defender for Endpoint").ok is None and "vulnerability assessment" in \
+        prereq(p, "Defender for Endpoint").detail
+    va_off = dict(only_mde, mdeAutoProvisioning={"enabled": False})
+    p = d.plan_views([native(ACC, [va_off])], None)["servers"]
+    assert prereq(p, "Defender for Endpoint").ok is False

@@ -103,6 +103,8 @@ def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
     arc_connected = world.arc_connected_by_account()  # untagged machines matched by name included
     unhealthy = world.unhealthy_by_account()  # connector-less findings attributed through their Arc machine
     standards = world.standards_by_account()
+    legacy = world.classic_legacy_by_account()  # a retired classic connector's stale findings, kept apart
+    assert legacy
     specs = {a.account_id: a for a in world.aws_accounts}
     dues = 0
     now = datetime.fromisoformat(baseline["generated_at"].replace("Z", "+00:00"))
@@ -112,6 +114,7 @@ def test_snapshot_agrees_with_the_world(baseline, estate) -> None:
         if not classic_only:
             assert onb["arc_connected"] == arc_connected.get(acct, 0), acct
         assert a["recommendations"]["unhealthy"] == unhealthy.get(acct, 0), acct
+        assert a["recommendations"]["classic_legacy"] == legacy.get(acct, {"total": 0, "unhealthy": 0}), acct
         assert a["standards"] == standards.get(acct, []), acct
         if acct in world.denied_accounts:
             assert onb["ec2_total"] is None and onb["ssm_online"] is None  # never a made-up 0

@@ -776,6 +776,9 @@ class MdcApp(App[None]):
             t.append("\nRecommendations\n", style="bold")
             t.append(f"  {r.unhealthy} unhealthy of {r.total}: " +
                      ", ".join(f"{k} {n}" for k, n in r.unhealthy_by_severity.items()) + "\n")
+            if r.classic_legacy_total:
+                t.append(f"  + {r.classic_legacy_unhealthy} unhealthy of {r.classic_legacy_total} left by the retired "
+                         "classic connector (stale since 2023-09-15: not counted above)\n", style="dim")
         comp = self.snap.data("compliance") if self.snap else None
         if comp is not None:  # the standards assigned on its native connector(s) (their per-connector copies)
             names = comp.standards_of(v.aws_account_id)

@@ -736,9 +736,12 @@ class AwsSource:
         instances: list[Ec2Instance] = []
         ssm: list[SsmInstance] = []
         failed: dict[str, SourceError] = {}
+        ssm_only: set[str] = set()  # regions where EC2 answered and only SSM failed: never "not enabled"
         for i, r in enumerate(regions):
             ec2_r, ssm_r = got[2 * i], got[2 * i + 1]
             bad = next((x for x in (ec2_r, ssm_r) if isinstance(x, BaseException)), None)
+            if bad is not None and not isinstance(ec2_r, BaseException):
+                ssm_only.add(r)
             if bad is not None:
                 if isinstance(bad, asyncio.CancelledError):  # queued work dropped by close()
                     if self._closed:
@@ -753,7 +756,8 @@ class AwsSource:
             instances.extend(ec2_r)  # type: ignore[arg-type]
             ssm.extend(ssm_r)  # type: ignore[arg-type]
 
-        failed = opt_in_errors(failed, regions, acct)
+        # a region EC2 answered in is enabled, whatever SSM said there
+        failed = {r: (failed[r] if r in ssm_only else e) for r, e in opt_in_errors(failed, regions, acct).items()}
         failed_regions = {r: str(e) for r, e in failed.items()}
         if regions and len(failed) == len(regions):
             first = failed[regions[0]]

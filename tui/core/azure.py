@@ -564,8 +564,10 @@ class AzureSource:
     async def recommendation_counts(self, subscriptions: Sequence[str] | None) -> tuple[RecommendationCount, ...]:
         """AWS assessment counts per (connector id, severity, status), summarized by ARG; rows without a connector
         per (Arc machine's AccountId tag or, untagged, Arc machine id, severity, status)."""
+        # a summarize result cannot page: ask for ARG's whole page whatever arg_page_size says
         parsed = await self.graph.query_parsed(_arg.RECOMMENDATION_COUNTS_QUERY, self._scope(subscriptions),
-                                               _arg.parse_recommendation_count, name="recommendation counts query")
+                                               _arg.parse_recommendation_count, name="recommendation counts query",
+                                               page_size=_arg.MAX_PAGE_SIZE)
         merged: dict[tuple[str, str, str, str, str], int] = {}
         for cells in parsed:
             for c in cells:

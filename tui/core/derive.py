@@ -163,6 +163,10 @@ class RecSummary:
     total: int
     unhealthy: int
     unhealthy_by_severity: Mapping[str, int] = field(default_factory=dict)
+    # a retired classic connector's legacy findings (machines long gone, attributed through the resource group it
+    # onboarded into): stale since 2023-09-15, so kept apart from the live counts above
+    classic_legacy_total: int = 0
+    classic_legacy_unhealthy: int = 0
 
 
 # A classic connector (Microsoft.Security/connectors): retired by Microsoft on 2023-09-15, no data streamed to it
@@ -386,7 +390,8 @@ def _ec2_present(ctx: PlanContext, *, or_rds: bool = False) -> Prerequisite:
         return Prerequisite(name, True, f"{len(ec2)} EC2 instance(s) in the scanned regions")
     if or_rds:  # mdc-aws does not read RDS: no EC2 instance does not mean nothing to protect
         return Prerequisite(name, None, "no EC2 instance in the scanned regions; RDS Custom for SQL Server is not "
-                                        "read here: check with `aws rds describe-db-instances` in the account")
+                                        "read here: check with `aws rds describe-db-instances` in the account",
+                            verifiable=False)
     return Prerequisite(name, False, "no EC2 instance in the scanned regions: the plan has nothing to protect",
                         "no EC2")
 
@@ -403,7 +408,7 @@ def _ssm_agents(ctx: PlanContext, *, sql_only: bool = False) -> Prerequisite:
         return Prerequisite(name, True, f"all {len(ec2)} EC2 instance(s) report to SSM")
     what = f"{len(missing)} of {len(ec2)} EC2 instance(s) have no SSM agent reporting ({_some(missing)})"
     if sql_only:  # which instances run SQL Server is not in the data: only those need it for this plan
-        return Prerequisite(name, None, f"{what}; the SQL Server ones need it: {_WHICH_SQL}")
+        return Prerequisite(name, None, f"{what}; the SQL Server ones need it: {_WHICH_SQL}", verifiable=False)
     return Prerequisite(name, False, f"{what}: install the agent and attach an instance profile with "
                                      "AmazonSSMManagedInstanceCore (Onboarding pane: no SSM agent)", "no SSM agent")
 
@@ -432,7 +437,8 @@ def _arc_installed(ctx: PlanContext, auto: bool | None, *, sql_only: bool = Fals
             f"machine ({_some(missing)})")
     if sql_only:
         return Prerequisite(name, None, f"{what}; the SQL Server ones need it (turn auto-provisioning on in the "
-                                        f"Databases plan settings, or install the Arc agent on them): {_WHICH_SQL}")
+                                        f"Databases plan settings, or install the Arc agent on them): {_WHICH_SQL}",
+                            verifiable=False)
     return Prerequisite(name, False, f"{what}: turn it on in the Servers plan settings (needs Owner) or install "
                                      "the Arc agent on them", "Arc off")
 
@@ -453,6 +459,15 @@ def _servers_prerequisites(conn: m.Connector, raw: Mapping[str, Any],
                                              "account > Servers > Settings")
     elif mde and va:
         extensions = Prerequisite(ext, True, "Defender for Endpoint and vulnerability assessment provisioning on")
+    elif mde is None or va is None:  # one setting missing from the offering is unknown, not off
+        if mde is False or va is False:
+            off_one = "Defender for Endpoint" if mde is False else "vulnerability assessment"
+            extensions = Prerequisite(ext, False, f"{off_one} provisioning off: turn it on in Environment settings > "
+                                                  "account > Servers > Settings", "MDE/VA off")
+        else:
+            missing = "Defender for Endpoint" if mde is None else "vulnerability assessment"
+            extensions = Prerequisite(ext, None, f"{missing} is not in the connector's Servers offering: check "
+                                                 "Environment settings > account > Servers > Settings")
     else:
         off = [x for x, on in (("Defender for Endpoint", mde), ("vulnerability assessment", va)) if not on]
         extensions = Prerequisite(ext, False, f"{' and '.join(off)} provisioning off: turn it on in Environment "
@@ -629,8 +644,10 @@ def arc_index(machines: Iterable[m.ArcMachine],
         for label in {_first_label(i.private_dns_name), _lower(i.name).strip()} - {""}:
             by_label[label].append(i)
     for a in pending:
-        if _lower(a.instance_id or a.name) in instances:
-            continue  # matched by its instance id above
+        named = instances.get(_lower(a.instance_id or a.name))
+        if named is not None:  # matched by its instance id above: no tag names its account, the instance does
+            out.account_of.setdefault(_lower(a.id), named.account_id)
+            continue
         names = {_lower(a.computer_name).strip(), _lower(a.name).strip(), _first_label(a.fqdn)} - {""}
         rg = _ARC_MULTICLOUD_RG.match(a.resource_group or "")
         hint = a.aws_account_id or (rg.group(1) if rg else None)
@@ -758,7 +775,8 @@ def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.C
                     arc: ArcIndex | None = None) -> tuple[dict[str, RecSummary], RecSummary]:
     """(account -> its recommendation counts, the counts no shown account could be found for). A row is
     unattributed when it names no connector and no Arc machine with a known account, or names an account (or a
-    connector) that no connector in scope connects: never silently dropped."""
+    connector) that no connector in scope connects: never silently dropped. A retired classic connector's legacy
+    rows go to its account's `classic_legacy_*` counts, apart from the live ones."""
     conns = list(conns)
     by_conn = {_lower(c.id): c.aws_account_id for c in conns if c.aws_account_id}
     known = {c.aws_account_id for c in conns if c.aws_account_id}
@@ -767,8 +785,16 @@ def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.C
     sev: dict[str, dict[str, int]] = {}
     none = [0, 0]
     none_sev = _zero()
+    legacy: dict[str, list[int]] = {}
     for rc in counts:
-        account = row_account(rc.connector_id, rc.arc_account_id, rc.azure_resource_id, by_conn, arc, classic)
+        account = row_account(rc.connector_id, rc.arc_account_id, rc.azure_resource_id, by_conn, arc)
+        if account is None and classic and rc.azure_resource_id:
+            old = classic.get(_resource_group_path(rc.azure_resource_id))
+            if old in known:  # stale: counted apart, never as the account's live findings
+                lt = legacy.setdefault(old, [0, 0])
+                lt[0] += rc.count
+                lt[1] += rc.count if _lower(rc.status) == "unhealthy" else 0
+                continue
         if account not in known:
             t, s = none, none_sev
         else:
@@ -779,8 +805,11 @@ def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.C
             key = next((k for k in m.SEVERITIES if k.lower() == _lower(rc.severity)), None)
             if key:
                 s[key] += rc.count
-    return ({a: RecSummary(t[0], t[1], sev.get(a, _zero())) for a, t in acc.items()},
-            RecSummary(none[0], none[1], none_sev))
+    out = {a: RecSummary(t[0], t[1], sev.get(a, _zero())) for a, t in acc.items()}
+    for a, (lt, lu) in legacy.items():
+        base = out.get(a, RecSummary(0, 0, _zero()))
+        out[a] = dc_replace(base, classic_legacy_total=lt, classic_legacy_unhealthy=lu)
+    return out, RecSummary(none[0], none[1], none_sev)
 
 
 def rec_summaries(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector],

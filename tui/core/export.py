@@ -96,9 +96,11 @@ def _unattributed(r: d.RecSummary | None) -> dict[str, Any]:
 
 def _recs(r: d.RecSummary | None) -> dict[str, Any]:
     if r is None:
-        return {"total": None, "unhealthy": None, "unhealthy_by_severity": {k: None for k in m.SEVERITIES}}
+        return {"total": None, "unhealthy": None, "unhealthy_by_severity": {k: None for k in m.SEVERITIES},
+                "classic_legacy": {"total": None, "unhealthy": None}}
     return {"total": r.total, "unhealthy": r.unhealthy,
-            "unhealthy_by_severity": {k: int(r.unhealthy_by_severity.get(k, 0)) for k in m.SEVERITIES}}
+            "unhealthy_by_severity": {k: int(r.unhealthy_by_severity.get(k, 0)) for k in m.SEVERITIES},
+            "classic_legacy": {"total": r.classic_legacy_total, "unhealthy": r.classic_legacy_unhealthy}}
 
 
 def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
@@ -207,7 +209,7 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
                          a["organization_role"], a["duplicate_classic_native"],
                          " ".join(sorted({r for c in a["connectors"] for r in c["regions"]})),
                          next((c["scan_interval_hours"] for c in a["connectors"] if c["scan_interval_hours"]), None),
-                         "; ".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
+                         ",".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
     plan_keys = list(m.PLAN_KEYS)
     out["plans"] = (["aws_account_id", *plan_keys, "servers_sub_plan", "arc_auto_provisioning", "prerequisites_ok"],
                     [[a["aws_account_id"], *[a["plans"][k]["enabled"] for k in plan_keys],

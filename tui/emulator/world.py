@@ -414,6 +414,7 @@ class _Truth:
     def __init__(self):
         self.by_account: dict[str, list[int]] = {}  # account id -> [AWS assessment rows, Unhealthy ones]
         self.unattributed = [0, 0]
+        self.legacy: dict[str, list[int]] = {}  # account id -> [classic legacy rows, Unhealthy ones] (stale, apart)
         self.aws_recs: set[int] = set()  # catalogue recommendations with at least one AWS assessment row
         self.arc: dict[str, collections.Counter] = {}  # account id -> Arc status -> machines
         self.sub_controls: dict[str, dict[str, dict[str, str]]] = {}  # sub -> standard -> control -> state (in scope)
@@ -571,11 +572,17 @@ class World:
     def recommendations_by_account(self) -> dict[str, dict[str, int]]:
         """{account id: {"total", "unhealthy"}} of the AWS assessment rows (Source Aws) a reader attributes to each
         account: by connector (native rows), else by `AzureResourceId` -> Arc machine -> its AccountId tag, or its
-        EC2 instance matched by computer name for an untagged machine, or (a classic connector's legacy rows, whose
-        machines are gone) the classic connector whose resource group holds that id. Accounts with no attributed
-        row are absent."""
+        EC2 instance matched by computer name for an untagged machine. A retired classic connector's legacy rows are
+        not here (classic_legacy_by_account). Accounts with no attributed row are absent."""
         tr = self._current_truth()
         return {aid: {"total": v[0], "unhealthy": v[1]} for aid, v in sorted(tr.by_account.items())}
+
+    def classic_legacy_by_account(self) -> dict[str, dict[str, int]]:
+        """{account id: {"total", "unhealthy"}} of the legacy rows a retired classic connector left (their machines are
+        gone; the classic connector whose resource group holds them names the account). Stale since 2023-09-15, so
+        a reader keeps them apart from the account's live counts (recommendations_by_account leaves them out)."""
+        tr = self._current_truth()
+        return {aid: {"total": v[0], "unhealthy": v[1]} for aid, v in sorted(tr.legacy.items())}
 
     def unhealthy_by_account(self) -> dict[str, int]:
         """{account id: Unhealthy AWS assessment rows attributed to it} (see recommendations_by_account)."""
@@ -1898,7 +1905,7 @@ class World:
                   and _parse_arm_id(b.get("id", "")).get("subscriptions", "").lower() == sub.lower()
                   and str(((b.get("properties") or {}).get("hybridComputeSettings") or {}).get("resourceGroupName")
                           or "AwsConnectorRG").lower() == rg.lower()}
-        tally = truth.by_account.setdefault(owners.pop(), [0, 0]) if len(owners) == 1 else truth.unattributed
+        tally = truth.legacy.setdefault(owners.pop(), [0, 0]) if len(owners) == 1 else truth.unattributed
         tally[0] += len(cached.static_rows)
         tally[1] += cached.static_counts.get("unhealthy", 0)
         truth.aws_recs.update(cached.dynamic)
