@@ -2182,7 +2182,10 @@ class World:
         if len(self._drow_cache) > 200_000:
             self._drow_cache.clear()
         title, severity = SERVER_RECS[j]
-        key = _uuid5("server-recommendation", title)
+        # one recommendation, one assessment key, whatever the machine (as in MDC): the EC2 instance's Arc machine
+        # shares the key of the same recommendation on Azure VMs, and SOC-TSP (Azure) maps it: a reader that called
+        # every key of an AWS row an AWS key would report SOC-TSP as an AWS standard
+        key = _AZURE_KEY_OF_TITLE.get(title) or _uuid5("server-recommendation", title)
         # Microsoft's queries read these keys PascalCase; some rows carry them camelCase (readers tolerate both)
         rd = ({"source": "Aws", "azureResourceId": arc_id, "resourceType": ARC_RESOURCE_TYPE} if camel else
               {"Source": "Aws", "AzureResourceId": arc_id, "ResourceType": ARC_RESOURCE_TYPE})
@@ -2217,6 +2220,9 @@ def _sum_counts(parts: list[dict]) -> dict:
 @lru_cache(maxsize=64)
 def _azure_key(j: int) -> str:
     return _uuid5("azure-recommendation", AZURE_RECS[j][0])
+
+
+_AZURE_KEY_OF_TITLE = {r[0]: _azure_key(j) for j, r in enumerate(AZURE_RECS)}
 
 
 def _azure_standard(name: str, controls: list[tuple[str, str]], field: int) -> dict:
