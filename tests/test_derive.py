@@ -526,3 +526,12 @@ def test_one_extension_setting_missing_from_the_offering_is_unknown_not_off() ->
     va_off = dict(only_mde, mdeAutoProvisioning={"enabled": False})
     p = d.plan_views([native(ACC, [va_off])], None)["servers"]
     assert prereq(p, "Defender for Endpoint").ok is False
+
+
+def test_a_stopped_instance_ssm_does_not_list_reads_connection_lost_not_no_agent() -> None:
+    """DescribeInstanceInformation leaves Stopped nodes out (AWS API reference): a stopped instance without an SSM
+    entry is one whose agent cannot report, not one without an agent."""
+    stopped = m.Ec2Instance(ACC, "us-east-1", "i-0s", "stopped", "linux")
+    running = m.Ec2Instance(ACC, "us-east-1", "i-0r", "running", "linux")
+    f = d.funnel(ACC, m.AwsAccountInventory(ACC, True, instances=(stopped, running)), {}, True)
+    assert {s.instance_id: s.reason for s in f.stuck} == {"i-0s": m.REASON_SSM_LOST, "i-0r": m.REASON_NO_SSM}

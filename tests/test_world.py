@@ -142,9 +142,15 @@ def test_ssm_statuses(world):
 def test_ssm_instance_information_matches_status(world):
     acct = world.aws_accounts[1]
     info = {e["InstanceId"]: e for e in world.ssm_instance_information(acct.account_id)}
+    stopped = 0
     for i in acct.instances:
         status = world.ssm_status(acct.account_id, i.instance_id)
+        if i.state == "stopped":  # "does not return information for nodes that are either Stopped or Terminated"
+            assert i.instance_id not in info
+            stopped += status is not None
+            continue
         assert (info[i.instance_id]["PingStatus"] if i.instance_id in info else None) == status
+    assert stopped, "a stopped instance with an agent exists (and is left out)"
     assert all(e["PlatformType"] in ("Linux", "Windows") for e in info.values())
 
 

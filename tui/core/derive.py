@@ -710,7 +710,9 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
         if a is not None:
             reason = _ARC_REASONS.get(_lower(a.status), m.REASON_ARC_OTHER)
         elif s is None:
-            reason = m.REASON_NO_SSM
+            # SSM lists no stopped instance (DescribeInstanceInformation leaves Stopped and Terminated nodes out):
+            # its agent cannot report while it is stopped, which is not the same as having none
+            reason = m.REASON_SSM_LOST if _lower(i.state) in ("stopped", "stopping") else m.REASON_NO_SSM
         elif not online:
             reason = m.REASON_SSM_LOST
         else:

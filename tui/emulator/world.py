@@ -624,7 +624,7 @@ class World:
 
     def ssm_instance_information(self, account_id: str, region: str | None = None) -> list[dict]:
         """SSM DescribeInstanceInformation entries (InstanceInformationList) for the account's instances that have an
-        agent, now. LastPingDateTime / RegistrationDate are epoch seconds (floats)."""
+        agent and are not stopped, now. LastPingDateTime / RegistrationDate are epoch seconds (floats)."""
         t = self.tick()
         a_i = self._acct_idx.get(str(account_id))
         if a_i is None:
@@ -635,7 +635,9 @@ class World:
             if region is not None and spec.region != region:
                 continue
             status, since = self._ssm_at(inst, t)
-            if status is None:
+            # the operation "does not return information for nodes that are either Stopped or Terminated" (AWS API
+            # reference, DescribeInstanceInformation)
+            if status is None or spec.state in ("stopped", "terminated"):
                 continue
             first = self._first_agent_event(inst)
             registered = max(inst.ev_t[first], inst.launch_tick)
