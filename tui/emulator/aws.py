@@ -18,7 +18,7 @@ EKS clusters, Security Hub with its standards, CloudFormation stacks (`world.cfn
 Our layer, in front of moto:
 - fault injection (AwsFaults): throttle / 5xx / access_denied in each protocol's error shape, and latency;
 - SSM DescribeInstanceInformation (moto has none): the account+region's moto EC2 instances that the world says run
-  an SSM agent (`world.ssm_status`, records from `world.ssm_instance_information`); stopped ones are ConnectionLost;
+  an SSM agent (`world.ssm_status`, records from `world.ssm_instance_information`); stopped ones are left out;
 - Security Hub standards (moto has none): DescribeStandards, GetEnabledStandards, BatchEnable/DisableStandards;
 - sts:AssumeRole(WithWebIdentity/WithSAML) into an account in `world.denied_accounts` -> 403 AccessDenied;
 - a regional call in an (account, region) of `world.opt_in_disabled` (an opt-in region the account has not enabled)

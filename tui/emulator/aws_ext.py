@@ -466,7 +466,8 @@ def describe_instance_information(
 ) -> dict[str, Any]:
     """AmazonSSM.DescribeInstanceInformation over moto's EC2 instances of (account, region).
 
-    Managed = the world gives the instance an SSM status; a stopped (or stopping) moto instance is ConnectionLost.
+    Managed = the world gives the instance an SSM status; a stopped or terminated moto instance is left out (as the
+    API reference says), a stopping one is ConnectionLost.
     Record fields come from `world_records` (World.ssm_instance_information) when given, else are derived
     deterministically from the instance."""
     max_results = body.get("MaxResults")
@@ -490,13 +491,13 @@ def describe_instance_information(
         snap = []
         for inst in sorted(instances, key=lambda i: i.id):
             state = inst.state
-            if state in ("terminated", "shutting-down"):
+            # "does not return information for nodes that are either Stopped or Terminated" (API reference)
+            if state in ("terminated", "shutting-down", "stopped"):
                 continue
             ping = ssm_status(account, inst.id)
             if ping is None:
                 continue
-            stopped = state in ("stopped", "stopping")
-            if stopped:
+            if state == "stopping":  # on its way down: the agent has gone silent
                 ping = "ConnectionLost"
             base = (world_records or {}).get(inst.id)
             if base is not None:
