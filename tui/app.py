@@ -803,6 +803,8 @@ class MdcApp(App[None]):
         od = self.snap.data("onboarding") if self.snap else None
         inv = od.aws.get(v.aws_account_id) if od else None
         ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
+        # SSM lists no stopped instance: "stopped", not "no agent", for those
+        stopped = {i.instance_id.lower() for i in (inv.instances if inv else ()) if i.state in ("stopped", "stopping")}
         arc = d.snapshot_arc_index(self.snap)
         items = []
         now = datetime.now(timezone.utc)
@@ -810,7 +812,8 @@ class MdcApp(App[None]):
             ss = ssm.get(s.instance_id.lower())
             a = arc.get(s.instance_id.lower())
             items.append(Item(s.instance_id, (s.instance_id, s.region or "?", s.reason,
-                                              ss.ping_status if ss else "no agent",
+                                              ss.ping_status if ss else
+                                              "stopped" if s.instance_id.lower() in stopped else "no agent",
                                               ("—" if a is None else a.status if s.matched_by != d.MATCH_NAME
                                                else a.status[:5] + "≈"),
                                               d.due_short(s.discovery_due, now)),
@@ -846,8 +849,13 @@ class MdcApp(App[None]):
                   f"{ec2.launch_time.strftime('%Y-%m-%d %H:%M UTC') if ec2.launch_time else '?'}\n"
                   if ec2 else "not read\n"))
         t.append("SSM\n", style="bold")
-        t.append(f"  {ssm.ping_status}  agent {ssm.agent_version}  platform {ssm.platform_type}  "
-                 f"last ping {ssm.last_ping}\n" if ssm else "  not a managed instance (no SSM agent reporting)\n")
+        if ssm:
+            t.append(f"  {ssm.ping_status}  agent {ssm.agent_version}  platform {ssm.platform_type}  "
+                     f"last ping {ssm.last_ping}\n")
+        elif ec2 is not None and ec2.state in ("stopped", "stopping"):  # SSM lists no stopped instance
+            t.append("  the instance is stopped: SSM lists no stopped instance, its agent reports once it runs\n")
+        else:
+            t.append("  not a managed instance (no SSM agent reporting)\n")
         t.append("Azure Arc\n", style="bold")
         t.append(f"  {arc.status}  {arc.id}\n  last status change {arc.last_status_change}\n" if arc
                  else "  no Arc machine yet\n")
