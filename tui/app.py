@@ -804,7 +804,7 @@ class MdcApp(App[None]):
         inv = od.aws.get(v.aws_account_id) if od else None
         ssm = {s.instance_id.lower(): s for s in (inv.ssm if inv else ())}
         # SSM lists no stopped instance: "stopped", not "no agent", for those
-        stopped = {i.instance_id.lower() for i in (inv.instances if inv else ()) if i.state in ("stopped", "stopping")}
+        stopped = {i.instance_id.lower() for i in (inv.instances if inv else ()) if i.stopped}
         arc = d.snapshot_arc_index(self.snap)
         items = []
         now = datetime.now(timezone.utc)
@@ -852,7 +852,7 @@ class MdcApp(App[None]):
         if ssm:
             t.append(f"  {ssm.ping_status}  agent {ssm.agent_version}  platform {ssm.platform_type}  "
                      f"last ping {ssm.last_ping}\n")
-        elif ec2 is not None and ec2.state in ("stopped", "stopping"):  # SSM lists no stopped instance
+        elif ec2 is not None and ec2.stopped:  # SSM lists no stopped instance
             t.append("  the instance is stopped: SSM lists no stopped instance, its agent reports once it runs\n")
         else:
             t.append("  not a managed instance (no SSM agent reporting)\n")

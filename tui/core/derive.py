@@ -712,7 +712,7 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
         elif s is None:
             # SSM lists no stopped instance (DescribeInstanceInformation leaves Stopped and Terminated nodes out):
             # its agent cannot report while it is stopped, which is not the same as having none
-            reason = m.REASON_SSM_LOST if _lower(i.state) in ("stopped", "stopping") else m.REASON_NO_SSM
+            reason = m.REASON_SSM_LOST if i.stopped else m.REASON_NO_SSM
         elif not online:
             reason = m.REASON_SSM_LOST
         else:

@@ -98,6 +98,11 @@ class Ec2Instance:
     # hand (no MDC tags) registers with, so it joins such an Arc machine to this instance.
     private_dns_name: str | None = None
 
+    @property
+    def stopped(self) -> bool:
+        """Stopped or stopping: SSM lists no such instance (DescribeInstanceInformation leaves Stopped nodes out)."""
+        return self.state.lower() in ("stopped", "stopping")
+
 
 @dataclass(frozen=True)
 class SsmInstance:
