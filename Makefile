@@ -53,6 +53,15 @@ clis: $(CLIS_STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mdc-aws --demo
 
+## ruff, mypy and the import-linter contracts (all three configured in pyproject.toml). All three run; any failure
+## fails the target. .ci/run runs it before the tests.
+lint: $(STAMP)
+	@rc=0; \
+	echo "ruff check"; $(VENV)/bin/ruff check --no-cache --output-format concise . || rc=1; \
+	echo "mypy"; $(VENV)/bin/mypy || rc=1; \
+	echo "lint-imports"; $(VENV)/bin/lint-imports --no-cache || rc=1; \
+	exit $$rc
+
 ## The whole test suite (what .ci/run runs).
 test: $(STAMP) $(CLIS_STAMP)
 	MDC_AWS_CLI_VENV=$(abspath $(CLIS_VENV)) $(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider

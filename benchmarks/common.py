@@ -99,7 +99,7 @@ def machine_info() -> dict[str, Any]:
         import textual
 
         tv = textual.__version__
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a machine description never fails the benchmark
         tv = "?"
     return {"cpus": os.cpu_count(), "cpus_usable": avail, "cpu_model": cpu, "mem_gb": mem_gb,
             "python": sys.version.split()[0], "textual": tv, "loadavg": [round(x, 2) for x in os.getloadavg()]}

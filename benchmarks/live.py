@@ -165,12 +165,13 @@ async def loop_lag(app: Any, out: list[tuple[float, float]], stop: asyncio.Event
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tui.cli import demo_settings
+    from tui.demo_estate import demo_settings
     from tui.core.config import Settings
     from tui.core.history import History
     from tui.emulator.estate import EstateInfo
 
-    info = EstateInfo.from_json(open(args.estate_info, encoding="utf-8").read())
+    with open(args.estate_info, encoding="utf-8") as fh:
+        info = EstateInfo.from_json(fh.read())
     settings = demo_settings(info, Settings())
     history = History.in_dir(args.data_dir) if args.data_dir else None
     res: dict[str, Any] = {"rss_start": proc_status_mb()}
@@ -195,8 +196,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with app.run_test(size=(80, 24)) as pilot:
         lag_task = asyncio.create_task(loop_lag(app, lags, stop_lag))
         await pilot.pause()
-        app.action_show_pane("recs")  # what `4` does: the recommendations pane, its table focused
-        table = app.pane("recs").table
+        app.dashboard.action_show_pane("recs")  # what `4` does: the recommendations pane, its table focused
+        table = app.dashboard.pane("recs").table
         actions: list[float] = []
         for name in ("action_cursor_down", "action_page_down"):
             orig = getattr(table, name)
@@ -271,7 +272,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             accesses = list(aws._accesses.values()) + ([aws._base] if aws._base else [])
             res["aws_accesses"] = len(accesses)
             res["aws_clients"] = sum(len(a.clients) for a in accesses)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - optional diagnostics of private attributes: never fail the run
             pass
         if args.dump_recs:
             with open(args.dump_recs, "wb") as fh:

@@ -134,9 +134,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         res["recs_arrival"] = {"fetch_to_handler_ms": ms(h0 - t_app),  # includes start-up + Index.prepare (worker)
                                "on_recs_loaded_ui_ms": ms(h1 - h0),
                                "handler_to_painted_ms": ms(flog.first_after(h1)[1] - h0)}  # type: ignore[index]
-        app.action_show_pane("recs")
+        app.dashboard.action_show_pane("recs")
         await pilot.pause()
-        pane = app.pane("recs")
+        pane = app.dashboard.pane("recs")
         table = pane.table
         done: list[float] = []
         orig = pane.render_rows
@@ -209,7 +209,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # where the time of one re-render goes (the steps of RecommendationsPane.render_rows, timed one by one)
         from tui.core.tablequery import parse_filter
         from tui.core.rectable import SORT_KEYS
-        from widgets.panes import rec_cells
+        from tui.render.rows import rec_cells
 
         steps: dict[str, list[float]] = {"parse+query": [], "rec_cells": [], "table.set_rows": []}
         for _ in range(3):

@@ -62,7 +62,7 @@ def child(args: list[str], logfile: Path, timeout: float) -> None:
 
 def prefill_history(info: Any, folder: Path) -> dict[str, Any]:
     """A real collection of the default estate, saved as the latest snapshot (what the next start opens on)."""
-    from tui.cli import demo_settings
+    from tui.demo_estate import demo_settings
     from tui.core import derive as d
     from tui.core.config import Settings
     from tui.core.history import History
@@ -100,7 +100,7 @@ def prefill_history(info: Any, folder: Path) -> dict[str, Any]:
 
 async def _one_dashboard_run(info: Any, history: Any) -> None:
     from tui.app import VIEW_FORMAT, MdcApp
-    from tui.cli import demo_settings
+    from tui.demo_estate import demo_settings
     from tui.core.config import Settings
     from tui.core.service import Service
 
@@ -110,7 +110,7 @@ async def _one_dashboard_run(info: Any, history: Any) -> None:
         for _ in range(1200):
             await pilot.pause(0.05)
             # after the recommendations too: their worker must not be left waiting on a closed service
-            if (app.last_refresh is not None and app.pane("recs").state in ("ok", "error")
+            if (app.last_refresh is not None and app.dashboard.pane("recs").state in ("ok", "error")
                     and history.latest_view(VIEW_FORMAT) is not None):
                 break
         else:
@@ -259,7 +259,8 @@ def report(out: dict[str, Any]) -> str:
         lines += [
             f"2. rows: {pb['source']}; matched: sev:high s3 {pb['filter_sev_high_s3']['matched']:,}, "
             f"!sev:low {pb['filter_not_low']['matched']:,}",
-            f"   sort sequence (column:ms, the first use of a column is cold): {' '.join(pb['sort_change']['sequence'])}",
+            "   sort sequence (column:ms, the first use of a column is cold): "
+            f"{' '.join(pb['sort_change']['sequence'])}",
             f"   clear the filter (all {pb['clear_filter_all_rows']['matched']:,} rows) p50 "
             f"{pb['clear_filter_all_rows']['p50_ms']:.0f} ms; default status:unhealthy "
             f"({pb['default_filter_unhealthy']['matched']:,}) p50 {pb['default_filter_unhealthy']['p50_ms']:.0f} ms",
@@ -291,7 +292,8 @@ def report(out: dict[str, Any]) -> str:
             f"   during refresh: {ln('during_refresh')}",
             f"   after refresh:  {ln('after_refresh')}",
             f"   UI loop stalls > 25 ms during the refresh: {st['count_over_25ms']} ({st['over_100ms']} > 100 ms), "
-            f"{st['total_ms']:.0f} ms in all; worst " + ", ".join(f"{x['ms']:.0f} ms @{x['t_s']}s" for x in st["worst"][:4]),
+            f"{st['total_ms']:.0f} ms in all; worst "
+            + ", ".join(f"{x['ms']:.0f} ms @{x['t_s']}s" for x in st["worst"][:4]),
         ]
         if gcr:
             lines.append(f"   garbage collections > 5 ms during the refresh: {gcr['pauses_over_5ms']}, "
@@ -299,8 +301,9 @@ def report(out: dict[str, Any]) -> str:
                              f"gen{x['gen']} {x['ms']:.0f} ms @{x['t_s']}s on {x['thread']}" for x in gcr["worst"][:4]))
         gcs = lv.get("gc_during_start")
         if gcs:
-            lines.append(f"   garbage collections > 5 ms during start-up: {gcs['pauses_over_5ms']}, {gcs['total_ms']:.0f} ms "
-                         f"in all, longest {gcs['max_ms']:.0f} ms (a collection holds the GIL: the UI loop waits)")
+            lines.append(f"   garbage collections > 5 ms during start-up: {gcs['pauses_over_5ms']}, "
+                         f"{gcs['total_ms']:.0f} ms in all, longest {gcs['max_ms']:.0f} ms "
+                         "(a collection holds the GIL: the UI loop waits)")
         evs = [e for e in lv["ui_events"] if "handler_ms" in e]
         lines.append("   UI-loop handlers (t from pressing r): " + ", ".join(
             f"{e['what']} {e['handler_ms']:.0f} ms @{e['t_s']}s" for e in evs))
@@ -323,7 +326,8 @@ def report(out: dict[str, Any]) -> str:
         if lv.get("aws_clients") is not None:
             lines.append(f"   AWS source keeps {lv['aws_clients']} boto3 clients for {lv['aws_accesses']} accounts")
         es = out.get("estate_rss", {})
-        lines.append(f"   emulated estate (own process, not counted): RSS {es.get('idle', {}).get('VmRSS', '?')} MB idle, "
+        lines.append("   emulated estate (own process, not counted): "
+                     f"RSS {es.get('idle', {}).get('VmRSS', '?')} MB idle, "
                      f"{es.get('after', {}).get('VmRSS', '?')} MB after serving both runs (peak "
                      f"{es.get('after', {}).get('VmHWM', '?')} MB)")
     if sk:
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     def start_large() -> None:
         try:
             large.append(spawn(seed=42, scale="large", tick_seconds=None, timeout_s=300))
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
             large_err.append(e)
 
     t_large = None

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the emulator's compact data files from the shared reference material.
 
     python scripts/build_emulator_data.py [--reference ../shared/reference] [--out tui/emulator/data]
@@ -49,16 +48,19 @@ OWN_RECOMMENDATIONS = {FSBP, "CIS-AWS-Foundations-v1.2.0", "PCI-DSS-v3.2.1"}
 # The Microsoft cloud security benchmark (v1) control ids and titles. Which AWS recommendation feeds which control is
 # ASSUMED (`mcsb_control_for`): Microsoft's real mapping is not in any stored source.
 MCSB_CONTROLS = [
-    ("NS-1", "Establish network segmentation boundaries"), ("NS-2", "Secure cloud native services with network controls"),
+    ("NS-1", "Establish network segmentation boundaries"),
+    ("NS-2", "Secure cloud native services with network controls"),
     ("NS-3", "Deploy firewall at the edge of enterprise network"),
     ("NS-4", "Deploy intrusion detection/intrusion prevention systems (IDS/IPS)"), ("NS-5", "Deploy DDOS protection"),
     ("NS-6", "Deploy web application firewall"), ("NS-7", "Simplify network security configuration"),
     ("NS-8", "Detect and disable insecure services and protocols"),
     ("NS-9", "Connect on-premises or cloud network privately"), ("NS-10", "Ensure Domain Name System (DNS) security"),
-    ("IM-1", "Use centralized identity and authentication system"), ("IM-2", "Protect identity and authentication systems"),
+    ("IM-1", "Use centralized identity and authentication system"),
+    ("IM-2", "Protect identity and authentication systems"),
     ("IM-3", "Manage application identities securely and automatically"), ("IM-4", "Authenticate server and services"),
     ("IM-5", "Use single sign-on (SSO) for application access"), ("IM-6", "Use strong authentication controls"),
-    ("IM-7", "Restrict resource access based on conditions"), ("IM-8", "Restrict the exposure of credentials and secrets"),
+    ("IM-7", "Restrict resource access based on conditions"),
+    ("IM-8", "Restrict the exposure of credentials and secrets"),
     ("IM-9", "Secure user access to existing applications"),
     ("PA-1", "Separate and limit highly privileged/administrative users"),
     ("PA-2", "Avoid standing access for accounts and permissions"),
@@ -66,7 +68,8 @@ MCSB_CONTROLS = [
     ("PA-5", "Set up emergency access"), ("PA-6", "Use privileged access workstations"),
     ("PA-7", "Follow just enough administration (least privilege) principle"),
     ("PA-8", "Determine access process for cloud provider support"),
-    ("DP-1", "Discover, classify, and label sensitive data"), ("DP-2", "Monitor anomalies and threats targeting sensitive data"),
+    ("DP-1", "Discover, classify, and label sensitive data"),
+    ("DP-2", "Monitor anomalies and threats targeting sensitive data"),
     ("DP-3", "Encrypt sensitive data in transit"), ("DP-4", "Enable data at rest encryption by default"),
     ("DP-5", "Use customer-managed key option in data at rest encryption when required"),
     ("DP-6", "Use a secure key management process"), ("DP-7", "Use a secure certificate management process"),
@@ -74,14 +77,17 @@ MCSB_CONTROLS = [
     ("AM-1", "Track asset inventory and their risks"), ("AM-2", "Use only approved services"),
     ("AM-3", "Ensure security of asset lifecycle management"), ("AM-4", "Limit access to asset management"),
     ("AM-5", "Use only approved applications in virtual machine"),
-    ("LT-1", "Enable threat detection capabilities"), ("LT-2", "Enable threat detection for identity and access management"),
-    ("LT-3", "Enable logging for security investigation"), ("LT-4", "Enable network logging for security investigation"),
+    ("LT-1", "Enable threat detection capabilities"),
+    ("LT-2", "Enable threat detection for identity and access management"),
+    ("LT-3", "Enable logging for security investigation"),
+    ("LT-4", "Enable network logging for security investigation"),
     ("LT-5", "Centralize security log management and analysis"), ("LT-6", "Configure log storage retention"),
     ("LT-7", "Use approved time synchronization sources"),
     ("IR-1", "Preparation - update incident response plan and handling process"),
     ("IR-2", "Preparation - setup incident notification"),
     ("IR-3", "Detection and analysis - create incidents based on high-quality alerts"),
-    ("IR-4", "Detection and analysis - investigate an incident"), ("IR-5", "Detection and analysis - prioritize incidents"),
+    ("IR-4", "Detection and analysis - investigate an incident"),
+    ("IR-5", "Detection and analysis - prioritize incidents"),
     ("IR-6", "Containment, eradication and recovery - automate the incident handling"),
     ("IR-7", "Post-incident activity - conduct lesson learned and retain evidence"),
     ("PV-1", "Define and establish secure configurations"), ("PV-2", "Audit and enforce secure configurations"),
@@ -91,15 +97,19 @@ MCSB_CONTROLS = [
     ("PV-7", "Conduct regular red team operations"),
     ("ES-1", "Use Endpoint Detection and Response (EDR)"), ("ES-2", "Use modern anti-malware software"),
     ("ES-3", "Ensure anti-malware software and signatures are updated"),
-    ("BR-1", "Ensure regular automated backups"), ("BR-2", "Protect backup and recovery data"), ("BR-3", "Monitor backups"),
+    ("BR-1", "Ensure regular automated backups"),
+    ("BR-2", "Protect backup and recovery data"), ("BR-3", "Monitor backups"),
     ("BR-4", "Regularly test backup"),
     ("DS-1", "Conduct threat modeling"), ("DS-2", "Ensure software supply chain security"),
-    ("DS-3", "Secure DevOps infrastructure"), ("DS-4", "Integrate static application security testing into DevOps pipeline"),
+    ("DS-3", "Secure DevOps infrastructure"),
+    ("DS-4", "Integrate static application security testing into DevOps pipeline"),
     ("DS-5", "Integrate dynamic application security testing into DevOps pipeline"),
-    ("DS-6", "Enforce security of workload throughout DevOps lifecycle"), ("DS-7", "Enable logging and monitoring in DevOps"),
+    ("DS-6", "Enforce security of workload throughout DevOps lifecycle"),
+    ("DS-7", "Enable logging and monitoring in DevOps"),
     ("GS-1", "Align organization roles, responsibilities and accountabilities"),
     ("GS-2", "Define and implement enterprise segmentation/separation of duties strategy"),
-    ("GS-3", "Define and implement data protection strategy"), ("GS-4", "Define and implement network security strategy"),
+    ("GS-3", "Define and implement data protection strategy"),
+    ("GS-4", "Define and implement network security strategy"),
     ("GS-5", "Define and implement security posture management strategy"),
     ("GS-6", "Define and implement identity and privileged access strategy"),
     ("GS-7", "Define and implement logging, threat detection and incident response strategy"),
@@ -199,7 +209,8 @@ def kind_for(control_id: str, title: str) -> str:
             return "ecs.service"
         return "ecs.task-definition"
     if prefix == "ELB":
-        return "elb.load-balancer" if _has(title, "Classic") and not _has(title, "Application") else "elbv2.load-balancer"
+        classic = _has(title, "Classic") and not _has(title, "Application")
+        return "elb.load-balancer" if classic else "elbv2.load-balancer"
     if prefix == "IAM":
         return _iam_kind(title)
     if prefix == "KMS":
@@ -403,7 +414,7 @@ def build_controls(ref: Path) -> dict:
             by_rule.setdefault(rule, rid)
 
     standards = []
-    for name, fname, display in STANDARDS:
+    for name, _fname, _display in STANDARDS:
         data, display = raw[name]
         controls = []
         for c in data["Controls"]:
@@ -426,7 +437,8 @@ def build_controls(ref: Path) -> dict:
                     by_title.setdefault(_norm_title(title), rec)
             controls.append({"id": cid, "title": title, "severity": c["Severity"], "recommendation": rec})
         standards.append({
-            "name": name, "display_name": display, "standards_arn": data["StandardsArn"].replace("<region>", "{region}"),
+            "name": name, "display_name": display,
+            "standards_arn": data["StandardsArn"].replace("<region>", "{region}"),
             "assessed": True, "controls": controls,
         })
 
@@ -490,7 +502,8 @@ def build_roles(ref: Path) -> dict:
         "oidc_provider": {"url": oidc["url"], "client_id_list": oidc["client_id_list"],
                           "thumbprint_list": oidc["thumbprint_list"]},
         "arc_machine_tags": data["arc_machine_tags"]["aws_ec2_arc_resources"],
-        "classic": {"microsoft_principal": legacy["principal"].split()[0], "managed_policies": legacy["managed_policies"],
+        "classic": {"microsoft_principal": legacy["principal"].split()[0],
+                    "managed_policies": legacy["managed_policies"],
                     "granted_permissions": ["AWS::AWSSecurityHubReadOnlyAccess", "AWS::SecurityAudit",
                                             "AWS::AmazonSSMAutomationRole"],
                     "role_name": "AscConnector"},

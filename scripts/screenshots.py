@@ -1,10 +1,13 @@
-"""Screenshots of every main screen on the demo estate: `make screenshots` (or `.venv/bin/python scripts/screenshots.py`).
+"""Screenshots of every main screen on the demo estate: `make screenshots` (or
+`.venv/bin/python scripts/screenshots.py`).
 
-The same path as `mdc-aws --demo`: the emulated estate (seed 42, in this process) and the real `tui.core.service.Service`
-over real sockets. The dashboard runs headless at 160x48 (all panes) and then 80x24 (one pane at a time); each screen is
-saved as SVG in screenshots/ and converted to PNG with `rsvg-convert` (Debian: librsvg2-bin) when it is installed.
+The same path as `mdc-aws --demo`: the emulated estate (seed 42, in this process) and the real
+`tui.core.service.Service` over real sockets. The dashboard runs headless at 160x48 (all panes) and then 80x24 (one
+pane at a time); each screen is saved as SVG in screenshots/ and converted to PNG with `rsvg-convert` (Debian:
+librsvg2-bin) when it is installed.
 
-These files are for people (README, reviews), not asserted on: tests/test_snapshots.py holds the deterministic baselines.
+These files are for people (README, reviews), not asserted on: tests/test_snapshots.py holds the deterministic
+baselines.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,22 +73,22 @@ class Shooter:
         """Account detail, stuck instances, instance detail, recommendation detail, compliance controls, the failing
         resources of a control, help: the same chain an operator walks with enter and esc."""
         app, pilot = self.app, self.pilot
-        from tui.screens import DetailScreen, HelpScreen, ListScreen
+        from tui.screens.detail import DetailScreen, HelpScreen, ListScreen
 
         # account detail: the management account when there is one (members, StackSet), else the first row
-        app.action_show_pane("accounts")
-        acc = app.pane("accounts")
+        app.dashboard.action_show_pane("accounts")
+        acc = app.dashboard.pane("accounts")
         acc.table.move_cursor(best_row(acc.shown, lambda it: it.payload.organization_role == "management"))
-        app.open_selection("accounts")
+        app.dashboard.open_selection("accounts")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), "the account detail")
         await self.shot("account-detail")
         await self.back_to_dashboard()
 
         # stuck instances of the region with the most of them, then the first instance's detail
-        app.action_show_pane("arc")
-        arc = app.pane("arc")
-        arc.table.move_cursor(best_row(arc.shown, lambda it: len(it.payload[2])))
-        app.open_selection("arc")
+        app.dashboard.action_show_pane("arc")
+        arc = app.dashboard.pane("arc")
+        arc.table.move_cursor(best_row(arc.shown, lambda it: len(it.payload.stuck)))
+        app.dashboard.open_selection("arc")
         await wait_for(pilot, lambda: isinstance(app.screen, ListScreen), "the stuck instances")
         await self.shot("stuck-instances")
         stuck_screen = app.screen
@@ -96,17 +99,17 @@ class Shooter:
         await self.back_to_dashboard()
 
         # recommendation detail: the first row of the pane (high severity, unhealthy first)
-        app.action_show_pane("recs")
-        app.open_selection("recs")
+        app.dashboard.action_show_pane("recs")
+        app.dashboard.open_selection("recs")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), "the recommendation detail")
         await self.shot("recommendation-detail")
         await self.back_to_dashboard()
 
         # compliance controls of the standard with the most failing controls, then the first failing control
-        app.action_show_pane("compliance")
-        comp = app.pane("compliance")
+        app.dashboard.action_show_pane("compliance")
+        comp = app.dashboard.pane("compliance")
         comp.table.move_cursor(best_row(comp.shown, lambda it: it.payload.failed_controls))
-        app.open_selection("compliance")
+        app.dashboard.open_selection("compliance")
         await wait_for(pilot, lambda: isinstance(app.screen, ListScreen), "the compliance controls")
         await self.shot("compliance-controls")
         controls = app.screen
@@ -124,9 +127,19 @@ class Shooter:
         await self.back_to_dashboard()
 
 
+class _Started:
+    """The estate as the app sees it in a demo run, already started here (the app only stops it)."""
+
+    def start(self, base: Any) -> Any:
+        return base
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        pass
+
+
 async def run(out: Path, seed: int, scale: str) -> list[Path]:
     from tui.app import MdcApp
-    from tui.cli import demo_settings
+    from tui.demo_estate import demo_settings
     from tui.core.config import Settings
     from tui.core.history import History
     from tui.core.service import Service
@@ -146,8 +159,8 @@ async def run(out: Path, seed: int, scale: str) -> list[Path]:
         async with app.run_test(size=WIDE, notifications=False, tooltips=False) as pilot:
             await wait_for(pilot, lambda: app.service is not None, "the service")
             # `mdc-aws --demo` spawns the estate itself and says so in the top bar; same words here
-            app.demo = {"seed": seed, "scale": scale}
-            await wait_for(pilot, lambda: all(app.pane(n).state != "loading" for n in
+            app.estate = _Started()
+            await wait_for(pilot, lambda: all(app.dashboard.pane(n).state != "loading" for n in
                                               ("accounts", "plans", "arc", "compliance", "recs"))
                            and not app.collecting, "the panes to load")
             app._update_scope()
@@ -160,13 +173,13 @@ async def run(out: Path, seed: int, scale: str) -> list[Path]:
             print("80x24:")
             for name, pane in (("accounts", "accounts"), ("plans", "plans"), ("onboarding", "arc"),
                                ("recommendations", "recs"), ("compliance", "compliance")):
-                app.action_show_pane(pane)
+                app.dashboard.action_show_pane(pane)
                 await shooter.shot(name)
             # a filtered view, as an operator would type it: / sev:high
-            app.action_show_pane("recs")
-            app.pane("recs").apply_filter("status:unhealthy sev:high")
+            app.dashboard.action_show_pane("recs")
+            app.dashboard.pane("recs").apply_filter("status:unhealthy sev:high")
             await shooter.shot("recommendations-high")
-            app.pane("recs").apply_filter("status:unhealthy")
+            app.dashboard.pane("recs").apply_filter("status:unhealthy")
             await shooter.drill_downs()
             return shooter.saved
     finally:

@@ -31,7 +31,8 @@ def body(app: Any) -> str:
 
 
 async def main(out: Path) -> list[Path]:
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's fakes
+                      AWS_DEFAULT_REGION="us-east-1",
                       AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     os.environ["MDC_AWS_EXPORT_DIR"] = "."  # relative paths on screen
     from textual.widgets import Input, Select

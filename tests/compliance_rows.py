@@ -4,8 +4,8 @@ Python: the truth the core's queries are checked against (tests/test_compliance_
 
 The rule (/tmp/i11/CONTRACT.md A): a row is in scope when `properties.scope` is missing/empty or Subscription /
 MultiCloudAggregation (any case). A standard is about AWS when one of its in-scope compliance assessments has the
-key that only AWS assessments use (resourceDetails.Source, else .source, =~ aws), or when it has a per-connector copy under a
-native AWS connector. Counts: in-scope control rows of subscriptions hosting an AWS connector, per (standard,
+key that only AWS assessments use (resourceDetails.Source, else .source, =~ aws), or when it has a per-connector copy
+under a native AWS connector. Counts: in-scope control rows of subscriptions hosting an AWS connector, per (standard,
 control) case-insensitively: Failed if failed in any row, else Passed if passed in any, else Unsupported if
 unsupported in every row, else Skipped. An account's standards: those with a copy under its AWS connector(s).
 """

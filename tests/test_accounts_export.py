@@ -47,7 +47,8 @@ def snap(*, recs_ok: bool = True) -> m.Snapshot:
                                  private_dns_name="ip-10-0-1-5.ec2.internal"),
                    m.Ec2Instance(NATIVE, "us-east-1", "i-0b", "running", "linux", name="web-2",
                                  private_dns_name="ip-10-0-1-6.ec2.internal")),
-        ssm=(m.SsmInstance(NATIVE, "us-east-1", "i-0a", "Online"), m.SsmInstance(NATIVE, "us-east-1", "i-0b", "Online")),
+        ssm=(m.SsmInstance(NATIVE, "us-east-1", "i-0a", "Online"),
+             m.SsmInstance(NATIVE, "us-east-1", "i-0b", "Online")),
         failed_regions={"il-central-1": "region not enabled (opt-in): il-central-1 answers AuthFailure in account "
                                         f"{NATIVE} while other regions accept the same credentials"})
     classic_inv = m.AwsAccountInventory(CLASSIC_ONLY, True, instances=(
@@ -59,7 +60,8 @@ def snap(*, recs_ok: bool = True) -> m.Snapshot:
     return m.Snapshot(NOW, (SUB,), {
         "connectors": ok("connectors", m.ConnectorsData((native, classic))),
         "plans": ok("plans", m.PlansData((m.Pricing(SUB, "VirtualMachines", "Standard", "P2"),))),
-        "onboarding": ok("onboarding", m.OnboardingData((hand, gone_by_name), {NATIVE: inv, CLASSIC_ONLY: classic_inv})),
+        "onboarding": ok("onboarding", m.OnboardingData((hand, gone_by_name),
+                                                         {NATIVE: inv, CLASSIC_ONLY: classic_inv})),
         "recommendations": (ok("recommendations", m.RecommendationsData(counts)) if recs_ok else
                             m.Section(m.SectionStatus("recommendations", "error", None, "ARG failed"), None)),
         "compliance": ok("compliance", m.ComplianceData(())),

@@ -11,8 +11,6 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-
 from tests.test_collect import FakeAws, FakeAzure
 from tui.app import MdcApp
 from tui.core import model as m
@@ -78,29 +76,29 @@ async def settle(pilot, app, cond, timeout: float = 10.0) -> None:
 async def test_panes_fill_and_number_keys_switch() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("accounts").state == "ok")
         assert "111111111111" in screen_text(app)
         assert "Accounts · 2" in screen_text(app)
         await pilot.press("3")
-        assert app.active == "arc" and "Onboarding" in screen_text(app)
+        assert app.dashboard.active == "arc" and "Onboarding" in screen_text(app)
         await pilot.press("5")
         await pilot.pause()
         assert "AWS-CIS-1.2.0" in screen_text(app)
-        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok")
         await pilot.press("4")
         await pilot.pause()
         text = screen_text(app)
         assert "150 unhealthy of 300" in text and "bucket-" in text
         await pilot.press("tab")
-        assert app.active == "compliance"
+        assert app.dashboard.active == "compliance"
 
 
 async def test_filter_and_inverse_filter_on_recommendations() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok")
         await pilot.press("4", "slash", *"sev:high", "enter")
-        pane = app.pane("recs")
+        pane = app.dashboard.pane("recs")
         assert pane.filter_text == "sev:high"
         assert len(pane.shown) == 100 and all(r.severity == "High" for r in pane.shown)
         await pilot.press("slash", *"!sev:high", "enter")
@@ -109,15 +107,15 @@ async def test_filter_and_inverse_filter_on_recommendations() -> None:
         assert pane.filter_text == "" and len(pane.shown) == 300
         # a filter on a DataTable pane
         await pilot.press("1", "slash", *"2222", "enter")
-        assert [i.key for i in app.pane("accounts").shown] == ["222222222222"]
+        assert [i.key for i in app.dashboard.pane("accounts").shown] == ["222222222222"]
 
 
 async def test_small_panes_sort_by_any_column() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("arc").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("arc").state == "ok")
         await pilot.press("3")
-        pane = app.pane("arc")
+        pane = app.dashboard.pane("arc")
         arrival = [it.key for it in pane.shown]
         await pilot.press("s")  # the first column: ACCOUNT, ascending
         await pilot.pause()
@@ -138,15 +136,15 @@ async def test_small_panes_sort_by_any_column() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is not app.screen_stack[0]
-        assert pane.shown[row].payload[0].aws_account_id in screen_text(app)
+        assert pane.shown[row].payload.view.aws_account_id in screen_text(app)
 
 
 async def test_drill_down_lists_sort_and_open_the_row_under_the_cursor() -> None:
-    from tui.screens import ListScreen
+    from tui.screens.detail import ListScreen
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("compliance").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("compliance").state == "ok")
         await pilot.press("5", "enter")
         await settle(pilot, app, lambda: isinstance(app.screen, ListScreen))
         scr = app.screen
@@ -165,11 +163,11 @@ async def test_drill_down_lists_sort_and_open_the_row_under_the_cursor() -> None
 async def test_colon_jumps_and_unknown_view_says_so() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("accounts").state == "ok")
         await pilot.press("colon", *"plans", "enter")
-        assert app.active == "plans"
+        assert app.dashboard.active == "plans"
         await pilot.press("colon", *"recs sev:low", "enter")
-        assert app.active == "recs" and app.pane("recs").filter_text == "sev:low"
+        assert app.dashboard.active == "recs" and app.dashboard.pane("recs").filter_text == "sev:low"
         await pilot.press("colon", *"nonsense", "enter")
         await pilot.pause()
         assert any("unknown view" in n.message for n in app._notifications)
@@ -178,13 +176,13 @@ async def test_colon_jumps_and_unknown_view_says_so() -> None:
 async def test_enter_drills_down_and_escape_walks_back() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("recs").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok")
         await pilot.press("1", "enter")
         await pilot.pause()
         assert "Accounts › 111111111111" in screen_text(app)
         await pilot.press("escape")
         await pilot.press("4")
-        app.pane("recs").table.focus()
+        app.dashboard.pane("recs").table.focus()
         await pilot.press("enter")
         await pilot.pause()
         text = screen_text(app)
@@ -204,8 +202,8 @@ async def test_failed_section_shows_its_error_and_others_go_on() -> None:
     az.fail["compliance"] = SourceError("Resource Graph throttled: retry in 5 s", kind="throttled")
     app = make_app(FakeService(az))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
-        assert app.pane("compliance").state == "error"
+        await settle(pilot, app, lambda: app.dashboard.pane("accounts").state == "ok")
+        assert app.dashboard.pane("compliance").state == "error"
         await pilot.press("5")
         await pilot.pause()
         text = screen_text(app)
@@ -226,13 +224,13 @@ async def test_r_refreshes_and_refresh_self_schedules() -> None:
 async def test_a_result_arriving_while_the_app_quits_is_dropped() -> None:
     """CI once failed here: a collection finished as the test's app quit, and its SnapshotLoaded reached panes that
     had left the DOM (NoMatches). Results that arrive once the app is leaving are dropped, never drawn."""
-    from tui.app import SnapshotLoaded
+    from tui.messages import derived
 
     svc = FakeService()
     app = make_app(svc)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app, lambda: app.snap is not None and not app.collecting)
-        late = SnapshotLoaded(app.snap)
+        late = derived(app.snap)
         first = app.snap
         late.snap = None  # type: ignore[assignment]  # would fail the handler at once if it were not dropped
         app._running = False  # as App._shutdown does before it prunes the screens
@@ -256,14 +254,14 @@ async def test_opens_on_history_marked_stale(tmp_path) -> None:
     app = make_app(Slow(), history=h)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert app.pane("accounts").state == "stale"
+        assert app.dashboard.pane("accounts").state == "stale"
         assert "111111111111" in screen_text(app) and "stale" in screen_text(app)
 
 
 async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path) -> None:
     import threading
 
-    from tui.app import VIEW_FORMAT
+    from tui.render.cache import VIEW_FORMAT
 
     h = History.in_dir(tmp_path)
 
@@ -275,24 +273,25 @@ async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path
 
     app = make_app(Saving(), history=h)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("accounts").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("accounts").state == "ok")
         await settle(pilot, app, lambda: h.latest_view(VIEW_FORMAT) is not None)
-        drawn = {n: [(it.key, it.cells) for it in app.pane(n).items] for n in ("accounts", "plans", "arc", "compliance")}
+        drawn = {n: [(it.key, it.cells) for it in app.dashboard.pane(n).items]
+                 for n in ("accounts", "plans", "arc", "compliance")}
     assert all(drawn.values())
 
     # the next start, with a service that never answers: only history can fill the panes
     never = threading.Event()
     app2 = MdcApp(refresh_s=600, history=h, service_factory=lambda s, start: never.wait(20))
     before_load: dict = {}
-    load = app2._load_history_then_boot
+    load = app2._start
 
     def spy() -> None:
-        before_load.update({n: [(it.key, it.cells, it.payload) for it in app2.pane(n).items] for n in drawn})
+        before_load.update({n: [(it.key, it.cells, it.payload) for it in app2.dashboard.pane(n).items] for n in drawn})
         before_load["snap"] = app2.snap
         before_load["screen"] = screen_text(app2)
         load()
 
-    app2._load_history_then_boot = spy  # type: ignore[method-assign]
+    app2._start = spy  # type: ignore[method-assign]
     try:
         async with app2.run_test(size=(80, 24)) as pilot:
             await settle(pilot, app2, lambda: app2.snap is not None)
@@ -303,7 +302,7 @@ async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path
                 assert all(p is None for _, _, p in before_load[n])
             assert "111111111111" in before_load["screen"] and "stale" in before_load["screen"]
             # then the snapshot itself: the same rows, now with what enter opens
-            acc = app2.pane("accounts")
+            acc = app2.dashboard.pane("accounts")
             assert [(it.key, it.cells) for it in acc.items] == drawn["accounts"]
             assert all(it.payload is not None for it in acc.items) and acc.state == "stale"
             await pilot.press("1", "enter")
@@ -316,8 +315,8 @@ async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path
     h.save(replace(h.latest(), generated_at=h.latest().generated_at + timedelta(minutes=5)))
     app3 = MdcApp(refresh_s=600, history=h, service_factory=lambda s, start: never.wait(20))
     async with app3.run_test(size=(80, 24)) as pilot:
-        assert app3.snap is not None  # loaded in on_mount, before the first frame
-        assert all(it.payload is not None for it in app3.pane("accounts").items)
+        await settle(pilot, app3, lambda: app3.snap is not None)  # loaded by the start-up worker
+        assert all(it.payload is not None for it in app3.dashboard.pane("accounts").items)
 
 
 async def test_help_lists_every_key() -> None:
@@ -339,19 +338,26 @@ async def test_dashboard_on_the_emulated_estate(estate, settings, tmp_path) -> N
 
     app = MdcApp(settings, refresh_s=60, history=History.in_dir(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("recs").state == "ok", timeout=90)
+        await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok", timeout=90)
         assert isinstance(app.service, ProcessService)
         assert app.service.pid not in (None, os.getpid())
         child = app.service.pid
-        assert app.pane("accounts").state == "ok"
-        assert len(app.pane("accounts").items) >= 8
+        assert app.dashboard.pane("accounts").state == "ok"
+        assert len(app.dashboard.pane("accounts").items) >= 8
         text = screen_text(app)
         assert "aws-prod" in text
         await pilot.press("4")
-        assert app.pane("recs").query_one(VirtualTable).row_count > 100
+        assert app.dashboard.pane("recs").query_one(VirtualTable).row_count > 100
     assert History.in_dir(tmp_path).latest() is not None  # saved by the collector process
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                return f.read().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
     for _ in range(50):  # the app closed the service: the child is gone
-        if not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z":
+        if gone():
             break
         await asyncio.sleep(0.1)
     else:
@@ -371,14 +377,14 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
 
     app = MdcApp(settings, refresh_s=600, history=History.in_dir(tmp_path), service_factory=factory)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app, lambda: app.pane("recs").state == "ok", timeout=90)
+        await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok", timeout=90)
         for key, needle in (("1", "aws-legacy-crm"), ("2", "P2"), ("3", "us-east-1"), ("5", "PCI-DSS-v3.2.1")):
             await pilot.press(key)
             await pilot.pause()
             assert needle in screen_text(app), (key, screen_text(app))
         # filter the accounts to the duplicate one and open it
         await pilot.press("1", "slash", *"legacy-crm", "enter")
-        assert len(app.pane("accounts").shown) == 1
+        assert len(app.dashboard.pane("accounts").shown) == 1
         await pilot.press("enter")
         await pilot.pause()
         text = screen_text(app)
@@ -386,8 +392,8 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         await pilot.press("escape", "escape")
         # onboarding: a region's stuck instances, then one instance with its fix
         await pilot.press("3")
-        pane = app.pane("arc")
-        row = next(i for i, it in enumerate(pane.shown) if it.payload[2])
+        pane = app.dashboard.pane("arc")
+        row = next(i for i, it in enumerate(pane.shown) if it.payload.stuck)
         pane.table.move_cursor(row)
         await pilot.press("enter")
         await pilot.pause()
@@ -399,7 +405,7 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         await pilot.press("escape", "escape")
         # recommendations: high only, then a detail
         await pilot.press("4", "slash", *"sev:high status:unhealthy", "enter")
-        rp = app.pane("recs")
+        rp = app.dashboard.pane("recs")
         assert rp.shown and all(r.severity == "High" and r.status == "Unhealthy" for r in rp.shown)
         # the account comes from the connector, else through the Arc machine; only a few stay unattributed
         assert all(r.aws_account_id for r in rp.shown if r.connector_id)
@@ -427,7 +433,7 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
 def test_sort_value_numbers_by_value_before_text() -> None:
     from rich.text import Text
 
-    from widgets.panes import sort_value
+    from tui.render.rows import sort_value
 
     cells = ["12", "4", "n/a", "██████░░░░  87.5%", Text("3", style="yellow"), "us-east-1", "–", "░░░░░░░░░░    0",
              "-2", "EU-west-1"]

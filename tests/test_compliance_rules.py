@@ -83,8 +83,8 @@ def notes_estate() -> dict[str, list[dict]]:
     rows += [cr.aws_assessment(c3["id"], "k-ct-1", source_key="source", source="aws")]  # camelCase, lower value
     rows += [cr.azure_assessment(S2, k) for k in ("az-vm-1", "az-sql-1")]
     # S1 (scope "Subscription"; FSBP rows without a scope key)
-    for std, ctls in ((MCSB, [("NS-1", "Passed", "k-iam-1"), ("NS-2", "Failed", "k-s3-1"), ("IM-1", "Unsupported", None),
-                              ("LT-1", "Skipped", None)]),
+    for std, ctls in ((MCSB, [("NS-1", "Passed", "k-iam-1"), ("NS-2", "Failed", "k-s3-1"),
+                              ("IM-1", "Unsupported", None), ("LT-1", "Skipped", None)]),
                       (FSBP, [("IAM.1", "passed", "k-iam-1"), ("S3.1", "Failed", "k-s3-1"),
                               ("EC2.1", "unsupported", None)]),
                       (PCI4, [("1.1", "Passed", "k-ec2-1"), ("2.1", "Passed", None)]),
@@ -137,7 +137,8 @@ def test_notes_estate_standards_counts_and_assignments(batch_size) -> None:
     data = collect(t, [S1, S2, S3], batch_size)
     got = {s.name: (s.passed_controls, s.failed_controls, s.skipped_controls, s.unsupported_controls)
            for s in data.standards}
-    assert got == EXPECTED  # SOC-TSP (Azure keys only) and the GCP connector's copy are not AWS; names as Azure has them
+    # SOC-TSP (Azure keys only) and the GCP connector's copy are not AWS; names as Azure has them
+    assert got == EXPECTED
     assert {a: list(v) for a, v in data.assigned.items()} == ASSIGNED
     assert cr.figures(data) == cr.reference(t, [S1, S2, S3])
     assert data.standards_of("100000000002") == (FSBP, MCSB) and data.standards_of("999999999999") == ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.test_app_pilot import FakeService, make_app, screen_text, settle
 from tests.test_collect import FakeAzure
 from tui.core import model as m
-from widgets.panes import name_words, standards_matching
+from tui.render.rows import name_words, standards_matching
 
 STANDARDS = (
     m.ComplianceStandard("Microsoft-cloud-security-benchmark", 40, 10, 3, 7),
@@ -33,10 +33,10 @@ def test_standards_match_by_any_part_of_their_name() -> None:
 async def test_pane_command_and_account_detail() -> None:
     app = make_app(FakeService(AzureWithStandards()))
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot, app, lambda: app.pane("compliance").state == "ok")
+        await settle(pilot, app, lambda: app.dashboard.pane("compliance").state == "ok")
         await pilot.press("5")
         await pilot.pause()
-        pane = app.pane("compliance")
+        pane = app.dashboard.pane("compliance")
         cells = {it.key: it.cells for it in pane.items}
         assert cells["Microsoft-cloud-security-benchmark"][0] == "Microsoft-cloud-security-benchmark"
         assert cells["Microsoft-cloud-security-benchmark"][2:6] == ("40", "10", "3", "7")  # pass fail skip unsup

@@ -196,7 +196,8 @@ def assessment_rows(draw):
     region = draw(st.sampled_from(["us-east-1", "eu-west-2", "ap-southeast-2", "us-gov-west-1"]))
     inst = "i-" + draw(st.from_regex(r"\A[0-9a-f]{8}\Z"))
     connector = f"/subscriptions/{sub}/resourcegroups/rg/providers/microsoft.security/securityconnectors/{conn}"
-    rid = f"{connector}/securityentitydata/aws-ec2-instance-{inst}-{region}/providers/microsoft.security/assessments/{key}"
+    rid = (f"{connector}/securityentitydata/aws-ec2-instance-{inst}-{region}"
+           f"/providers/microsoft.security/assessments/{key}")
     return {
         "id": rid, "assessmentKey": key, "connectorId": connector.lower(), "title": draw(st.text(min_size=1)).strip()
         or "t", "severity": draw(st.sampled_from(["High", "Medium", "Low"])),
@@ -227,7 +228,8 @@ def test_recommendation_round_trip_and_derivations(pair) -> None:
 def test_connector_id_of_is_case_insensitive() -> None:
     rid = ("/subscriptions/S/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/C1/"
            "securityEntityData/aws-iam-user-bob/providers/Microsoft.Security/assessments/k")
-    assert arg.connector_id_of(rid) == "/subscriptions/s/resourcegroups/rg/providers/microsoft.security/securityconnectors/c1"
+    assert arg.connector_id_of(rid) == ("/subscriptions/s/resourcegroups/rg/providers/microsoft.security/"
+                                        "securityconnectors/c1")
     assert arg.aws_region_of(rid) is None  # a global resource has no region
     assert arg.connector_id_of("/subscriptions/s/providers/x") is None
 
@@ -258,7 +260,8 @@ def test_compliance_rows_with_keys_in_any_case(data) -> None:
                               "providers/Microsoft.Security/regulatoryComplianceStandards/CIS-AWS-Foundations-v3.0.0",
             _recase(d, "account"): 12345678901}
     assert arg.parse_compliance_assignment(copy) == arg.ComplianceAssignment(
-        "CIS-AWS-Foundations-v3.0.0", "/subscriptions/s/resourcegroups/r/providers/microsoft.security/securityconnectors/c",
+        "CIS-AWS-Foundations-v3.0.0",
+        "/subscriptions/s/resourcegroups/r/providers/microsoft.security/securityconnectors/c",
         "012345678901")
     sets = {_recase(d, "standard"): "Std", _recase(d, "controls"): '["a", "B"]', _recase(d, "failedSet"): ["b", ""],
             _recase(d, "passedSet"): [], _recase(d, "unsupportedSet"): ["a"]}
@@ -575,8 +578,9 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
                     "metadata": {"severity": "High"}})
     for sub, st11 in (("s1", "Passed"), ("s2", "Failed")):
         for ctl, state in (("1.1", st11), ("1.2", "Passed"), ("1.3", "Skipped")):
-            ins("securityresources", id=f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards/"
-                                        f"AWS-CIS-1.2.0/regulatoryComplianceControls/{ctl}", name=ctl,
+            ins("securityresources",
+                id=f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards/"
+                   f"AWS-CIS-1.2.0/regulatoryComplianceControls/{ctl}", name=ctl,
                 type="microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols",
                 subscriptionId=sub, properties={"state": state, "description": "d", "passedAssessments": 2,
                                                 "failedAssessments": 1, "skippedAssessments": 0})
@@ -620,8 +624,9 @@ def test_kql_constants_run_on_a_kql_engine() -> None:
     states = [st for per in run(arg.COMPLIANCE_CONTROL_STATES_QUERY, arg.parse_control_states) for st in per]
     assert arg.rollup_control_states(states) == counted
     assert run(arg.AWS_STANDARDS_QUERY, arg.parse_standard_name) == ["AWS-CIS-1.2.0"]
-    assert arg.aws_standard_names(run(arg.AWS_ASSESSMENT_KEYS_QUERY, arg.parse_key_set),
-                                  run(arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, arg.parse_standard_keys)) == ["AWS-CIS-1.2.0"]
+    assert arg.aws_standard_names(
+        run(arg.AWS_ASSESSMENT_KEYS_QUERY, arg.parse_key_set),
+        run(arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, arg.parse_standard_keys)) == ["AWS-CIS-1.2.0"]
     assert run(arg.COMPLIANCE_ASSIGNMENTS_QUERY, arg.parse_compliance_assignment) == [
         arg.ComplianceAssignment("AWS-CIS-1.2.0", conn, "123456789012")]
     assert run(arg.compliance_failing_assessments_query("aws-cis-1.2.0", "1.1"), arg.parse_failing_assessment) == ["k0"]

@@ -1,8 +1,8 @@
 """tui/core/aws.py against moto's ThreadedMotoServer over real sockets (in a child process: moto's state is global).
 
 moto 5.2 has no SSM DescribeInstanceInformation and no fault injection, so a botocore `before-send` hook (installed
-through AwsSource(on_client=...)) answers DescribeInstanceInformation with realistic paged JSON and injects AccessDenied,
-throttling and 5xx responses. Nothing here uses tui.emulator.
+through AwsSource(on_client=...)) answers DescribeInstanceInformation with realistic paged JSON and injects
+AccessDenied, throttling and 5xx responses. Nothing here uses tui.emulator.
 """
 from __future__ import annotations
 
@@ -150,7 +150,8 @@ def _seed(url: str) -> Estate:
     ]
     est.ssm[(ACCT_A, "eu-west-1")] = [_ssm_item(next(iter(est.ec2[(ACCT_A, "eu-west-1")])), "Online", "Windows")]
     b_euw1 = list(est.ec2[(ACCT_B, "eu-west-1")])
-    est.ssm[(ACCT_B, "eu-west-1")] = [_ssm_item(b_euw1[0], "Online", "Linux"), _ssm_item(b_euw1[2], "Online", "Windows")]
+    est.ssm[(ACCT_B, "eu-west-1")] = [_ssm_item(b_euw1[0], "Online", "Linux"),
+                                      _ssm_item(b_euw1[2], "Online", "Windows")]
 
     # A profile for account C (its assumed-role keys in the shared credentials file).
     c = creds[ACCT_C]
@@ -376,7 +377,8 @@ def _check_region(est: Estate, inv: Any, acct: str, region: str) -> None:
 
 async def test_inventory_two_accounts_several_regions(moto_estate: Estate, hooks: Hooks, make_source) -> None:
     src = make_source()
-    inv = await src.inventory({ACCT_A: ["us-east-1", "eu-west-1"], ACCT_B: ["us-east-1", "eu-west-1", "ap-southeast-2"]})
+    inv = await src.inventory({ACCT_A: ["us-east-1", "eu-west-1"],
+                               ACCT_B: ["us-east-1", "eu-west-1", "ap-southeast-2"]})
     assert set(inv) == {ACCT_A, ACCT_B}
 
     a, b = inv[ACCT_A], inv[ACCT_B]
@@ -623,7 +625,8 @@ async def test_region_server_error_and_denied_ssm(hooks: Hooks, make_source) -> 
 async def test_every_region_denied_makes_account_unreadable(hooks: Hooks, make_source) -> None:
     def deny(call: Call) -> AWSResponse | None:
         if call.account == ACCT_B and call.op == "DescribeInstances":
-            return ec2_error(call.url, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+            return ec2_error(call.url, 403, "UnauthorizedOperation",
+                             "You are not authorized to perform this operation.")
         return None
 
     hooks.faults.append(deny)

@@ -131,7 +131,7 @@ async def stub(ca):
     authority.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]
     s.url = f"https://127.0.0.1:{port}"
     yield s
     await runner.cleanup()
@@ -467,8 +467,10 @@ def compliance_estate() -> dict[str, list[dict]]:
     rows += [cr.aws_assessment(aws_a, "k-iam-1"), cr.aws_assessment(aws_a, "k-s3-1", source_key="source", source="aws"),
              cr.aws_assessment(aws_a, "968548cb-02b3-8cd2-11f8-0cf64ab1a347")]
     pa = f"/subscriptions/{SUB_A}"
-    for std, scope, ctls in ((MCSB, "MultiCloudAggregation", [("NS-1", "Failed", "k-s3-1"), ("NS-2", "Passed", "k-iam-1"),
-                                                              ("IM-1", "Unsupported", None), ("LT-1", "skipped", None)]),
+    for std, scope, ctls in ((MCSB, "MultiCloudAggregation", [("NS-1", "Failed", "k-s3-1"),
+                                                              ("NS-2", "Passed", "k-iam-1"),
+                                                              ("IM-1", "Unsupported", None),
+                                                              ("LT-1", "skipped", None)]),
                              (CIS1, cr.MISSING, [("1.1", "passed", "k-iam-1"), ("1.2", "Passed", None)])):
         rows.append(cr.standard(pa, std, scope=scope))
         for ctl, state, key in ctls:
@@ -484,7 +486,8 @@ def compliance_estate() -> dict[str, list[dict]]:
     pb = f"/subscriptions/{SUB_BUSY}"
     rows.append(cr.standard(pb, MCSB, scope="Subscription"))
     for ctl in ("NS-2", "LT-1", "AZ-9"):
-        rows += [cr.control(pb, MCSB, ctl, "Failed"), cr.rc_assessment(pb, MCSB, ctl, "21300918-b2e3-0346-785f-c77ff57d243b")]
+        rows += [cr.control(pb, MCSB, ctl, "Failed"),
+                 cr.rc_assessment(pb, MCSB, ctl, "21300918-b2e3-0346-785f-c77ff57d243b")]
     return cr.tables(rows)
 
 

@@ -114,7 +114,8 @@ def operator(tmp_path, monkeypatch):
     saved = dict(os.environ)
     url = f"127.0.0.1:{real.port}"
     cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text(f'refresh_s = 30\n[azure]\narm_endpoint = "https://{url}"\naccess_token = "operator-config-token"\n'
+    cfg_file.write_text(f'refresh_s = 30\n[azure]\narm_endpoint = "https://{url}"\n'
+                        'access_token = "operator-config-token"\n'
                         f'subscriptions = ["00000000-0000-0000-0000-000000000001"]\n'
                         f'[aws]\nendpoint_url = "http://{url}"\nprofile = "operator"\n'
                         f'account_profiles = {{"111122223333" = "operator"}}\n', encoding="utf-8")
@@ -154,7 +155,7 @@ class FakeEstateProcess:
     def __init__(self, info: Any) -> None:
         self.info = info
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 3.0) -> None:
         pass
 
 
@@ -220,14 +221,14 @@ async def try_everything(pilot: Any, app: Any, estate: Any, expect: str) -> dict
         with pytest.raises(SourceError, match=expect):
             w.execute_write(writes)
         with pytest.raises(SourceError, match=expect):
-            await writes[0].sender(w._Context(writes[0].settings))  # noqa: SLF001 - the sender called directly
+            await writes[0].sender(w._Context(writes[0].settings))  # the sender called directly
         out: list[str] = []
-        confirm_and_send(app.screen, writes, sent=lambda r: out.append("SENT"), failed=out.append)
+        confirm_and_send(app.screen, writes, sent=lambda r, out=out: out.append("SENT"), failed=out.append)
         await settle(pilot, app, lambda: isinstance(app.screen, ConfirmWrite))
         await pilot.press("ctrl+s")
-        await settle(pilot, app, lambda: bool(out), timeout=20)
+        await settle(pilot, app, lambda out=out: bool(out), timeout=20)
         assert re.search(expect, out[0]) and "nothing was changed" in out[0], (name, out)
-    for name, (fn, *args) in every_read(settings, estate).items():
+    for fn, *args in every_read(settings, estate).values():
         with pytest.raises(SourceError, match=expect):
             await asyncio.to_thread(fn, *args)
     from tui.screens.onboarding.remove import classic_rows

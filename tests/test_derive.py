@@ -210,7 +210,8 @@ def test_name_matching_stays_in_the_machines_account() -> None:
 
 def native(account: str, offerings: list[dict], sub: str = SUB, scan: int | None = 4,
            regions: tuple[str, ...] = ()) -> m.Connector:
-    return m.Connector(id=f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/n{account}",
+    return m.Connector(id=f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Security/"
+                          f"securityConnectors/n{account}",
                        name=f"n{account}", kind="native", subscription_id=sub, resource_group="rg",
                        aws_account_id=account, scan_interval_hours=scan, regions=regions,
                        offerings=tuple(m.Offering(o["offeringType"], o) for o in offerings))
@@ -239,7 +240,8 @@ def test_plans_and_servers_pricing_prerequisite() -> None:
     good = d.plan_views([c], d.pricing_index([m.Pricing(SUB, "VirtualMachines", "Standard", "P2")]))
     assert good["cspm"].enabled and not good["defender_cspm"].enabled
     s = good["servers"]
-    assert (s.enabled, s.sub_plan, s.arc_auto_provisioning, s.mde, s.vulnerability_assessment) == (True, "P2", True, True, "TVM")
+    assert ((s.enabled, s.sub_plan, s.arc_auto_provisioning, s.mde, s.vulnerability_assessment)
+            == (True, "P2", True, True, "TVM"))
     assert prereq(s, "Defender for Servers on the subscription").ok is True
     off = d.plan_views([c], d.pricing_index([m.Pricing(SUB.upper(), "virtualmachines", "Free")]))["servers"]
     assert off.prerequisites_ok is False

@@ -119,7 +119,8 @@ async def test_fixing_flips_the_line(settings, estate) -> None:
     with world.lock:
         providers = dict(world.providers[sub])
     creds = boto3.client("sts", **estate.aws.client_kwargs()).assume_role(
-        RoleArn=f"arn:aws:iam::{MANAGEMENT}:role/OrganizationAccountAccessRole", RoleSessionName="doctor-test")["Credentials"]
+        RoleArn=f"arn:aws:iam::{MANAGEMENT}:role/OrganizationAccountAccessRole",
+        RoleSessionName="doctor-test")["Credentials"]
     org = boto3.client("organizations", endpoint_url=estate.info.aws_url, region_name="us-east-1",
                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                        aws_session_token=creds["SessionToken"])

@@ -75,8 +75,8 @@ def _cspm(account: str) -> dict:
 def _servers(account: str, plan: str = "P2") -> dict:
     return {"offeringType": "DefenderForServersAws",
             "defenderForServers": {"cloudRoleArn": f"arn:aws:iam::{account}:role/DefenderForCloud-DefenderForServers"},
-            "arcAutoProvisioning": {"enabled": True,
-                                    "cloudRoleArn": f"arn:aws:iam::{account}:role/DefenderForCloud-ArcAutoProvisioning"},
+            "arcAutoProvisioning": {
+                "enabled": True, "cloudRoleArn": f"arn:aws:iam::{account}:role/DefenderForCloud-ArcAutoProvisioning"},
             "subPlan": {"type": plan}}
 
 
@@ -346,8 +346,10 @@ async def test_connector_crud_roundtrip_and_arg_sees_it(emu, fake_world):
         assert puts == [201, 200]
         assert fake_world.touches >= before + 3
 
-        rg_status, _, arg = await raw(emu, "POST", "/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
-                                      json_body={"query": "resources | where type == 'microsoft.security/securityconnectors'"
+        rg_status, _, arg = await raw(emu, "POST",
+                                      "/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
+                                      json_body={"query": "resources"
+                                                          " | where type == 'microsoft.security/securityconnectors'"
                                                           " | where name == 'aws-new' | project id, "
                                                           "accountId = tostring(properties.hierarchyIdentifier)"})
         assert rg_status == 200 and arg["data"][0]["accountId"] == "222233334444"
@@ -392,9 +394,11 @@ async def test_connector_scan_interval_must_be_4_6_12_or_24(emu, fake_world):
         for good in (4, 6, 12, 24):
             status, _, out = await raw(emu, "PUT", path, json_body=body(good))
             assert status in (200, 201) and out["properties"]["environmentData"]["scanInterval"] == good
-        status, _, out = await raw(emu, "PATCH", path, json_body={"properties": {"environmentData": {"scanInterval": 3}}})
+        status, _, out = await raw(emu, "PATCH", path,
+                                   json_body={"properties": {"environmentData": {"scanInterval": 3}}})
         assert status == 400 and out["error"]["code"] == "InvalidScanInterval"
-        status, _, out = await raw(emu, "PATCH", path, json_body={"properties": {"environmentData": {"scanInterval": 12}}})
+        status, _, out = await raw(emu, "PATCH", path,
+                                   json_body={"properties": {"environmentData": {"scanInterval": 12}}})
         assert status == 200 and out["properties"]["environmentData"]["scanInterval"] == 12
         status, _, out = await raw(emu, "PATCH", path, json_body={"tags": {"owner": "secops"}})
         assert status == 200 and out["properties"]["environmentData"]["scanInterval"] == 12

@@ -20,7 +20,7 @@ pytest.importorskip("moto.server")
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-from tui.emulator.aws import AwsEmulator, AwsFaultRule, AwsFaults, seed_world  # noqa: E402
+from tui.emulator.aws import AwsEmulator, AwsFaultRule, AwsFaults  # noqa: E402
 from tui.emulator.aws_ext import CIS_120, FSBP, PCI_321, standards_arn  # noqa: E402
 from tui.emulator.spec import ORG_MANAGEMENT, ORG_MEMBER, ORG_SINGLE, AwsAccountSpec, Ec2Spec  # noqa: E402
 

@@ -75,7 +75,7 @@ MICROSOFT_QUERIES = {
 | where type == "microsoft.security/securityconnectors"
 | extend source = tostring(properties.environmentName)
 | where source == "AWS"
-| project name, subscriptionId, resourceGroup, accountId = properties.hierarchyIdentifier, cloud = properties.environmentName""",
+| project name, subscriptionId, resourceGroup, accountId = properties.hierarchyIdentifier, cloud = properties.environmentName""",  # noqa: E501 - Microsoft's query verbatim
     "connector picker (workbook)": """resources
 | where type == "microsoft.security/securityconnectors"
 | extend environmentName = tolower(tostring(properties['environmentName']))
@@ -96,7 +96,7 @@ MICROSOFT_QUERIES = {
 | summarize sumSubs = sum(subscriptionTotal), sumWeight = sum(weight), resultsNum = count() by tostring(mg.displayName), mgId = tostring(mg.name)
 | extend secureScore = iff(tolong(resultsNum) == 0, 404.00, round(sumSubs/sumWeight*100,2))
 | project mgName=mg_displayName, mgId, sumSubs, sumWeight, resultsNum, secureScore
-| order by mgName asc""",
+| order by mgName asc""",  # noqa: E501 - Microsoft's query verbatim
     "secure score per subscription": """SecurityResources
 | where type == 'microsoft.security/securescores'
 | extend percentageScore=properties.score.percentage,
@@ -126,7 +126,7 @@ MICROSOFT_QUERIES = {
     state =~ 'Error', 'Error',
     state =~ 'Expired', 'Expired',
     '')
-| project name, ComputerName = tostring(properties.osProfile.computerName), OSName = tostring(properties.osName), status""",
+| project name, ComputerName = tostring(properties.osProfile.computerName), OSName = tostring(properties.osName), status""",  # noqa: E501 - Microsoft's query verbatim
     "sub-assessment style extract + ago": """securityresources
 | where type =~ "microsoft.security/assessments" and properties.resourceDetails.Source == "Aws"
 | extend assessmentKey=extract(@"(?i)providers/Microsoft.Security/assessments/([^/]*)", 1, id)
@@ -239,7 +239,8 @@ async def test_sdk_summarize_and_subscription_scope(emu):
         mg = await client.resources(QueryRequest(management_groups=["mg-security"], query=q))
     assert {r["subscriptionId"]: r["n"] for r in tenant.data} == {SUB_A: 1500, SUB_B: 1000}
     assert scoped.data == [{"subscriptionId": SUB_B, "n": 1000}] and scoped.result_truncated == "false"
-    assert len(joined.data) == 1 and joined.data[0]["subName"] == "Dev" and joined.data[0]["machines"] == 14  # 10 machines + 4 connectors
+    # 10 machines + 4 connectors
+    assert len(joined.data) == 1 and joined.data[0]["subName"] == "Dev" and joined.data[0]["machines"] == 14
     assert mg.data == [{"subscriptionId": SUB_A, "n": 1500}]
 
 

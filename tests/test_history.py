@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pickle
 import sqlite3
+import stat
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from tests.test_collect import FakeAws, FakeAzure
+from tui.core import codec
+from tui.core import model as m
 from tui.core.collect import Collector
-from tui.core.history import History
+from tui.core.history import SCHEMA_VERSION, History, Scope
 
 
 def test_latest_round_trip_marked_stale(tmp_path) -> None:
@@ -74,21 +86,6 @@ def test_cached_view_only_while_it_shows_the_latest_snapshot(tmp_path) -> None:
 
 # ------------------------------------------------------------------------------------------------- plain data only
 
-import os
-import pickle
-import stat
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import pytest
-from hypothesis import given, settings as hsettings, strategies as st
-
-from tui.core import codec
-from tui.core import model as m
-from tui.core.history import SCHEMA_VERSION, Scope
-
 
 class _Boom:
     """A pickle that runs code when read: what a planted history would hold."""
@@ -125,7 +122,8 @@ def test_codec_round_trips_the_model_and_refuses_anything_else() -> None:
     s = _snap()
     assert codec.loads(codec.dumps(s), codec.model_classes()) == s
     for hostile in ('{"$c": "system"}', '{"$c": "Snapshot", "nope": 1}', '{"$x": ["t", 1]}',
-                    '{"$reduce": ["os.system", "id"]}', '{"$c": "Section", "__class__": 1}', '{"$c": ["os", "system"]}'):
+                    '{"$reduce": ["os.system", "id"]}', '{"$c": "Section", "__class__": 1}',
+                    '{"$c": ["os", "system"]}'):
         with pytest.raises(ValueError):
             codec.loads(hostile, codec.model_classes())
     assert codec.loads('{"a": 1, "$c": "system"}') == {"a": 1, "$c": "system"}  # a tag only counts first: data
@@ -166,7 +164,7 @@ def test_a_hostile_pickle_from_an_old_history_never_runs(tmp_path, caplog) -> No
     h._db.execute("INSERT INTO latest VALUES ('t', ?, '*', 'z', 'x', ?)", (h.scope.endpoint, payload))
     h._db.execute("INSERT INTO views VALUES ('t', ?, '*', 'panes-2', 'x', ?)", (h.scope.endpoint, payload))
     assert h.latest() is None and h.latest_view("panes-2") is None
-    from tui.app import _text_from_plain
+    from tui.render.cache import text_from_plain as _text_from_plain
 
     with pytest.raises((ValueError, UnicodeDecodeError)):
         codec.loads(payload, ext={"text": _text_from_plain})  # what _show_cached_view would do with it

@@ -1,13 +1,15 @@
 """The core never imports textual or rich, nor the emulator; widgets never import a cloud SDK.
 
 Checked on the source (every import statement, nested ones included) and at runtime (importing the core
-must not load textual/rich).
+must not load textual/rich). `make lint` checks the whole layering statically too (import-linter's contracts in
+pyproject.toml); the first frame's deferred modules are listed there, with their reasons, and checked here.
 """
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +50,11 @@ def test_emulator_never_imports_core() -> None:
 
 
 def test_widgets_never_import_sdks() -> None:
-    banned = ("boto3", "botocore", "azure", "aiohttp", "tui.core.azure", "tui.core.arg", "tui.core.aws", "moto")
+    banned = ("boto3", "botocore", "azure", "aiohttp", "tui.core.azure", "tui.core.arg", "tui.core.aws", "moto",
+              "tui.emulator")
     assert _violations(ROOT / "widgets", banned) == []
+    if (ROOT / "tui" / "render").is_dir():  # rendering (pure functions of the snapshot) neither
+        assert _violations(ROOT / "tui" / "render", banned + ("textual",)) == []
 
 
 def test_importing_core_loads_no_ui() -> None:
@@ -62,14 +67,31 @@ def test_importing_core_loads_no_ui() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def first_frame_deferred() -> list[str]:
+    """The modules the first frame must not load, with their reasons: pyproject.toml's [tool.mdc-aws.first-frame]."""
+    doc = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(doc["tool"]["mdc-aws"]["first-frame"]["deferred"])
+
+
+def test_the_first_frame_list_names_the_heavy_modules() -> None:
+    deferred = first_frame_deferred()
+    assert len(deferred) == len(set(deferred))
+    for mod in ("tui.core.model", "tui.core.derive", "tui.core.procservice", "boto3", "botocore", "azure"):
+        assert mod in deferred
+
+
 def test_the_dashboards_first_frame_imports_no_model_sdk_or_screen() -> None:
     """What `mdc-aws` imports before its first frame (the panes come from the cached view, see MdcApp.on_mount):
-    neither the model and its derivations (loaded right after that frame) nor an SDK, the collector or a screen."""
+    none of the modules listed in pyproject.toml's [tool.mdc-aws.first-frame] (a module counts with its
+    submodules): neither the model and its derivations (loaded right after that frame) nor an SDK, the collector,
+    the drill-down or onboarding screens."""
+    probe = ["tui.cli", "tui.app", "tui.core.history"]
+    if (ROOT / "tui" / "screens" / "dashboard.py").exists():
+        probe.append("tui.screens.dashboard")
     code = (
-        "import sys, tui.cli, tui.app, tui.core.history;"
-        "bad=[m for m in sys.modules if m in ('tui.core.model', 'tui.core.derive', 'tui.core.procservice', "
-        "'tui.core.tablequery', 'tui.screens', 'dateutil', 'tomllib', 'ctypes') or m.split('.')[0] in "
-        "('boto3', 'botocore', 'azure', 'aiohttp', 'moto')];"
+        f"import sys, {', '.join(probe)};"
+        f"deferred={tuple(first_frame_deferred())!r};"
+        "bad=sorted(m for m in sys.modules if any(m == d or m.startswith(d + '.') for d in deferred));"
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -5,7 +5,7 @@ Two leaks grew a dashboard left open by ~30 MB a minute (`mdc-aws --demo --refre
   list (Textual issue #6666): ~18 dead widgets, ~2,500 objects per switch (widgets/footer.py);
 - every load froze everything alive (gc.freeze) and nothing ever unfroze it while keys came: garbage cycles of that
   moment, and each object alive then that later died in a cycle (Strips of the line caches, workers, timers), were
-  kept for good (MdcApp._freeze_long_lived).
+  kept for good (now each refreeze unfreezes and collects first: tui.core.memory.MemoryPolicy.refreeze).
 
 Counted here: the objects the cyclic collector tracks, frozen ones included (a leak into the frozen generation is
 invisible to gc.get_objects()), after a collection, once warmed up and again after many more switches/refreshes.
@@ -56,8 +56,7 @@ async def settle_refresh(pilot, app, svc: FakeService, collects: int, recs_calls
 async def refresh(pilot, app, svc: FakeService) -> None:
     """What the refresh timer (and `r`, without its toast) does: a collection and the recommendations fetch."""
     collects, recs_calls = svc.collects, svc.recs_calls
-    app._start_collect()
-    app._start_recs()
+    app.refresh_data()
     await settle_refresh(pilot, app, svc, collects, recs_calls)
 
 
@@ -73,7 +72,7 @@ async def test_pane_switches_and_refreshes_leave_no_objects_behind() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(400):
             await pilot.pause(0.02)
-            if app.pane("recs").state == "ok" and not app.collecting and not any(
+            if app.dashboard.pane("recs").state == "ok" and not app.collecting and not any(
                     not w.is_finished for w in app.workers):
                 break
         # warm-up: every pane drawn many times, a few refreshes (caches and lazily made widgets settle; Textual's

@@ -8,7 +8,7 @@ import re
 import string
 import time
 import unicodedata
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
@@ -164,7 +164,8 @@ RULES = {
     "aws_account_id": (ref_account, st.from_regex(r"[0-9]{12}", fullmatch=True), "a-x /"),
     "aws_account_ids": (ref_accounts, st.lists(st.from_regex(r"[0-9]{12}", fullmatch=True), max_size=4).map(", ".join),
                         "ax/"),
-    "connector_name": (ref_connector_name, st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}[A-Za-z0-9_-]", fullmatch=True),
+    "connector_name": (ref_connector_name,
+                       st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}[A-Za-z0-9_-]", fullmatch=True),
                        "/#?%&:<> é"),
     "guid": (ref_guid, st.uuids().map(str), "gz_ "),
     "subscription_id": (ref_guid, st.uuids().map(str), "gz_ "),
@@ -411,7 +412,8 @@ def test_classic_state_masks_secrets_everywhere() -> None:
     assert body["hybridComputeSettings"]["proxyServer"] == {"ip": "proxy.contoso.local", "port": "3128"}
     role = classic_state(auth="role", role_arn="arn:aws:iam::850949709900:role/AscConnector")
     auth = wz.classic_body(role)["properties"]["authenticationDetails"]
-    assert auth == {"authenticationType": "awsAssumeRole", "awsAssumeRoleArn": "arn:aws:iam::850949709900:role/AscConnector",
+    assert auth == {"authenticationType": "awsAssumeRole",
+                    "awsAssumeRoleArn": "arn:aws:iam::850949709900:role/AscConnector",
                     "awsExternalId": "343746d4-3071-4279-8f1d-27132bf1661b"}
     assert dict(wz.classic_tags(role)) == {"AccountId": "850949709900", "Cloud": "AWS",
                                            "InstanceId": "the EC2 instance ID",
@@ -661,7 +663,7 @@ async def test_register_provider_write_and_errors(estate, settings) -> None:
 def test_planned_write_is_frozen_and_hides_its_sender(settings) -> None:
     [x] = w.plan_enable_security_hub(settings, AWS_TEST_ACCOUNT, "us-east-1")
     assert x.target == "securityhub:EnableSecurityHub" and x.method == "POST" and x.scope.startswith("AWS account")
-    with pytest.raises(Exception):
+    with pytest.raises(FrozenInstanceError):
         x.summary = "changed"  # type: ignore[misc]
     assert "sender" not in repr(x) and "settings" not in repr(x)
     assert replace(x, summary="y").summary == "y"

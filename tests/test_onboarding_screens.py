@@ -367,13 +367,12 @@ async def test_remove_classic_connectors_then_the_aws_cleanup(estate, settings, 
     iam.create_user(UserName="mdc-classic-rm")
     key = iam.create_access_key(UserName="mdc-classic-rm")["AccessKey"]
     await run_write(writes.plan_create_classic_role(settings, ACCOUNT, sub, role_name=role))
-    for name, st in (("aws_rm_role", wizard.ClassicState(subscription_id=sub, auth="role", name="aws_rm_role",
-                                                          role_arn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
-                                                          regions=["us-east-1"], arc_auto_provision=False)),
-                     ("aws_rm_keys", wizard.ClassicState(subscription_id=sub, auth="user", name="aws_rm_keys",
-                                                          access_key_id=key["AccessKeyId"],
-                                                          secret_access_key=key["SecretAccessKey"],
-                                                          regions=["us-east-1"], arc_auto_provision=False))):
+    for st in (wizard.ClassicState(subscription_id=sub, auth="role", name="aws_rm_role",
+                                   role_arn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                                   regions=["us-east-1"], arc_auto_provision=False),
+               wizard.ClassicState(subscription_id=sub, auth="user", name="aws_rm_keys",
+                                   access_key_id=key["AccessKeyId"], secret_access_key=key["SecretAccessKey"],
+                                   regions=["us-east-1"], arc_auto_provision=False)):
         await run_write(writes.plan_create_classic_connector(settings, st))
     app = estate_app(settings, tmp_path)
     try:
@@ -477,13 +476,12 @@ async def test_mdc_aws_onboard_opens_on_the_onboarding_screens(settings) -> None
     from click.testing import CliRunner
 
     from tui.cli import main
-    from tui.screens.onboarding.standalone import OnboardApp
 
     out = CliRunner().invoke(main, ["onboard", "--help"]).output
     assert "--read-only" in out and "--flow" in out
     assert "--read-only" in CliRunner().invoke(main, ["--help"]).output
     svc = FakeService()
-    app = OnboardApp(settings, refresh_s=600, service_factory=lambda s, start: svc, start="native", read_only=True)
+    app = MdcApp(settings, refresh_s=600, service_factory=lambda s, start: svc, start_flow="native", read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, app, AccountStep)
         assert "read-only" in screen_text(app)

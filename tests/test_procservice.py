@@ -6,7 +6,6 @@ row encoding round trip (hypothesis), including the reuse of a previous answer's
 """
 from __future__ import annotations
 
-import gc
 import io
 import logging
 import os
@@ -22,11 +21,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from tui.core import memory
 from tui.core import model as m
 from tui.core import rectable
 from tui.core.errors import AuthError, SourceError, UsageError
-from tui.core.procservice import (GC_HOLD, ProcessService, RowDecoder, RowEncoder, decode_snapshot, encode_snapshot,
-                                  read_msg, rebuild_error, write_msg)
+from tui.core.procservice import (ProcessService, RowDecoder, RowEncoder, decode_snapshot, encode_snapshot, read_msg,
+                                  rebuild_error, write_msg)
 from tui.core.service import Service
 from tui.emulator.faults import FaultRule
 
@@ -96,19 +96,6 @@ def test_errors_keep_their_kind_and_message() -> None:
         assert type(e) is cls and str(e) == "what happened"
     e = rebuild_error("SomeLibraryError", "boom")
     assert isinstance(e, SourceError) and str(e) == "boom"
-
-
-def test_gc_hold_nests_and_freezes() -> None:
-    assert gc.isenabled()
-    before = gc.get_freeze_count()
-    with GC_HOLD:
-        assert not gc.isenabled()
-        with GC_HOLD:
-            keep = [[i] for i in range(1000)]  # noqa: F841 - tracked objects made while held
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    assert gc.get_freeze_count() >= before + 1000
-    gc.unfreeze()
 
 
 # ------------------------------------------------------------------------------------------------- snapshots
@@ -274,6 +261,17 @@ def test_a_child_under_the_limit_stays_and_sends_only_what_changed(estate, setti
     finally:
         ps.close()
         svc.close()
+
+
+def test_the_size_limit_is_the_memory_policys_unless_given(settings, monkeypatch) -> None:
+    monkeypatch.setattr(memory.POLICY, "max_child_mb", 77.0)
+    ps = ProcessService(settings)
+    try:
+        assert ps.max_child_mb == 77.0
+        ps._maybe_retire(ps._proc, 77.0)  # at the limit: stays
+        assert ps.retired == 0 and ps.pid is not None
+    finally:
+        ps.close()
 
 
 def test_a_failing_call_raises_the_cores_error_and_the_service_goes_on(estate, settings, clean_faults) -> None:

@@ -81,7 +81,7 @@ async def test_every_write_is_refused_every_way_in(estate, settings, read_only_p
     t0, seq0 = time.time(), max((r.seq for r in estate.aws.request_log), default=0)
     plans = every_plan(settings, estate)
     assert set(plans) == set(w.PLAN_FUNCTIONS)
-    for name, writes in plans.items():
+    for writes in plans.values():
         with pytest.raises(w.ReadOnlyError):
             w.execute_write(writes, read_only=False)  # a caller's False does not lift the process's policy
         with pytest.raises(w.ReadOnlyError):
@@ -96,7 +96,7 @@ async def test_every_write_is_refused_every_way_in(estate, settings, read_only_p
             with pytest.raises(w.ReadOnlyError):
                 w.execute_write_sync(x, read_only=False)
             with pytest.raises(w.ReadOnlyError):
-                await x.sender(w._Context(x.settings))  # noqa: SLF001 - even the sender itself, called directly
+                await x.sender(w._Context(x.settings))  # even the sender itself, called directly
     with pytest.raises(w.SourceError):
         w.set_read_only(False)
     policy.configure(read_only=False)  # configure only tightens
@@ -122,11 +122,11 @@ async def test_every_write_refused_through_the_confirmation_even_if_the_screen_w
     async with app.run_test(size=(100, 30)) as pilot:
         for name, writes in plans.items():
             out: list[str] = []
-            confirm_and_send(app.screen, writes, sent=lambda r: out.append("SENT"), failed=out.append)
+            confirm_and_send(app.screen, writes, sent=lambda r, out=out: out.append("SENT"), failed=out.append)
             await settle(pilot, app, lambda: isinstance(app.screen, ConfirmWrite))
             assert not app.screen.query_one("#send").disabled
             await pilot.press("ctrl+s")
-            await settle(pilot, app, lambda: bool(out), timeout=20)
+            await settle(pilot, app, lambda out=out: bool(out), timeout=20)
             assert "read-only" in out[0] and "nothing was changed" in out[0], (name, out)
     assert len(estate.arm.request_log) >= arm0 and mutating_arm(estate, t0) == []
     assert len(estate.aws.request_log) >= aws0 and mutating_aws(estate, seq0) == []
@@ -148,7 +148,8 @@ def test_the_cli_sets_the_policy_once_first(monkeypatch, tmp_path) -> None:
 
     monkeypatch.setattr(cli, "run_dashboard", fake_run_dashboard)
     monkeypatch.setenv("MDC_AWS_DATA_DIR", str(tmp_path))
-    for args, expect in ((["--read-only"], True), (["onboard", "--read-only"], True), (["onboard"], False), ([], False)):
+    for args, expect in ((["--read-only"], True), (["onboard", "--read-only"], True),
+                         (["onboard"], False), ([], False)):
         policy.reset_for_tests()
         try:
             r = CliRunner().invoke(cli.main, args, catch_exceptions=False)

@@ -24,7 +24,7 @@ from textual.widgets import Input
 
 from tui.app import MdcApp
 from tui.core import model as m
-from tui.screens import DetailScreen, HelpScreen, ListScreen
+from tui.screens.detail import DetailScreen, HelpScreen, ListScreen
 
 NOW = datetime(2026, 11, 29, 9, 30, 0, tzinfo=timezone.utc)
 NARROW, WIDE = (80, 24), (160, 48)
@@ -63,7 +63,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
 def _conn_id(sub: str, account: str, kind: str) -> str:
     if kind == "classic":
         return f"/subscriptions/{sub}/providers/Microsoft.Security/connectors/aws-classic-{account}"
-    return f"/subscriptions/{sub}/resourceGroups/mdc-connectors/providers/Microsoft.Security/securityConnectors/aws-{account}"
+    return (f"/subscriptions/{sub}/resourceGroups/mdc-connectors/providers/Microsoft.Security/"
+            f"securityConnectors/aws-{account}")
 
 
 def native(account: str, name: str, *, sub: str = SUB_PROD, regions: tuple[str, ...] = ("us-east-1",),
@@ -154,7 +155,7 @@ ACCOUNT_SUB = {c.aws_account_id: c.subscription_id for c in CONNECTORS}
 
 
 def instance_id(account: str, region: str, i: int) -> str:
-    return "i-" + hashlib.sha1(f"{account}/{region}/{i}".encode()).hexdigest()[:17]
+    return "i-" + hashlib.sha1(f"{account}/{region}/{i}".encode(), usedforsecurity=False).hexdigest()[:17]
 
 
 def onboarding() -> m.OnboardingData:
@@ -362,7 +363,8 @@ async def until(pilot: Any, cond: Callable[[], bool], what: str, timeout: float 
 async def loaded(pilot: Any) -> None:
     app: MdcApp = pilot.app
     await until(pilot, lambda: app.service is not None and not app.collecting
-                and all(app.pane(n).state != "loading" for n in ("accounts", "plans", "arc", "recs", "compliance")),
+                and all(app.dashboard.pane(n).state != "loading"
+                        for n in ("accounts", "plans", "arc", "recs", "compliance")),
                 "the panes to load")
     # The top bar is redrawn only by the 1 s tick: it says "⟳ refreshing" for up to a second after the collect
     # worker ended. Redraw it now rather than race the timer.

@@ -29,7 +29,8 @@ EXPECTED_ROLES = {
     "servers": {"DefenderForCloud-DefenderForServers", "DefenderForCloud-ArcAutoProvisioning",
                 "DefenderForCloud-AgentlessScanner", "AWS-MDCSetup-HostMgmtRole"},
     "containers": {"DefenderForCloud-Containers-K8s", "DefenderForCloud-DataCollection",
-                   "DefenderForCloud-Containers-K8s-cloudwatch-to-kinesis", "DefenderForCloud-Containers-K8s-kinesis-to-s3",
+                   "DefenderForCloud-Containers-K8s-cloudwatch-to-kinesis",
+                   "DefenderForCloud-Containers-K8s-kinesis-to-s3",
                    "MDCContainersAgentlessDiscoveryK8sRole", "MDCContainersImageAssessmentRole"},
     "databases": {"DefenderForCloud-ArcAutoProvisioning", "DefenderForCloud-DataSecurityPostureDB"},
 }
@@ -117,7 +118,8 @@ def test_parameters() -> None:
     assert T.template(ACCOUNT, ("cspm",), tenant_id=TENANT)["Parameters"]["TenantId"]["Default"] == TENANT
     for bad, kw in (("12 digits", {"account_id": "12"}), ("unknown plan", {"plans": "cspm,nope"}),
                     ("tenant ID", {"plans": ("cspm", "defender_cspm")}),
-                    ("tenant ID", {"tenant_id": "nope"}), ("role name", {"role_names": {"CspmMonitorAws": "bad name"}})):
+                    ("tenant ID", {"tenant_id": "nope"}),
+                    ("role name", {"role_names": {"CspmMonitorAws": "bad name"}})):
         args = {"account_id": ACCOUNT, "plans": ("cspm",), **kw}
         with pytest.raises(ValueError) as e:
             T.template(args.pop("account_id"), args.pop("plans"), **args)
@@ -134,7 +136,8 @@ def test_instructions() -> None:
                            excluded_account_ids=["806353470444"], regions=["us-east-1"])
     text = T.stackset_instructions(state)
     for needle in ("create-stack ", "create-stack-set --stack-set-name MDC-StackSet", "SERVICE_MANAGED",
-                   "activate-organizations-access", T.STACKSETS_PRINCIPAL, "806353470444", "AccountFilterType=DIFFERENCE"):
+                   "activate-organizations-access", T.STACKSETS_PRINCIPAL, "806353470444",
+                   "AccountFilterType=DIFFERENCE"):
         assert needle in text, needle
 
 
@@ -201,7 +204,8 @@ async def test_templates_deploy_on_moto(estate, settings) -> None:
                 assert ciem["Statement"][0]["Principal"] == {
                     "AWS": f"arn:aws:iam::{account}:role/DefenderForCloud-OidcCiem"}
                 oidc = _doc(iam.get_role(RoleName="DefenderForCloud-OidcCiem")["Role"]["AssumeRolePolicyDocument"])
-                assert oidc["Statement"][0]["Principal"]["Federated"].endswith(f"oidc-provider/sts.windows.net/{TENANT}/")
+                federated = oidc["Statement"][0]["Principal"]["Federated"]
+                assert federated.endswith(f"oidc-provider/sts.windows.net/{TENANT}/")
             if "servers" in plans:
                 host = _doc(iam.get_role(RoleName="AWS-MDCSetup-HostMgmtRole-us-east-1-MDCSetup")["Role"][
                     "AssumeRolePolicyDocument"])

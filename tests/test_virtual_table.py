@@ -6,6 +6,7 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
@@ -25,7 +26,7 @@ COLUMNS = [
 
 
 def make_rows(n: int, prefix: str = "") -> tuple[list[tuple[object, ...]], list[str]]:
-    rows = [
+    rows: list[tuple[object, ...]] = [
         ("● High" if i % 3 == 0 else "● Low", f"{prefix}Security groups should not allow ingress {i}",
          f"sg-{i:08x}", "210987654321", "eu-west-1", i)
         for i in range(n)
@@ -299,3 +300,159 @@ async def test_click_moves_cursor_then_selects_and_header_click_requests_sort() 
         await pilot.click(VirtualTable, offset=(2, 0))
         await pilot.pause()
         assert [(m.column_key, m.descending) for m in app.of(VirtualTable.SortRequested)] == [("sev", False)]
+
+
+# ---------------------------------------------------------------------------------------------------------- cursor_row
+
+
+async def test_setting_cursor_row_clamps_scrolls_and_announces_each_real_change_once() -> None:
+    app = Host()
+    rows, keys = make_rows(1_000)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table
+        table.set_rows(rows, keys)
+        await pilot.pause()
+        app.messages.clear()
+        page = table.page_size
+
+        table.cursor_row = 500  # far below the view: scrolled so that it is the last visible row
+        await pilot.pause()
+        assert table.cursor_row == 500 and table.cursor_key == "key-500"
+        assert table.scroll_offset.y == 500 - page + 1
+        lines = screen_lines(app)
+        assert [n for n, line in enumerate(lines) if line.startswith("▸")] == [page]
+        assert "sg-000001f4" in lines[page]
+
+        table.cursor_row = 500  # no-op: no message, no scroll
+        table.cursor_row = 10  # above the view: scrolled so that it is the first row under the header
+        await pilot.pause()
+        assert table.scroll_offset.y == 10
+        assert screen_lines(app)[1].startswith("▸") and "sg-0000000a" in screen_lines(app)[1]
+
+        table.cursor_row = -5
+        assert table.cursor_row == 0
+        table.cursor_row = -1  # clamps to 0 again: a no-op
+        table.cursor_row = 10**9
+        assert table.cursor_row == 999 and table.cursor_key == "key-999"
+        table.cursor_row = 5_000  # clamps to 999 again: a no-op
+        await pilot.pause()
+        assert table.scroll_offset.y == 1_000 - page
+        moved = app.of(VirtualTable.CursorMoved)
+        assert [(m.key, m.index) for m in moved] == [("key-500", 500), ("key-10", 10), ("key-0", 0),
+                                                     ("key-999", 999)]
+        assert all(m.table is table for m in moved)
+
+
+async def test_cursor_row_on_an_empty_table_stays_0_and_is_silent() -> None:
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table
+        table.set_rows([])
+        await pilot.pause()
+        app.messages.clear()
+        for value in (7, -3, 0):
+            table.cursor_row = value
+            assert table.cursor_row == 0 and table.cursor_key is None
+        await pilot.pause()
+        assert app.messages == []
+        assert "no rows" in screen_text(app)
+
+
+async def test_cursor_row_set_before_mount_is_shown_once_mounted() -> None:
+    table = VirtualTable(COLUMNS)
+    rows, keys = make_rows(300)
+    table.set_rows(rows, keys)
+    table.cursor_row = 250
+    assert table.cursor_row == 250
+    app = Host(table)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert table.cursor_row == 250
+        assert table.scroll_offset.y <= 250 < table.scroll_offset.y + table.page_size
+        assert any(line.startswith("▸") and "sg-000000fa" in line for line in screen_lines(app))
+
+
+async def test_setting_cursor_row_repaints_only_the_two_cursor_lines() -> None:
+    app = Host()
+    rows, keys = make_rows(200)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table
+        table.set_rows(rows, keys)
+        await pilot.pause()
+        lines: list[int] = []
+        full: list[dict] = []
+        scrolls: list[object] = []
+        refresh_line, refresh = table.refresh_line, table.refresh
+
+        def spy_refresh(*regions, **kwargs):
+            if not regions:
+                full.append(kwargs)
+            return refresh(*regions, **kwargs)
+
+        def spy_refresh_line(y: int) -> None:
+            lines.append(y)
+            refresh_line(y)
+
+        table.refresh = spy_refresh  # type: ignore[method-assign]
+        table.refresh_line = spy_refresh_line  # type: ignore[method-assign]
+        table.scroll_to = lambda *a, **k: scrolls.append((a, k))  # type: ignore[method-assign]
+        table.cursor_row = 3
+        assert lines == [1, 4]  # header + rows: row 0 is line 1, row 3 is line 4
+        assert full == [] and scrolls == []  # no whole-widget repaint, no layout, no scroll
+        del table.refresh, table.refresh_line, table.scroll_to
+        await pilot.pause()
+        marked = [n for n, line in enumerate(screen_lines(app)) if line.startswith("▸")]
+        assert marked == [4]
+
+
+async def test_move_cursor_to_the_same_row_scrolls_it_back_into_view() -> None:
+    app = Host()
+    rows, keys = make_rows(500)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table
+        table.set_rows(rows, keys)
+        await pilot.pause()
+        table.scroll_to(y=300, animate=False)  # the mouse wheel moves the view, not the cursor
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_offset.y == 300
+        table.cursor_row = 0  # setting the same value is a no-op
+        assert table.scroll_offset.y == 300
+        table.move_cursor(0)  # move_cursor always shows the cursor
+        await pilot.pause()
+        assert table.scroll_offset.y == 0
+
+
+class TwoTables(App[None]):
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(COLUMNS, id="one")
+        yield VirtualTable(COLUMNS, id="two")
+
+
+async def test_focus_and_blur_restyle_the_cursor_line() -> None:
+    app = TwoTables()
+    rows, keys = make_rows(20)
+    async with app.run_test(size=(80, 24)) as pilot:
+        one, two = app.query_one("#one", VirtualTable), app.query_one("#two", VirtualTable)
+        one.set_rows(rows, keys)
+        two.set_rows(rows, keys)
+        await pilot.pause()
+        assert one.has_focus and not two.has_focus
+
+        def looks(table: VirtualTable) -> tuple[Style | None, Style | None]:
+            cursor = next(iter(table.render_line(1)))  # the cursor row (row 0) under the header
+            other = next(iter(table.render_line(2)))
+            return cursor.style, other.style
+
+        focused, plain = looks(one)
+        blurred, plain_blurred = looks(two)
+        assert focused is not None and blurred is not None and focused.bgcolor != blurred.bgcolor
+        assert plain == plain_blurred  # only the cursor line depends on focus
+
+        await pilot.press("tab")
+        await pilot.pause()
+        assert two.has_focus and not one.has_focus
+        assert looks(one) == (blurred, plain)  # nothing stale from the line cache
+        assert looks(two) == (focused, plain)
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert looks(one) == (focused, plain) and looks(two) == (blurred, plain)

@@ -81,7 +81,8 @@ def test_estate_is_a_function_of_the_tick():
     assert digest(advanced.arg_tables()) == digest(fresh.arg_tables())
     acct = fresh.aws_accounts[1]
     for inst in acct.instances:
-        assert advanced.ssm_status(acct.account_id, inst.instance_id) == fresh.ssm_status(acct.account_id, inst.instance_id)
+        assert (advanced.ssm_status(acct.account_id, inst.instance_id)
+                == fresh.ssm_status(acct.account_id, inst.instance_id))
 
 
 def test_default_build_is_fast():
@@ -228,7 +229,8 @@ def test_classic_connectors(world):
         props = c["properties"]
         assert c["type"] == "Microsoft.Security/connectors" and "/resourceGroups/" not in c["id"]
         hc, auth = props["hybridComputeSettings"], props["authenticationDetails"]
-        assert hc["hybridComputeProvisioningState"] in ("Valid", "Invalid", "Expired") and hc["autoProvision"] in ("On", "Off")
+        assert hc["hybridComputeProvisioningState"] in ("Valid", "Invalid", "Expired")
+        assert hc["autoProvision"] in ("On", "Off")
         assert auth["authenticationProvisioningState"] in ("Valid", "Invalid", "Expired", "IncorrectPolicy")
         assert "provisioningState" not in hc and "provisioningState" not in auth
         assert auth["grantedPermissions"]
@@ -458,7 +460,8 @@ def arc_account_of(world, arc_rows) -> dict[str, str]:
         if tags.get("AccountId"):
             out[r["id"].lower()] = tags["AccountId"]
         else:
-            names = {r["name"], r["properties"]["osProfile"]["computerName"], r["properties"]["machineFqdn"].split(".")[0]}
+            props = r["properties"]
+            names = {r["name"], props["osProfile"]["computerName"], props["machineFqdn"].split(".")[0]}
             found = {by_name[n.lower()] for n in names if n.lower() in by_name}
             if len(found) == 1:
                 out[r["id"].lower()] = found.pop()
@@ -469,7 +472,8 @@ def test_arc_truth_matches_rows(world, tables):
     arc = by_type(tables["resources"], T_ARC)
     account_of = arc_account_of(world, arc)
     assert len(account_of) == len(arc), "every Arc machine maps to an account (untagged ones by name)"
-    connected = collections.Counter(account_of[r["id"].lower()] for r in arc if r["properties"]["status"] == "Connected")
+    connected = collections.Counter(account_of[r["id"].lower()] for r in arc
+                                    if r["properties"]["status"] == "Connected")
     assert {k: v for k, v in world.arc_connected_by_account().items() if v} == dict(connected)
     statuses = collections.defaultdict(collections.Counter)
     for r in arc:
@@ -595,7 +599,8 @@ def test_compliance_consistent(world, tables):
             if cp["state"] == "Unsupported":
                 assert not under
             elif under:
-                assert cp["state"] == ("Failed" if a_states["Failed"] else "Passed" if a_states["Passed"] else "Skipped")
+                assert cp["state"] == ("Failed" if a_states["Failed"]
+                                       else "Passed" if a_states["Passed"] else "Skipped")
             for a in under:
                 ap = a["properties"]
                 assert ap["state"] == ("Failed" if ap["failedResources"] else "Passed" if ap["passedResources"]
@@ -828,7 +833,8 @@ def test_store_mutation_bumps_version_and_tables():
     assert conn["id"].lower() not in {r["id"].lower() for r in by_type(t2["resources"], T_CONN)}
     assert not [r for r in by_type(t2["resources"], T_ARC) if (r["tags"] or {}).get("AccountId") == acct]
     assert not [r for r in by_type(t2["securityresources"], T_ASSESS)
-                if "ConnectorId" in r["properties"]["resourceDetails"] and r["properties"]["additionalData"]["AccountId"] == acct]
+                if "ConnectorId" in r["properties"]["resourceDetails"]
+                and r["properties"]["additionalData"]["AccountId"] == acct]
     assert acct not in world_copies(w), "its compliance copies went with it"
 
     # putting it back: connector at once, assessments after the onboarding lag
@@ -957,10 +963,11 @@ def test_sdk_deserializes_store_bodies(world):
     states = {c.authentication_details.authentication_provisioning_state for c in classic}
     assert states == {"Valid", "Expired"}
     assert all(c.hybrid_compute_settings.hybrid_compute_provisioning_state for c in classic)
-    assert {type(c.authentication_details) for c in classic} == {classic_models.AwAssumeRoleAuthenticationDetailsProperties,
-                                                                  classic_models.AwsCredsAuthenticationDetailsProperties}
+    assert {type(c.authentication_details) for c in classic} == {
+        classic_models.AwAssumeRoleAuthenticationDetailsProperties,
+        classic_models.AwsCredsAuthenticationDetailsProperties}
 
-    for sub, plans in world.pricings.items():
+    for plans in world.pricings.values():
         lst = pricing_models.PricingList.deserialize({"value": list(plans.values())})
         vm = next(p for p in lst.value if p.name == "VirtualMachines")
         assert vm.pricing_tier in ("Free", "Standard")

@@ -27,11 +27,14 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--demo", is_flag=True, help="Run against the embedded emulated estate (no Azure/AWS needed)."),
         click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True,
                      help="Size of the emulated estate (with --demo)."),
-        click.option("--seed", type=int, default=42, show_default=True, help="Seed of the emulated estate (with --demo)."),
-        click.option("--arm-endpoint", metavar="URL", help="Azure Resource Manager endpoint [env MDC_AWS_ARM_ENDPOINT]."),
+        click.option("--seed", type=int, default=42, show_default=True,
+                     help="Seed of the emulated estate (with --demo)."),
+        click.option("--arm-endpoint", metavar="URL",
+                     help="Azure Resource Manager endpoint [env MDC_AWS_ARM_ENDPOINT]."),
         click.option("--ca-bundle", metavar="PEM", type=click.Path(dir_okay=False),
                      help="Extra CA bundle to trust for ARM [env MDC_AWS_CA_BUNDLE]."),
-        click.option("--aws-endpoint-url", metavar="URL", help="One endpoint for every AWS service [env MDC_AWS_AWS_ENDPOINT_URL]."),
+        click.option("--aws-endpoint-url", metavar="URL",
+                     help="One endpoint for every AWS service [env MDC_AWS_AWS_ENDPOINT_URL]."),
         click.option("--aws-profile", metavar="NAME", help="Base AWS profile (default: boto3's default chain)."),
         click.option("--assume-role-name", metavar="NAME",
                      help="Role assumed in each AWS account [default OrganizationAccountAccessRole]."),
@@ -172,14 +175,6 @@ def _validate(az: cfg.AzureSettings, aws: cfg.AwsSettings, sources: dict[str, st
             raise bad("azure.subscriptions", sub, "is not a subscription id (a GUID)", "--subscription")
 
 
-def demo_settings(info: Any, base: cfg.Settings) -> cfg.Settings:
-    """Point the core at the embedded estate (tui.core.demo.estate_settings: sealed, the estate's endpoints and demo
-    token; this process's environment holds moto's fake AWS keys and none of the operator's)."""
-    from .core import demo
-
-    return demo.estate_settings(info, base)
-
-
 _DEMO_IGNORED_FLAGS = (("arm_endpoint", "--arm-endpoint"), ("ca_bundle", "--ca-bundle"),
                        ("aws_endpoint_url", "--aws-endpoint-url"), ("aws_profile", "--aws-profile"),
                        ("assume_role_name", "--assume-role-name"))
@@ -238,29 +233,31 @@ def _exit_code(snap: Any, auth_failed: bool) -> int:
     return EXIT_PARTIAL
 
 
-class _DemoContext:
-    def __init__(self, opts: dict[str, Any]):
-        self.opts = opts
-        self.proc: Any = None
+def _estate(opts: dict[str, Any]) -> Any:
+    """The demo's estate (not started yet), or None without --demo."""
+    if not opts.get("demo"):
+        return None
+    from .demo_estate import DemoEstate
 
-    def __enter__(self) -> Any:
-        if not self.opts.get("demo"):
-            return None
-        from .core import demo
+    return DemoEstate(seed=opts["seed"], scale=opts["scale"], tick_seconds=60.0)
 
-        click.echo(f"starting the emulated estate (scale {self.opts['scale']}) ...", err=True)
-        demo.starting()
-        try:
-            from .emulator.estate import spawn
 
-            self.proc = spawn(seed=self.opts["seed"], scale=self.opts["scale"], tick_seconds=60.0)
-        except Exception as e:  # noqa: BLE001 - missing demo extras, a child that died: one line with the fix
-            raise RuntimeError(demo.failed(e)) from None
-        return self.proc.info
+def _on_estate(opts: dict[str, Any], settings: cfg.Settings, what: str) -> Any:
+    """A context: the settings of a one-shot command, on the demo's estate (started now, stopped after) with
+    --demo, else ``settings`` as they are."""
+    import contextlib
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.stop()
+    @contextlib.contextmanager
+    def run() -> Any:
+        estate = _estate(opts)
+        if estate is None:
+            yield settings
+            return
+        click.echo(f"starting the emulated estate (scale {opts['scale']}) ...", err=True)
+        with estate:
+            yield estate.start(settings, what)
+
+    return run()
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -294,7 +291,8 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
 
 
 def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float, mouse: bool,
-                  theme: str | None, read_only: bool = False, onboard: str | None = None) -> None:
+                  theme: str | None, read_only: bool = False, onboard: Any = None) -> None:
+    """The dashboard (``onboard``: opened on the onboarding screens, "home" or a flow, as `mdc-aws onboard`)."""
     from .app import MdcApp
     from .core.history import History, Scope
 
@@ -308,7 +306,8 @@ def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float
         elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
             import hashlib
 
-            folder = folder / ("endpoint-" + hashlib.sha1(settings.azure.arm_endpoint.encode()).hexdigest()[:10])
+            digest = hashlib.sha1(settings.azure.arm_endpoint.encode(), usedforsecurity=False).hexdigest()
+            folder = folder / f"endpoint-{digest[:10]}"  # a name for the folder, not a secret
         # never raises: a history that cannot be opened (or is not private) is disabled, with its message
         history = History.in_dir(folder, scope)
         for problem in (history.error, history.notice):
@@ -316,16 +315,10 @@ def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float
                 click.echo(f"mdc-aws: {problem}", err=True)
     except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
         click.echo(f"mdc-aws: history disabled ({e})", err=True)
-    demo = {"seed": opts["seed"], "scale": opts["scale"], "tick_seconds": 60.0} if opts.get("demo") else None
-    kwargs: dict[str, Any] = {}
-    app_cls: Any = MdcApp
-    if onboard is not None:  # `mdc-aws onboard`: the same app, opened on the onboarding screens
-        from .screens.onboarding.standalone import OnboardApp
-
-        app_cls, kwargs = OnboardApp, {"start": onboard or None}
-    app = app_cls(settings, demo=demo, refresh_s=refresh_s, history=history,
-                  theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0),
-                  read_only=read_only, **kwargs)
+    # `mdc-aws onboard`: the same app, opened on the onboarding screens
+    app = MdcApp(settings, estate=_estate(opts), refresh_s=refresh_s, history=history,
+                 theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0),
+                 read_only=read_only, start_flow=onboard)
     app.run(mouse=mouse)
 
 
@@ -347,17 +340,17 @@ def onboard(flow: str = "home", read_only: bool = False, mouse: bool = False, th
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
-    run_dashboard(settings, opts, settings.refresh_s, mouse, theme, read_only=read_only,
-                  onboard="" if flow == "home" else flow)
+    run_dashboard(settings, opts, settings.refresh_s, mouse, theme, read_only=read_only, onboard=flow)
 
 
 @main.command()
 @_common
-@click.option("--format", "format", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @click.option("--schema", "print_schema", is_flag=True, help="Print the JSON Schema of the output and exit.")
-def snapshot(format: str = "json", output: str | None = None, print_schema: bool = False, **opts: Any) -> None:
-    """Print the whole picture once (JSON for scripts and cron, or a table). Exit 0 complete, 1 partial, 2 usage/auth."""
+def snapshot(fmt: str = "json", output: str | None = None, print_schema: bool = False, **opts: Any) -> None:
+    """Print the whole picture once (JSON for scripts and cron, or a table).
+    Exit 0 complete, 1 partial, 2 usage/auth."""
     if print_schema:
         from importlib.resources import files
 
@@ -370,7 +363,7 @@ def snapshot(format: str = "json", output: str | None = None, print_schema: bool
 
     import json
 
-    _emit(json.dumps(snapshot_to_dict(snap), indent=2) + "\n" if format == "json" else render_table(snap), output)
+    _emit(json.dumps(snapshot_to_dict(snap), indent=2) + "\n" if fmt == "json" else render_table(snap), output)
     _report_sections(snap)
     sys.exit(_exit_code(snap, auth_failed))
 
@@ -387,13 +380,7 @@ def _settings_or_exit(opts: dict[str, Any]) -> cfg.Settings:
 def _run_collection(opts: dict[str, Any], settings: cfg.Settings, job: Callable[[cfg.Settings], Any]) -> Any:
     """Run `job(settings)` (a coroutine), on the demo estate when --demo; one line and an exit code on failure."""
     try:
-        with _DemoContext(opts) as info:
-            if info is not None:
-                settings = demo_settings(info, settings)
-            if opts.get("demo"):
-                from .core import policy
-
-                policy.check_reads(settings, "the collection")  # sealed: the estate on loopback, nothing else
+        with _on_estate(opts, settings, "the collection") as settings:  # sealed: the estate on loopback only
             return asyncio.run(job(settings))
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
@@ -423,12 +410,12 @@ def _report_sections(snap: Any) -> None:
 
 @main.command()
 @_common
-@click.option("--format", "format", type=click.Choice(["json", "csv", "md"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="md", show_default=True)
 @click.option("--view", type=click.Choice(["all", "accounts", "plans", "onboarding", "stuck", "recommendations",
                                            "compliance"]), default="all", show_default=True,
               help="Which table (csv needs one table: default accounts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
-def export(format: str = "md", view: str = "all", output: str | None = None, **opts: Any) -> None:
+def export(fmt: str = "md", view: str = "all", output: str | None = None, **opts: Any) -> None:
     """Write what the dashboard shows (accounts, plans, onboarding, stuck instances, recommendations, compliance)."""
     settings = _settings_or_exit(opts)
     from .core.export import export_tables, snapshot_to_dict, to_csv, to_markdown
@@ -439,13 +426,13 @@ def export(format: str = "md", view: str = "all", output: str | None = None, **o
     tables = export_tables(snap, recs)
     if view != "all":
         tables = {view: tables[view]}
-    if format == "json":
+    if fmt == "json":
         doc = snapshot_to_dict(snap) if view == "all" else {}
         doc["tables"] = {k: [dict(zip(h, r)) for r in rows] for k, (h, rows) in tables.items()}
         import json
 
         text = json.dumps(doc, indent=2, default=str) + "\n"
-    elif format == "csv":
+    elif fmt == "csv":
         h, rows = export_tables(snap, recs)[view if view != "all" else "accounts"]
         text = to_csv(h, rows)
     else:
@@ -476,7 +463,7 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
 
                     recs = attach_accounts(list(await asyncio.wait_for(az.recommendations(list(col.subscriptions)),
                                                                        timeout_s)), snap)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - recs are an extra: reported
                     err = describe_error(e)
             return snap, col.auth_failed, recs, err
 
@@ -581,9 +568,7 @@ def doctor(account: str | None = None, plans: str | None = None, fmt: str = "tex
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        with _DemoContext(opts) as info:
-            if info is not None:
-                settings = demo_settings(info, settings)
+        with _on_estate(opts, settings, "the doctor") as settings:
             checks = asyncio.run(asyncio.wait_for(
                 doc.run_doctor(settings, account.strip() if account else None, plans=plans),
                 opts.get("timeout", 120.0)))

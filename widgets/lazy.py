@@ -17,7 +17,9 @@ class SafeLazy(Lazy):
         assert isinstance(parent, Widget)
 
         async def mount() -> None:
-            if not parent.is_attached or parent._closing or parent._pruning or not self.is_attached:
+            # Textual's own flags of a widget being removed (no public equivalent): mounting into it would fail
+            if (not parent.is_attached or parent._closing or parent._pruning  # noqa: SLF001
+                    or not self.is_attached):
                 return
             try:
                 await parent.mount(self._replace_widget, after=self)

@@ -6,18 +6,21 @@ they never call an SDK.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from .lazy import SafeLazy
 
-GLYPHS = {"loading": "⟳ loading", "ok": "✔ ok", "stale": "▲ stale", "error": "✖ error", "empty": "· empty"}
+# A pane's state: a section's state (tui.core.model.SectionState: ok / stale / error), or loading, or empty.
+PaneState = Literal["loading", "ok", "stale", "error", "empty"]
+GLYPHS: dict[PaneState, str] = {"loading": "⟳ loading", "ok": "✔ ok", "stale": "▲ stale", "error": "✖ error",
+                                "empty": "· empty"}
 
 
 def age_text(as_of: datetime | None, now: datetime | None = None) -> str:
@@ -70,7 +73,7 @@ class Pane(Vertical, can_focus=False):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
-        self.state = "loading"
+        self.state: PaneState = "loading"
         self.as_of: datetime | None = None
         self.error: str | None = None
         self.count_text = ""
@@ -98,7 +101,7 @@ class Pane(Vertical, can_focus=False):
         if self.has_class("-active"):
             self.focus_body()
 
-    def set_state(self, state: str, as_of: datetime | None, error: str | None) -> None:
+    def set_state(self, state: PaneState, as_of: datetime | None, error: str | None) -> None:
         self.state, self.as_of, self.error = state, as_of, error
         if not self._ready:
             return

@@ -9,7 +9,9 @@ cursor move).
 Data in, messages out: the table shows plain row tuples (cells are ``str``/numbers/``None`` or ``rich.text.Text``
 for styled cells) and posts :class:`VirtualTable.CursorMoved`, :class:`VirtualTable.RowSelected` and
 :class:`VirtualTable.SortRequested`. It does not sort or filter: the data layer (``tui.core.tablequery``) does
-that and calls :meth:`VirtualTable.set_rows` / :meth:`VirtualTable.set_sort`.
+that and calls :meth:`VirtualTable.set_rows` / :meth:`VirtualTable.set_sort`. The cursor is a reactive,
+:attr:`VirtualTable.cursor_row` (validated: clamped to the rows; watched: scrolled into view, repainted, announced),
+as ``cursor_coordinate`` is in Textual's own ``DataTable``: any code may set it.
 
 Keys: ``up``/``k``, ``down``/``j``, ``pageup``/``ctrl+b``, ``pagedown``/``ctrl+f``, ``home``/``g``,
 ``end``/``G``, ``enter`` (select), ``s`` (sort by the next column), ``S`` (reverse the sort).
@@ -39,6 +41,7 @@ ELLIPSIS = "…"
 SORT_ASCENDING = "▲"
 SORT_DESCENDING = "▼"
 _CONTROL_TO_SPACE = str.maketrans({i: " " for i in [*range(32), 127]})
+_FOLLOW: tuple[bool, int | None] = (True, None)  # a cursor change scrolls the cursor into view from where it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,14 @@ class VirtualTable(ScrollView, can_focus=True):
     #: Shown under the header when there are no rows (say why: "no rows match /sev:high").
     empty_text: reactive[str] = reactive("no rows")
 
+    #: Index of the cursor row (0 when there are no rows). Any code may set it: ``validate_cursor_row`` clamps it to
+    #: the rows, ``watch_cursor_row`` scrolls it into view, repaints the two lines that changed and posts
+    #: :class:`CursorMoved`. Setting the value it already has does nothing. :meth:`set_rows` places the cursor
+    #: itself (without the watcher: it repaints every line and keeps the cursor on its key and screen line) and
+    #: posts :class:`CursorMoved` when that moved it. No ``repaint``/``layout``: a move refreshes two lines (or
+    #: scrolls), never the whole widget; no ``init``: nothing to announce on mount.
+    cursor_row: reactive[int] = reactive(0, repaint=False, layout=False, init=False, always_update=False)
+
     #: Glyph in the one-cell gutter on the cursor row ("" for no gutter): the cursor stays visible without colour.
     CURSOR_MARKER: ClassVar[str] = "▸"
     #: Rendered lines kept (a few screens' worth).
@@ -257,9 +268,10 @@ class VirtualTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns: list[Column] = list(columns)
-        self._rows: list[Sequence[object]] = []
+        self._rows: Sequence[Sequence[object]] = []
         self._keys: list[Hashable] | None = None
-        self._cursor = 0
+        # how the next cursor change scrolls: (scroll into view?, scroll position to start from; None: the current)
+        self._scroll_plan: tuple[bool, int | None] = _FOLLOW
         self._sort_key: str | None = None
         self._sort_descending = False
         self._pending_sort: tuple[str, bool] | None = None
@@ -281,14 +293,9 @@ class VirtualTable(ScrollView, can_focus=True):
         return len(self._rows)
 
     @property
-    def cursor_row(self) -> int:
-        """Index of the cursor row (0 when there are no rows)."""
-        return self._cursor
-
-    @property
     def cursor_key(self) -> Hashable | None:
         """Key of the cursor row, None when there are no rows."""
-        return self.get_key(self._cursor) if self._rows else None
+        return self.get_key(self.cursor_row) if self._rows else None
 
     @property
     def sort_column(self) -> str | None:
@@ -338,7 +345,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if new_keys is not None and len(new_keys) != len(new_rows):
             raise ValueError(f"{len(new_keys)} keys for {len(new_rows)} rows")
         old_key = self.cursor_key
-        old_index = self._cursor
+        old_index = self.cursor_row
         screen_line = old_index - round(self.scroll_y)
 
         index = old_index
@@ -352,17 +359,20 @@ class VirtualTable(ScrollView, can_focus=True):
                     index = old_index
         self._rows = new_rows
         self._keys = new_keys
-        self._cursor = max(0, min(index, len(new_rows) - 1))
+        # no watcher: every line is repainted below, and the cursor keeps its screen line rather than just being
+        # scrolled into view
+        index = self.validate_cursor_row(index)
+        self.set_reactive(VirtualTable.cursor_row, index)
         self._invalidate()
         self._update_virtual_size()
         if self._rows:
-            target = max(0, min(self._cursor - screen_line, self._max_scroll()))
-            target = self._scroll_for_cursor(self._cursor, target)
+            target = max(0, min(index - screen_line, self._max_scroll()))
+            target = self._scroll_for_cursor(index, target)
             if target != round(self.scroll_y):
                 self._scroll_to_line(target)
         elif self.scroll_y:
             self._scroll_to_line(0)
-        self._announce()
+        self._announce(index)
 
     def set_sort(self, column_key: str | None, descending: bool = False) -> None:
         """Show the sort indicator (▲ ascending, ▼ descending) on ``column_key`` (None: no indicator)."""
@@ -374,25 +384,54 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------------------------------------ cursor
 
+    def validate_cursor_row(self, index: int) -> int:
+        """Clamp a new cursor to the rows (0 on an empty table)."""
+        return max(0, min(index, len(self._rows) - 1))
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        """Scroll the new cursor into view (or repaint the two rows), post :class:`CursorMoved`."""
+        self._place_cursor(old, new)
+
     def move_cursor(self, index: int, *, scroll: bool = True) -> None:
-        """Put the cursor on row ``index`` (clamped) and scroll it into view."""
+        """Put the cursor on row ``index`` (clamped) and, unless ``scroll`` is False, scroll it into view (also
+        when it is already on that row)."""
+        self._set_cursor(index, scroll, None)
+
+    def _set_cursor(self, index: int, scroll: bool, scroll_from: int | None) -> None:
+        """Set :attr:`cursor_row` with a scroll plan for its watcher; an unchanged cursor is still placed (scrolled
+        into view), which a plain ``cursor_row = index`` does not do."""
         if not self._rows:
             return
-        index = max(0, min(index, len(self._rows) - 1))
-        old = self._cursor
-        if index != old:
-            self._cursor = index
-            self._line_cache.discard(old)
-            self._line_cache.discard(index)
-        target = round(self.scroll_y)
+        old = self.cursor_row
+        index = self.validate_cursor_row(index)
+        self._scroll_plan = (scroll, scroll_from)
+        try:
+            if index == old:  # no change: the watcher would not run
+                self._place_cursor(old, old)
+            else:
+                self.cursor_row = index
+        finally:
+            self._scroll_plan = _FOLLOW
+
+    def _place_cursor(self, old: int, new: int) -> None:
+        """After the cursor went from row ``old`` to ``new``: scroll per the plan, else repaint exactly the two
+        lines that changed (their cached lines are dropped either way), and announce."""
+        if not self._rows:
+            return
+        scroll, scroll_from = self._scroll_plan
+        current = round(self.scroll_y)
+        target = current if scroll_from is None else scroll_from
         if scroll:
-            target = self._scroll_for_cursor(index, target)
-        if target != round(self.scroll_y):
+            target = self._scroll_for_cursor(new, target)
+        if new != old:
+            self._line_cache.discard(old)
+            self._line_cache.discard(new)
+        if target != current:
             self._scroll_to_line(target)  # repaints the whole view
-        elif index != old:
-            self.refresh_line(old + 1)
-            self.refresh_line(index + 1)
-        self._announce()
+        elif new != old:
+            self.refresh_line(old + 1)  # line 0 is the header
+            self.refresh_line(new + 1)
+        self._announce(new)
 
     def _scroll_for_cursor(self, index: int, scroll_y: int) -> int:
         """The scroll position nearest ``scroll_y`` that shows row ``index``."""
@@ -410,17 +449,17 @@ class VirtualTable(ScrollView, can_focus=True):
     def _max_scroll(self) -> int:
         return max(0, len(self._rows) - self.page_size)
 
-    def _announce(self) -> None:
-        state = (self.cursor_key, self._cursor if self._rows else -1)
+    def _announce(self, index: int) -> None:
+        state = (self.get_key(index), index) if self._rows else (None, -1)
         if state != self._last_announced:
             self._last_announced = state
             self.post_message(self.CursorMoved(self, state[0], state[1]))
 
     def action_cursor_up(self) -> None:
-        self.move_cursor(self._cursor - 1)
+        self.move_cursor(self.cursor_row - 1)
 
     def action_cursor_down(self) -> None:
-        self.move_cursor(self._cursor + 1)
+        self.move_cursor(self.cursor_row + 1)
 
     def action_page_down(self) -> None:
         self._page(+1)
@@ -429,22 +468,12 @@ class VirtualTable(ScrollView, can_focus=True):
         self._page(-1)
 
     def _page(self, direction: int) -> None:
+        """Scroll a page and move the cursor a page (it keeps its screen line unless an end is reached)."""
         if not self._rows:
             return
         page = self.page_size
         scroll_y = max(0, min(round(self.scroll_y) + direction * page, self._max_scroll()))
-        index = max(0, min(self._cursor + direction * page, len(self._rows) - 1))
-        old = self._cursor
-        self._cursor = index
-        self._line_cache.discard(old)
-        self._line_cache.discard(index)
-        scroll_y = self._scroll_for_cursor(index, scroll_y)
-        if scroll_y != round(self.scroll_y):
-            self._scroll_to_line(scroll_y)
-        else:
-            self.refresh_line(old + 1)
-            self.refresh_line(index + 1)
-        self._announce()
+        self._set_cursor(self.cursor_row + direction * page, True, scroll_y)
 
     def action_first_row(self) -> None:
         self.move_cursor(0)
@@ -454,8 +483,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def action_select_cursor(self) -> None:
         if self._rows:
-            self.post_message(self.RowSelected(self, self.get_key(self._cursor), self._cursor,
-                                               self._rows[self._cursor]))
+            index = self.cursor_row
+            self.post_message(self.RowSelected(self, self.get_key(index), index, self._rows[index]))
 
     # ------------------------------------------------------------------------------------------------ sort requests
 
@@ -502,7 +531,7 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         index = round(self.scroll_y) + offset.y - 1
         if 0 <= index < len(self._rows):
-            if index == self._cursor:
+            if index == self.cursor_row:
                 self.action_select_cursor()
             else:
                 self.move_cursor(index)
@@ -538,18 +567,19 @@ class VirtualTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._invalidate(refresh=False)
 
-    # Textual calls the handler of every class in the MRO: Widget's own _on_focus/_on_blur (has_focus + refresh)
-    # and ScrollView.on_mount still run after these.
-    def _on_focus(self, event: events.Focus) -> None:
-        self._line_cache.discard(self._cursor)  # focused and blurred cursors look different
+    # Public hooks, safe to name so: Textual calls the handler of every class in the MRO (each class's own
+    # ``_on_x`` or ``on_x``), so Widget's private _on_focus/_on_blur (has_focus, refresh, DescendantFocus) still run
+    # after these, as ScrollView.on_mount runs after on_mount below; a subclass's on_focus adds to them, too.
+    def on_focus(self, event: events.Focus) -> None:
+        self._line_cache.discard(self.cursor_row)  # focused and blurred cursors look different
 
-    def _on_blur(self, event: events.Blur) -> None:
-        self._line_cache.discard(self._cursor)
+    def on_blur(self, event: events.Blur) -> None:
+        self._line_cache.discard(self.cursor_row)
 
     def on_resize(self, event: events.Resize) -> None:
         self._ensure_layout()
         if self._rows:
-            target = self._scroll_for_cursor(self._cursor, round(self.scroll_y))
+            target = self._scroll_for_cursor(self.cursor_row, round(self.scroll_y))
             if target != round(self.scroll_y):
                 self._scroll_to_line(target)
 
@@ -598,7 +628,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _render_row(self, index: int, width: int) -> Strip:
         row = self._rows[index]
         base = self.rich_style
-        cursor = index == self._cursor
+        cursor = index == self.cursor_row
         style = base + self.get_component_rich_style("virtual-table--cursor") if cursor else base
         segments: list[Segment] = []
         if self._gutter_width:

@@ -25,7 +25,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, overload
 from urllib.parse import urlparse
 
 from .errors import AuthError, SourceError
@@ -151,7 +151,8 @@ def resource_group_of(resource_id: Any) -> str | None:
 
 
 def connector_id_of(resource_id: Any) -> str | None:
-    """The lower-case security-connector id that owns an AWS entity/assessment id (the part before /securityentitydata/)."""
+    """The lower-case security-connector id that owns an AWS entity/assessment id (the part before
+    /securityentitydata/)."""
     if not isinstance(resource_id, str):
         return None
     low = resource_id.lower()
@@ -318,7 +319,7 @@ def parse_arc_machine(row: Any) -> ArcMachine | None:
             cloud_provider=_s(r.get("cloudProvider")),
             tagged=tag_iid is not None,
         )
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -410,7 +411,7 @@ def parse_recommendation_count(row: Any) -> tuple[RecommendationCount, ...] | No
                 out.append(RecommendationCount(connector_id=cid, severity=sev, status=st, count=n,
                                                arc_account_id=arc_account, azure_resource_id=arm))
         return tuple(out) if seen else None
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -447,6 +448,10 @@ def recommendations_query(
     return q
 
 
+@overload
+def _intern(v: str) -> str: ...
+@overload
+def _intern(v: None) -> None: ...
 def _intern(v: str | None) -> str | None:
     return sys.intern(v) if v else v
 
@@ -495,7 +500,7 @@ def parse_recommendation(row: Any) -> Recommendation | None:
             remediation=_intern(_s(r.get("remediation", "remediationDescription"))),
             azure_resource_id=arc_id,
         )
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -575,9 +580,9 @@ _AWS_ASSESSMENT_KEYS = """securityresources
 NOT_ONLY_AWS = "!"
 
 _COMPLIANCE_ASSESSMENTS = (
-    """securityresources
-| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/regulatorycomplianceassessments'
-"""
+    "securityresources\n"
+    "| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
+    "regulatorycomplianceassessments'\n"
     + _IN_SCOPE
     + "\n| extend standard = " + _STANDARD_OF_ID + ", assessmentKey = tolower(name)"
 )
@@ -664,7 +669,7 @@ def parse_compliance_standard(row: Any) -> ComplianceStandard | None:
             return None
         return ComplianceStandard(name=name, passed_controls=counts[0], failed_controls=counts[1],
                                   skipped_controls=counts[2], unsupported_controls=counts[3])
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -679,7 +684,7 @@ def parse_standard_name(row: Any) -> str | None:
             m = _ID_STANDARD.search(_s(r.get("id")) or "")
             name = m.group(1) if m else None
         return name
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -692,7 +697,7 @@ def parse_key_set(row: Any) -> frozenset[str] | None:
         keys = _string_set(row.get("keys"))
         if keys is None:
             return None
-        other = _string_set(row.get("otherKeys")) if row.get("otherKeys") is not None else set()
+        other: Iterable[str] | None = _string_set(row.get("otherKeys")) if row.get("otherKeys") is not None else set()
         if other is None:
             return None
         return frozenset({k.lower() for k in keys if k} | {NOT_ONLY_AWS + k.lower() for k in other if k})
@@ -708,7 +713,7 @@ def parse_standard_keys(row: Any) -> tuple[str, frozenset[str]] | None:
         r = _Row(row)
         std, keys = _s(r.get("standard")), _string_set(r.get("keys"))
         return None if not std or keys is None else (std, frozenset(k.lower() for k in keys))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -740,7 +745,7 @@ def parse_compliance_assignment(row: Any) -> ComplianceAssignment | None:
         if not std or not cid:
             return None
         return ComplianceAssignment(std, cid.lower(), aws_account(r.get("account", "hierarchyIdentifier")))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -788,7 +793,7 @@ def parse_control_states(row: Any) -> tuple[ControlState, ...] | None:
                 seen.add(k)
                 out.append(ControlState(std, c, int(k in failed_), int(k in passed_), int(k in unsupported_), 1))
         return tuple(out)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -877,9 +882,9 @@ def compliance_controls_query(standard: str) -> str:
 # its failing resources. Regulatory compliance assessments are named by the assessment key. In scope, and in
 # subscriptions with an AWS connector, like the counts.
 COMPLIANCE_FAILING_ASSESSMENTS_QUERY = (
-    """securityresources
-| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/regulatorycomplianceassessments'
-"""
+    "securityresources\n"
+    "| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
+    "regulatorycomplianceassessments'\n"
     + _IN_SCOPE
     + "\n| join kind=inner (" + _AWS_CONNECTOR_SUBSCRIPTIONS + ") on subscriptionId"
     + """
@@ -898,7 +903,7 @@ def parse_failing_assessment(row: Any) -> str | None:
     try:
         key = _s(row.get("assessmentKey")) if isinstance(row, Mapping) else None
         return key.lower() if key else None
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -936,7 +941,7 @@ def parse_compliance_control(row: Any) -> ComplianceControl | None:
             failed_assessments=_int(r.get("failedAssessments")) or 0,
             skipped_assessments=_int(r.get("skippedAssessments")) or 0,
         )
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a row Resource Graph shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -1033,7 +1038,7 @@ def _pooled_transport_class() -> type | None:
         return None
     from azure.core.pipeline.transport import AioHttpTransport
 
-    class PooledAioHttpTransport(AioHttpTransport):  # type: ignore[misc]
+    class PooledAioHttpTransport(AioHttpTransport):
         def _build_ssl_config(self, cert: Any, verify: Any) -> Any:
             cache = self.__dict__.setdefault("_ssl_configs", {})
             key = (repr(cert), repr(verify))
@@ -1085,7 +1090,7 @@ def retry_after_of(headers: Any) -> float | None:
             dt = parsedate_to_datetime(headers.get("Retry-After"))
             return max(0.0, dt.timestamp() - time.time())
         return parse_duration(headers.get("x-ms-user-quota-resets-after"))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - unreadable throttling headers mean no hint, never an error
         return None
 
 
@@ -1135,7 +1140,7 @@ def http_error(
         wait = f"wait {math.ceil(ra)} s and refresh" if ra is not None else "wait a minute and refresh"
         return SourceError(f"Azure throttled {what} ({detail}) after retries: {wait}; "
                            "fewer concurrent tools on this identity help", kind="throttled", retry_after=ra)
-    where = f" for {sub}" if sub and subscription not in what else ""
+    where = f" for {sub}" if subscription and subscription not in what else ""
     if status >= 500:
         return SourceError(f"Azure failed {what}{where} ({status} {detail}) after retries: try again later "
                            "(status: https://azure.status.microsoft)", kind="server",
@@ -1186,18 +1191,20 @@ def to_source_error(
         if isinstance(exc, (ace.DecodeError, ace.DeserializationError)):
             return SourceError(f"Azure sent a malformed response to {what} ({_one_line(exc, 140)}): "
                                "retry later; report it if it persists", kind="malformed")
-        if isinstance(exc, ace.HttpResponseError) and getattr(exc, "status_code", None):
+        status: Any = getattr(exc, "status_code", None)
+        if isinstance(exc, ace.HttpResponseError) and status:
             code = msg = None
-            if exc.response is not None:
+            response: Any = exc.response  # typed as azure-core's common API: every real one has json()
+            if response is not None:
                 try:
-                    code, msg = _arm_error_parts(exc.response.json())
-                except Exception:  # noqa: BLE001
+                    code, msg = _arm_error_parts(response.json())
+                except Exception:  # noqa: BLE001 - an unreadable error body still gives the status-code message
                     pass
             if not code:
                 code = getattr(getattr(exc, "error", None), "code", None)
                 msg = getattr(getattr(exc, "error", None), "message", None)
             headers = getattr(exc.response, "headers", None)
-            return http_error(int(exc.status_code), code=code, message=msg or exc.reason, headers=headers,
+            return http_error(int(status), code=code, message=msg or exc.reason, headers=headers,
                               endpoint=endpoint, what=what, subscription=subscription, query=query)
         if isinstance(exc, ace.AzureError) and "non-tls" in str(exc).lower():
             return SourceError(f"cannot send a token to {host} over plain HTTP: use an https:// --arm-endpoint "
@@ -1249,7 +1256,7 @@ class QuotaPacer:
         try:
             remaining = _int(headers.get("x-ms-user-quota-remaining")) if headers is not None else None
             reset = parse_duration(headers.get("x-ms-user-quota-resets-after")) if headers is not None else None
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - unreadable quota headers mean no pacing hint, never an error
             return
         if remaining is None:
             return
@@ -1418,7 +1425,7 @@ class ResourceGraph:
                 request = QueryRequest(subscriptions=batch, query=kql, options=options)
                 try:
                     resp, headers = await self._resources(client, request)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - every SDK/transport failure becomes a SourceError (throttling retried)
                     err = to_source_error(e, endpoint=self.endpoint, what=name, query=True)
                     if err.kind == "throttled" and err.retry_after:
                         self.pacer.hold(err.retry_after)
@@ -1450,7 +1457,7 @@ class ResourceGraph:
                 if progress is not None:
                     try:
                         progress(pages, n_raw, total)
-                    except Exception:  # noqa: BLE001 - a UI callback never breaks a query
+                    except Exception:  # broad: a UI callback never breaks a query (logged with its traceback)
                         log.debug("progress callback failed", exc_info=True)
                 if max_rows is not None and n_raw >= max_rows:
                     return rows[:max_rows]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import AuthError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.credentials import AccessToken, AccessTokenInfo
     from azure.core.credentials_async import AsyncTokenCredential
 
     from .config import AzureSettings
@@ -67,12 +68,12 @@ class StaticTokenCredential:
             )
         return self._expires_on
 
-    async def get_token(self, *scopes: str, **kwargs: Any):  # noqa: ANN201 - AccessToken, imported lazily
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # AccessToken imported lazily
         from azure.core.credentials import AccessToken
 
         return AccessToken(self._token, self._expires())
 
-    async def get_token_info(self, *scopes: str, options: Any = None):  # noqa: ANN201 - AccessTokenInfo
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
         from azure.core.credentials import AccessTokenInfo
 
         return AccessTokenInfo(self._token, self._expires())
@@ -96,7 +97,7 @@ def make_credential(settings: "AzureSettings") -> "AsyncTokenCredential":
     The caller owns the credential and must `await cred.close()` (both are async context managers).
     """
     if settings.access_token:
-        return StaticTokenCredential(settings.access_token)  # type: ignore[return-value]
+        return StaticTokenCredential(settings.access_token)
     try:
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as e:  # pragma: no cover - a broken install

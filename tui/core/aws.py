@@ -42,7 +42,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from .config import AwsSettings
 from .errors import AuthError, SourceError
@@ -324,7 +324,7 @@ def share_client_classes() -> None:
             return
         from botocore.client import ClientCreator
 
-        build = ClientCreator._create_client_class
+        build = ClientCreator._create_client_class  # noqa: SLF001 - botocore private API, checked by hooks.usable
         classes: dict[tuple[int, str, int], tuple[type, Any, Any]] = {}  # (events, service, model) -> class
 
         @functools.wraps(build)
@@ -340,7 +340,7 @@ def share_client_classes() -> None:
                 hit = classes.setdefault(key, (build(self, service_name, service_model), events, model))
             return hit[0]
 
-        ClientCreator._create_client_class = create_client_class
+        ClientCreator._create_client_class = create_client_class  # noqa: SLF001 - see above
 
 
 class AwsSource:
@@ -498,7 +498,7 @@ class AwsSource:
                     raise ProfileNotFound(profile=p)
                 session = boto3.Session(botocore_session=bs, region_name=self.settings.region)
                 p = p or bs.profile  # AWS_PROFILE, for "run `aws sso login --profile X`"
-            except Exception as e:  # ProfileNotFound, broken ~/.aws/config
+            except Exception as e:  # broad: ProfileNotFound, a broken ~/.aws/config...: re-raised as a SourceError
                 raise self._err(e, "loading the AWS configuration", profile=p, how=how) from e
             self._base = _Access(account_id=None, how=how, make_client=session.client, profile=p)
             return self._base
@@ -510,7 +510,7 @@ class AwsSource:
                 try:
                     r = self._client(base, "sts", self.settings.region).get_caller_identity()
                     acct, arn = str(r["Account"]), str(r["Arn"])
-                except Exception as e:
+                except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
                     self._forget_base_on_auth(e)
                     raise self._err(e, "sts:GetCallerIdentity", access=base) from e
                 self._ident = (acct, arn)
@@ -591,7 +591,8 @@ class AwsSource:
                 )
             if m.group(1) != acct:
                 raise SourceError(
-                    f"aws.account_roles[{acct}] = {role} is a role in account {m.group(1)}, not {acct}; fix it in config",
+                    f"aws.account_roles[{acct}] = {role} is a role in account {m.group(1)}, not {acct}; "
+                    "fix it in config",
                     kind="usage",
                 )
             return self._assume(acct, role)
@@ -611,12 +612,12 @@ class AwsSource:
                 from botocore.exceptions import ProfileNotFound
 
                 raise ProfileNotFound(profile=profile)
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "loading the AWS configuration", account=acct, profile=profile, how=how) from e
         a = _Access(account_id=acct, how=how, make_client=bs.create_client, profile=profile)
         try:
             got = str(self._client(a, "sts", self.settings.region).get_caller_identity()["Account"])
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "sts:GetCallerIdentity", account=acct, access=a) from e
         if got != acct:
             raise SourceError(
@@ -635,7 +636,7 @@ class AwsSource:
             creds = self._client(base, "sts", self.settings.region).assume_role(**kw)["Credentials"]
             key, secret, token = creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
             expires = creds.get("Expiration")
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             self._forget_base_on_auth(e)
             raise self._err(e, "sts:AssumeRole", account=acct, access=base, role_arn=role_arn) from e
         # one botocore session for every assumed role (a session per account cost ~1 MB each on a 200-account
@@ -661,7 +662,7 @@ class AwsSource:
         """Regions enabled in the account (ec2:DescribeRegions without AllRegions skips not-opted-in ones)."""
         try:
             r = self._client(access, "ec2", self.settings.region).describe_regions()
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "ec2:DescribeRegions", account=access.account_id, access=access) from e
         out = []
         for reg in r.get("Regions") or ():
@@ -683,7 +684,7 @@ class AwsSource:
             out: list[Ec2Instance] = []
             for page in pages:
                 out.extend(parse_instances(page, acct, region))
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "ec2:DescribeInstances", account=acct, region=region, access=access) from e
         return _dedupe(out)
 
@@ -696,7 +697,7 @@ class AwsSource:
             out: list[SsmInstance] = []
             for page in pages:
                 out.extend(parse_instance_information(page, acct, region))
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "ssm:DescribeInstanceInformation", account=acct, region=region, access=access) from e
         return _dedupe(out)
 
@@ -727,7 +728,7 @@ class AwsSource:
                 self._forget(acct)
             return AwsAccountInventory(acct, readable=False, error=str(err), error_kind=err.kind)
 
-        tasks = []
+        tasks: list[Awaitable[tuple[Ec2Instance, ...] | tuple[SsmInstance, ...]]] = []
         for r in regions:
             tasks.append(self._run(self._scan_ec2, access, r))
             tasks.append(self._run(self._scan_ssm, access, r))
@@ -796,7 +797,7 @@ class AwsSource:
             if e.response.get("Error", {}).get("Code") in ORG_NOT_AVAILABLE_CODES:
                 return []
             raise self._err(e, "organizations:DescribeOrganization", account=caller, access=base) from e
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "organizations:DescribeOrganization", account=caller, access=base) from e
         o = d.get("Organization") if isinstance(d, Mapping) else None
         if not isinstance(o, Mapping) or str(o.get("MasterAccountId")) != caller:
@@ -811,7 +812,7 @@ class AwsSource:
                     status = a.get("State") or a.get("Status")
                     if aid and ACCOUNT_RE.fullmatch(aid) and status in (None, "ACTIVE"):
                         ids.add(aid)
-        except Exception as e:
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "organizations:ListAccounts", account=caller, access=base) from e
         return sorted(ids)
 

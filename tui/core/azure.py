@@ -54,6 +54,7 @@ from .redact import redact_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import AzureSettings
+    from .model import OrganizationRole
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,10 @@ def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[
         if not is_aws:
             what = env_name or env_type or "unknown environment"
             return None, f"{name}: {what} connector (not AWS)"
-        role, parent, stackset, excluded = "single", None, None, ()
+        role: OrganizationRole = "single"
+        parent: str | None = None
+        stackset: str | None = None
+        excluded: tuple[str, ...] = ()
         org = env.get("organizationalData")
         if isinstance(org, Mapping):
             membership = (_s(org.get("organizationMembershipType")) or "").lower()
@@ -214,7 +218,7 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
             auth_type=canonical,
             raw=redact_data(item),  # stored (history) and shown (details): never a secret
         ), None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - one unreadable connector is reported, the others still load
         return None, f"classic connector item: unreadable ({type(e).__name__})"
 
 
@@ -241,7 +245,7 @@ def parse_pricing(item: Any, subscription: str) -> Pricing | None:
                 extensions[_s(e.get("name"))] = _is_true(e.get("isEnabled"))  # type: ignore[index]
         return Pricing(subscription_id=subscription.lower(), name=name, tier=tier,
                        sub_plan=_s(props.get("subPlan")), extensions=extensions)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a pricing shaped otherwise is skipped, never breaks the section
         return None
 
 
@@ -314,7 +318,7 @@ class AzureSource:
         for c in clients:
             try:
                 await c.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # broad: closing goes on whatever a client raises (logged with its traceback)
                 log.debug("closing an Azure client failed", exc_info=True)
         if self._owns_credential and self._credential is not None:
             cred, self._credential = self._credential, None
@@ -322,7 +326,7 @@ class AzureSource:
             if close is not None:
                 try:
                     await close()
-                except Exception:  # noqa: BLE001
+                except Exception:  # broad: closing goes on whatever the credential raises (logged)
                     log.debug("closing the credential failed", exc_info=True)
 
     async def __aenter__(self) -> "AzureSource":
@@ -358,13 +362,13 @@ class AzureSource:
         try:
             response = await client._send_request(request)  # noqa: SLF001 - the documented raw-request hatch
             await response.read()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every SDK/transport failure becomes a SourceError
             raise to_source_error(e, endpoint=self.endpoint, what=what, subscription=subscription) from None
         status = response.status_code
         body: Any = None
         try:
             body = response.json()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a body that is not JSON is no body: the status code speaks
             body = None
         if status != 200:
             code, msg = _arm_error_parts(body)
@@ -429,7 +433,7 @@ class AzureSource:
         scope = (kw.get("credential_scopes") or ["https://management.azure.com/.default"])[0]
         try:
             token = await cred.get_token(scope)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every credential failure becomes a SourceError
             raise to_source_error(e, endpoint=self.endpoint, what="sign-in") from None
         tid = jwt_claims(getattr(token, "token", "") or "").get("tid")
         self._tenant = tid if isinstance(tid, str) and tid else ""  # asked once: az CLI tokens cost a subprocess
@@ -458,6 +462,8 @@ class AzureSource:
                               what=f"security connectors of subscription {sub}", subscription=sub)
         classic_t = self._list(CLASSIC_CONNECTORS_PATH.format(sub=sub), CLASSIC_CONNECTORS_API,
                                what=f"classic connectors of subscription {sub}", subscription=sub)
+        native: list[Any] | BaseException
+        classic: list[Any] | BaseException
         native, classic = await asyncio.gather(native_t, classic_t, return_exceptions=True)
         if isinstance(native, BaseException):
             raise native if isinstance(native, SourceError) else to_source_error(
@@ -624,10 +630,11 @@ class AzureSource:
                        graph.query_parsed(_arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, scope, _arg.parse_standard_keys,
                                           name="compliance assessment keys query", **whole)]
         # every query ends before one's error is raised: none is left running
-        results = await asyncio.gather(assignments, *queries, return_exceptions=True)
-        for r in results:
+        results: list[Any] = []
+        for r in await asyncio.gather(assignments, *queries, return_exceptions=True):
             if isinstance(r, BaseException):
                 raise r
+            results.append(r)
         if batches <= 1:
             assigned_rows, counted, aws_names = results
         else:

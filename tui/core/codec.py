@@ -71,8 +71,8 @@ def loads(text: str | bytes, classes: Mapping[str, type] | None = None,
     ext = ext or {}
 
     def hook(d: dict[str, Any]) -> Any:
-        for first in d:  # a tag is always the first key; a "$" key elsewhere is plain data (never written so)
-            break
+        for first in d:  # noqa: B007 - read after the loop: the first key (the fastest way to get it)
+            break  # a tag is always the first key; a "$" key elsewhere is plain data (never written so)
         else:
             return d
         if first[:1] != "$":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -124,7 +123,7 @@ class Collector:
         try:
             conn_data, dur = await t_conn
             sections["connectors"] = self._ok("connectors", conn_data, dur, self.clock())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a failed section is shown as failed; the others still load
             self._note_auth(e)
             sections["connectors"] = self._failed("connectors", describe_error(e))
             prev = self.last_good.get("connectors")
@@ -140,7 +139,7 @@ class Collector:
                 elif name == "compliance" and not isinstance(data, m.ComplianceData):
                     data = m.ComplianceData(tuple(data))  # a source that knows no assignments: standards only
                 sections[name] = self._ok(name, data, dur, self.clock())
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - a failed section is shown as failed; the others still load
                 self._note_auth(e)
                 sections[name] = self._failed(name, describe_error(e))
 
@@ -167,7 +166,7 @@ class Collector:
         try:
             inv = await asyncio.wait_for(self.aws.inventory(accounts), self.section_timeout_s)
             return inv, None, time.perf_counter() - t0
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - AWS failing leaves the Azure half of onboarding shown
             return None, "AWS: " + describe_error(e), time.perf_counter() - t0
 
     async def _onboarding(self, t_arc: "asyncio.Task[Any]", t_aws: "asyncio.Task[Any]") -> m.Section:
@@ -179,7 +178,7 @@ class Collector:
         try:
             arc, dur = await t_arc
             arc = tuple(arc)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - Arc failing leaves the AWS half of onboarding shown
             self._note_auth(e)
             errors.append("Arc machines (Azure): " + describe_error(e))
             arc = prev_data.arc_machines if prev_data is not None else None

@@ -15,7 +15,7 @@ from .errors import UsageError
 
 APP_NAME = "mdc-aws"
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-ENV_ACCESS_TOKEN = "MDC_AWS_ACCESS_TOKEN"
+ENV_ACCESS_TOKEN = "MDC_AWS_ACCESS_TOKEN"  # noqa: S105 - the name of the variable, not a token
 MASKED = "<redacted>"  # how a secret setting shows in a repr
 
 
@@ -314,7 +314,8 @@ def from_mapping(cfg: Mapping[str, Any], base: Settings | None = None, *, path: 
 
 def from_env(s: Settings, env: Mapping[str, str] | None = None, *, sources: dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    az, aws = dict(), dict()
+    az: dict[str, Any] = {}
+    aws: dict[str, Any] = {}
     for var, key in ENV_VARS.items():
         v = env.get(var)
         if not v:

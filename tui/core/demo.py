@@ -40,7 +40,7 @@ AZURE_IDENTITY_ENV = frozenset({"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTIT
 # A proxy would carry requests meant for 127.0.0.1 to another host.
 PROXY_ENV = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"})
 # AWS for a demo: moto's fake keys (what EstateInfo.env() gives; not credentials), no config files, no IMDS.
-DEMO_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S106 - moto's fakes
+DEMO_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fakes
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
 
@@ -222,8 +222,9 @@ def problems(settings: Any) -> list[str]:
     ep = getattr(aws, "endpoint_url", None)
     if not is_loopback_url(ep):
         out.append(f"AWS endpoint {ep!r} is not loopback")
-    if getattr(aws, "profile", None):
-        out.append(f"AWS profile {aws.profile!r} (the operator's)")
+    profile = getattr(aws, "profile", None)
+    if profile:
+        out.append(f"AWS profile {profile!r} (the operator's)")
     if getattr(aws, "account_profiles", None):
         out.append("aws.account_profiles (the operator's)")
     if getattr(aws, "account_roles", None):

@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Final, Iterable, Literal, Mapping, NamedTuple, TypedDict
 
 from . import model as m
 
@@ -43,7 +43,7 @@ class Prerequisite:
 class PlanView:
     """One plan of one account, as the plans pane shows it."""
 
-    key: str
+    key: m.PlanKey
     enabled: bool
     sub_plan: str | None = None
     arc_auto_provisioning: bool | None = None
@@ -64,8 +64,9 @@ class PlanView:
 
 
 # How a stuck instance's Arc machine was found (StuckInstance.matched_by, JSON `matched_by`).
-MATCH_INSTANCE_ID = "instance_id"  # the InstanceId tag, or a machine named by the instance id (as MDC names them)
-MATCH_NAME = "name"  # the computer name against the EC2 private DNS name or Name tag (no MDC tags on the machine)
+MatchedBy = Literal["instance_id", "name"]
+MATCH_INSTANCE_ID: Final = "instance_id"  # the InstanceId tag, or a machine named by the instance id (MDC's naming)
+MATCH_NAME: Final = "name"  # the computer name against the EC2 private DNS name or Name tag (no MDC tags on it)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ class StuckInstance:
     account_id: str
     instance_id: str
     region: str | None
-    reason: str
+    reason: m.StuckReason
     # "not discovered yet": by when MDC's hourly EC2 discovery should have found it (ready since + 1 hour)
     discovery_due: datetime | None = None
-    matched_by: str | None = None  # how its Arc machine was found (MATCH_*); None without an Arc machine
+    matched_by: MatchedBy | None = None  # how its Arc machine was found (MATCH_*); None without an Arc machine
 
 
 # MDC discovers EC2 instances every hour whatever the connector's scan interval (the quickstart's table of
@@ -178,13 +179,20 @@ CLASSIC_MIGRATE = ("connect the account with a native connector (o, then 1: the 
                    "connectors; or `mdc-aws onboard --flow remove`)")
 
 
-def connector_health(c: m.Connector) -> tuple[str, str | None]:
+class ConnectorHealth(NamedTuple):
+    """A connector's health as shown (a tuple: `health, detail = connector_health(c)` still reads it)."""
+
+    health: str  # "ok", a provisioning state Azure reports, or CLASSIC_HEALTH
+    detail: str | None
+
+
+def connector_health(c: m.Connector) -> ConnectorHealth:
     """(health, detail) as shown: a classic connector reads CLASSIC_HEALTH with the way to a native connector,
     whatever provisioning state Azure still reports for it."""
     if c.kind != "classic":
-        return c.health, c.health_detail
+        return ConnectorHealth(c.health, c.health_detail)
     stale = f" (Azure still reports {c.health}: stale, nothing is evaluated)" if c.health not in ("", "ok") else ""
-    return CLASSIC_HEALTH, f"{CLASSIC_MIGRATE}{stale}"
+    return ConnectorHealth(CLASSIC_HEALTH, f"{CLASSIC_MIGRATE}{stale}")
 
 
 @dataclass(frozen=True)
@@ -194,14 +202,14 @@ class AccountView:
     aws_account_id: str
     connectors: tuple[m.Connector, ...]
     duplicate_classic_native: bool
-    plans: Mapping[str, PlanView]
+    plans: Mapping[m.PlanKey, PlanView]
     onboarding: Funnel | None
     recommendations: RecSummary | None
     name: str | None = None
-    organization_role: str = "single"
+    organization_role: m.OrganizationRole = "single"
 
     @property
-    def kinds(self) -> tuple[str, ...]:
+    def kinds(self) -> tuple[m.ConnectorKind, ...]:
         return tuple(sorted({c.kind for c in self.connectors}, key=lambda k: k != "native"))
 
     @property
@@ -234,14 +242,22 @@ def connectors_by_account(connectors: Iterable[m.Connector]) -> dict[str, list[m
 
 def duplicates(connectors: Iterable[m.Connector]) -> set[str]:
     """AWS accounts connected by both a classic and a native connector (duplicate recommendations)."""
-    kinds: dict[str, set[str]] = defaultdict(set)
+    kinds: dict[str, set[m.ConnectorKind]] = defaultdict(set)
     for c in connectors:
         if c.aws_account_id:
             kinds[c.aws_account_id].add(c.kind)
     return {a for a, k in kinds.items() if {"classic", "native"} <= k}
 
 
-def org_rollup(connectors: Iterable[m.Connector]) -> dict[str, dict[str, Any]]:
+class OrgRollup(TypedDict):
+    """A management account's organization, as org_rollup gives it (a plain dict: the JSON export writes it)."""
+
+    members_present: list[str]  # member accounts whose connectors name it as parent
+    excluded: list[str]  # account ids its connector excludes
+    stackset_name: str | None
+
+
+def org_rollup(connectors: Iterable[m.Connector]) -> dict[str, OrgRollup]:
     """Management account -> members it expects (excluded ones left out), present as connectors, and missing.
 
     MDC's organization connector onboards members through a StackSet; a member shows up as its own connector
@@ -249,7 +265,7 @@ def org_rollup(connectors: Iterable[m.Connector]) -> dict[str, dict[str, Any]]:
     excluded account ids listed on the management connector (shown as excluded, not missing).
     """
     conns = list(connectors)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, OrgRollup] = {}
     for c in conns:
         if c.organization_role == "management" and c.aws_account_id:
             members = sorted({x.aws_account_id for x in conns
@@ -316,11 +332,12 @@ class PlanContext:
 
 
 def plan_views(conns: list[m.Connector], pricings: Mapping[tuple[str, str], m.Pricing] | None,
-               pricing_errors: Mapping[str, str] | None = None, ctx: PlanContext | None = None) -> dict[str, PlanView]:
+               pricing_errors: Mapping[str, str] | None = None,
+               ctx: PlanContext | None = None) -> dict[m.PlanKey, PlanView]:
     """Plans of one AWS account: the union of its native connectors' offerings. A classic connector (retired on
     2023-09-15, no data since) enables nothing, whatever its stale settings say."""
     ctx = ctx or PlanContext()
-    views: dict[str, PlanView] = {}
+    views: dict[m.PlanKey, PlanView] = {}
     natives = [c for c in conns if c.kind == "native"]
     for key, otype in m.PLAN_OFFERINGS.items():
         conn, off = next(((c, c.offering(otype)) for c in natives if c.offering(otype)), (None, None))
@@ -558,7 +575,7 @@ def _containers_prerequisites(conn: m.Connector) -> tuple[Prerequisite, ...]:
 # ----------------------------------------------------------------------------------------------- onboarding
 
 # What to do about each reason an instance is stuck (shown on the instance's detail screen).
-STUCK_FIX: dict[str, str] = {
+STUCK_FIX: dict[m.StuckReason, str] = {
     m.REASON_NO_SSM: "install the SSM agent (or use an AMI that has it) and attach an instance profile with "
                      "AmazonSSMManagedInstanceCore; MDC needs SSM to install the Arc agent",
     m.REASON_SSM_LOST: "the instance is stopped or cannot reach the SSM endpoints: start it, or open outbound 443 / "
@@ -575,7 +592,7 @@ STUCK_FIX: dict[str, str] = {
     m.REASON_ARC_OTHER: "check the Arc machine's status and errorDetails in the portal",
 }
 
-_ARC_REASONS = {
+_ARC_REASONS: dict[str, m.StuckReason] = {  # an Arc machine's status (lower-case) -> why its instance is stuck
     "disconnected": m.REASON_ARC_DISCONNECTED,
     "expired": m.REASON_ARC_EXPIRED,
     "error": m.REASON_ARC_ERROR,
@@ -585,7 +602,7 @@ _INSTANCE_ID = re.compile(r"^i-[0-9a-f]+$", re.I)  # an EC2 instance id (how MDC
 _ARC_MULTICLOUD_RG = re.compile(r"^aws_(\d{12})$", re.I)  # the Arc multicloud connector's resource group
 
 
-class ArcIndex(dict):  # type: ignore[type-arg]  # dict[str, m.ArcMachine]
+class ArcIndex(dict[str, m.ArcMachine]):
     """Instance id (lower-case) -> its Arc machine, plus how each was found and each machine's account.
 
     matched_by: instance id (lower) -> MATCH_INSTANCE_ID | MATCH_NAME.
@@ -594,7 +611,7 @@ class ArcIndex(dict):  # type: ignore[type-arg]  # dict[str, m.ArcMachine]
 
     def __init__(self) -> None:
         super().__init__()
-        self.matched_by: dict[str, str] = {}
+        self.matched_by: dict[str, MatchedBy] = {}
         self.account_of: dict[str, str] = {}
 
     def account(self, machine: m.ArcMachine) -> str | None:
@@ -669,7 +686,7 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
            arc_expected: bool) -> Funnel:
     """EC2 found -> SSM agent online -> Arc connected, for one account, with the reason per stuck instance.
     `arc` is arc_index(...) (a plain instance id -> machine mapping works too: every match then counts as by id)."""
-    matched_by: Mapping[str, str] = getattr(arc, "matched_by", {})
+    matched_by: Mapping[str, MatchedBy] = getattr(arc, "matched_by", {})
     account_of: Mapping[str, str] = getattr(arc, "account_of", {})
     machines = list({id(a): a for a in arc.values()
                      if _lower(account_of.get(_lower(a.id)) or a.aws_account_id) == _lower(account_id)}.values())
@@ -700,13 +717,14 @@ def funnel(account_id: str, inv: m.AwsAccountInventory | None, arc: Mapping[str,
             ssm_online += 1
             r[1] += 1
         a = arc.get(iid)
-        how = (matched_by.get(iid) or MATCH_INSTANCE_ID) if a is not None else None
+        how: MatchedBy | None = (matched_by.get(iid) or MATCH_INSTANCE_ID) if a is not None else None
         if _connected(a):
             r[2] += 1
             r[3] += how == MATCH_NAME
             continue
         if not arc_expected:
             continue
+        reason: m.StuckReason
         if a is not None:
             reason = _ARC_REASONS.get(_lower(a.status), m.REASON_ARC_OTHER)
         elif s is None:
@@ -773,8 +791,15 @@ def row_account(connector_id: str | None, arc_account_id: str | None, azure_reso
     return None
 
 
+class RecAttribution(NamedTuple):
+    """rec_attribution's answer (a tuple: `by_account, unattributed = rec_attribution(...)` still reads it)."""
+
+    by_account: dict[str, RecSummary]  # AWS account -> its recommendation counts
+    unattributed: RecSummary  # the counts no shown account could be found for
+
+
 def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector],
-                    arc: ArcIndex | None = None) -> tuple[dict[str, RecSummary], RecSummary]:
+                    arc: ArcIndex | None = None) -> RecAttribution:
     """(account -> its recommendation counts, the counts no shown account could be found for). A row is
     unattributed when it names no connector and no Arc machine with a known account, or names an account (or a
     connector) that no connector in scope connects: never silently dropped. A retired classic connector's legacy
@@ -808,16 +833,16 @@ def rec_attribution(counts: Iterable[m.RecommendationCount], conns: Iterable[m.C
             if key:
                 s[key] += rc.count
     out = {a: RecSummary(t[0], t[1], sev.get(a, _zero())) for a, t in acc.items()}
-    for a, (lt, lu) in legacy.items():
+    for a, (legacy_total, legacy_unhealthy) in legacy.items():
         base = out.get(a, RecSummary(0, 0, _zero()))
-        out[a] = dc_replace(base, classic_legacy_total=lt, classic_legacy_unhealthy=lu)
-    return out, RecSummary(none[0], none[1], none_sev)
+        out[a] = dc_replace(base, classic_legacy_total=legacy_total, classic_legacy_unhealthy=legacy_unhealthy)
+    return RecAttribution(out, RecSummary(none[0], none[1], none_sev))
 
 
 def rec_summaries(counts: Iterable[m.RecommendationCount], conns: Iterable[m.Connector],
                   arc: ArcIndex | None = None) -> dict[str, RecSummary]:
     """Account -> its recommendation counts (rec_attribution without the unattributed ones)."""
-    return rec_attribution(counts, conns, arc)[0]
+    return rec_attribution(counts, conns, arc).by_account
 
 
 _arc_cache: tuple[Any, ArcIndex] | None = None  # (weak reference to a snapshot, its ArcIndex)
@@ -845,7 +870,7 @@ def recommendations_unattributed(snap: m.Snapshot) -> RecSummary | None:
     rd: m.RecommendationsData | None = snap.data("recommendations")
     if cd is None or rd is None:
         return None
-    return rec_attribution(rd.counts, cd.connectors, snapshot_arc_index(snap))[1]
+    return rec_attribution(rd.counts, cd.connectors, snapshot_arc_index(snap)).unattributed
 
 
 # ----------------------------------------------------------------------------------------------- accounts
@@ -873,7 +898,7 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
         # plans come from native connectors only, so a classic-only account expects no Arc machine
         arc_expected = bool(sv.enabled and sv.arc_auto_provisioning)
         onboarding = funnel(account, od.aws.get(account), arc, arc_expected) if od is not None else None
-        role = next((c.organization_role for c in conns if c.kind == "native"), "single")
+        role: m.OrganizationRole = next((c.organization_role for c in conns if c.kind == "native"), "single")
         name = None
         for c in conns:
             env = (c.raw.get("properties") or {}).get("environmentData") or {}
@@ -916,11 +941,18 @@ def attach_accounts(rows: list[m.Recommendation], snap: m.Snapshot | None) -> li
     return out
 
 
-def unattributed(rows: Iterable[m.Recommendation]) -> tuple[int, int]:
+class RowCount(NamedTuple):
+    """Recommendation rows and the unhealthy ones among them (a tuple: `total, unhealthy = ...` still reads it)."""
+
+    total: int
+    unhealthy: int
+
+
+def unattributed(rows: Iterable[m.Recommendation]) -> RowCount:
     """(rows, unhealthy rows) without an AWS account after attach_accounts."""
     total = unhealthy = 0
     for r in rows:
         if not r.aws_account_id:
             total += 1
             unhealthy += r.status == "Unhealthy"
-    return total, unhealthy
+    return RowCount(total, unhealthy)

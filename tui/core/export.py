@@ -157,7 +157,8 @@ def render_table(snap: m.Snapshot) -> str:
     for name, s in doc["sections"].items():
         lines.append(f"{name:<16} {s['status']:<7} {_fmt(s['as_of']):<21} {s['error'] or ''}")
     lines.append("")
-    hdr = f"{'ACCOUNT':<13} {'NAME':<22} {'KIND':<15} {'ORG':<6} {'PLANS':<28} {'EC2':>5} {'SSM':>5} {'ARC':>5} {'STUCK':>5} {'UNHEALTHY':>9}"
+    hdr = (f"{'ACCOUNT':<13} {'NAME':<22} {'KIND':<15} {'ORG':<6} {'PLANS':<28} "
+           f"{'EC2':>5} {'SSM':>5} {'ARC':>5} {'STUCK':>5} {'UNHEALTHY':>9}")
     lines.append(hdr)
     for a in doc["accounts"]:
         kinds = "+".join(sorted({c["kind"] for c in a["connectors"]}, key=lambda k: k != "native"))
@@ -166,8 +167,8 @@ def render_table(snap: m.Snapshot) -> str:
         elif kinds == "classic":
             kinds += " RETIRED"  # retired 2023-09-15: no plan, no data; migrate to a native connector
         plans = []
-        for k, short in (("cspm", "cspm"), ("defender_cspm", "dcspm"), ("servers", "srv"),
-                         ("containers", "ctr"), ("databases", "db")):
+        for plan in m.PLANS:
+            k, short = plan.key, plan.short
             p = a["plans"][k]
             if p["enabled"]:
                 tag = short + (f":{p['sub_plan']}" if k == "servers" and p.get("sub_plan") else "")

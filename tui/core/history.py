@@ -169,7 +169,7 @@ class History:
             db.execute("PRAGMA synchronous=NORMAL")
             if version < SCHEMA_VERSION:
                 self._rebuild(db, version)
-        except BaseException:
+        except BaseException:  # also on KeyboardInterrupt: close, then re-raise
             db.close()
             raise
         return db
@@ -195,7 +195,7 @@ class History:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException:  # also on KeyboardInterrupt: roll back, then re-raise
             db.execute("ROLLBACK")
             raise
         if old:
@@ -273,7 +273,7 @@ class History:
                                     [(tenant, ep, subs, run_at, k, key, v) for k, key, v in rows])
                     cur.execute("DELETE FROM aggregates WHERE run_at < ?", (_days_ago(self.keep_days),))
                     cur.execute("COMMIT")
-                except BaseException:
+                except BaseException:  # also on KeyboardInterrupt: roll back, then re-raise
                     if db.in_transaction:
                         cur.execute("ROLLBACK")
                     raise

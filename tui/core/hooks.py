@@ -93,7 +93,7 @@ _results: dict[str, str | None] = {}  # hook group -> None (usable) or the reaso
 def _version(distribution: str) -> str:
     try:
         return metadata.version(distribution)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a version only goes into a log line
         return "unknown version"
 
 

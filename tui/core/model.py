@@ -2,35 +2,75 @@
 
 Never imports textual or rich (tests/test_layering.py enforces it).
 Sources (azure.py, arg.py, aws.py) return these; collect.py assembles a Snapshot; derive.py computes views.
+The plan vocabulary (PLANS: key, offering type, title, ...) is defined here once; the onboarding template, wizard and
+doctor, derive, export and the screens read it from here. The `Literal` aliases name the values a state can take.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Final, Literal, Mapping
 
-# Keys of the `plans` object in the snapshot JSON, and the connector offering type behind each.
-PLAN_OFFERINGS: dict[str, str] = {
-    "cspm": "CspmMonitorAws",
-    "defender_cspm": "DefenderCspmAws",
-    "servers": "DefenderForServersAws",
-    "containers": "DefenderForContainersAws",
-    "databases": "DefenderForDatabasesAws",
-}
-PLAN_KEYS: tuple[str, ...] = tuple(PLAN_OFFERINGS)
-KNOWN_AWS_OFFERINGS = frozenset(PLAN_OFFERINGS.values()) | {"InformationProtectionAws"}
+# ------------------------------------------------------------------------------------------------ plans
+
+# Keys of the `plans` object in the snapshot JSON (and the template / wizard / doctor / CLI vocabulary).
+PlanKey = Literal["cspm", "defender_cspm", "servers", "containers", "databases"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One AWS plan of a native connector: the one definition every part of mdc-aws derives its plan lists from.
+    PLANS' order is the order plans are shown, chosen and written in (Foundational CSPM first)."""
+
+    key: PlanKey  # snapshot JSON `plans` key; the template's, wizard's and doctor's plan key; `--plans` value
+    offering_type: str  # the native connector's offering (properties.offerings[].offeringType) that enables it
+    title: str  # as the portal names it
+    short: str  # a few letters, for the text report's PLANS column
+    aliases: tuple[str, ...] = ()  # other spellings `--plans` accepts (lower-case)
+    always_on: bool = False  # Foundational CSPM: part of every native connector, never a choice
+
+
+PLANS: tuple[Plan, ...] = (
+    Plan("cspm", "CspmMonitorAws", "Foundational CSPM", "cspm", ("foundational_cspm",), always_on=True),
+    Plan("defender_cspm", "DefenderCspmAws", "Defender CSPM", "dcspm", ("dcspm", "defender-cspm")),
+    Plan("servers", "DefenderForServersAws", "Defender for Servers", "srv"),
+    Plan("containers", "DefenderForContainersAws", "Defender for Containers", "ctr"),
+    Plan("databases", "DefenderForDatabasesAws", "Defender for Databases", "db"),
+)
+PLAN_KEYS: tuple[PlanKey, ...] = tuple(p.key for p in PLANS)
+PLAN_OFFERINGS: dict[PlanKey, str] = {p.key: p.offering_type for p in PLANS}  # plan key -> offering type
+OFFERING_PLANS: dict[str, PlanKey] = {p.offering_type: p.key for p in PLANS}  # offering type -> plan key
+PLAN_TITLES: dict[PlanKey, str] = {p.key: p.title for p in PLANS}
+OPTIONAL_PLAN_KEYS: tuple[PlanKey, ...] = tuple(p.key for p in PLANS if not p.always_on)
+ALWAYS_ON_PLAN_KEYS: tuple[PlanKey, ...] = tuple(p.key for p in PLANS if p.always_on)
+PLAN_ALIASES: dict[str, PlanKey] = {a: p.key for p in PLANS for a in p.aliases}  # other spelling -> plan key
+# Offering types a native AWS connector may carry that enable no plan (kept on the Connector, shown in details).
+OTHER_AWS_OFFERINGS: tuple[str, ...] = ("InformationProtectionAws",)
+KNOWN_AWS_OFFERINGS = frozenset(PLAN_OFFERINGS.values()) | frozenset(OTHER_AWS_OFFERINGS)
+
+# ------------------------------------------------------------------------------------------------ states
 
 SECTION_NAMES: tuple[str, ...] = ("connectors", "plans", "onboarding", "recommendations", "compliance")
-SEVERITIES: tuple[str, ...] = ("High", "Medium", "Low")
+SectionState = Literal["ok", "stale", "error"]  # SectionStatus.status
+ConnectorKind = Literal["native", "classic"]  # Connector.kind
+OrganizationRole = Literal["single", "management", "member"]  # Connector.organization_role
+# Values read from Azure: fields typed `X | str` hold one of X (case-normalised by the parser) or, for a value Azure
+# adds later, what Azure sent (passed through, never dropped); "Unknown" when Azure sent none.
+Severity = Literal["High", "Medium", "Low"]  # an assessment's severity
+AssessmentStatus = Literal["Healthy", "Unhealthy", "NotApplicable"]  # an assessment's status code
+ControlOutcome = Literal["Passed", "Failed", "Skipped", "Unsupported"]  # a compliance control's state
+SEVERITIES: tuple[Severity, ...] = ("High", "Medium", "Low")
 
 # Reasons an EC2 instance is stuck on its way to Azure Arc (snapshot JSON `stuck[].reason`).
-REASON_NO_SSM = "no SSM agent"
-REASON_SSM_LOST = "SSM connection lost"
-REASON_NOT_DISCOVERED = "not discovered yet"
-REASON_ARC_DISCONNECTED = "Arc disconnected"
-REASON_ARC_EXPIRED = "Arc expired"
-REASON_ARC_ERROR = "Arc error"
-REASON_ARC_OTHER = "Arc not connected"
+StuckReason = Literal["no SSM agent", "SSM connection lost", "not discovered yet", "Arc disconnected", "Arc expired",
+                      "Arc error", "Arc not connected"]
+REASON_NO_SSM: Final = "no SSM agent"
+REASON_SSM_LOST: Final = "SSM connection lost"
+REASON_NOT_DISCOVERED: Final = "not discovered yet"
+REASON_ARC_DISCONNECTED: Final = "Arc disconnected"
+REASON_ARC_EXPIRED: Final = "Arc expired"
+REASON_ARC_ERROR: Final = "Arc error"
+REASON_ARC_OTHER: Final = "Arc not connected"
 
 
 @dataclass(frozen=True)
@@ -47,19 +87,20 @@ class Connector:
 
     id: str
     name: str
-    kind: str  # "native" | "classic"
+    kind: ConnectorKind
     subscription_id: str
     resource_group: str | None  # None for classic connectors (subscription scoped)
     aws_account_id: str | None  # hierarchyIdentifier (native); authenticationDetails.accountId (classic)
     regions: tuple[str, ...] = ()
     scan_interval_hours: int | None = None
-    organization_role: str = "single"  # "single" | "management" | "member"
+    organization_role: OrganizationRole = "single"
     parent_account_id: str | None = None  # member: parentHierarchyId
     stackset_name: str | None = None  # management account
     excluded_account_ids: tuple[str, ...] = ()
     offerings: tuple[Offering, ...] = ()
     location: str | None = None
-    # native: "ok"; classic: authenticationProvisioningState / hybridComputeProvisioningState (Valid|Invalid|Expired|...)
+    # native: "ok"; classic: authenticationProvisioningState / hybridComputeProvisioningState
+    # (Valid|Invalid|Expired|...)
     health: str = "ok"
     health_detail: str | None = None
     auth_type: str | None = None  # classic: "awsAssumeRole" | "awsCreds"
@@ -160,8 +201,8 @@ class RecommendationCount:
     account or of one Arc machine) by severity and status."""
 
     connector_id: str  # lower-case ARM id of the security connector (ARG lower-cases ids); "" for rows without one
-    severity: str  # High | Medium | Low
-    status: str  # Healthy | Unhealthy | NotApplicable
+    severity: Severity | str
+    status: AssessmentStatus | str
     count: int
     # Rows without a connector id (resourceDetails.AzureResourceId names an Arc machine): the AccountId tag of that
     # machine, read by ARG (join), else the lower-case AzureResourceId, to match an untagged machine by name here.
@@ -177,8 +218,8 @@ class Recommendation:
     id: str
     assessment_key: str
     title: str
-    severity: str
-    status: str
+    severity: Severity | str  # "Unknown" when Azure sent none
+    status: AssessmentStatus | str  # "Unknown" when Azure sent none
     connector_id: str
     resource_name: str | None = None
     resource_type: str | None = None
@@ -218,7 +259,7 @@ class ComplianceControl:
     standard: str
     name: str
     description: str | None
-    state: str  # Passed | Failed | Skipped | Unsupported
+    state: ControlOutcome | str
     passed_assessments: int = 0
     failed_assessments: int = 0
     skipped_assessments: int = 0
@@ -229,7 +270,7 @@ class SectionStatus:
     """State of one section: ok (fresh), stale (last good data kept, refresh failed) or error (no data at all)."""
 
     name: str
-    status: str  # "ok" | "stale" | "error"
+    status: SectionState
     as_of: datetime | None  # when the data shown was fetched
     error: str | None = None
     duration_s: float | None = None

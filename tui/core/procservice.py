@@ -21,9 +21,8 @@ what it shows.
 - A collection travels as what changed since the snapshot the parent holds; the rest arrives as references to
   the parent's own objects (see encode_snapshot).
 - A child that holds more than ``max_child_mb`` once it has nothing to do is retired (it closes its clients and
-  history and exits) and the next call starts a fresh one from the last snapshot, as celery's
-  ``worker_max_memory_per_child`` does: after a refresh of a large estate the SDKs' models, clients and a
-  fragmented heap kept ~130-180 MB that the process only needs again at the next refresh. Its exit is no error.
+  history and exits) and the next call starts a fresh one from the last snapshot. Its exit is no error. The
+  limit, the decode-time GC hold and the child's heap cap are the memory policy's (:mod:`tui.core.memory`).
 
 Never imports textual or rich.
 """
@@ -32,7 +31,6 @@ from __future__ import annotations
 import builtins
 import collections
 import dataclasses
-import gc
 import io
 import logging
 import os
@@ -46,7 +44,7 @@ from concurrent.futures import Future
 from dataclasses import fields
 from typing import IO, Any, Sequence
 
-from . import errors
+from . import errors, memory
 from . import model as m
 from .config import Settings
 
@@ -54,11 +52,6 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
 CHUNK_ROWS = 2048  # recommendations per message: each unpickles in about a millisecond
-# An idle child holding more than this is retired and started afresh on the next call. A fresh child holds ~25 MB;
-# one that collected the default estate (and streamed its recommendations) idles at ~95-110 MB; one that collected
-# the large estate (200 accounts) at ~130 MB, ~170-180 MB once it also streamed its 123k recommendations, one that
-# only streamed them at ~80 MB (Linux, glibc, Python 3.11; measured by make bench).
-MAX_CHILD_MB = 120.0
 
 # Recommendation fields sent as codes into the string table (values repeat across rows); the others are sent as is
 _REC_FIELDS = tuple(f.name for f in fields(m.Recommendation))
@@ -249,11 +242,11 @@ def _diff_seq(new: Sequence[Any], old: Sequence[Any], path: _Path, out: dict[int
                 except TypeError:  # unhashable: found by position only
                     pass
         try:
-            j = where.get(v)
+            at = where.get(v)
         except TypeError:
-            j = None
-        if j is not None and _is_node(v) and _diff(v, old[j], path + (("i", j),), {}):
-            out[id(v)] = path + (("i", j),)  # the same element at another position (one added before it)
+            at = None
+        if at is not None and _is_node(v) and _diff(v, old[at], path + (("i", at),), {}):
+            out[id(v)] = path + (("i", at),)  # the same element at another position (one added before it)
         else:
             out.update(sub)  # what did not change inside it, where it was
     return same
@@ -324,41 +317,6 @@ def rebuild_error(kind: str, msg: str) -> BaseException:
 # ---------------------------------------------------------------------------------------------------------- parent
 
 
-class _GcHold:
-    """Automatic garbage collection off while one answer is decoded, then what it made is frozen (counted hold;
-    any thread).
-
-    Decoding 100k rows makes 100k long-lived, acyclic objects. Left to the collector, each full collection along
-    the way walks all of them with the GIL held: 80-150 ms stalls of the UI, ~1 s per refresh of the large
-    estate (measured by ``make bench``). So after each message the young generations are collected (cheap: only
-    what is new) and everything left is moved out of the collector's reach (``gc.freeze``). Reference counting
-    still frees the rows when the next refresh replaces them; after each load has been drawn the dashboard unfreezes,
-    collects once and freezes again (``MdcApp._freeze_long_lived``), so nothing a freeze caught outlives a load."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._n = 0
-        self._was_enabled = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._n == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._n += 1
-
-    def __exit__(self, *exc: Any) -> None:
-        with self._lock:
-            self._n -= 1
-            if self._n == 0 and self._was_enabled:
-                gc.collect(1)
-                gc.freeze()
-                gc.enable()
-
-
-GC_HOLD = _GcHold()
-
-
 class _Call:
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None  # the child that answers it
@@ -373,7 +331,8 @@ class ProcessService:
 
     def __init__(self, settings: Settings, history: Any = None, *, section_timeout_s: float = 120.0,
                  start_from: m.Snapshot | None = None, python: str | None = None,
-                 call_timeout_s: float | None = None, max_child_mb: float | None = MAX_CHILD_MB) -> None:
+                 call_timeout_s: float | None = None,
+                 max_child_mb: float | memory.Default | None = memory.POLICY_DEFAULT) -> None:
         self.settings = settings
         # the child opens the same history (same scope); one the parent could not open is not tried again
         usable = history is not None and getattr(history, "path", None) and not getattr(history, "error", None)
@@ -386,7 +345,8 @@ class ProcessService:
         self.call_timeout_s = call_timeout_s if call_timeout_s is not None else section_timeout_s * 3 + 60
         self.last_snapshot: m.Snapshot | None = start_from
         self.python = python or sys.executable
-        self.max_child_mb = max_child_mb  # None: never retire the child for its size
+        # past this an idle child is retired (None: never); not given: the memory policy's (tui.core.memory)
+        self.max_child_mb = memory.POLICY.max_child_mb if max_child_mb is memory.POLICY_DEFAULT else max_child_mb
         self.starts = 0
         self.retired = 0  # children retired for their size (each exits by itself; the next call starts one)
         self._retiring: set[subprocess.Popen[bytes]] = set()
@@ -406,9 +366,8 @@ class ProcessService:
 
     def _start(self) -> None:
         env = dict(os.environ)
-        # glibc gives each thread that allocates its own heap and keeps what they freed: with a dozen SDK threads
-        # that was ~100 MB of resident memory the collector never used again (measured by make bench)
-        env.setdefault("MALLOC_ARENA_MAX", "2")
+        # its heaps capped from the start (a dozen SDK threads: see tui.core.memory)
+        memory.POLICY.child_env(env)
         # -P: the current directory never comes first on sys.path (a tui/ package there must not run here)
         proc = subprocess.Popen([self.python, "-P", "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
@@ -438,7 +397,7 @@ class ProcessService:
             while True:
                 head = _read_exact(proc.stdout, _HEADER.size)  # waits here with the collector on
                 body = _read_exact(proc.stdout, _HEADER.unpack(head)[0])
-                with GC_HOLD:
+                with memory.POLICY.hold():  # no collections while 100k rows decode; then frozen
                     self._dispatch(pickle.loads(body), proc)
                 del body
         except (EOFError, OSError) as e:
@@ -512,13 +471,13 @@ class ProcessService:
             c.future.set_exception(rebuild_error(*payload))
 
     def _maybe_retire(self, proc: subprocess.Popen[bytes] | None, rss_mb: Any) -> None:
-        """``proc`` said it has nothing to do and holds ``rss_mb``: past ``max_child_mb``, and with no call of ours
-        on its way to it (checked under the lock every call takes to pick its child), it is asked to exit and the
-        next call starts a fresh one. Its answers are all in, and a collection saved its history before
-        answering: nothing is lost, and its exit is no error."""
+        """``proc`` said it has nothing to do and holds ``rss_mb``: past ``max_child_mb`` (the memory policy
+        decides), and with no call of ours on its way to it (checked under the lock every call takes to pick its
+        child), it is asked to exit and the next call starts a fresh one. Its answers are all in, and a collection
+        saved its history before answering: nothing is lost, and its exit is no error."""
         limit = self.max_child_mb
         log.debug("collector process idle at %s MB", rss_mb)
-        if proc is None or limit is None or not isinstance(rss_mb, (int, float)) or rss_mb <= limit:
+        if proc is None or not memory.POLICY.should_retire(rss_mb, limit):
             return
         with self._lock:
             if self._closed or self._proc is not proc or any(c.proc is proc for c in self._calls.values()):
@@ -564,7 +523,8 @@ class ProcessService:
             return c.future.result(timeout)
         except TimeoutError:
             self._restart(f"no answer in {timeout:.0f} s")
-            raise errors.SourceError(f"the collector process did not answer in {timeout:.0f} s; it was restarted")
+            raise errors.SourceError(f"the collector process did not answer in {timeout:.0f} s; "
+                                     "it was restarted") from None
 
     @property
     def _timeout(self) -> float:

@@ -79,7 +79,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
     _NAME = _name()
     return [
         # JSON / Python repr: "key": "value" | 'key': b'value' | \"key\": \"value\"
-        (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*b?)(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)",
+        (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*b?)"
+                    r"(?P<vq>" + _Q + r")(?:(?!(?P=vq)).)*(?P=vq)",
                     _FLAGS | re.S), r"\g<k>\g<vq>" + MASK + r"\g<vq>"),
         # JSON number or bare value (rare for secrets, but `"secret": 12345678` must not pass)
         (re.compile(r"(?P<k>(?P<q>" + _Q + r")" + _NAME + r"(?P=q)\s*:\s*)"

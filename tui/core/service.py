@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Protocol, Sequence, TypeVar, runtime_checkable
 
 from . import derive as d
 from . import model as m
@@ -45,7 +45,7 @@ class Service:
         self._ready.set()
         self._loop.run_forever()
 
-    def _call(self, coro_fn: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+    def _call(self, coro_fn: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
         if self._closed:
             raise RuntimeError("service closed")
         fut = asyncio.run_coroutine_threadsafe(coro_fn(), self._loop)
@@ -86,7 +86,7 @@ class Service:
         if self.history is not None and any(s.status.status == "ok" for s in snap.sections.values()):
             try:
                 self.history.save(snap)  # a write that fails disables the history (history_error says why)
-            except Exception:  # noqa: BLE001 - anything else in saving must not stop the dashboard either
+            except Exception:  # broad: anything else in saving must not stop the dashboard either (logged)
                 log.warning("could not save history", exc_info=True)
         return snap
 
@@ -159,13 +159,46 @@ class Service:
                 if src is not None:
                     try:
                         await src.__aexit__(None, None, None)
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001 - closing: one source's failure must not keep the others open
                         pass
 
         try:
             asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - closing: a loop that is gone or stuck is left to exit
             pass
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+@runtime_checkable
+class DashboardService(Protocol):
+    """What the dashboard needs from its data service: `Service` here (in-process), `ProcessService` (the collector
+    process, the default) and the tests' fakes. Every method blocks: the app calls them from thread workers."""
+
+    def collect(self) -> m.Snapshot:
+        """A fresh snapshot (saved to the history by the service)."""
+        ...
+
+    def recommendations(self) -> list[m.Recommendation]:
+        """Every AWS recommendation of the subscriptions in scope, without accounts attached."""
+        ...
+
+    def compliance_controls(self, standard: str) -> list[m.ComplianceControl]:
+        ...
+
+    def compliance_failing_keys(self, standard: str, control: str) -> list[str]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class TableService(Protocol):
+    """A service that also serves the recommendations ready for the pane (accounts attached, every sort order
+    computed where they were fetched): `Service` and `ProcessService`."""
+
+    def recommendation_table(self) -> Any:
+        ...
+

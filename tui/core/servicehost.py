@@ -3,13 +3,13 @@
 Reads requests from stdin, runs them on a :class:`~tui.core.service.Service` (several at once, as the dashboard
 asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). Each time the last call in
 flight is answered it says how much memory it holds (``(0, "idle", MB)``): the parent retires a process that grew
-too big. Exits on ``close`` or when stdin closes: a dashboard that dies never leaves this process behind.
+too big, and after each answer it collects and trims (the memory policy: :mod:`tui.core.memory`). Exits on
+``close`` or when stdin closes: a dashboard that dies never leaves this process behind.
 
 Never imports textual or rich.
 """
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import threading
@@ -18,12 +18,6 @@ from typing import IO, Any
 
 from . import memory
 from .procservice import CHUNK_ROWS, METHODS, RowEncoder, encode_snapshot, error_payload, read_msg, write_msg
-
-
-def _trim() -> None:
-    """Give freed memory back to the system after a big answer (glibc keeps it otherwise)."""
-    gc.collect()
-    memory.trim()
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
@@ -83,6 +77,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         try:
             if method not in METHODS:
                 raise ValueError(f"unknown method {method!r}")
+            result: Any
             if method in ("recommendations", "recommendation_table"):
                 enc = RowEncoder()
 
@@ -105,14 +100,14 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                 result = getattr(svc, method)(*args)
             write_msg(out, (call_id, "ok", result), lock)
             del result
-            _trim()  # give back what the call left (parsing leaves holes in the heap)
+            memory.POLICY.idle_collect()  # give back what the call left (parsing leaves holes in the heap)
         except BaseException as e:  # noqa: BLE001 - every failure is the caller's to show
             try:
                 write_msg(out, (call_id, "err", error_payload(e)), lock)
             except OSError:
                 pass
             del e
-            _trim()  # what the failed call left (its traceback held its frames)
+            memory.POLICY.idle_collect()  # what the failed call left (its traceback held its frames)
 
     try:
         while True:
@@ -152,7 +147,7 @@ def _log_redacted() -> None:
 
 
 def main() -> int:
-    memory.limit_arenas(2)  # before any thread starts (MALLOC_ARENA_MAX=2 in the environment does the same)
+    memory.POLICY.prepare()  # heaps capped before any thread starts (MALLOC_ARENA_MAX in the environment too)
     # stdout is the protocol: keep a private handle on it and send any stray print to stderr
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
     os.dup2(2, 1)

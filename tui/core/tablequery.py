@@ -153,7 +153,7 @@ def parse_filter(text: str) -> Filter:
     """Parse the ``/`` filter language (see the module docstring). Never raises."""
     try:
         return _parse(text if isinstance(text, str) else str(text))
-    except Exception as exc:  # pragma: no cover - defensive: a filter box must never crash the UI
+    except Exception as exc:  # pragma: no cover  # noqa: BLE001 - defensive: a filter box must never crash the UI
         return Filter(text=str(text), warning=f"filter not understood ({type(exc).__name__}); showing every row")
 
 
@@ -241,13 +241,14 @@ def _joined(rows: Sequence[Any], specs: list[Accessor]) -> list[str]:
     """Per row, the text of ``specs`` joined by U+001F (one C-level pass when the rows allow it)."""
     if len(specs) == 1:
         return _texts(_values(rows, specs[0]))
-    if rows and all(isinstance(s, str) for s in specs):
+    names = [s for s in specs if isinstance(s, str)]
+    if rows and len(names) == len(specs):
         kinds = set(map(type, rows))
         getter: Callable[[Any], Any] | None = None
         if kinds == {dict}:
-            getter = operator.itemgetter(*specs)
+            getter = operator.itemgetter(*names)
         elif len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping):
-            getter = operator.attrgetter(*specs)
+            getter = operator.attrgetter(*names)
         if getter is not None:
             try:
                 return list(map("\x1f".join, map(getter, rows)))

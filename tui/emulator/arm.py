@@ -14,7 +14,8 @@ Served (api-versions checked like ARM; every route but /metadata/endpoints requi
     GET    /subscriptions                                                         subscriptions list
     GET    /subscriptions/{sub}
     GET    /subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.Security/securityConnectors   (paged)
-    GET|PUT|PATCH|DELETE  /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/securityConnectors/{name}
+    GET|PUT|PATCH|DELETE  /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/securityConnectors/
+                          {name}
     GET    /subscriptions/{sub}/providers/Microsoft.Security/connectors                                 (paged)
     GET|PUT|DELETE        /subscriptions/{sub}/providers/Microsoft.Security/connectors/{name}
     GET    /{scope}/providers/Microsoft.Security/pricings[?$filter=name in (A,B)]                       (not paged)
@@ -162,7 +163,7 @@ def _decode_token(token: str) -> int:
         if n < 0:
             raise ValueError
         return n
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any malformed token (base64, JSON, keys, types) is the same 400
         raise ArmError(400, "InvalidSkipToken", "The skip token is invalid.") from None
 
 
@@ -302,7 +303,7 @@ class ArmEmulator:
     def _warm_up(self) -> None:
         try:
             self.resource_graph.store.snapshot()
-        except Exception:  # noqa: BLE001 - the first query will report it
+        except Exception:  # broad (logged): the first query will report it
             log.exception("loading the ARG tables failed")
 
     async def stop(self) -> None:
@@ -387,7 +388,7 @@ class ArmEmulator:
                     resp = await self._handle(request)
                 except ArmError as e:
                     resp = e.response()
-                except Exception:  # noqa: BLE001
+                except Exception:  # broad (logged): a handler's bug answers 500 like ARM would, never kills the server
                     log.exception("emulator handler failed for %s %s", request.method, path)
                     resp = ArmError(500, "InternalServerError",
                                     "Encountered internal server error. Diagnostic information: emulator "
@@ -1137,7 +1138,7 @@ class ArmEmulator:
 
     def _health(self) -> dict:
         rg = self.resource_graph
-        snap = rg.store._snap
+        snap = rg.store.current
         out: dict[str, Any] = {"status": "ok", "url": self.url, "requests": len(self.request_log),
                                "faults": len(self.faults), "argLoads": rg.store.loads,
                                "argQueries": rg.queries_run}
@@ -1146,7 +1147,7 @@ class ArmEmulator:
             out["identityTokensIssued"] = self.identity.issued
         try:
             out["tick"] = self.world.tick()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a health probe reports what it can; a world without a clock has no tick
             pass
         if snap is not None:
             out["argTables"] = dict(snap.row_counts)
@@ -1156,7 +1157,7 @@ class ArmEmulator:
     def _advance(self, ticks: int) -> dict:
         if ticks < 0:
             raise ArmError(400, "BadRequest", "ticks must be >= 0")
-        clock = getattr(self.world, "clock", None)
+        clock: Any = getattr(self.world, "clock", None)
         manual = clock is not None and (getattr(clock, "manual", False) or type(clock).__name__ == "ManualClock")
         if not manual:
             raise ArmError(409, "Conflict", "The world clock is not manual; ticks cannot be advanced.")

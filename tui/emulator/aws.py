@@ -55,7 +55,7 @@ from urllib.parse import parse_qs
 # moto reads this when it creates each account's IAM backend: set it before moto loads IAM.
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
-from .aws_ext import (  # noqa: E402
+from .aws_ext import (
     EC2,
     JSON,
     QUERY,
@@ -76,7 +76,7 @@ from .aws_ext import (  # noqa: E402
     securityhub_standards,
     standards_key,
 )
-from .spec import ORG_MANAGEMENT, ORG_MEMBER  # noqa: E402
+from .spec import ORG_MANAGEMENT, ORG_MEMBER
 
 __all__ = [
     "AwsEmulator",
@@ -314,7 +314,7 @@ def _install_id_hooks() -> None:
     for module, attr, kind in ((ec2_instances, "random_instance_id", "instance"),
                                (org_utils, "make_random_account_id", "account")):
         original = getattr(module, attr)
-        if getattr(original, "_mdc_hook", False):
+        if getattr(original, "mdc_hook", False):
             continue
 
         def hooked(*a: Any, _orig: Callable[..., str] = original, _kind: str = kind, **kw: Any) -> str:
@@ -323,7 +323,7 @@ def _install_id_hooks() -> None:
                 return queue.pop(0)
             return _orig(*a, **kw)
 
-        hooked._mdc_hook = True  # type: ignore[attr-defined]
+        hooked.mdc_hook = True  # type: ignore[attr-defined]
         setattr(module, attr, hooked)
 
 
@@ -360,7 +360,7 @@ def _aws_policy_data() -> dict[str, Any]:
     return _PARSED_POLICIES[0]
 
 
-class _LazyAwsPolicies(list):  # type: ignore[type-arg]
+class _LazyAwsPolicies(list):
     """IAMBackend.aws_managed_policies that builds its ~1,600 policy objects on first use (not at account creation).
 
     `one(arn)` builds a single policy without loading the rest (seeding attaches a few per account)."""
@@ -392,7 +392,7 @@ class _LazyAwsPolicies(list):  # type: ignore[type-arg]
             list.extend(self, [self._policy(n, d) for n, d in _aws_policy_data().items()])
 
 
-class _LazyPolicyDict(dict):  # type: ignore[type-arg]
+class _LazyPolicyDict(dict):
     """IAMBackend.managed_policies whose AWS-managed entries appear on first use (see _LazyAwsPolicies)."""
 
     def __init__(self, aws: _LazyAwsPolicies) -> None:
@@ -444,8 +444,8 @@ def _install_iam_patch() -> None:
     """
     from moto.iam.models import IAMBackend
 
-    original_aws, original_managed = IAMBackend._init_aws_policies, IAMBackend._init_managed_policies
-    if getattr(original_aws, "_mdc_hook", False):
+    original_aws, original_managed = IAMBackend._init_aws_policies, IAMBackend._init_managed_policies  # noqa: SLF001 - moto's private API (pinned)
+    if getattr(original_aws, "mdc_hook", False):
         return
 
     def _init_aws_policies(self: Any) -> list[Any]:
@@ -460,9 +460,9 @@ def _install_iam_patch() -> None:
             return _LazyPolicyDict(self.aws_managed_policies)
         return original_managed(self)
 
-    _init_aws_policies._mdc_hook = True  # type: ignore[attr-defined]
-    IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]
-    IAMBackend._init_managed_policies = _init_managed_policies  # type: ignore[method-assign]
+    _init_aws_policies.mdc_hook = True  # type: ignore[attr-defined]
+    IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]  # noqa: SLF001 - moto's private API (pinned)
+    IAMBackend._init_managed_policies = _init_managed_policies  # type: ignore[method-assign]  # noqa: SLF001 - moto's private API (pinned)
 
 
 def _attach_aws_policy(iam: Any, arn: str, role_name: str) -> None:
@@ -488,14 +488,14 @@ def _install_speedups() -> None:
     from moto.ec2.models import amis as ec2_amis
     from moto.eks import models as eks_models
 
-    if getattr(ec2_utils.random_resource_id, "_mdc_hook", False):
+    if getattr(ec2_utils.random_resource_id, "mdc_hook", False):
         return
     import random as _random
 
     def random_resource_id(size: int = 8) -> str:
         return f"{_random.getrandbits(4 * size):0{size}x}"
 
-    random_resource_id._mdc_hook = True  # type: ignore[attr-defined]
+    random_resource_id.mdc_hook = True  # type: ignore[attr-defined]
     ec2_utils.random_resource_id = random_resource_id
 
     original_load = ec2_amis.load_resource
@@ -544,8 +544,8 @@ _NO_PUBLIC_AMIS: set[str] = set()
 def _install_ami_patch() -> None:
     from moto.ec2.models.amis import AmiBackend
 
-    original = AmiBackend._load_amis
-    if getattr(original, "_mdc_hook", False):
+    original = AmiBackend._load_amis  # noqa: SLF001 - moto's private API (pinned)
+    if getattr(original, "mdc_hook", False):
         return
 
     def _load_amis(self: Any) -> None:
@@ -553,8 +553,8 @@ def _install_ami_patch() -> None:
             return
         original(self)
 
-    _load_amis._mdc_hook = True  # type: ignore[attr-defined]
-    AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
+    _load_amis.mdc_hook = True  # type: ignore[attr-defined]
+    AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]  # noqa: SLF001 - moto's private API (pinned)
 
 
 _AMI_OWNERS = {"windows": "801119661308", "linux": "137112412989"}  # Amazon's Windows / Amazon Linux AMI owners
@@ -586,21 +586,21 @@ def reset_moto() -> None:
     from moto.core.model_instances import reset_model_data
 
     with backend_lock:
-        for backend_dict in list(BackendDict._instances):  # type: ignore[misc]
+        for backend_dict in list(BackendDict._instances):  # type: ignore[misc]  # noqa: SLF001 - moto's private API (pinned)
             backend_dict.clear()
-        BackendDict._instances.clear()  # type: ignore[misc]
+        BackendDict._instances.clear()  # type: ignore[misc]  # noqa: SLF001 - moto's private API (pinned)
     reset_model_data()
     try:
         from moto.organizations.models import organizations_backends
 
         organizations_backends.master_accounts.clear()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - best effort: moto's internals vary; the next seed overwrites what is left
         pass
     try:
         from moto.securityhub.models import SecurityHubBackend
 
-        SecurityHubBackend._org_configs.clear()
-    except Exception:  # noqa: BLE001
+        SecurityHubBackend._org_configs.clear()  # noqa: SLF001 - moto's private API (pinned)
+    except Exception:  # noqa: BLE001 - best effort: moto's internals vary; the next seed overwrites what is left
         pass
 
 
@@ -738,7 +738,7 @@ def _seed_iam(world: Any, account: str, iam: Any, instance_profiles: set[str]) -
         for arn in _SSM_PROFILE_POLICIES:
             try:
                 _attach_aws_policy(iam, arn, prof)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a policy moto does not know is skipped: the profile works without it
                 pass
         iam.create_instance_profile(name=prof, path="/", role_names=[prof], tags=[])
         made.add(prof)
@@ -919,7 +919,8 @@ def seed_world(world: Any, store: StandardsStore | None = None) -> SeedReport:
                                 raise RuntimeError(f"instance id {inst.id} != {spec.instance_id}")
                             windows = spec.platform.lower() == "windows"
                             inst.platform = "windows" if windows else None
-                            inst.platform_details = "Windows" if windows else "Linux/UNIX"
+                            # not an attribute of moto's Instance: the describe_instances filter above reads it
+                            inst.platform_details = "Windows" if windows else "Linux/UNIX"  # type: ignore[attr-defined]
                             if meta and meta.get("launch_time"):
                                 inst.launch_time = datetime.fromtimestamp(meta["launch_time"], timezone.utc) \
                                     .replace(tzinfo=None)  # moto keeps naive UTC datetimes
@@ -1031,10 +1032,10 @@ class EmulatorApp:
             if path == "/_emulator/requests":
                 if method == "GET":
                     since = int(query.get("since", "0") or 0)
-                    body = {"requests": [r.to_dict() for r in emu._log.items(since)]}
+                    body = {"requests": [r.to_dict() for r in emu.recorder.items(since)]}
                     return json_response(body, content_type="application/json")(start_response)
                 if method == "DELETE":
-                    emu._log.clear()
+                    emu.recorder.clear()
                     return json_response({}, content_type="application/json")(start_response)
             if path == "/_emulator/faults":
                 if method == "GET":
@@ -1070,7 +1071,7 @@ class EmulatorApp:
             role_arn = req.form.get("RoleArn") or req.query.get("RoleArn", "")
             m = re.match(r"arn:aws[a-z-]*:iam::(\d{12}):", role_arn)
             if m:
-                with self.emu._world_lock():
+                with self.emu.world_lock():
                     denied = m.group(1) in set(getattr(world, "denied_accounts", ()) or ())
                 if denied:
                     if req.action == "AssumeRole":
@@ -1085,8 +1086,8 @@ class EmulatorApp:
             try:
                 data = json.loads(body or b"{}")
                 resp = describe_instance_information(
-                    data, req.account, req.region, self.emu._ec2_instances(req.account, req.region),
-                    self.emu._ssm_status, self.emu._now(), self.emu._world_ssm_records(req.account, req.region))
+                    data, req.account, req.region, self.emu.ec2_instances(req.account, req.region),
+                    self.emu.ssm_status, self.emu.now(), self.emu.world_ssm_records(req.account, req.region))
                 return json_response(resp), None
             except SsmError as exc:
                 return error_response(JSON, "ssm", exc.status, exc.code, exc.message), None
@@ -1099,11 +1100,11 @@ class EmulatorApp:
             try:
                 data = json.loads(body or b"{}") if req.method == "POST" else {}
                 hub = securityhub_backends[req.account][req.region]
-                resp = securityhub_standards(req.method, req.path, req.query, data, req.account, req.region,
-                                             hub, self.emu._standards)
-                if resp is None:
+                answer = securityhub_standards(req.method, req.path, req.query, data, req.account, req.region,
+                                               hub, self.emu.standards)
+                if answer is None:
                     return None
-                return json_response(resp, content_type="application/json"), None
+                return json_response(answer, content_type="application/json"), None
             except SecurityHubError as exc:
                 return error_response(REST_JSON, "securityhub", exc.status, exc.code, exc.message), None
             except json.JSONDecodeError:
@@ -1120,7 +1121,7 @@ class EmulatorApp:
         t0 = time.perf_counter()
         try:
             req = identify(environ)
-        except Exception:  # noqa: BLE001 - never block a request we cannot classify
+        except Exception:  # broad (logged): never block a request we cannot classify
             log.exception("could not identify request %s", path)
             return self.inner(environ, start_response)
         emu = self.emu
@@ -1132,16 +1133,16 @@ class EmulatorApp:
         if rule is not None:
             resp = fault_response(rule.kind, req.protocol, req.service, req.action,
                                   _caller_arn(req.account, req.access_key))
-            emu._log.add(req, resp.status, rule.kind, t0)
+            emu.recorder.add(req, resp.status, rule.kind, t0)
             return resp(start_response)
         try:
             ext = self._extension(req, environ)
-        except Exception as exc:  # noqa: BLE001 - our own bug: answer 500 like AWS would, and say so
+        except Exception as exc:  # broad (logged): our own bug: answer 500 like AWS would, and say so
             log.exception("emulator extension failed for %s %s", req.service, req.action)
             ext = (error_response(req.protocol, req.service, 500, "InternalFailure", f"emulator: {exc}"), None)
         if ext is not None:
             resp, ext_fault = ext
-            emu._log.add(req, resp.status, ext_fault or fault, t0)
+            emu.recorder.add(req, resp.status, ext_fault or fault, t0)
             return resp(start_response)
         seen: list[int] = []
 
@@ -1150,7 +1151,7 @@ class EmulatorApp:
             return start_response(status, headers, exc_info)
 
         result = self.inner(environ, _start)
-        emu._log.add(req, seen[-1] if seen else 0, fault, t0)
+        emu.recorder.add(req, seen[-1] if seen else 0, fault, t0)
         return result
 
 
@@ -1159,13 +1160,14 @@ class EmulatorApp:
 # --------------------------------------------------------------------------------------------------------------
 
 
-_PREWARM = ("sts", "ec2", "ssm", "organizations", "securityhub", "eks", "iam", "cloudformation")
+# moto types a service name as a Union of Literals that mypy cannot resolve: Any, not str
+_PREWARM: tuple[Any, ...] = ("sts", "ec2", "ssm", "organizations", "securityhub", "eks", "iam", "cloudformation")
 
 
 def _quiet_handler() -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    class QuietHandler(MotoRequestHandler):  # type: ignore[misc, valid-type]
+    class QuietHandler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no line per request (it would corrupt a TUI)
             pass
 
@@ -1189,8 +1191,8 @@ class AwsEmulator:
     def __init__(self, world: Any, *, faults: AwsFaults | None = None, log_size: int = 20000) -> None:
         self.world = world
         self.faults = faults if faults is not None else AwsFaults()
-        self._log = _RequestLog(log_size)
-        self._standards = StandardsStore()
+        self.recorder = _RequestLog(log_size)  # every request the layer served (request_log)
+        self.standards = StandardsStore()  # Security Hub's standards, which moto does not model
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.url: str | None = None
@@ -1203,7 +1205,7 @@ class AwsEmulator:
         """Wipe moto (process-wide) and load the world again."""
         global _owner
         with _OWNER_LOCK:
-            rep = seed_world(self.world, self._standards)
+            rep = seed_world(self.world, self.standards)
             _owner = self
         self.seed_report = rep
         home = _home_account(list(self.world.aws_accounts))
@@ -1272,10 +1274,10 @@ class AwsEmulator:
     # ---- observation ------------------------------------------------------------------------------------
     @property
     def request_log(self) -> list[AwsRequestRecord]:
-        return self._log.items()
+        return self.recorder.items()
 
     def clear_request_log(self) -> None:
-        self._log.clear()
+        self.recorder.clear()
 
     def info(self) -> dict[str, Any]:
         return {
@@ -1294,9 +1296,9 @@ class AwsEmulator:
                                                             "aws_secret_access_key": "testing"}
         return {"endpoint_url": self.url, "region_name": region, **creds}
 
-    # ---- helpers for the layer --------------------------------------------------------------------------
+    # ---- the world as the layer (EmulatorApp) sees it ---------------------------------------------------------
     @contextmanager
-    def _world_lock(self) -> Iterator[None]:
+    def world_lock(self) -> Iterator[None]:
         lock = getattr(self.world, "lock", None)
         if lock is None:
             yield
@@ -1304,18 +1306,18 @@ class AwsEmulator:
             with lock:
                 yield
 
-    def _ssm_status(self, account: str, instance_id: str) -> str | None:
-        with self._world_lock():
+    def ssm_status(self, account: str, instance_id: str) -> str | None:
+        with self.world_lock():
             return self.world.ssm_status(account, instance_id)
 
-    def _world_ssm_records(self, account: str, region: str) -> dict[str, dict[str, Any]] | None:
+    def world_ssm_records(self, account: str, region: str) -> dict[str, dict[str, Any]] | None:
         fn = getattr(self.world, "ssm_instance_information", None)
         if fn is None:
             return None
-        with self._world_lock():
+        with self.world_lock():
             return {r["InstanceId"]: r for r in fn(account, region)}
 
-    def _now(self) -> float:
+    def now(self) -> float:
         now = getattr(self.world, "now", None)
         if now is None and getattr(self.world, "clock", None) is not None:
             now = getattr(self.world.clock, "now", None)
@@ -1323,12 +1325,12 @@ class AwsEmulator:
             try:
                 value = now()
                 return value.timestamp() if hasattr(value, "timestamp") else float(value)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a world clock that cannot say the time falls back to wall time
                 pass
         return time.time()
 
     @staticmethod
-    def _ec2_instances(account: str, region: str) -> list[Any]:
+    def ec2_instances(account: str, region: str) -> list[Any]:
         from moto.ec2.models import ec2_backends
 
         if account not in dict.keys(ec2_backends):

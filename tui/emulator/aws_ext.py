@@ -401,7 +401,7 @@ def _ssm_filters(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
                            f"PlatformTypes values must be among {sorted(_PLATFORM_VALUES)}.")
         if key == "InstanceIds":
             for v in values:
-                if not (v.startswith("i-") or v.startswith("mi-")):
+                if not v.startswith(("i-", "mi-")):
                     raise SsmError("InvalidInstanceId", f"Instance Id {v} is not valid.")
     return out
 
@@ -531,7 +531,7 @@ FSBP = "aws-foundational-security-best-practices/v/1.0.0"
 CIS_120 = "cis-aws-foundations-benchmark/v/1.2.0"
 PCI_321 = "pci-dss/v/3.2.1"
 
-_STANDARDS = (
+_STANDARDS: tuple[dict[str, Any], ...] = (
     {
         "key": FSBP,
         "Name": "AWS Foundational Security Best Practices v1.0.0",

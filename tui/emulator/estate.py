@@ -25,7 +25,7 @@ from typing import Any
 
 from .identity import CLOUD_NAME
 
-DEMO_TOKEN = "mdc-aws-demo-token"  # the emulated ARM accepts only this bearer token (not a secret: a test fixture)
+DEMO_TOKEN = "mdc-aws-demo-token"  # noqa: S105 - the emulated ARM accepts only this bearer token: a fixture, not a secret
 DEMO_AWS_KEY = "testing"  # moto accepts any key; these are not credentials
 
 
@@ -111,7 +111,7 @@ class Estate:
 
         self.seed, self.scale = seed, scale
         # a manual clock stays at tick 0 (start_epoch: what tick 0 stands for; default a fixed date)
-        clock = (ManualClock(**({"start": start_epoch} if start_epoch else {})) if tick_seconds is None
+        clock = ((ManualClock(start=start_epoch) if start_epoch else ManualClock()) if tick_seconds is None
                  else WallClock(tick_seconds=tick_seconds, start=start_epoch or time.time()))
         self.world = World(seed=seed, scale=scale, clock=clock)
         self._quota = quota
@@ -174,9 +174,9 @@ class Estate:
                     for role in list(getattr(backend, "assumed_roles", ())):
                         out["sts_secret_access_keys"].append(role.secret_access_key)
                         out["sts_session_tokens"].append(role.session_token)
-            for by_region in list(iam_backends.values()):
-                for backend in list(by_region.values()):
-                    for user in list(getattr(backend, "users", {}).values()):
+            for iam_by_region in list(iam_backends.values()):
+                for iam in list(iam_by_region.values()):
+                    for user in list(getattr(iam, "users", {}).values()):
                         for key in list(getattr(user, "access_keys", ())):
                             out["iam_secret_keys"].append(key.secret_access_key)
         except ImportError:  # moto missing: no AWS half, nothing issued there
@@ -301,7 +301,7 @@ def write_private(path: str, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # also on KeyboardInterrupt: no temp file left behind, then re-raise
         try:
             os.unlink(tmp)
         except OSError:

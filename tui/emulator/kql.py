@@ -384,6 +384,11 @@ class ArgStore:
         with lock:
             return self.world.arg_version(), self.world.arg_tables()
 
+    @property
+    def current(self) -> _Snapshot | None:
+        """The tables as last loaded (None before the first load); never loads."""
+        return self._snap
+
     def snapshot(self) -> _Snapshot:
         snap = self._snap
         if snap is not None and snap.version == self._world_version():
@@ -472,7 +477,7 @@ class ArgStore:
         except Exception:  # noqa: BLE001 - fall back to a rebuild
             try:
                 cur.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the rollback of a failed update may fail too: the caller rebuilds
                 pass
             return None
         finally:
@@ -513,7 +518,7 @@ class ArgStore:
         varchar = tuple(c for c, t in cols if t == "VARCHAR")
         names = [c for c, _ in cols]
         struct = "[" + json.dumps({c: t for c, t in cols}) + "]"
-        select = ", ".join(f'lower(r."type")' if c == "type" else f"r.{_identifier(c)}" for c in names)
+        select = ", ".join('lower(r."type")' if c == "type" else f"r.{_identifier(c)}" for c in names)
         for i in range(0, len(rows), 20_000):
             payload = "[" + ",".join(_ENCODE(_load_row(r, varchar)) for r in rows[i:i + 20_000]) + "]"
             cur.execute(
@@ -549,7 +554,7 @@ class ArgStore:
             return None
         try:
             v = fn()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a world clock that cannot say the time means no now() in queries
             return None
         if isinstance(v, (int, float)):
             return _dt.datetime.fromtimestamp(v, _dt.timezone.utc)
@@ -626,7 +631,7 @@ class ArgStore:
             timer.cancel()
             try:
                 cur.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing a cursor never hides the query's result or error
                 pass
         return QueryResult(columns, types, rows, (time.perf_counter() - t0) * 1000)
 
@@ -847,7 +852,7 @@ class ResourceGraph:
             key, offset, tok_digest = str(d["k"]), int(d["o"]), str(d["d"])
             if offset < 0:
                 raise ValueError
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - any malformed token (base64, JSON, keys, types) is the same 400
             raise bad_request("InvalidSkipToken", "The $skipToken is invalid.") from None
         if tok_digest != digest:
             raise bad_request("InvalidSkipToken",

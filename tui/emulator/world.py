@@ -59,6 +59,7 @@ import uuid
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources as _resources
+from typing import Any, Sequence
 
 from .clock import ManualClock
 from .spec import ORG_MANAGEMENT, ORG_MEMBER, ORG_SINGLE, AwsAccountSpec, Ec2Spec, SubscriptionSpec
@@ -72,7 +73,7 @@ ONBOARDING_LAG_TICKS = 2  # a new AWS connector's first assessments appear this 
 DISCOVERY_TICKS = 60  # MDC discovers new EC2 instances hourly (NOTES §11); a tick is 60 s (clock.py default)
 NS = uuid.UUID("3b2f6a0e-8c1d-4e57-9a3f-5d6c7b8e9f10")  # namespace for every uuid5 of the estate
 
-SCALES = {
+SCALES: dict[str, dict[str, Any]] = {
     "default": {"subscriptions": 4, "orgs": [4], "standalone": 5, "instances": 300, "extra_dup": 0,
                 "extra_classic_only": 0, "extra_denied": 0, "copy_depth": 3},
     # copy_depth: levels of the per-connector compliance copies (1 standards, 2 + controls, 3 + assessments); the
@@ -93,18 +94,22 @@ HOME_REGIONS = [("us-east-1", 50), ("eu-west-1", 20), ("us-west-2", 15), ("eu-ce
 
 LINUX_DISTROS = [  # (osSku / PlatformName, version, weight)
     ("Amazon Linux 2023", "2023.6.20241212", 35), ("Amazon Linux 2", "2.0.20241217.0", 20),
-    ("Ubuntu 22.04.5 LTS", "22.04", 25), ("Red Hat Enterprise Linux 9.4", "9.4", 12), ("Ubuntu 20.04.6 LTS", "20.04", 8)]
+    ("Ubuntu 22.04.5 LTS", "22.04", 25), ("Red Hat Enterprise Linux 9.4", "9.4", 12),
+    ("Ubuntu 20.04.6 LTS", "20.04", 8)]
 WINDOWS_DISTROS = [
-    ("Windows Server 2022 Datacenter", "10.0.20348.2966", 55), ("Windows Server 2019 Datacenter", "10.0.17763.6659", 35),
+    ("Windows Server 2022 Datacenter", "10.0.20348.2966", 55),
+    ("Windows Server 2019 Datacenter", "10.0.17763.6659", 35),
     ("Windows Server 2016 Datacenter", "10.0.14393.7606", 10)]
-LINUX_ROLES = ["web", "api", "worker", "batch", "bastion", "kafka", "redis", "nginx", "jenkins", "etl", "grafana", "app"]
+LINUX_ROLES = ["web", "api", "worker", "batch", "bastion", "kafka", "redis", "nginx", "jenkins", "etl", "grafana",
+               "app"]
 WINDOWS_ROLES = ["sql", "iis", "dc", "rdgw", "fs", "app", "sharepoint", "print"]
 INSTANCE_TYPES = [("t3.medium", 30), ("t3.large", 15), ("m5.large", 20), ("m6i.xlarge", 10), ("c5.xlarge", 8),
                   ("r6i.large", 7), ("t3.micro", 10)]
 
 # offering profiles of native AWS connectors
-PROFILES = {
-    "full": {"dcspm": True, "servers": "P2", "arc": True, "mde": True, "va": "TVM", "containers": True, "databases": True},
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {"dcspm": True, "servers": "P2", "arc": True, "mde": True, "va": "TVM", "containers": True,
+             "databases": True},
     "servers_p2": {"dcspm": True, "servers": "P2", "arc": True, "mde": True, "va": "TVM"},
     "servers_p1": {"servers": "P1", "arc": True, "mde": True},
     "servers_noarc": {"servers": "P2", "arc": False, "mde": True, "va": "TVM"},
@@ -133,11 +138,13 @@ LARGE_ENVS = ["prod", "staging", "dev", "test", "qa", "sandbox", "dr"]
 # synthetic AWS resources per account: kind -> (usage group, count range, per region?)
 ENTITY_PLAN = {
     "ec2.vpc": ("net", (1, 1), True), "ec2.security-group": ("net", (2, 4), True), "ec2.subnet": ("net", (1, 3), True),
-    "ec2.network-acl": ("net", (1, 2), True), "ec2.volume": ("ebs", (1, 3), True), "ec2.snapshot": ("ebs2", (1, 2), True),
+    "ec2.network-acl": ("net", (1, 2), True), "ec2.volume": ("ebs", (1, 3), True),
+    "ec2.snapshot": ("ebs2", (1, 2), True),
     "ec2.elastic-ip": ("eip", (1, 2), True), "ec2.launch-template": ("lt", (1, 2), True),
     "s3.bucket": ("s3", (2, 6), False), "iam.user": ("iam", (2, 8), False), "iam.policy": ("iam", (1, 3), False),
     "kms.key": ("kms", (1, 2), True), "cloudtrail.trail": ("trail", (1, 1), False),
-    "rds.db-instance": ("rds", (1, 2), True), "rds.db-cluster": ("aurora", (1, 1), True), "rds.snapshot": ("rds", (1, 2), False),
+    "rds.db-instance": ("rds", (1, 2), True), "rds.db-cluster": ("aurora", (1, 1), True),
+    "rds.snapshot": ("rds", (1, 2), False),
     "lambda.function": ("lambda", (1, 4), True), "dynamodb.table": ("dynamodb", (1, 3), False),
     "sns.topic": ("sns", (1, 3), False), "sqs.queue": ("sqs", (1, 3), False),
     "secretsmanager.secret": ("secrets", (1, 3), False), "acm.certificate": ("acm", (1, 2), False),
@@ -174,7 +181,8 @@ CATEGORY_BY_PROVIDER = {"account": "IdentityAndAccess", "iam": "IdentityAndAcces
                         "networkfirewall": "Networking", "apigateway": "Networking", "acm": "Networking"}
 NETWORK_KINDS = {"ec2.security-group", "ec2.vpc", "ec2.subnet", "ec2.network-acl", "ec2.elastic-ip"}
 THREATS_BY_CATEGORY = {"IdentityAndAccess": ["AccountBreach", "ElevationOfPrivilege"],
-                       "Data": ["DataExfiltration", "DataSpillage"], "Networking": ["ThreatResistance", "DataExfiltration"],
+                       "Data": ["DataExfiltration", "DataSpillage"],
+                       "Networking": ["ThreatResistance", "DataExfiltration"],
                        "Compute": ["ThreatResistance", "MaliciousInsider"]}
 NA_CAUSES = [("OffByPolicy", "The effective policy for the assessment was evaluated to off"),
              ("Exempt", "This resource is exempt from this recommendation"),
@@ -333,6 +341,16 @@ def _arg_row(rid, name, rtype, tenant, sub, rg="", *, kind="", location="", prop
 
 class _Rec:
     __slots__ = ("idx", "id", "title", "severity", "aws_severity", "kind", "key", "meta", "links", "mode")
+    idx: int
+    id: str
+    title: str
+    severity: str
+    aws_severity: str
+    kind: str
+    key: str  # the assessment key
+    meta: dict[str, Any]
+    links: dict[str, str]
+    mode: str | None
 
 
 @lru_cache(maxsize=1)
@@ -397,15 +415,45 @@ def _catalog():
 class _Entity:
     __slots__ = ("kind", "provider", "rtype", "native_id", "name", "region", "arn", "first_tick", "inst",
                  "entity_name", "additional")
+    kind: str
+    provider: str
+    rtype: str
+    native_id: str
+    name: str
+    region: str | None
+    arn: str
+    first_tick: int
+    inst: _Inst | None
+    entity_name: str
+    additional: dict[str, Any]
 
 
 class _Inst:
     __slots__ = ("idx", "spec", "acct_idx", "distro", "os_version", "private_ip", "launch_tick", "ev_t", "ev_s",
                  "arc_c", "arc_err", "arc_delay", "vm_id", "principal_id", "computer_name", "agent_version")
+    idx: int
+    spec: Ec2Spec
+    acct_idx: int
+    distro: str
+    os_version: str
+    private_ip: str
+    launch_tick: int
+    ev_t: list[int]  # the SSM agent's status changes: ticks ...
+    ev_s: list[str | None]  # ... and the status from each (None: no agent)
+    arc_c: int | None  # the tick the Arc machine connected (None: never)
+    arc_err: bool
+    arc_delay: int
+    vm_id: str
+    principal_id: str
+    computer_name: str
+    agent_version: str
 
 
 class _ConnCache:
     __slots__ = ("static_rows", "dynamic", "static_counts")
+    static_rows: list[dict]
+    dynamic: Any  # the rows that change over time (native connectors), or the recommendations (classic ones)
+    static_counts: dict[Any, Any]
 
 
 class _Truth:
@@ -438,7 +486,7 @@ class World:
         self._cfg = SCALES[scale]
         self._cat = _catalog()
         self._store_version = 0
-        self._arg_cache = None
+        self._arg_cache: tuple[Any, dict[str, list[dict]]] | None = None  # (version, tables)
         self._conn_cache: dict[tuple, _ConnCache] = {}
         self._ts_cache: dict[int, str] = {}
 
@@ -461,8 +509,8 @@ class World:
         self._cset_cache: dict[tuple, tuple] = {}
         self._ctl_hash: dict[tuple[str, str], int] = {}
         self._drow_cache: dict[tuple, dict] = {}
-        self._azure_cache: dict[tuple, list[dict]] = {}
-        self._truth = None
+        self._azure_cache: dict[tuple, tuple[list[dict], dict]] = {}
+        self._truth: tuple[Any, _Truth] | None = None  # (version, what the tables were built from)
         self._conn_caps: dict[str, dict] = {}
         self._sync_connectors(FAR_PAST)
 
@@ -525,7 +573,9 @@ class World:
     def _current_truth(self) -> "_Truth":
         with self.lock:
             self.arg_tables()
-            return self._truth[1]
+            truth = self._truth
+            assert truth is not None  # arg_tables() sets it
+            return truth[1]
 
     def compliance_truth(self) -> dict[str, dict[str, int]]:
         """{standard id: {"passed", "failed", "skipped", "unsupported"}} for every AWS standard, by the rule in the
@@ -534,17 +584,17 @@ class World:
         are grouped over the subscription-level rows of the subscriptions that host an AWS security connector."""
         tr = self._current_truth()
         aws_std = set(tr.copies)
-        for sub, stds in tr.sub_assessed.items():
+        for stds in tr.sub_assessed.values():
             for std, recs in stds.items():
                 if recs & tr.aws_recs:
                     aws_std.add(std)
         out = {}
         for std in sorted(aws_std):
             merged: dict[str, list[str]] = {}
-            for sub, stds in tr.sub_controls.items():
-                if sub.lower() not in tr.aws_subs or std not in stds:
+            for sub, by_std in tr.sub_controls.items():
+                if sub.lower() not in tr.aws_subs or std not in by_std:
                     continue
-                for cid, state in stds[std].items():
+                for cid, state in by_std[std].items():
                     merged.setdefault(cid.lower(), []).append(state)
             counts = {"passed": 0, "failed": 0, "skipped": 0, "unsupported": 0}
             for states in merged.values():
@@ -563,7 +613,7 @@ class World:
         """{account id: sorted standard ids with a per-connector copy under the account's native connector(s)} for
         every AWS account of the estate ([] when none: classic-only, not onboarded yet, or no connector)."""
         tr = self._current_truth()
-        out = {a.account_id: set() for a in self.aws_accounts}
+        out: dict[str, set[str]] = {a.account_id: set() for a in self.aws_accounts}
         for std, accounts in tr.copies.items():
             for aid in accounts:
                 out.setdefault(aid, set()).add(std)
@@ -707,7 +757,7 @@ class World:
         """The REST (ARM) body for an ARG row: mixed-case `type`, `links.azurePortalUri` for assessments, the
         envelope keys a GET returns. For security connectors prefer the store body (it has etag/systemData)."""
         rtype = self.REST_TYPES.get(row["type"], row["type"])
-        props = row.get("properties")
+        props: Any = row.get("properties")
         if row["type"] == "microsoft.security/assessments":
             props = dict(props)
             links = props.pop("links", None) or {}
@@ -764,14 +814,15 @@ class World:
         org_subs = [0, 3 if cfg["subscriptions"] > 4 else 0]
         for o, n_members in enumerate(cfg["orgs"]):
             mgmt_name = "aws-org-management" if o == 0 else f"aws-org{o + 1}-management"
-            mgmt = {"name": mgmt_name, "role": ORG_MANAGEMENT, "parent": None, "sub": org_subs[o % 2],
+            mgmt: dict[str, Any] = {"name": mgmt_name, "role": ORG_MANAGEMENT, "parent": None, "sub": org_subs[o % 2],
                     "rg": "mdc-connectors", "profile": "full" if o == 0 else "servers_p2", "flags": set(), "org": o}
             plans.append(mgmt)
             for m in range(n_members):
                 name = named_members[m] if (o == 0 and m < len(named_members)) else next(gen_names)
-                plans.append({"name": name, "role": ORG_MEMBER, "parent": mgmt, "sub": mgmt["sub"], "rg": "mdc-connectors",
-                              "profile": mgmt["profile"], "flags": set(), "org": o})
-        standalone_sub = {"aws-dev": 2, "aws-staging": 1, "aws-sandbox": 1, "aws-legacy-crm": 0, "aws-legacy-billing": 2}
+                plans.append({"name": name, "role": ORG_MEMBER, "parent": mgmt, "sub": mgmt["sub"],
+                              "rg": "mdc-connectors", "profile": mgmt["profile"], "flags": set(), "org": o})
+        standalone_sub = {"aws-dev": 2, "aws-staging": 1, "aws-sandbox": 1, "aws-legacy-crm": 0,
+                          "aws-legacy-billing": 2}
         standalone_profile = {"aws-dev": "cspm", "aws-staging": "servers_noarc", "aws-sandbox": "servers_p1",
                               "aws-legacy-crm": "servers_p1", "aws-legacy-billing": None}
         for s in range(cfg["standalone"]):
@@ -844,7 +895,7 @@ class World:
             for k in range(n_eks):
                 region = rng.choice(acct.regions)
                 acct.eks_clusters.append((region, f"{acct.name.removeprefix('aws-')}-eks-{k + 1:02d}"))
-            enabled = []
+            enabled: list[str] = []
             if "drift" in p["flags"]:
                 enabled = []
             else:
@@ -877,7 +928,7 @@ class World:
             lst = []
             prefix = acct.name.removeprefix("aws-")
             role_counter: dict[str, int] = {}
-            for k in range(plan["n_instances"]):
+            for _ in range(plan["n_instances"]):
                 region = acct.regions[0] if (rng.random() < 0.5 or len(acct.regions) == 1) else rng.choice(acct.regions)
                 windows = rng.random() < 0.25
                 distro, version, _ = _wchoice(rng, [(d, d[2]) for d in (WINDOWS_DISTROS if windows else LINUX_DISTROS)])
@@ -904,7 +955,8 @@ class World:
                 octet = self._net[(acct.account_id, region)]["octet"]
                 inst.private_ip = f"10.{octet}.{rng.randint(0, 47)}.{rng.randint(4, 250)}"
                 inst.launch_tick = -rng.randint(2_000, 400_000)
-                inst.computer_name = ("EC2AMAZ-" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(7))
+                inst.computer_name = ("EC2AMAZ-" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                                                           for _ in range(7))
                                       if windows else "ip-" + inst.private_ip.replace(".", "-"))
                 inst.vm_id = _guid(rng)
                 inst.principal_id = _guid(rng)
@@ -927,7 +979,8 @@ class World:
         r = rng.random()
         if stopped:
             if r < 0.8:
-                inst.ev_t, inst.ev_s = [-rng.randint(30, 150) if rng.random() < 0.4 else -rng.randint(300, 5_000)], ["ConnectionLost"]
+                inst.ev_t, inst.ev_s = ([-rng.randint(30, 150) if rng.random() < 0.4 else -rng.randint(300, 5_000)],
+                                        ["ConnectionLost"])
             else:
                 inst.ev_t, inst.ev_s = [FAR_PAST], [None]
             return
@@ -937,7 +990,8 @@ class World:
                 inst.ev_t.append(1 + int(rng.expovariate(1 / 25)))
                 inst.ev_s.append("Online")
         elif r < 0.26:  # agent lost its connection some time ago; some come back
-            inst.ev_t, inst.ev_s = [-rng.randint(5, 200) if rng.random() < 0.55 else -rng.randint(300, 5_000)], ["ConnectionLost"]
+            inst.ev_t, inst.ev_s = ([-rng.randint(5, 200) if rng.random() < 0.55 else -rng.randint(300, 5_000)],
+                                    ["ConnectionLost"])
             if rng.random() < 0.45:
                 inst.ev_t.append(1 + int(rng.expovariate(1 / 35)))
                 inst.ev_s.append("Online")
@@ -1004,7 +1058,8 @@ class World:
             if PROFILES.get(plan["profile"] or "", {}).get("containers"):
                 uses["ecr"] = True
 
-            def add(kind, native_id, name, region, arn, first_tick, inst=None):
+            # this account's aid/acct/ents bound as defaults (B023): add() is only called within this iteration
+            def add(kind, native_id, name, region, arn, first_tick, inst=None, *, aid=aid, acct=acct, ents=ents):
                 e = _Entity()
                 provider, rtype, scope = kinds[kind]["provider"], kinds[kind]["type"], kinds[kind]["scope"]
                 e.kind, e.provider, e.rtype = kind, provider, rtype
@@ -1027,22 +1082,25 @@ class World:
 
             add("account", aid, aid, None, f"AWS::::Account:{aid}", -rng.randint(50_000, 500_000))
             for region in acct.regions:
-                add("account-in-region", aid, f"{aid}/{region}", region, f"AWS::::Account:{aid}", -rng.randint(50_000, 500_000))
+                add("account-in-region", aid, f"{aid}/{region}", region, f"AWS::::Account:{aid}",
+                    -rng.randint(50_000, 500_000))
             for inst in self._insts_by_acct[a_i]:
                 s = inst.spec
                 add("ec2.instance", s.instance_id, s.instance_id, s.region,
-                    f"arn:aws:ec2:{s.region}:{aid}:instance/{s.instance_id}", inst.launch_tick + rng.randint(1, 500), inst)
+                    f"arn:aws:ec2:{s.region}:{aid}:instance/{s.instance_id}", inst.launch_tick + rng.randint(1, 500),
+                    inst)
             for region, cname in acct.eks_clusters:
-                add("eks.cluster", cname, cname, region, f"arn:aws:eks:{region}:{aid}:cluster/{cname}", -rng.randint(1_000, 100_000))
+                add("eks.cluster", cname, cname, region, f"arn:aws:eks:{region}:{aid}:cluster/{cname}",
+                    -rng.randint(1_000, 100_000))
             counters: dict[str, int] = {}
             for kind, (group, (lo, hi), per_region) in ENTITY_PLAN.items():
                 if not uses[group]:
                     continue
                 provider, rtype = kinds[kind]["provider"], kinds[kind]["type"]
-                regions = acct.regions if per_region else [None]
-                for region in regions:
+                regions: Sequence[str | None] = acct.regions if per_region else [None]
+                for one_region in regions:  # None: an entity of a region drawn per entity
                     for k in range(rng.randint(lo, hi)):
-                        reg = region or (acct.regions[0] if rng.random() < 0.6 else rng.choice(acct.regions))
+                        reg = one_region or (acct.regions[0] if rng.random() < 0.6 else rng.choice(acct.regions))
                         counters[kind] = counters.get(kind, 0) + 1
                         n = counters[kind]
                         native, name, arn = self._entity_identity(rng, kind, provider, rtype, aid, reg, prefix, n)
@@ -1069,7 +1127,8 @@ class World:
             return native, native, f"arn:aws:ec2:{region}:{aid}:{rtype}/{native}"
         app = APP_NAMES[(n + len(prefix)) % len(APP_NAMES)]
         if kind == "s3.bucket":
-            name = f"contoso-{prefix}-{BUCKET_PURPOSES[(n - 1) % len(BUCKET_PURPOSES)]}-{aid[-4:]}{'' if n <= len(BUCKET_PURPOSES) else f'-{n}'}"
+            suffix = "" if n <= len(BUCKET_PURPOSES) else f"-{n}"
+            name = f"contoso-{prefix}-{BUCKET_PURPOSES[(n - 1) % len(BUCKET_PURPOSES)]}-{aid[-4:]}{suffix}"
             return name, name, f"arn:aws:s3:::{name}"
         if kind == "iam.user":
             name = IAM_USERS[(n - 1) % len(IAM_USERS)] + ("" if n <= len(IAM_USERS) else f"-{n}")
@@ -1118,7 +1177,7 @@ class World:
                 self._fail_rate.append(rng.betavariate(3.0, 2.0))
                 cycle_share.append(0.10)
         self._pairs: list[list[tuple]] = []
-        for a_i, ents in enumerate(self._entities):
+        for ents in self._entities:
             pairs = []
             for e_i, ent in enumerate(ents):
                 for r_i in recs_by_kind.get(ent.kind, ()):
@@ -1134,7 +1193,8 @@ class World:
                     else:
                         x = rng.random()
                         if x < 0.03:
-                            pairs.append((e_i, r_i, M_STATIC, NA, -60 * rng.randint(1, 80), rng.randrange(len(NA_CAUSES))))
+                            pairs.append((e_i, r_i, M_STATIC, NA, -60 * rng.randint(1, 80),
+                                          rng.randrange(len(NA_CAUSES))))
                         elif x < 0.03 + cycle_share[r_i]:
                             down, up = rng.randint(20, 250), rng.randint(20, 400)
                             pairs.append((e_i, r_i, M_CYCLE, rng.randrange(down + up), down, up))
@@ -1153,7 +1213,7 @@ class World:
             if pos < b:
                 return U, t - pos, 0
             return H, t - (pos - b), 0
-        state, since = ssm_now[ent.inst.idx]
+        state, since = ssm_now[ent.inst.idx]  # type: ignore[union-attr]  # the SSM modes are EC2 entities' only
         if mode == M_SSM1:
             return (H if state == "Online" else U), since, 0
         # M_SSM_MANAGED
@@ -1207,7 +1267,7 @@ class World:
                         counts[r] += 1
             org_regions[o] = sorted(regs, key=lambda r: (-counts[r], REGIONS.index(r)))[:5]
 
-        org_scan = {}
+        org_scan: dict[int, int] = {}
         for p, acct in zip(self._plans, self.aws_accounts):
             aid = acct.account_id
             sub = self._sub_ids[p["sub"]]
@@ -1323,11 +1383,11 @@ class World:
         # names a reader matches must be unique in the estate: private DNS first labels and Name tags
         seen = collections.Counter(n for inst in self._insts for n in {inst.computer_name.lower(),
                                                                        inst.spec.name.lower()})
-        conns = {}
-        for body in self.security_connectors.values():
-            props = body.get("properties") or {}
-            if props.get("environmentName") == "AWS" and self._caps(body)[1]:
-                conns.setdefault(props["hierarchyIdentifier"], body)
+        conns: dict[str, dict] = {}
+        for stored in self.security_connectors.values():
+            props = stored.get("properties") or {}
+            if props.get("environmentName") == "AWS" and self._caps(stored)[1]:
+                conns.setdefault(props["hierarchyIdentifier"], stored)
         bad = {"denied", "dup", "classic_only", "drift", "opt_in_region"}
         for a_i, (p, acct) in enumerate(zip(self._plans, self.aws_accounts)):
             body = conns.get(acct.account_id)
@@ -1336,7 +1396,8 @@ class World:
             regions = set(body["properties"]["environmentData"].get("regions") or [])
             ok = [i for i in self._insts_by_acct[a_i]
                   if i.spec.state == "running" and i.arc_c is not None and i.arc_c <= 0 and not i.arc_err
-                  and i.spec.region in regions and seen[i.computer_name.lower()] == 1 and seen[i.spec.name.lower()] == 1]
+                  and i.spec.region in regions
+                  and seen[i.computer_name.lower()] == 1 and seen[i.spec.name.lower()] == 1]
             linux_online = [i for i in ok if i.spec.platform == "linux" and i.ev_s == ["Online"]]
             lost = [i for i in ok if i.spec.platform == "linux" and i.ev_s[0] == "ConnectionLost"]
             if len(linux_online) < 3 or not lost:
@@ -1363,20 +1424,24 @@ class World:
         prof = PROFILES[plan["profile"]]
         roles = self._offering_roles
         arn = lambda offering, field: self._arn(aid, roles[offering][field])  # noqa: E731
-        offerings = [{"offeringType": "CspmMonitorAws",
+        offerings: list[dict[str, Any]] = [{"offeringType": "CspmMonitorAws",
                       "nativeCloudConnection": {"cloudRoleArn": arn("CspmMonitorAws", "nativeCloudConnection")}}]
         if prof.get("dcspm"):
             offerings.append({
                 "offeringType": "DefenderCspmAws",
                 "vmScanners": {"enabled": True, "configuration": {
-                    "cloudRoleArn": arn("DefenderCspmAws", "vmScanners"), "scanningMode": "Default", "exclusionTags": {}}},
-                "dataSensitivityDiscovery": {"enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "dataSensitivityDiscovery")},
+                    "cloudRoleArn": arn("DefenderCspmAws", "vmScanners"), "scanningMode": "Default",
+                    "exclusionTags": {}}},
+                "dataSensitivityDiscovery": {"enabled": True,
+                                             "cloudRoleArn": arn("DefenderCspmAws", "dataSensitivityDiscovery")},
                 "databasesDspm": {"enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "databasesDspm")},
                 "ciem": {"ciemDiscovery": {"cloudRoleArn": arn("DefenderCspmAws", "ciemDiscovery")},
                          "ciemOidc": {"cloudRoleArn": arn("DefenderCspmAws", "ciemOidc"),
                                       "azureActiveDirectoryAppName": "mciem-aws-oidc-app"}},
-                "mdcContainersImageAssessment": {"enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "mdcContainersImageAssessment")},
-                "mdcContainersAgentlessDiscoveryK8s": {"enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "mdcContainersAgentlessDiscoveryK8s")},
+                "mdcContainersImageAssessment": {
+                    "enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "mdcContainersImageAssessment")},
+                "mdcContainersAgentlessDiscoveryK8s": {
+                    "enabled": True, "cloudRoleArn": arn("DefenderCspmAws", "mdcContainersAgentlessDiscoveryK8s")},
             })
         if prof.get("servers"):
             offerings.append({
@@ -1404,13 +1469,17 @@ class World:
                 "autoProvisioning": True,
                 "kubeAuditRetentionTime": 30,
                 "scubaExternalId": "b6d36db8-eda7-4617-9d4f-41149b899dc7",
-                "mdcContainersImageAssessment": {"enabled": True, "cloudRoleArn": arn("DefenderForContainersAws", "mdcContainersImageAssessment")},
-                "mdcContainersAgentlessDiscoveryK8s": {"enabled": True, "cloudRoleArn": arn("DefenderForContainersAws", "mdcContainersAgentlessDiscoveryK8s")},
+                "mdcContainersImageAssessment": {
+                    "enabled": True, "cloudRoleArn": arn("DefenderForContainersAws", "mdcContainersImageAssessment")},
+                "mdcContainersAgentlessDiscoveryK8s": {
+                    "enabled": True,
+                    "cloudRoleArn": arn("DefenderForContainersAws", "mdcContainersAgentlessDiscoveryK8s")},
             })
         if prof.get("databases"):
             offerings.append({
                 "offeringType": "DefenderForDatabasesAws",
-                "arcAutoProvisioning": {"enabled": True, "cloudRoleArn": arn("DefenderForDatabasesAws", "arcAutoProvisioning"),
+                "arcAutoProvisioning": {"enabled": True,
+                                        "cloudRoleArn": arn("DefenderForDatabasesAws", "arcAutoProvisioning"),
                                         "configuration": {}},
                 "rds": {"enabled": True, "cloudRoleArn": arn("DefenderForDatabasesAws", "rds")},
                 "databasesDspm": {"enabled": True, "cloudRoleArn": arn("DefenderForDatabasesAws", "databasesDspm")},
@@ -1420,7 +1489,7 @@ class World:
                               "aiServices": {"cloudRoleArn": self._arn(aid, "DefenderForCloud-AiServices")}})
         for off in offerings:  # read-only descriptions, as a GET returns them
             off["description"] = OFFERING_DESCRIPTIONS.get(off["offeringType"], "")
-        env = {"environmentType": "AwsAccount", "regions": regions, "scanInterval": scan}
+        env: dict[str, Any] = {"environmentType": "AwsAccount", "regions": regions, "scanInterval": scan}
         if "no_account_name" not in plan["flags"]:
             env["accountName"] = plan["name"]  # read-only alias (absent on one connector: readers must cope)
         if org_data is not None:
@@ -1437,7 +1506,8 @@ class World:
         }
 
     def _gcp_body(self, rng, sub) -> dict:
-        rid = f"/subscriptions/{sub}/resourceGroups/multicloud-rg/providers/Microsoft.Security/securityConnectors/gcp-contoso-analytics"
+        rid = (f"/subscriptions/{sub}/resourceGroups/multicloud-rg/providers/Microsoft.Security/securityConnectors/"
+               "gcp-contoso-analytics")
         number = f"{rng.randrange(10**11, 10**12)}"
         return {
             "id": rid, "name": "gcp-contoso-analytics", "type": "Microsoft.Security/securityConnectors",
@@ -1455,7 +1525,8 @@ class World:
         }
 
     def _github_body(self, rng, sub) -> dict:
-        rid = f"/subscriptions/{sub}/resourceGroups/devops-rg/providers/Microsoft.Security/securityConnectors/github-contoso"
+        rid = (f"/subscriptions/{sub}/resourceGroups/devops-rg/providers/Microsoft.Security/securityConnectors/"
+               "github-contoso")
         return {
             "id": rid, "name": "github-contoso", "etag": f'"{_uuid5("etag", rid)}"',
             "type": "Microsoft.Security/securityconnectors", "location": "centralus", "kind": "", "tags": {},
@@ -1530,7 +1601,8 @@ class World:
                 {"name": "SensitiveDataDiscovery", "isEnabled": "True"}]),
             plan("SqlServerVirtualMachines", "Standard"),
             plan("KubernetesService", "Free", deprecated=True), plan("ContainerRegistry", "Free", deprecated=True),
-            plan("KeyVaults", "Standard", "PerKeyVault"), plan("Dns", "Standard"), plan("Arm", "Standard", "PerSubscription"),
+            plan("KeyVaults", "Standard", "PerKeyVault"), plan("Dns", "Standard"),
+            plan("Arm", "Standard", "PerSubscription"),
             plan("OpenSourceRelationalDatabases", "Free"),
             plan("Containers", containers, None, None, [{"name": "ContainerRegistriesVulnerabilityAssessments",
                                                           "isEnabled": "True"}]),
@@ -1602,9 +1674,11 @@ class World:
             sub, rg = ids.get("subscriptions", ""), ids.get("resourcegroups", "")
             rgs.add((sub, rg))
             resources.append(_arg_row(body.get("id", key), body.get("name", ids["name"]),
-                                      str(body.get("type", "Microsoft.Security/securityConnectors")).lower(), tenant, sub,
-                                      rg.lower(), kind=body.get("kind", "") or "", location=_norm_location(body.get("location", "")),
-                                      properties=copy.deepcopy(body.get("properties")), tags=dict(body.get("tags") or {})))
+                                      str(body.get("type", "Microsoft.Security/securityConnectors")).lower(), tenant,
+                                      sub, rg.lower(), kind=body.get("kind", "") or "",
+                                      location=_norm_location(body.get("location", "")),
+                                      properties=copy.deepcopy(body.get("properties")),
+                                      tags=dict(body.get("tags") or {})))
 
         # Arc machines: per account, the first connector with Servers + Arc auto-provisioning
         arc_conn: dict[int, tuple[str, dict]] = {}
@@ -1617,7 +1691,8 @@ class World:
             resources.extend(self._arc_rows(a_i, key, body, t, ssm_now, present))
         truth = _Truth()
         for a_i, inst, row in present:
-            truth.arc.setdefault(self.aws_accounts[a_i].account_id, collections.Counter())[row["properties"]["status"]] += 1
+            by_status = truth.arc.setdefault(self.aws_accounts[a_i].account_id, collections.Counter())
+            by_status[row["properties"]["status"]] += 1
             if inst.idx in self._untagged:
                 rgs.add((row["subscriptionId"], ARC_MANUAL_RG))
 
@@ -1664,7 +1739,8 @@ class World:
         for sub in sorted(self.pricings):
             for name in sorted(self.pricings[sub]):
                 body = self.pricings[sub][name]
-                security.append(_arg_row(body.get("id", f"/subscriptions/{sub}/providers/Microsoft.Security/pricings/{name}"),
+                pricing_id = f"/subscriptions/{sub}/providers/Microsoft.Security/pricings/{name}"
+                security.append(_arg_row(body.get("id", pricing_id),
                                          body.get("name", name), "microsoft.security/pricings", tenant, sub,
                                          properties=copy.deepcopy(body.get("properties"))))
         self._truth_pending = truth
@@ -1791,8 +1867,9 @@ class World:
                                    "guestConfigurationEnabled": "true", "configMode": "full"},
             "serviceStatuses": {"extensionService": {"status": "Running" if status == "Connected" else "Stopped",
                                                      "startupType": "Automatic"},
-                                "guestConfigurationService": {"status": "Running" if status == "Connected" else "Stopped",
-                                                              "startupType": "Automatic"}},
+                                "guestConfigurationService": {
+                                    "status": "Running" if status == "Connected" else "Stopped",
+                                    "startupType": "Automatic"}},
             "networkProfile": {"networkInterfaces": [{"ipAddresses": [{
                 "address": inst.private_ip, "ipAddressVersion": "IPv4",
                 "subnet": {"addressPrefix": inst.private_ip.rsplit(".", 1)[0] + ".0/24"}}]}]},
@@ -1820,7 +1897,8 @@ class World:
         recs = self._cat["recs"]
         tenant = self.tenant_id
         connector_guid = _uuid5("connector", key)
-        base = f"/subscriptions/{sub}/resourcegroups/{rg.lower()}/providers/microsoft.security/securityconnectors/{cname.lower()}/securityentitydata/"
+        base = (f"/subscriptions/{sub}/resourcegroups/{rg.lower()}/providers/microsoft.security/securityconnectors/"
+                f"{cname.lower()}/securityentitydata/")
         rg_l = rg.lower()
         region_set = set(regions)
         ents = self._entities[a_i]
@@ -1836,7 +1914,8 @@ class World:
             rd = details.get(e_i)
             if rd is None:
                 rd = details[e_i] = {"Source": "Aws", "ConnectorId": connector_guid, "Id": base + ent.entity_name,
-                                     "ResourceType": (ent.rtype if ent.provider == "account" else ent.provider + ent.rtype).replace("-", ""),
+                                     "ResourceType": (ent.rtype if ent.provider == "account"
+                                                      else ent.provider + ent.rtype).replace("-", ""),
                                      "ResourceName": ent.name, "NativeResourceId": ent.arn,
                                      "Region": ent.region or "global", "HierarchyId": ent.additional["AccountId"]}
             rec = recs[r_i]

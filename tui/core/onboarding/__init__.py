@@ -32,8 +32,9 @@ wizard.py    - @dataclass NativeState: connector_name, subscription_id, resource
                (+) summary(state) -> [(label, value)], template_kwargs(state) -> kwargs of template.template(),
                connector_path(state), PLAN_OFFERING {plan key: offeringType}
                @dataclass ClassicState: subscription_id, auth ("role"|"user"), role_arn, access_key_id,
-               secret_access_key (masked in every repr), regions, arc_auto_provision: bool, resource_group, azure_region,
-               sp_application_id, sp_secret (masked), proxy_url; classic_body(state) -> dict, classic_tags(state)
+               secret_access_key (masked in every repr), regions, arc_auto_provision: bool, resource_group,
+               azure_region, sp_application_id, sp_secret (masked), proxy_url; classic_body(state) -> dict,
+               classic_tags(state)
                (+) ClassicState.name (the connector's name); classic_body(state, *, reveal=False): secrets MASKED
                unless reveal (only writes.py reveals, into the request it sends); classic_errors(state) -> dict;
                classic_tags(state) -> [(tag, value or what it will be)]; classic_account(state); mask(),

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import policy
 from ..errors import SourceError
-from .template import DEFAULT_STACK_NAME, PLAN_KEYS, STACKSETS_PRINCIPAL, normalize_plans
-from .wizard import PLAN_OFFERING
+from ..model import OFFERING_PLANS, PLAN_KEYS
+from .template import DEFAULT_STACK_NAME, STACKSETS_PRINCIPAL, normalize_plans
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ REQUIRED_PROVIDERS = ("Microsoft.Security", "Microsoft.HybridCompute", "Microsof
 ARC_PROVIDERS = ("Microsoft.HybridCompute", "Microsoft.GuestConfiguration")
 CONNECTOR_WRITE = "Microsoft.Security/securityConnectors/write"
 ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
-OFFERING_PLAN = {o: k for k, o in PLAN_OFFERING.items()}
+OFFERING_PLAN = OFFERING_PLANS  # offering type -> plan key (tui.core.model.PLANS)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def role_arns(obj: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 def connector_plans(connector: Any) -> tuple[str, ...]:
-    keys = {OFFERING_PLAN[o.offering_type] for o in getattr(connector, "offerings", ()) if o.offering_type in OFFERING_PLAN}
+    offerings = getattr(connector, "offerings", ())
+    keys = {OFFERING_PLAN[o.offering_type] for o in offerings if o.offering_type in OFFERING_PLAN}
     return normalize_plans(keys)
 
 
@@ -213,7 +214,7 @@ async def _aws_identity(aws: Any) -> tuple[Check, str | None]:
         acct, arn = await aws.caller_identity_async()
     except SourceError as e:
         return Check("AWS identity", False, str(e), "sign in to AWS (aws sso login / aws configure) and retry"), None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - doctor reports any failure as a failed check
         return Check("AWS identity", False, f"sts:GetCallerIdentity failed: {type(e).__name__}: {e}",
                      "check the AWS credentials and --aws-endpoint-url"), None
     return Check("AWS identity", True, f"account {acct} as {arn}", subject=acct), acct
@@ -243,7 +244,7 @@ def _org_check_sync(aws: Any, acct: str) -> Check:
         for page in org.get_paginator("list_aws_service_access_for_organization").paginate():
             for p in page.get("EnabledServicePrincipals") or ():
                 enabled.add(str(p.get("ServicePrincipal")))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - doctor reports any failure as a check it could not make
         err = aws._err(e, "organizations:ListAWSServiceAccessForOrganization", account=acct)  # noqa: SLF001
         return Check(name, None, f"could not check ({err})",
                      "run doctor with credentials of the management account", subject=acct)
@@ -423,7 +424,7 @@ async def plan_checks(settings: Any, subscription_id: str, account_id: str, plan
         async with AzureSource(settings.azure) as az:
             try:
                 pricings: Any = await az._pricings_of(subscription_id)  # noqa: SLF001
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - the check below reports the failure
                 pricings = e
             out.append(await _pricing_check(az, subscription_id, subscription_id, pricings))
     if "containers" in chosen:
@@ -435,7 +436,7 @@ async def plan_checks(settings: Any, subscription_id: str, account_id: str, plan
 def _containers_sync(aws: Any, acct: str, regions: list[str]) -> list[Check]:
     try:
         access = aws._access(acct)  # noqa: SLF001
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - doctor reports any failure as a check it could not make
         return [Check(f"EKS clusters (account {acct})", None, f"could not reach the account ({e})", subject=acct)]
     clusters: list[str] = []
     problems: list[str] = []
@@ -446,7 +447,7 @@ def _containers_sync(aws: Any, acct: str, regions: list[str]) -> list[Check]:
                 clusters += [f"{c} ({r})" for c in page.get("clusters") or ()]
             for svc, op in (("sqs", "list_queues"), ("firehose", "list_delivery_streams"), ("s3", "list_buckets")):
                 getattr(aws._client(access, svc, r), op)()  # noqa: SLF001
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - one region's failure is reported, the others still checked
             problems.append(f"{r}: {aws._err(e, 'eks/sqs/firehose/s3', account=acct, region=r)}")  # noqa: SLF001
     out = []
     if clusters:
@@ -479,7 +480,7 @@ def _stack_status_sync(aws: Any, acct: str, region: str, stack: str) -> tuple[st
         cfn = aws._client(aws._access(acct), "cloudformation", region)  # noqa: SLF001
         s = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         return str(s.get("StackStatus")), s.get("StackStatusReason")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - doctor reports any failure as the stack's status
         code = getattr(e, "response", {}).get("Error", {}).get("Code") if hasattr(e, "response") else None
         if code == "ValidationError":
             return "NOT_FOUND", f"no stack {stack} in {region}"
@@ -496,7 +497,7 @@ def _region_status_sync(aws: Any, acct: str, regions: list[str]) -> dict[str, di
     out: dict[str, dict[str, Any]] = {}
     try:
         access = aws._access(acct)  # noqa: SLF001
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - doctor reports any failure per region
         err = str(aws._err(e, "reaching the account", account=acct))  # noqa: SLF001
         return {r: {"config": None, "security_hub": None, "error": err} for r in regions}
     for r in regions:
@@ -504,12 +505,12 @@ def _region_status_sync(aws: Any, acct: str, regions: list[str]) -> dict[str, di
         try:
             st = aws._client(access, "config", r).describe_configuration_recorder_status()  # noqa: SLF001
             row["config"] = any(x.get("recording") for x in st.get("ConfigurationRecordersStatus") or ())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - one region's failure is reported, the others still checked
             row["error"] = str(aws._err(e, "config:DescribeConfigurationRecorderStatus", account=acct, region=r))  # noqa: SLF001
         try:
             aws._client(access, "securityhub", r).describe_hub()  # noqa: SLF001
             row["security_hub"] = True
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - one region's failure is reported, the others still checked
             code = e.response.get("Error", {}).get("Code") if hasattr(e, "response") else None
             if code in ("InvalidAccessException", "ResourceNotFoundException"):
                 row["security_hub"] = False
@@ -557,7 +558,7 @@ async def role_policies(settings: Any, account_id: str, role_name: str) -> list[
     async with AwsSource(settings.aws) as aws:
         try:
             return await aws._run(_role_policies_sync, aws, account_id, role_name)  # noqa: SLF001
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every SDK failure becomes a SourceError
             raise aws._err(e, "iam:ListAttachedRolePolicies", account=account_id) from None  # noqa: SLF001
 
 
@@ -574,5 +575,5 @@ async def access_keys(settings: Any, account_id: str, user_name: str) -> list[st
     async with AwsSource(settings.aws) as aws:
         try:
             return await aws._run(_access_keys_sync, aws, account_id, user_name)  # noqa: SLF001
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every SDK failure becomes a SourceError
             raise aws._err(e, "iam:ListAccessKeys", account=account_id) from None  # noqa: SLF001

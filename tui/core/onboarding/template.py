@@ -22,16 +22,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-PLAN_KEYS: tuple[str, ...] = ("cspm", "defender_cspm", "servers", "containers", "databases")
-OPTIONAL_PLANS: tuple[str, ...] = PLAN_KEYS[1:]
-PLAN_TITLES = {"cspm": "Foundational CSPM", "defender_cspm": "Defender CSPM", "servers": "Defender for Servers",
-               "containers": "Defender for Containers", "databases": "Defender for Databases"}
+# the plan vocabulary is defined once: tui/core/model.py PLANS
+from ..model import ALWAYS_ON_PLAN_KEYS, OPTIONAL_PLAN_KEYS, PLAN_ALIASES, PLAN_KEYS, PLAN_TITLES, PlanKey
+
+OPTIONAL_PLANS = OPTIONAL_PLAN_KEYS  # every plan but Foundational CSPM
 DEFAULT_STACK_NAME = "DefenderForCloud-Connector"
 STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
 OIDC_LOGICAL = "ASCDefendersOIDCIdentityProvider"
 CIEM_OIDC_LOGICAL = "MDCCiemOIDCIdentityProvider"
-OIDC_READY = "OIDCProvidersReady"  # a WaitConditionHandle: roles depend on it, it depends on the (conditional) providers
+# a WaitConditionHandle: roles depend on it, it depends on the (conditional) providers
+OIDC_READY = "OIDCProvidersReady"
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ROLE_NAME_PATTERN = r"[\w+=,.@-]{1,64}"
@@ -43,7 +44,7 @@ def roles_data() -> dict[str, Any]:
     return json.loads(Path(__file__).with_name("roles.json").read_text(encoding="utf-8"))
 
 
-def normalize_plans(plans: Iterable[str] | str | None) -> tuple[str, ...]:
+def normalize_plans(plans: Iterable[str] | str | None) -> tuple[PlanKey, ...]:
     """Plan keys (a set, or text "cspm,servers") -> ordered tuple, Foundational CSPM always included.
 
     Raises ValueError naming the unknown key."""
@@ -53,12 +54,11 @@ def normalize_plans(plans: Iterable[str] | str | None) -> tuple[str, ...]:
         items = [p for p in re.split(r"[\s,]+", plans) if p]
     else:
         items = [str(p) for p in plans]
-    aliases = {"dcspm": "defender_cspm", "defender-cspm": "defender_cspm", "foundational_cspm": "cspm"}
-    wanted = {aliases.get(p.strip().lower(), p.strip().lower()) for p in items}
+    wanted: set[str] = {PLAN_ALIASES.get(p.strip().lower(), p.strip().lower()) for p in items}
     unknown = sorted(wanted - set(PLAN_KEYS))
     if unknown:
         raise ValueError(f"unknown plan {unknown[0]!r}: choose from {', '.join(PLAN_KEYS)}")
-    wanted.add("cspm")
+    wanted.update(ALWAYS_ON_PLAN_KEYS)  # Foundational CSPM
     return tuple(p for p in PLAN_KEYS if p in wanted)
 
 
@@ -119,7 +119,8 @@ def _trust(role: str, spec: Mapping[str, Any], params: Mapping[str, str], tenant
         issuer = data["oidc_provider"]["issuer"]
         stmts = [{
             "Effect": "Allow",
-            "Principal": {"Federated": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer}"}},
+            "Principal": {"Federated": {
+                "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer}"}},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringLike": {
                 f"{issuer}:aud": trust["audience"],
@@ -135,7 +136,8 @@ def _trust(role: str, spec: Mapping[str, Any], params: Mapping[str, str], tenant
         issuer = f"sts.windows.net/{tenant_id}/"
         stmts = [{
             "Effect": "Allow",
-            "Principal": {"Federated": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer}"}},
+            "Principal": {"Federated": {
+                "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer}"}},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {f"{issuer}:aud": data["ciem_oidc_provider"]["audience"],
                                            f"{issuer}:sub": {"Ref": "CiemSubjectClientId"}}},
@@ -221,12 +223,14 @@ def template(account_id: str, plans: Iterable[str] | str, *, least_privilege: bo
                        "ThumbprintList": list(oidc["thumbprint_list"]),
                        "Tags": [{"Key": "Name", "Value": OIDC_LOGICAL}]},
     }
-    ready_refs: dict[str, Any] = {"Defenders": {"Fn::If": ["CreateOIDC", {"Ref": OIDC_LOGICAL}, {"Ref": "AWS::NoValue"}]}}
+    ready_refs: dict[str, Any] = {
+        "Defenders": {"Fn::If": ["CreateOIDC", {"Ref": OIDC_LOGICAL}, {"Ref": "AWS::NoValue"}]}}
     rules: dict[str, Any] = {}
     if "defender_cspm" in chosen:
         ciem = data["ciem_oidc_provider"]
         parameters["CreateCiemOIDCProvider"] = {
-            "Type": "String", "AllowedValues": ["true", "false"], "Default": "true" if create_oidc_provider else "false",
+            "Type": "String", "AllowedValues": ["true", "false"],
+            "Default": "true" if create_oidc_provider else "false",
             "Description": "false when the account already has the OIDC provider of your tenant (CIEM)"}
         parameters["CiemSubjectClientId"] = {
             "Type": "String", "Default": ciem["default_subject"], "AllowedPattern": _GUID,
@@ -375,7 +379,7 @@ def template_text(account_id: str, plans: Iterable[str] | str, *, fmt: str = "ya
 def lint_available() -> bool:
     try:
         import cfnlint.api  # noqa: F401
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - cfn-lint broken in any way = not available
         return False
     return True
 
@@ -409,7 +413,7 @@ def lint(text: str, *, regions: Sequence[str] = ("us-east-1",), warnings: bool =
     one line says so."""
     try:
         import cfnlint.api
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - cfn-lint broken in any way: one line
         return [f"cfn-lint is not available ({type(e).__name__}): `pip install cfn-lint` to lint the template"]
     try:
         with _LINT_LOCK:

@@ -234,7 +234,8 @@ def role_arn(value: Any) -> str | None:
         return "role ARN: arn:aws:iam::<account id>:role/<name> required"
     _, partition, service, region, account, resource = parts
     if partition != "aws":
-        return f"role ARN: partition must be 'aws' (found {_show(partition)}): Defender for Cloud connects commercial AWS"
+        return (f"role ARN: partition must be 'aws' (found {_show(partition)}): "
+                "Defender for Cloud connects commercial AWS")
     if service != "iam":
         return f"role ARN: service must be 'iam' (found {_show(service)})"
     if region != "":

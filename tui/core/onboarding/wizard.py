@@ -16,10 +16,11 @@ Pure: no I/O. Never imports textual or rich.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
+from ..model import ALWAYS_ON_PLAN_KEYS, PLAN_KEYS, PLAN_OFFERINGS, PLAN_TITLES, PlanKey
 from . import validate as v
-from .template import PLAN_KEYS, PLAN_TITLES, roles_data
+from .template import roles_data
 
 MASK = "********"  # what a secret looks like in every repr, body and message
 SECURITY_CONNECTORS_API = "2023-10-01-preview"
@@ -29,16 +30,10 @@ CLASSIC_RETIRED_NOTE = ("Classic connectors were retired by Microsoft on 2023-09
                         "connector (o, then 1) instead; use this flow only to understand or rebuild an existing setup.")
 CLASSIC_EXTERNAL_ACCOUNT = "158177204117"  # Microsoft's AWS account the classic role trusts
 
-PLAN_OFFERING: dict[str, str] = {
-    "cspm": "CspmMonitorAws",
-    "defender_cspm": "DefenderCspmAws",
-    "servers": "DefenderForServersAws",
-    "containers": "DefenderForContainersAws",
-    "databases": "DefenderForDatabasesAws",
-}
+PLAN_OFFERING: dict[PlanKey, str] = PLAN_OFFERINGS  # plan key -> offeringType (the one definition: model.PLANS)
 
 # per plan key -> (title, what it costs as the quickstart says, prerequisites)
-PLAN_INFO: dict[str, tuple[str, str, str]] = {
+PLAN_INFO: dict[PlanKey, tuple[str, str, str]] = {
     "cspm": (PLAN_TITLES["cspm"], "Free.",
              "None: read-only API calls (they appear in CloudTrail if a trail records read events)."),
     "defender_cspm": (PLAN_TITLES["defender_cspm"],
@@ -59,7 +54,7 @@ PLAN_INFO: dict[str, tuple[str, str, str]] = {
                    "create an SQS queue, a Kinesis Data Firehose delivery stream and an S3 bucket in the cluster's "
                    "region."),
     # prerequisites as Microsoft's quickstart states them (defender-docs quickstart-onboard-aws.md, 2026-01-01)
-    "databases": ("Defender for Databases",
+    "databases": (PLAN_TITLES["databases"],
                   "Billed per protected database, as Defender for Databases for Azure.",
                   "Microsoft Defender for SQL (SQL servers on machines) enabled on the subscription; EC2 instances or "
                   "RDS Custom for SQL Server with Azure Arc (auto-provisioning needs Owner) and the SSM agent "
@@ -81,14 +76,15 @@ class PlanChoices:
     servers_sub_plan: str = "P2"  # "P1" | "P2"
     arc_auto_provisioning: bool = True
     mde: bool = True
-    vulnerability_assessment: str | None = "TVM"  # None | "TVM" (Microsoft Defender Vulnerability Management) | "Qualys"
+    # None | "TVM" (Microsoft Defender Vulnerability Management) | "Qualys"
+    vulnerability_assessment: str | None = "TVM"
     agentless_scanning: bool = True  # Plan 2 only
     containers: bool = False
     databases: bool = False
 
-    def keys(self) -> tuple[str, ...]:
+    def keys(self) -> tuple[PlanKey, ...]:
         """The chosen plan keys (template/doctor vocabulary), Foundational CSPM first."""
-        return tuple(k for k in PLAN_KEYS if k == "cspm" or getattr(self, k))
+        return tuple(k for k in PLAN_KEYS if k in ALWAYS_ON_PLAN_KEYS or getattr(self, k))
 
 
 @dataclass
@@ -98,7 +94,7 @@ class NativeState:
     resource_group: str = ""
     location: str = ""  # Azure region of the connector resource
     aws_account_id: str = ""
-    organization: str = "single"  # "single" | "management"
+    organization: Literal["single", "management"] = "single"  # the connector's OrganizationRole (model.py)
     stackset_name: str = ""
     excluded_account_ids: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)  # AWS regions to scan
@@ -182,11 +178,11 @@ def offerings(state: NativeState) -> list[dict[str, Any]]:
         return role_arn(state, roles[offering][key])
 
     p = state.plans
-    out: list[dict[str, Any]] = [{"offeringType": "CspmMonitorAws",
-                                  "nativeCloudConnection": {"cloudRoleArn": arn("CspmMonitorAws",
-                                                                                "nativeCloudConnection")}}]
+    o = PLAN_OFFERINGS["cspm"]
+    out: list[dict[str, Any]] = [{"offeringType": o,
+                                  "nativeCloudConnection": {"cloudRoleArn": arn(o, "nativeCloudConnection")}}]
     if p.defender_cspm:
-        o = "DefenderCspmAws"
+        o = PLAN_OFFERINGS["defender_cspm"]
         out.append({
             "offeringType": o,
             "vmScanners": {"enabled": True, "configuration": {"cloudRoleArn": arn(o, "vmScanners"),
@@ -195,20 +191,22 @@ def offerings(state: NativeState) -> list[dict[str, Any]]:
             "databasesDspm": {"enabled": True, "cloudRoleArn": arn(o, "databasesDspm")},
             "ciem": {"ciemDiscovery": {"cloudRoleArn": arn(o, "ciemDiscovery")},
                      "ciemOidc": {"cloudRoleArn": arn(o, "ciemOidc"),
-                                  "azureActiveDirectoryAppName": roles_data()["ciem_oidc_provider"]["azure_ad_app_name"]}},
+                                  "azureActiveDirectoryAppName":
+                                      roles_data()["ciem_oidc_provider"]["azure_ad_app_name"]}},
             "mdcContainersImageAssessment": {"enabled": True, "cloudRoleArn": arn(o, "mdcContainersImageAssessment")},
             "mdcContainersAgentlessDiscoveryK8s": {"enabled": True,
                                                    "cloudRoleArn": arn(o, "mdcContainersAgentlessDiscoveryK8s")},
         })
     if p.servers:
-        o = "DefenderForServersAws"
+        o = PLAN_OFFERINGS["servers"]
         arc_config: dict[str, Any] = {}
         if p.arc_auto_provisioning and state.arc_proxy.strip():
             arc_config["proxy"] = state.arc_proxy.strip()
         out.append({
             "offeringType": o,
             "defenderForServers": {"cloudRoleArn": arn(o, "defenderForServers")},
-            "arcAutoProvisioning": {"enabled": bool(p.arc_auto_provisioning), "cloudRoleArn": arn(o, "arcAutoProvisioning"),
+            "arcAutoProvisioning": {"enabled": bool(p.arc_auto_provisioning),
+                                    "cloudRoleArn": arn(o, "arcAutoProvisioning"),
                                     "configuration": arc_config},
             "mdeAutoProvisioning": {"enabled": bool(p.mde), "configuration": {}},
             "vaAutoProvisioning": {"enabled": p.vulnerability_assessment is not None,
@@ -219,7 +217,7 @@ def offerings(state: NativeState) -> list[dict[str, Any]]:
                                              "exclusionTags": {}}},
         })
     if p.containers:
-        o = "DefenderForContainersAws"
+        o = PLAN_OFFERINGS["containers"]
         out.append({
             "offeringType": o,
             "kubernetesService": {"cloudRoleArn": arn(o, "kubernetesService")},
@@ -235,10 +233,11 @@ def offerings(state: NativeState) -> list[dict[str, Any]]:
                                                    "cloudRoleArn": arn(o, "mdcContainersAgentlessDiscoveryK8s")},
         })
     if p.databases:
-        o = "DefenderForDatabasesAws"
+        o = PLAN_OFFERINGS["databases"]
         out.append({
             "offeringType": o,
-            "arcAutoProvisioning": {"enabled": True, "cloudRoleArn": arn(o, "arcAutoProvisioning"), "configuration": {}},
+            "arcAutoProvisioning": {"enabled": True, "cloudRoleArn": arn(o, "arcAutoProvisioning"),
+                                    "configuration": {}},
             "rds": {"enabled": True, "cloudRoleArn": arn(o, "rds")},
             "databasesDspm": {"enabled": True, "cloudRoleArn": arn(o, "databasesDspm")},
         })

@@ -198,13 +198,18 @@ class _Context:
         if c is None:
             from ..arg import client_kwargs
 
+            client_class: Any  # one of two API versions' SecurityCenter
             if api == CLASSIC_CONNECTORS_API:
-                from azure.mgmt.security.v2020_01_01_preview.aio import SecurityCenter
+                from azure.mgmt.security.v2020_01_01_preview.aio import SecurityCenter as ClassicSecurityCenter
+
+                client_class = ClassicSecurityCenter
             else:
-                from azure.mgmt.security.v2023_10_01_preview.aio import SecurityCenter
+                from azure.mgmt.security.v2023_10_01_preview.aio import SecurityCenter as NativeSecurityCenter
+
+                client_class = NativeSecurityCenter
             kw = client_kwargs(self.settings.azure)
             base_url = kw.pop("base_url")
-            c = self._clients[key] = SecurityCenter(self.azure().credential, subscription, base_url=base_url, **kw)
+            c = self._clients[key] = client_class(self.azure().credential, subscription, base_url=base_url, **kw)
         return c
 
     def aws(self) -> Any:
@@ -218,7 +223,7 @@ class _Context:
         for c in list(self._clients.values()):
             try:
                 await c.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing goes on whatever one client raises
                 pass
         self._clients.clear()
         if self._azure is not None:
@@ -251,7 +256,7 @@ def _azure_error(e: BaseException, ctx: _Context, summary: str, subscription: st
     if resp is not None:
         try:
             code, msg = _arm_error_parts(resp.json())
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - an unreadable error body still gives the status-code message
             pass
     detail = f"{code or status}: {' '.join(str(msg or '').split())[:200]}" if (code or msg) else str(status)
     if status == 403:
@@ -271,7 +276,7 @@ async def _azure_send(ctx: _Context, summary: str, subscription: str,
         return await call(ctx.security(subscription, api))
     except SourceError:
         raise
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - every SDK failure of a write becomes a SourceError that says what failed
         raise _azure_error(e, ctx, summary, subscription) from None
 
 
@@ -328,7 +333,7 @@ async def _aws_send(ctx: _Context, account: str, region: str, service: str, oper
 
     try:
         return await src._run(work)  # noqa: SLF001
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - every SDK failure of a write becomes a SourceError that says what failed
         raise _aws_error(src, e, what, account, region, summary) from None
 
 
@@ -350,7 +355,7 @@ def _http_method(service: str, operation: str) -> str:
 
             model = botocore.session.get_session().get_service_model(service).operation_model(operation)
             m = str(model.http.get("method") or "POST")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a botocore without the model: POST, what nearly every AWS write uses
             m = "POST"
         _HTTP_METHOD_CACHE[key] = m
     return m
@@ -494,7 +499,7 @@ def plan_register_provider(settings: Any, subscription_id: str, namespace: str) 
                 raise HttpResponseError(response=resp)
             try:
                 return resp.json()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a body that is not JSON is no body
                 return None
 
         return await _azure_send(ctx, summary, sub, call)
@@ -565,7 +570,8 @@ def plan_enable_config_recorder(settings: Any, account_id: str, region: str, *, 
         out.append(_aws_write(settings, account_id, region, "s3", "CreateBucket", cb,
                               f"create the S3 bucket {bucket} for AWS Config ({region})"))
         policy = {"Version": "2012-10-17", "Statement": [
-            {"Sid": "AWSConfigBucketPermissionsCheck", "Effect": "Allow", "Principal": {"Service": "config.amazonaws.com"},
+            {"Sid": "AWSConfigBucketPermissionsCheck", "Effect": "Allow",
+             "Principal": {"Service": "config.amazonaws.com"},
              "Action": ["s3:GetBucketAcl", "s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}",
              "Condition": {"StringEquals": {"AWS:SourceAccount": account_id}}},
             {"Sid": "AWSConfigBucketDelivery", "Effect": "Allow", "Principal": {"Service": "config.amazonaws.com"},

@@ -12,7 +12,7 @@ sets) disables every send, and the core refuses it again where every write passe
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,18 +23,20 @@ from textual.widgets.option_list import Option
 
 from widgets.footer import Footer
 
-from tui.screens import Breadcrumb
+from tui.screens.detail import Breadcrumb
 
-from .common import Ctx, _Quiet
+from .common import Ctx, OwnsKeys
+
+if TYPE_CHECKING:
+    from tui.app import MdcApp
 
 
-class OnboardingHome(_Quiet, Screen[None]):
+class OnboardingHome(OwnsKeys, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("1", "pick('native')", "Native", show=False),
         Binding("2", "pick('classic')", "Classic", show=False),
         Binding("3", "pick('remove')", "Remove classic", show=False),
-        Binding("slash,colon,r,b,e,o,4,5", "noop", show=False),
     ]
     DEFAULT_CSS = """
     OnboardingHome OptionList { height: auto; max-height: 12; margin: 1 1; border: none; }
@@ -118,21 +120,19 @@ class OnboardingHome(_Quiet, Screen[None]):
         app = self.app
         if app.screen is self:
             app.pop_screen()
-        if hasattr(app, "action_show_pane"):
-            try:
-                app.action_show_pane("accounts")
-            except Exception:  # noqa: BLE001
-                pass
+        self.ctx.app.dashboard.action_show_pane("accounts")
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
 
-def open_onboarding(app: Any) -> None:
-    """`o`: open the onboarding home (once: pressing `o` inside it does nothing)."""
-    if any(isinstance(s, OnboardingHome) for s in app.screen_stack):
-        return
-    app.push_screen(OnboardingHome(Ctx(app)))
+def open_onboarding(app: MdcApp, flow: str | None = None) -> None:
+    """`o` (or `mdc-aws onboard`): the onboarding home over the dashboard, then ``flow`` ("native", "classic",
+    "remove") when one is named."""
+    home = OnboardingHome(Ctx(app))
+    app.push_screen(home)
+    if flow:
+        home.action_pick(flow)
 
 
 __all__ = ["OnboardingHome", "open_onboarding", "Ctx"]

@@ -124,7 +124,7 @@ class ClassicStep(FlowScreen):
 
         def got(ident: Any) -> None:
             if ident:
-                self.flow.identity = tuple(ident)  # type: ignore[assignment]
+                self.flow.identity = tuple(ident)
             if then:
                 then()
 
@@ -201,7 +201,7 @@ class ClassicHubStep(ClassicStep):
                     writes += bridge.plan_enable_config(self.ctx.settings, acct, r.region)
                 if r.security_hub is False:
                     writes += bridge.plan_enable_security_hub(self.ctx.settings, acct, r.region)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}"), error=True)
             return
         if not writes:
@@ -216,11 +216,16 @@ class ClassicHubStep(ClassicStep):
             self.action_check()
 
         confirm_and_send(self, writes, title="Enable AWS Config and Security Hub", sent=sent,
-                         failed=lambda m: (self.say(Text(m), error=True), self.action_check()),
+                         failed=self._failed_then_check,
                          cancelled=lambda: self.say("cancelled: " + NOTHING_SENT))
 
     def step_errors(self) -> dict[str, str]:
         return super().step_errors()
+
+
+    def _failed_then_check(self, message: str) -> None:
+        self.say(Text(message), error=True)
+        self.action_check()
 
 
 # ---------------------------------------------------------------------------------------------------------- step 2
@@ -305,7 +310,7 @@ class ClassicAuthStep(ClassicStep):
         try:
             writes = bridge.plan_create_classic_role(self.ctx.settings, acct, self.flow.state.subscription_id,
                                                      self.flow.role_name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}"), error=True)
             return
 
@@ -399,10 +404,12 @@ class ClassicArcStep(ClassicStep):
             self.query_one(f"#f-{key}", Field).display = on
 
     def _check(self) -> None:
+        def failed(e: Any) -> None:
+            self.query_one("#rp-checks", Static).update(
+                Text(f"▲ could not check the resource providers: {one_line(e)}", style="yellow"))
+
         run_blocking(self, bridge.provider_checks, self.ctx.settings, self.flow.state.subscription_id,
-                     self.flow.aws_account(), done=self._checked, failed=lambda e: self.query_one("#rp-checks", Static).update(
-                         Text(f"▲ could not check the resource providers: {one_line(e)}", style="yellow")),
-                     group="rp", exclusive=True)
+                     self.flow.aws_account(), done=self._checked, failed=failed, group="rp", exclusive=True)
 
     def _checked(self, checks: list[Any]) -> None:
         self.provider_state = checks
@@ -429,11 +436,16 @@ class ClassicArcStep(ClassicStep):
             self._check()
 
         confirm_and_send(self, writes, title="Register the resource providers", sent=sent,
-                         failed=lambda m: (self.say(Text(m), error=True), self._check()),
+                         failed=self._failed_then_check,
                          cancelled=lambda: self.say("cancelled: " + NOTHING_SENT))
 
 
 # ---------------------------------------------------------------------------------------------------------- step 5
+
+    def _failed_then_check(self, message: str) -> None:
+        self.say(Text(message), error=True)
+        self._check()
+
 
 class ClassicReviewStep(ClassicStep):
     INDEX = 4
@@ -449,7 +461,8 @@ class ClassicReviewStep(ClassicStep):
         t = Text()
         rows = [("Display name", f.name), ("Subscription", st.subscription_id)]
         if st.auth == "user":
-            rows += [("Authentication", "IAM user credentials"), ("Access key ID", bridge.mask_key_id(st.access_key_id)),
+            rows += [("Authentication", "IAM user credentials"),
+                     ("Access key ID", bridge.mask_key_id(st.access_key_id)),
                      ("Secret key", MASK if st.secret_access_key else "✖ missing")]
         else:
             rows += [("Authentication", "assume role"), ("Role ARN", st.role_arn), ("External ID", st.subscription_id)]
@@ -475,7 +488,7 @@ class ClassicReviewStep(ClassicStep):
                 tt.append(f"  {k}", style="bold")
                 tt.append(f"  {v}\n" if v else "\n")
             self.query_one("#cr-tags", Static).update(tt)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - an aside: one line
             self.query_one("#cr-tags", Static).update(Text(f"✖ {one_line(e)}"))
 
     def action_next(self) -> None:
@@ -488,7 +501,7 @@ class ClassicReviewStep(ClassicStep):
         errs = {}
         try:
             errs = dict(bridge.classic_errors(self.flow.state))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             errs = {"_": one_line(e)}
         if missing or errs:
             self.say(Text("✖ cannot create yet: " + "; ".join(missing + list(errs.values())) +
@@ -496,7 +509,7 @@ class ClassicReviewStep(ClassicStep):
             return
         try:
             writes = bridge.plan_create_classic(self.ctx.settings, self.flow.state, self.flow.name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}"), error=True)
             return
         confirm_and_send(self, writes, title="Create the classic connector", sent=self._created,

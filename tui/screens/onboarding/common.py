@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,17 +22,18 @@ from textual.widgets import Input, Select, Static
 
 from widgets.footer import Footer
 
-from tui.core.onboarding.validate import AWS_REGIONS, AZURE_LOCATIONS  # noqa: E402,F401 - re-exported to the steps
+from tui.core.onboarding.validate import AWS_REGIONS, AZURE_LOCATIONS  # noqa: F401 - re-exported to the steps
+
+if TYPE_CHECKING:
+    from tui.app import MdcApp
 
 NOTHING_SENT = "nothing has been sent"
 
-# The dashboard's own keys do nothing on the onboarding screens (and stay out of their footer).
-DASHBOARD_KEYS = "slash,colon,r,b,e,o,1,2,3,4,5"
+class OwnsKeys:
+    """An onboarding screen: the app's r (refresh) and o (onboarding) do nothing here and stay out of the footer
+    (MdcApp.check_action reads this flag)."""
 
-
-class _Quiet:
-    def action_noop(self) -> None:
-        pass
+    OWNS_KEYS: ClassVar[bool] = True
 
 
 def split_list(text: str) -> list[str]:
@@ -55,28 +56,27 @@ def one_line(e: BaseException | str) -> str:
 
 @dataclass
 class Ctx:
-    """What the onboarding screens need from the app."""
+    """What the onboarding screens need from the app (its public attributes only)."""
 
-    app: Any
+    app: MdcApp
 
     @property
     def read_only(self) -> bool:
         from tui.core import policy
 
-        return bool(getattr(self.app, "read_only", False)) or policy.read_only()
+        return self.app.read_only or policy.read_only()
 
     @property
     def settings(self) -> Any:
         """The settings every read and write of the screens uses. A demo: the app's own, sealed ones (loopback
         placeholders until the estate is ready, then the estate's): never the operator's."""
-        if getattr(self.app, "demo", None) is not None:
-            return getattr(self.app, "settings", None)
-        svc = getattr(self.app, "service", None)
-        return getattr(svc, "settings", None) or getattr(self.app, "settings", None)
+        if self.app.demo:
+            return self.app.settings
+        return getattr(self.app.service, "settings", None) or self.app.settings
 
     def demo_problem(self) -> str | None:
         """A demo whose estate is starting or failed to start: what every read and write will say; else None."""
-        if getattr(self.app, "demo", None) is None:
+        if not self.app.demo:
             return None
         from tui.core import demo
 
@@ -89,7 +89,7 @@ class Ctx:
 
     @property
     def snap(self) -> Any:
-        return getattr(self.app, "snap", None)
+        return self.app.snap
 
     def subscriptions(self) -> list[str]:
         snap = self.snap
@@ -109,16 +109,12 @@ class Ctx:
     def refresh_dashboard(self, tries: int = 120) -> None:
         """Collect again now (after a write); when a collection is already running, right after it ends."""
         app = self.app
-        if getattr(app, "service", None) is None:
+        if app.service is None:
             return
-        if getattr(app, "collecting", False) and tries > 0:
+        if app.collecting and tries > 0:
             app.set_timer(0.5, lambda: self.refresh_dashboard(tries - 1))
             return
-        try:
-            app._start_collect()  # noqa: SLF001 - the app's own refresh, without the toast of action_refresh
-            app._start_recs()  # noqa: SLF001
-        except Exception:  # noqa: BLE001 - a refresh that cannot start is retried by the app's own timer
-            pass
+        app.refresh_data()  # the app's own refresh, without the toast of `r`
 
 
 def step_header(title: str, steps: Sequence[str], current: int, note: str = "") -> Text:
@@ -155,7 +151,7 @@ def run_blocking(node: Any, fn: Callable[..., Any], *args: Any, done: Callable[[
         except Exception as e:  # noqa: BLE001 - a UI update on a closing screen must never become a traceback
             try:
                 app.notify(one_line(e), severity="error")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the app itself is closing: nothing left to tell
                 pass
 
     def job() -> None:
@@ -175,7 +171,7 @@ def run_blocking(node: Any, fn: Callable[..., Any], *args: Any, done: Callable[[
             return
         try:
             app.call_from_thread(safe, done, res)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the app is gone (closed while the job ran): nothing to update
             pass
 
     node.run_worker(job, thread=True, exit_on_error=False, group=group, exclusive=exclusive)
@@ -342,7 +338,7 @@ class SelectField(Vertical):
         self.post_message(self.Changed(self, None if event.value is Select.NULL else event.value))
 
 
-class FlowScreen(_Quiet, Screen[None]):
+class FlowScreen(OwnsKeys, Screen[None]):
     """A step of a guided flow: header with the steps, a scrolling body, a status line, the footer.
 
     Subclasses set STEPS/TITLE/INDEX and implement `body()`, `step_errors()`; `flow` moves between steps."""
@@ -357,7 +353,6 @@ class FlowScreen(_Quiet, Screen[None]):
         Binding("ctrl+b", "back", "Back", priority=True),
         Binding("escape", "cancel", "Cancel (nothing has been sent)"),
         Binding("escape", "cancel_kept", "Cancel (what was sent stays)"),
-        Binding(DASHBOARD_KEYS, "noop", show=False),
     ]
     DEFAULT_CSS = """
     FlowScreen > .flow--header { height: 1; background: $boost; }
@@ -438,7 +433,7 @@ class FlowScreen(_Quiet, Screen[None]):
                           "; ".join(errs.values())), error=True)
             try:
                 self.query_one(f"#in-{first}").focus()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - field not mounted: said above
                 pass
             return
         self.flow.next(self)

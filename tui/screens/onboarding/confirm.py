@@ -19,7 +19,7 @@ from textual.widgets import Button, Static
 from widgets.footer import Footer
 
 from . import bridge
-from .common import one_line, run_blocking
+from .common import OwnsKeys, one_line, run_blocking
 
 READ_ONLY_NOTE = "read-only (--read-only): writes are disabled; nothing will be sent"
 
@@ -70,13 +70,12 @@ def _document(v: Any) -> tuple[str, str] | None:
     return (v, "the text exactly as sent") if "\n" in v else None
 
 
-class ConfirmWrite(ModalScreen[bool]):
+class ConfirmWrite(OwnsKeys, ModalScreen[bool]):
     """Returns True when the operator chose to send (never in read-only mode)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send"),
         Binding("escape", "cancel", "Cancel (nothing sent)"),
-        Binding("slash,colon,r,b,e,o,1,2,3,4,5", "noop", show=False),
     ]
     DEFAULT_CSS = """
     ConfirmWrite { align: center middle; }
@@ -115,9 +114,6 @@ class ConfirmWrite(ModalScreen[bool]):
                 yield Button("Send  ctrl+s", id="send", variant="warning", compact=True, disabled=self.read_only)
                 yield Button("Cancel  esc", id="cancel", compact=True)
         yield Footer()
-
-    def action_noop(self) -> None:
-        pass
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()  # enter never sends by accident
@@ -162,7 +158,7 @@ def confirm_and_send(screen: Any, writes: Sequence[Any], *, title: str = "",
     def job() -> list[Any]:
         try:
             return bridge.execute(writes, read_only=read_only)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # broad: any write failure is shown (re-raised as _Partial)
             msg = f"✖ {one_line(e)}"
             if not getattr(e, "done", ()):
                 msg += " (nothing was changed)"

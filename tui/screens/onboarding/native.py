@@ -16,13 +16,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Checkbox, RadioButton, RadioSet, Static
 
+from tui.core.model import ALWAYS_ON_PLAN_KEYS, PLAN_KEYS  # the plan vocabulary (model.PLANS): cheap constants
+
 from . import bridge
 from .common import (AWS_REGIONS, AZURE_LOCATIONS, NOTHING_SENT, Ctx, Field, FlowScreen, SelectField, one_line,
                      run_blocking, split_list)
 from .confirm import confirm_and_send
 
 STEPS = ("Account details", "Plans", "Access", "Review")
-PLAN_ORDER = ("cspm", "defender_cspm", "servers", "containers", "databases")
 
 
 class NativeFlow:
@@ -124,7 +125,7 @@ class NativeStep(FlowScreen):
             for k, msg in bridge.wizard_errors(self.flow.state).items():
                 if k in keys and k not in out:
                     out[k] = msg
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             out["_"] = one_line(e)
         return out
 
@@ -264,12 +265,13 @@ class PlansStep(NativeStep):
     def body(self) -> ComposeResult:
         p = self.flow.state.plans
         info = bridge.plan_info()
-        for key in PLAN_ORDER:
+        for key in PLAN_KEYS:
             title, cost, prereq = info.get(key, (key, "", ""))
             with Vertical(classes="plan", id=f"plan-{key}"):
-                on = True if key == "cspm" else bool(getattr(p, key, False))
-                yield Checkbox(title + ("  (always on)" if key == "cspm" else ""), value=on, compact=True,
-                               id=f"cb-{key}", disabled=key == "cspm")
+                always = key in ALWAYS_ON_PLAN_KEYS
+                on = True if always else bool(getattr(p, key, False))
+                yield Checkbox(title + ("  (always on)" if always else ""), value=on, compact=True,
+                               id=f"cb-{key}", disabled=always)
                 yield Static(self._info(key, on), classes="plan--info" + ("" if on else " -off"), id=f"info-{key}")
                 if key == "servers":
                     with Vertical(classes="plan--settings", id="servers-settings"):
@@ -303,10 +305,10 @@ class PlansStep(NativeStep):
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         key = (event.checkbox.id or "").removeprefix("cb-")
         p = self.flow.state.plans
-        if key and hasattr(p, key) and key != "cspm":
+        if key and hasattr(p, key) and key not in ALWAYS_ON_PLAN_KEYS:
             setattr(p, key, bool(event.value))
-        if key in PLAN_ORDER:
-            on = key == "cspm" or bool(event.value)
+        if key in PLAN_KEYS:
+            on = key in ALWAYS_ON_PLAN_KEYS or bool(event.value)
             info = self.query_one(f"#info-{key}", Static)
             info.update(self._info(key, on))
             info.set_class(not on, "-off")
@@ -328,8 +330,8 @@ class PlansStep(NativeStep):
         self.query_one("#servers-settings").display = bool(self.flow.state.plans.servers)
 
     def _check(self) -> None:
-        for key in PLAN_ORDER:
-            on = key == "cspm" or bool(getattr(self.flow.state.plans, key, False))
+        for key in PLAN_KEYS:
+            on = key in ALWAYS_ON_PLAN_KEYS or bool(getattr(self.flow.state.plans, key, False))
             w = self.query_one(f"#checks-{key}", Static)
             live = key in ("servers", "containers")
             w.update(Text("⟳ checking prerequisites…", style="dim") if on and live else "")
@@ -339,8 +341,8 @@ class PlansStep(NativeStep):
 
     def _checked(self, checks: dict[str, list[Any]]) -> None:
         self.flow.prereqs = checks  # type: ignore[attr-defined]
-        for key in PLAN_ORDER:
-            on = key == "cspm" or bool(getattr(self.flow.state.plans, key, False))
+        for key in PLAN_KEYS:
+            on = key in ALWAYS_ON_PLAN_KEYS or bool(getattr(self.flow.state.plans, key, False))
             w = self.query_one(f"#checks-{key}", Static)
             got = checks.get(key, []) if on else []
             w.update(render_checks(got) if got else "")
@@ -348,7 +350,7 @@ class PlansStep(NativeStep):
 
     def _check_failed(self, e: BaseException) -> None:
         self.say(Text(f"▲ prerequisites could not be checked: {one_line(e)}"), error=True)
-        for key in PLAN_ORDER:
+        for key in PLAN_KEYS:
             self.query_one(f"#checks-{key}", Static).remove_class("-shown")
 
 
@@ -435,7 +437,7 @@ class AccessStep(NativeStep):
     def _make_template(self) -> None:
         try:
             text, roles = bridge.template_for(self.flow.state, self.ctx.tenant_id())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.query_one("#tpl-summary", Static).update(Text(f"✖ the template could not be made: {one_line(e)}",
                                                                style="red"))
             return
@@ -453,7 +455,7 @@ class AccessStep(NativeStep):
             try:
                 self.query_one("#tpl-stackset", Static).update(bridge.stackset_instructions(
                     self.flow.state, self.flow.template_path or self.query_one("#f-template_path", Field).value))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
                 self.query_one("#tpl-stackset", Static).update(Text(f"✖ {one_line(e)}"))
 
     def _linted(self, errors: list[str]) -> None:
@@ -468,7 +470,7 @@ class AccessStep(NativeStep):
             cmd = bridge.create_stack_command(self.flow.stack_name, self.flow.template_path or
                                               self.query_one("#f-template_path", Field).value,
                                               region=bridge.stack_region(self.flow.state))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             cmd = f"✖ {one_line(e)}"
         self.query_one("#tpl-cmd", Static).update(cmd)
 
@@ -490,7 +492,7 @@ class AccessStep(NativeStep):
         self._command()
 
     def action_view(self) -> None:
-        from tui.screens import DetailScreen
+        from tui.screens.detail import DetailScreen
 
         self.app.push_screen(DetailScreen(["Onboarding", "Access", "CloudFormation template"],
                                           Text(self.template_text)))
@@ -507,7 +509,7 @@ class AccessStep(NativeStep):
         try:
             writes = bridge.plan_deploy_stack(self.ctx.settings, self.flow.state, self.template_text,
                                               self.flow.stack_name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}"), error=True)
             return
         confirm_and_send(self, writes, title="Deploy the CloudFormation stack", sent=self._deployed,
@@ -558,7 +560,7 @@ class ReviewStep(NativeStep):
         t = Text()
         try:
             rows = bridge.summary_rows(st)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             rows = [("Summary", f"✖ {one_line(e)}")]
         rows.append(("Template", f"saved to {self.flow.template_saved}" if self.flow.template_saved
                      else "▲ not saved (step 3, ctrl+s)"))
@@ -577,7 +579,7 @@ class ReviewStep(NativeStep):
         try:
             payload = bridge.offerings(st)
             self.query_one("#rv-offerings", Static).update(json.dumps(payload, indent=2))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.query_one("#rv-offerings", Static).update(Text(f"✖ {one_line(e)}", style="red"))
         run_blocking(self, bridge.review_checks, self.ctx.settings, st, done=self._checks,
                      failed=lambda e: self.query_one("#rv-checks", Static).update(
@@ -596,7 +598,7 @@ class ReviewStep(NativeStep):
             return
         try:
             writes = bridge.plan_create_native(self.ctx.settings, self.flow.state)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}"), error=True)
             return
         confirm_and_send(self, writes, title="Create the AWS connector", sent=self._created,
@@ -607,7 +609,7 @@ class ReviewStep(NativeStep):
     def _all_errors(self) -> dict[str, str]:
         try:
             return dict(bridge.wizard_errors(self.flow.state))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             return {"_": one_line(e)}
 
     def _created(self, results: list[Any]) -> None:

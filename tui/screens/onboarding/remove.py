@@ -4,7 +4,7 @@ access key), each item done by hand (the command is shown) or through boto3 behi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,10 +15,10 @@ from textual.widgets import DataTable, Static
 
 from widgets.footer import Footer
 
-from tui.screens import Breadcrumb
+from tui.screens.detail import Breadcrumb
 
 from . import bridge
-from .common import DASHBOARD_KEYS, NOTHING_SENT, Ctx, Field, _Quiet, one_line, run_blocking
+from .common import NOTHING_SENT, Ctx, Field, OwnsKeys, one_line, run_blocking
 from .confirm import confirm_and_send
 
 
@@ -35,18 +35,17 @@ class CleanupItem:
 def classic_rows(ctx: Ctx) -> list[tuple[Any, str | None]]:
     """(classic connector, name of the native connector it duplicates or None)."""
     conns = ctx.connectors()
-    native = {}
+    native: dict[str, str] = {}
     for c in conns:
         if c.kind == "native" and c.aws_account_id:
             native.setdefault(c.aws_account_id, c.name)
     return [(c, native.get(c.aws_account_id or "")) for c in conns if c.kind == "classic"]
 
 
-class RemoveClassicScreen(_Quiet, Screen[None]):
+class RemoveClassicScreen(OwnsKeys, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+x,delete", "delete", "Delete connector"),
         Binding("escape", "back", "Back"),
-        Binding(DASHBOARD_KEYS, "noop", show=False),
     ]
     DEFAULT_CSS = """
     RemoveClassicScreen .rm--text { height: auto; padding: 0 1; color: $text-muted; }
@@ -119,7 +118,7 @@ class RemoveClassicScreen(_Quiet, Screen[None]):
         c, dup = sel
         try:
             writes = bridge.plan_delete_classic(self.ctx.settings, c)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.say(Text(f"✖ {one_line(e)}", style="red"))
             return
 
@@ -134,13 +133,12 @@ class RemoveClassicScreen(_Quiet, Screen[None]):
                          cancelled=lambda: self.say("cancelled: " + NOTHING_SENT))
 
 
-class CleanupScreen(_Quiet, Screen[None]):
+class CleanupScreen(OwnsKeys, Screen[None]):
     """What is left in AWS after the classic connector is gone: a checklist (the role, or the user's keys)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "do_it", "Do it through boto3"),
         Binding("escape", "back", "Done"),
-        Binding(DASHBOARD_KEYS, "noop", show=False),
     ]
     DEFAULT_CSS = """
     CleanupScreen VerticalScroll { padding: 0 1; }
@@ -226,7 +224,8 @@ class CleanupScreen(_Quiet, Screen[None]):
         settings = self.ctx.settings
         if it.key == "role":
             acct, role = self.role  # type: ignore[misc]
-            fn, args = bridge.plan_delete_role, (settings, acct, role)
+            fn: Callable[..., list[Any]] = bridge.plan_delete_role
+            args: tuple[Any, ...] = (settings, acct, role)
         else:
             fa, fu = self.query_one("#f-account", Field), self.query_one("#f-user", Field)
             errs = [e for e in (fa.validate_now(), fu.validate_now()) if e]

@@ -1,0 +1,499 @@
+"""The dashboard: the five panes, the keys of k9s habit, the `:` line and the drill-downs they open.
+
+The screen displays; it does not fetch. The app (tui.app.MdcApp) owns the service, the refresh schedule and the
+history, and hands each result to `show_snapshot` / `show_recommendations`. What a pane or a drill-down shows is
+made by tui.render (pure functions, tested without Textual); this screen puts it on screen and turns keys into
+actions. On the first frame only the active pane is mounted; everything below is imported lazily.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import Hit, Hits, Provider
+from textual.containers import Container
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Input, Static
+
+from tui.render.commands import STANDARD_ALIASES, VIEW_NAMES, VIEWS, parse_command
+from tui.render.rows import Item, name_words, standards_matching
+from widgets.footer import Footer
+from widgets.lazy import SafeLazy
+from widgets.pane import Pane
+from widgets.panes import AccountsPane, CompliancePane, OnboardingPane, PlansPane, RecommendationsPane, TablePane
+from widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:  # imported where used: none of these is on the way to the first frame
+    from tui.app import MdcApp
+    from tui.core import model as m
+    from tui.core.tablequery import Index
+    from tui.messages import SnapshotLoaded
+    from tui.render.detail import Detail, Listing
+    from widgets.pane import PaneState
+
+PANE_TYPES: dict[str, type[Pane]] = {"accounts": AccountsPane, "plans": PlansPane, "arc": OnboardingPane,
+                                     "recs": RecommendationsPane, "compliance": CompliancePane}
+GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")  # at 140+ columns (see app.tcss)
+SECTION_OF = {"accounts": "connectors", "plans": "plans", "arc": "onboarding", "compliance": "compliance"}
+
+
+class DashboardCommands(Provider):
+    """Command palette: every view and action of the dashboard."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, cb in _dashboard(self.app).palette_commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), cb, help=help_text)
+
+    async def discover(self) -> Hits:
+        for label, help_text, cb in _dashboard(self.app).palette_commands():
+            yield Hit(1, label, cb, help=help_text)
+
+
+def _dashboard(app: Any) -> DashboardScreen:
+    return cast("MdcApp", app).dashboard
+
+
+class DashboardScreen(Screen[None]):
+    # r, o, ? and q are the app's (they work on every screen); listed here too so this footer reads in this order
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_pane('accounts')", "Accounts", show=False),
+        Binding("2", "show_pane('plans')", "Plans", show=False),
+        Binding("3", "show_pane('arc')", "Arc", show=False),
+        Binding("4", "show_pane('recs')", "Recs", show=False),
+        Binding("5", "show_pane('compliance')", "Compliance", show=False),
+        Binding("tab", "next_pane", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "prev_pane", "Prev pane", show=False, priority=True),
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter"),
+        Binding("colon", "command_line", "Jump"),
+        Binding("r", "app.refresh", "Refresh"),
+        Binding("b", "portal", "Portal"),
+        Binding("e", "export", "Export"),
+        Binding("o", "app.onboard", "Onboard"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.active = "accounts"
+        # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
+        self._panes: dict[str, Pane] = {name: cls(id=f"pane-{name}", classes="pane")
+                                        for name, cls in PANE_TYPES.items()}
+
+    # ------------------------------------------------------------------------------------------- layout
+
+    @property
+    def mdc(self) -> MdcApp:
+        return cast("MdcApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="topbar")
+        yield Static("", id="tabs")
+        with Container(id="panes"):
+            # only the active pane is mounted before the first frame; the others right after it (textual Lazy)
+            for name in GRID_ORDER:
+                pane = self._panes[name]
+                yield pane if name == self.active else SafeLazy(pane)
+        # hidden until `:` / drawn after the panes: both mounted right after the first frame
+        yield SafeLazy(Input(placeholder=":accounts :plans :arc :recs :compliance mcsb|cis|pci|… :quit", id="cmdline"))
+        yield SafeLazy(Footer())
+
+    def on_mount(self) -> None:
+        self.action_show_pane(self.active)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # under a modal (help) this screen's footer stays in sight: it shows only the keys that still reach a handler
+        return self.app.screen is self
+
+    def on_screen_suspend(self) -> None:
+        self.refresh_bindings()  # a screen above: the footer loses this screen's own keys (check_action)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_bindings()
+
+    def pane(self, name: str) -> Pane:
+        """The pane (possibly not mounted yet: panes keep what they are given and show it once mounted)."""
+        return self._panes[name]
+
+    @property
+    def accounts(self) -> AccountsPane:
+        return cast(AccountsPane, self._panes["accounts"])
+
+    @property
+    def plans(self) -> PlansPane:
+        return cast(PlansPane, self._panes["plans"])
+
+    @property
+    def arc(self) -> OnboardingPane:
+        return cast(OnboardingPane, self._panes["arc"])
+
+    @property
+    def recs(self) -> RecommendationsPane:
+        return cast(RecommendationsPane, self._panes["recs"])
+
+    @property
+    def compliance(self) -> CompliancePane:
+        return cast(CompliancePane, self._panes["compliance"])
+
+    # ------------------------------------------------------------------------------------------- data in
+
+    def show_snapshot(self, msg: SnapshotLoaded) -> None:
+        """A snapshot (fresh, or the last one from the history): every table pane with its rows and its state."""
+        snap = msg.snap
+        secs = snap.sections
+        cd = snap.data("connectors")
+        with self.app.batch_update():
+            if cd is not None:
+                self.accounts.show(msg.views, msg.rollup)
+                self.plans.show(msg.views)
+            s = secs["connectors"].status
+            self.accounts.set_state(s.status, s.as_of, s.error)
+            s, c = secs["plans"].status, secs["connectors"].status
+            self.plans.set_state(_worst(s, c), s.as_of, s.error or c.error)
+            if snap.data("onboarding") is not None and cd is not None:
+                self.arc.show(msg.views)
+            s = secs["onboarding"].status
+            self.arc.set_state(s.status, s.as_of, s.error)
+            cdata = snap.data("compliance")
+            if cdata is not None:
+                self.compliance.show(cdata.standards, msg.trends)
+            s = secs["compliance"].status
+            self.compliance.set_state(s.status, s.as_of, s.error)
+            if msg.from_history and self.recs.as_of is None:
+                self.recs.set_state("loading", None, None)
+
+    def show_recommendations(self, rows: list[m.Recommendation], index: Index | None, as_of: datetime) -> None:
+        self.recs.set_rows(rows, index)
+        self.recs.set_state("ok", as_of, None)
+
+    def mark_loading(self) -> None:
+        """A collection starts: panes that never loaded say so; the others keep their rows and state."""
+        for p in self._panes.values():
+            if p.state != "ok" or p.as_of is None:
+                p.set_state("loading" if p.as_of is None else p.state, p.as_of, p.error)
+
+    def mark_failed(self, error: str, names: tuple[str, ...] | None = None) -> None:
+        """A failure: the panes named (all by default) keep their last data, marked stale, or show the error."""
+        for name in names or tuple(self._panes):
+            p = self._panes[name]
+            p.set_state("stale" if p.as_of else "error", p.as_of, error)
+
+    def mark_start_failed(self, error: str) -> None:
+        for p in self._panes.values():
+            p.set_state("error", p.as_of, f"start-up failed: {error}")
+
+    def set_status(self, scope: str, age: str, now: datetime) -> None:
+        """The top bar (scope and the age of the data) and every pane's title age."""
+        for p in self._panes.values():
+            p.refresh_title(now)
+        try:
+            top = self.query_one("#topbar", Static)
+        except NoMatches:  # not composed yet, or being torn down (the app is closing)
+            return
+        top.update(Text.assemble(("mdc-aws ", "bold"), f"{scope}  ", (age, "italic")))
+
+    # ------------------------------------------------------------------------------------------- cached view
+
+    def view_state(self) -> dict[str, Any]:
+        """The table panes' rows and states as drawn now (kept with the snapshot for the next start)."""
+        panes: dict[str, Any] = {}
+        for name, p in self._panes.items():
+            if isinstance(p, TablePane):
+                panes[name] = {"items": [(it.key, it.cells, it.fields, it.text) for it in p.items],
+                               "state": (p.state, p.as_of, p.error), "summary": getattr(p, "summary", None)}
+        return panes
+
+    def restore_view(self, panes: dict[str, Any]) -> None:
+        """Rows from a cached view: shown stale, without what enter opens, until the snapshot itself has loaded.
+        Raises on a view of another shape (the caller loads the snapshot instead)."""
+        for name, pv in panes.items():
+            pane = self.pane(name)
+            if not isinstance(pane, TablePane):
+                continue
+            if isinstance(pane, OnboardingPane) and pv.get("summary") is not None:
+                pane.set_summary(pv["summary"])
+            pane.set_items([Item(key, cells, fields, text) for key, cells, fields, text in pv["items"]])
+            state, as_of, error = pv["state"]
+            if state not in ("error", "loading"):
+                state = "stale" if as_of is not None else "error"
+            from tui.core.history import FROM_HISTORY
+
+            pane.set_state(state, as_of, error or FROM_HISTORY)
+        self.recs.set_state("loading", None, None)
+
+    # ------------------------------------------------------------------------------------------- navigation
+
+    def action_show_pane(self, name: str) -> None:
+        self.active = name
+        for n, p in self._panes.items():
+            p.set_own_class(n == name, "-active")
+        tabs = Text()
+        for i, n in enumerate(VIEW_NAMES, 1):
+            style = "bold reverse" if n == name else ""
+            tabs.append(f" {i} {PANE_TYPES[n].title_text.split(' ')[0]} ", style=style)
+            tabs.append(" ")
+        try:
+            self.query_one("#tabs", Static).update(tabs)
+        except NoMatches:  # before compose
+            pass
+        pane = self.pane(name)
+        if isinstance(pane, TablePane):
+            pane.render_if_dirty()
+        pane.focus_body()
+
+    def on_resize(self) -> None:
+        # wider than the breakpoint, every pane shows: render those that changed while hidden
+        self.call_after_refresh(self._render_dirty)
+
+    def _render_dirty(self) -> None:
+        for p in self._panes.values():
+            if isinstance(p, TablePane) and p.is_displayed():
+                p.render_if_dirty()
+
+    def _cycle(self, step: int) -> None:
+        names = list(VIEW_NAMES)
+        self.action_show_pane(names[(names.index(self.active) + step) % len(names)])
+
+    def action_next_pane(self) -> None:
+        self._cycle(1)
+
+    def action_prev_pane(self) -> None:
+        self._cycle(-1)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        # keep `active` in step with the focus (mouse clicks, tab in wide mode)
+        node = getattr(event, "widget", None)
+        while node is not None and not isinstance(node, Pane):
+            node = node.parent
+        if isinstance(node, Pane) and node.id:
+            name = node.id.removeprefix("pane-")
+            if name != self.active:
+                self.active = name
+                for n, p in self._panes.items():
+                    p.set_own_class(n == name, "-active")
+
+    def action_filter(self) -> None:
+        self.pane(self.active).open_filter()
+
+    def cmdline(self) -> Input | None:
+        """The `:` line; None until it is mounted (just after the first frame)."""
+        try:
+            return self.query_one("#cmdline", Input)
+        except NoMatches:
+            return None
+
+    def action_command_line(self) -> None:
+        cmd = self.cmdline()
+        if cmd is None:
+            return
+        cmd.add_class("-shown")
+        cmd.value = ""
+        cmd.focus()
+
+    @on(Input.Submitted, "#cmdline")
+    def _command_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-shown")
+        self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        cmd = parse_command(text)
+        if cmd.kind == "quit":
+            self.app.exit()
+        elif cmd.kind == "help":
+            self.mdc.action_help()
+        elif cmd.kind == "view" and cmd.view is not None:
+            self.action_show_pane(cmd.view)
+            if cmd.standard:
+                self.open_standard_by_alias(cmd.standard)
+            elif cmd.filter:
+                self.pane(cmd.view).apply_filter(cmd.filter)
+        else:
+            if cmd.kind == "unknown":
+                self.app.notify(f"unknown view {cmd.word!r}: try :accounts :plans :arc :recs :compliance cis",
+                                severity="warning")
+            self.pane(self.active).focus_body()
+
+    def action_back(self) -> None:
+        cmd = self.cmdline()
+        if cmd is not None and cmd.has_class("-shown"):
+            cmd.remove_class("-shown")
+            self.pane(self.active).focus_body()
+            return
+        p = self.pane(self.active)
+        f = p.filter_input()
+        if (f is not None and f.has_class("-shown")) or p.filter_text:
+            p.close_filter(clear=True)
+
+    def action_portal(self) -> None:
+        from tui.render.links import portal_link
+
+        sel = self.pane(self.active).selection()
+        self.mdc.show_portal(portal_link(sel, self._tenant()) if sel is not None else None)
+
+    def action_export(self) -> None:
+        snap = self.mdc.snap
+        if snap is None:
+            self.app.notify("nothing to export yet", severity="warning")
+            return
+        import json
+
+        from tui.core.export import snapshot_to_dict, write_private
+
+        ts = self.mdc.now().strftime("%Y%m%dT%H%M%SZ")
+        path = Path(os.environ.get("MDC_AWS_EXPORT_DIR", ".")) / f"mdc-aws-{ts}.json"
+        try:
+            write_private(path, json.dumps(snapshot_to_dict(snap), indent=2))  # 0600
+        except OSError as e:
+            self.app.notify(f"export failed: {e.strerror}: {path}", severity="error")
+            return
+        self.app.notify(f"wrote {path}", title="Export")
+
+    # ------------------------------------------------------------------------------------------- drill-down
+
+    def action_open(self) -> None:
+        self.open_selection(self.active)
+
+    @on(VirtualTable.RowSelected)
+    def _row_selected(self, event: VirtualTable.RowSelected) -> None:
+        node = event.table.parent
+        if isinstance(node, Pane) and node.id:
+            event.stop()
+            self.open_selection(node.id.removeprefix("pane-"))
+
+    def open_selection(self, pane: str) -> None:
+        """Open what the selected row of ``pane`` stands for, chosen by what it is (not by the pane)."""
+        from tui.core import derive as d
+        from tui.core import model as m
+        from tui.render import detail
+        from tui.render.rows import RegionStuck
+
+        sel = self.pane(pane).selection()
+        snap = self.mdc.snap
+        if isinstance(sel, d.AccountView) and snap is not None:
+            self.push_detail(detail.account_detail(snap, sel))
+        elif isinstance(sel, RegionStuck) and snap is not None:
+            listing = detail.stuck_listing(snap, sel, self.mdc.now())
+            self.push_listing(listing, on_open=lambda it: self.push_detail(
+                detail.instance_detail(snap, sel.view, it.payload, self.mdc.now())))
+        elif isinstance(sel, m.Recommendation):
+            self.push_detail(detail.recommendation_detail(sel, self.mdc.recs_rows))
+        elif isinstance(sel, m.ComplianceStandard):
+            self.open_standard(sel.name)
+
+    def push_detail(self, d: Detail) -> None:
+        from .detail import DetailScreen
+
+        self.app.push_screen(DetailScreen(list(d.crumbs), d.body, portal=d.portal))
+
+    def push_listing(self, listing: Listing, on_open: Callable[[Item], None] | None = None,
+                     portal: Callable[[Item], str | None] | None = None) -> None:
+        from .detail import ListScreen
+
+        self.app.push_screen(ListScreen(list(listing.crumbs), listing.columns, listing.items, on_open=on_open,
+                                        header=listing.header, portal=portal))
+
+    def open_standard_by_alias(self, alias: str) -> None:
+        """`:compliance <part of a name>`: one standard matches (or one is named exactly so) -> its controls; several
+        -> the pane filtered to them."""
+        snap = self.mdc.snap
+        cdata = snap.data("compliance") if snap is not None else None
+        needle = STANDARD_ALIASES.get(alias, alias)
+        found = standards_matching(cdata.standards if cdata else (), needle)
+        exact = [s for s in found if name_words(s.name) == name_words(needle)]
+        if len(found) == 1 or len(exact) == 1:
+            self.open_standard((exact or found)[0].name)
+        elif found:
+            self.compliance.apply_filter(name_words(needle))
+            self.app.notify(f"{len(found)} standards match {alias!r}: enter opens one", timeout=3)
+        else:
+            self.app.notify(f"no standard matches {alias!r} (yet)", severity="warning")
+
+    def open_standard(self, name: str) -> None:
+        self.app.notify(f"loading the controls of {name}…", timeout=2)
+        self.run_worker(partial(self._controls_job, name), thread=True, exclusive=True, group="drill",
+                        exit_on_error=False, name="controls")
+
+    def _controls_job(self, name: str) -> None:
+        svc = self.mdc.service
+        try:
+            controls = svc.compliance_controls(name) if svc is not None else []
+        except Exception as e:  # noqa: BLE001 - any failure of the service becomes one line, never a traceback
+            self.app.call_from_thread(self.app.notify, f"{name}: {' '.join(str(e).split())}", severity="error")
+            return
+        self.app.call_from_thread(self._show_controls, name, controls)
+
+    def _show_controls(self, name: str, controls: list[m.ComplianceControl]) -> None:
+        from tui.render import detail
+
+        self.push_listing(detail.controls_listing(name, controls),
+                          on_open=lambda it: self.open_control(name, it.payload))
+
+    def open_control(self, standard: str, c: m.ComplianceControl) -> None:
+        self.run_worker(partial(self._control_job, standard, c), thread=True, exclusive=True, group="drill",
+                        exit_on_error=False, name="control")
+
+    def _control_job(self, standard: str, c: m.ComplianceControl) -> None:
+        svc = self.mdc.service
+        try:
+            keys = set(svc.compliance_failing_keys(standard, c.name)) if svc is not None else set()
+        except Exception as e:  # noqa: BLE001 - any failure of the service becomes one line, never a traceback
+            self.app.call_from_thread(self.app.notify, f"{c.name}: {' '.join(str(e).split())}", severity="error")
+            return
+        rows = [r for r in self.mdc.recs_rows if r.assessment_key.lower() in keys and r.status == "Unhealthy"]
+        self.app.call_from_thread(self._show_control, standard, c, rows)
+
+    def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation]) -> None:
+        from tui.render import detail
+        from tui.render.links import recommendation_link
+
+        listing = detail.control_failing_listing(standard, c, rows)
+        crumbs = list(listing.crumbs)
+        self.push_listing(listing, on_open=lambda it: self.push_detail(detail.recommendation_detail(
+            it.payload, self.mdc.recs_rows, crumbs + [it.payload.resource_name or "?"])),
+            portal=lambda it: recommendation_link(it.payload.assessment_key))
+
+    def _tenant(self) -> str | None:
+        snap = self.mdc.snap
+        return snap.tenant_id if snap is not None else None
+
+    # ------------------------------------------------------------------------------------------- palette
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        cmds: list[tuple[str, str, Callable[[], Any]]] = []
+        for name in VIEW_NAMES:
+            cmds.append((f"View: {PANE_TYPES[name].title_text}", f":{name}", partial(self.action_show_pane, name)))
+        for alias, label in (("mcsb", "Microsoft cloud security benchmark"), ("cis", "CIS"), ("pci", "PCI DSS"),
+                             ("fsbp", "AWS Foundational Security BP")):
+            cmds.append((f"Compliance: {label} controls", f":compliance {alias}",
+                         partial(self.run_command, f"compliance {alias}")))
+        cmds += [
+            ("Refresh now", "r", self.mdc.action_refresh),
+            ("Filter the focused table", "/", self.action_filter),
+            ("Open the selection", "enter", self.action_open),
+            ("Azure portal link of the selection", "b", self.action_portal),
+            ("Export the snapshot (JSON)", "e", self.action_export),
+            ("Help: every key", "?", self.mdc.action_help),
+            ("Quit", "q", self.app.exit),
+        ]
+        return cmds
+
+
+def _worst(a: m.SectionStatus, b: m.SectionStatus) -> PaneState:
+    order = {"ok": 0, "stale": 1, "error": 2}
+    return a.status if order.get(a.status, 0) >= order.get(b.status, 0) else ("stale" if b.status != "ok" else "ok")
+
+
+__all__ = ["DashboardScreen", "DashboardCommands", "PANE_TYPES", "VIEWS"]

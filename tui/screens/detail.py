@@ -1,0 +1,178 @@
+"""Screens above the dashboard: detail views, drill-down lists, help. `esc` walks back; a breadcrumb shows the way.
+
+They display what tui.render.detail made (text, rows); they never compute it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from tui.render.rows import Item, sort_items
+from widgets.footer import Footer
+from widgets.panes import table_columns
+from widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from tui.app import MdcApp
+
+KEYS_HELP: tuple[tuple[str, str], ...] = (
+    ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
+    (":", "jump to a view: :accounts :plans :arc :recs :compliance [any part of a standard's name] :quit"),
+    ("/", "filter the focused table: text, sev:high, status:unhealthy, account:2109, region:eu-, !negate"),
+    ("enter", "open the selection (account, region's stuck instances, recommendation, standard's controls)"),
+    ("esc", "back (closes the filter, then the screen)"),
+    ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
+    ("s / S", "sort the focused table by the next column / reverse (numbers by value)"),
+    ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
+    ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
+    ("o", "onboarding: connect an AWS account (wizard), the classic flow, remove classic connectors"),
+    ("ctrl+p", "command palette: every action and view"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+
+class Breadcrumb(Static):
+    """Where you are; when it does not fit, the oldest crumbs give way (the most specific one stays)."""
+
+    DEFAULT_CSS = "Breadcrumb { height: 1; background: $boost; padding: 0 1; color: $text; }"
+
+    def __init__(self, crumbs: Sequence[str]) -> None:
+        super().__init__("")
+        self.crumbs = list(crumbs)
+
+    def on_resize(self) -> None:
+        self.update(self.fit(self.size.width))
+
+    def on_mount(self) -> None:
+        self.update(self.fit(self.size.width or 78))
+
+    def fit(self, width: int) -> str:
+        crumbs = list(self.crumbs)
+        text = " › ".join(crumbs)
+        while len(text) > width and len(crumbs) > 1:
+            crumbs.pop(0)
+            text = "… › " + " › ".join(crumbs)
+        return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+class DetailScreen(Screen[None]):
+    """A titled, scrollable detail view of one thing (account, instance, recommendation, control)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("b", "portal", "Portal link"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+    DEFAULT_CSS = """
+    DetailScreen > VerticalScroll { padding: 0 1; }
+    DetailScreen .detail--body { width: 1fr; }
+    """
+
+    def __init__(self, crumbs: Sequence[str], body: Any, portal: str | None = None) -> None:
+        super().__init__()
+        self.crumbs = list(crumbs)
+        self.body = body
+        self.portal = portal
+
+    def compose(self) -> ComposeResult:
+        yield Breadcrumb(self.crumbs)
+        with VerticalScroll():
+            yield Static(self.body, classes="detail--body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_portal(self) -> None:
+        cast("MdcApp", self.app).show_portal(self.portal)
+
+
+class ListScreen(Screen[None]):
+    """A drill-down list (stuck instances, controls, failing resources); enter opens the row via `on_open`.
+    On the Line-API VirtualTable: a control can fail on thousands of resources (the stock DataTable measures
+    every cell: seconds of frozen screen at that size); s / S sort it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("b", "portal", "Portal link"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self, crumbs: Sequence[str], columns: Sequence[tuple[str, int | None]], items: list[Item],
+                 on_open: Callable[[Item], None] | None = None, header: str = "",
+                 portal: Callable[[Item], str | None] | None = None) -> None:
+        super().__init__()
+        self.crumbs = list(crumbs)
+        self.columns = list(columns)
+        self.items = items
+        self.shown: list[Item] = list(items)  # in the table's order (s / S sort it)
+        self.on_open = on_open
+        self.header = header
+        self.portal_of = portal
+
+    def compose(self) -> ComposeResult:
+        yield Breadcrumb(self.crumbs)
+        if self.header:
+            yield Static(self.header, classes="list--header")
+        yield VirtualTable(table_columns(self.columns), empty_text="(none)")
+        yield Footer()
+
+    DEFAULT_CSS = """
+    ListScreen .list--header { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    ListScreen VirtualTable { height: 1fr; max-height: 100%; }
+    """
+
+    def on_mount(self) -> None:
+        t = self.query_one(VirtualTable)
+        t.set_rows([it.cells for it in self.shown], keys=[it.key for it in self.shown])
+        t.focus()
+
+    def selected(self) -> Item | None:
+        t = self.query_one(VirtualTable)
+        if not self.shown or t.cursor_row >= len(self.shown):
+            return None
+        return self.shown[t.cursor_row]
+
+    def on_virtual_table_row_selected(self, event: VirtualTable.RowSelected) -> None:
+        event.stop()
+        it = self.selected()
+        if it is not None and self.on_open is not None:
+            self.on_open(it)
+
+    def on_virtual_table_sort_requested(self, event: VirtualTable.SortRequested) -> None:
+        event.stop()
+        self.shown = sort_items(self.items, self.columns, event.column_key, event.descending)
+        t = self.query_one(VirtualTable)
+        t.set_sort(event.column_key, event.descending)
+        t.set_rows([it.cells for it in self.shown], keys=[it.key for it in self.shown])
+
+    def action_portal(self) -> None:
+        it = self.selected()
+        cast("MdcApp", self.app).show_portal(self.portal_of(it) if (it and self.portal_of) else None)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: round $accent; padding: 0 1;
+                                  background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("mdc-aws keys\n\n", style="bold")
+        for k, v in KEYS_HELP:
+            t.append(f"{k:>10}  ", style="bold")
+            t.append(v + "\n")
+        t.append("\nStates: ✔ ok · ▲ stale (last good data, with its age and the error) · ✖ error · ⟳ loading\n")
+        t.append("Filter language: terms AND together; field:value (sev status account region type std);\n"
+                 "\"quoted phrase\"; !term negates a term; a leading ! negates the whole filter.\n")
+        with VerticalScroll():
+            yield Static(t)
