@@ -453,3 +453,24 @@ def test_control_failing_listing() -> None:
 
 def test_json_block_is_sorted_indented_json() -> None:
     assert rd.json_block({"b": 1, "a": NOW}) == '{\n  "a": "2026-11-29 09:30:00+00:00",\n  "b": 1\n}'
+
+
+def test_the_flexible_column_takes_the_free_width() -> None:
+    """Issue 12 point 9: at 160 columns the controls list's TITLE gets every cell the other columns leave; at 80 it
+    keeps at least its old width; a narrower table drops the rightmost columns before it shrinks."""
+    from tui.render.detail import CONTROLS_COLUMNS
+    from tui.render.rows import ACCOUNT_COLUMNS, COMPLIANCE_COLUMNS
+    from widgets.panes import table_columns
+    from widgets.virtual_table import layout_columns
+
+    def widths(columns, width):
+        cols = table_columns(columns)
+        return {cols[i].label: w for i, _, w in layout_columns(cols, width)}
+
+    wide = widths(CONTROLS_COLUMNS, 158)
+    assert wide["TITLE"] == 158 - (16 + 11 + 7) - 3 and wide["CONTROL"] == 16
+    assert widths(CONTROLS_COLUMNS, 78)["TITLE"] == 78 - (16 + 11 + 7) - 3 >= 41
+    assert widths(COMPLIANCE_COLUMNS, 120)["STANDARD"] == 120 - (17 + 4 + 4 + 4 + 5 + 6) - 6
+    assert widths(ACCOUNT_COLUMNS, 60)["NAME"] == 16  # the fixed columns before it grow first
+    narrow = widths(ACCOUNT_COLUMNS, 44)
+    assert narrow["NAME"] == 16 and "HEALTH" not in narrow and "ACCOUNT" in narrow

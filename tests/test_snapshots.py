@@ -432,6 +432,11 @@ def test_compliance_controls(snap_compare) -> None:
     assert snap_compare(make_app(), terminal_size=NARROW, run_before=keys("5", "enter", screen=ListScreen))
 
 
+def test_compliance_controls_wide(snap_compare) -> None:
+    """160x48: the TITLE column takes the free width (whole control titles, not cut at ~40 characters)."""
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=keys("5", "enter", screen=ListScreen))
+
+
 def test_control_failing_resources(snap_compare) -> None:
     async def run_before(pilot: Any) -> None:
         await keys("5", "enter", screen=ListScreen)(pilot)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from tui.render.rows import (ACCOUNT_COLUMNS, COMPLIANCE_COLUMNS, ONBOARDING_COLUMNS, PLAN_COLUMNS, Columns, Item,
+from tui.render.rows import (ACCOUNT_COLUMNS, COMPLIANCE_COLUMNS, ONBOARDING_COLUMNS, PLAN_COLUMNS, Columns, Flex, Item,
                              account_items, compliance_items, onboarding_items, plan_items, rec_cells, sort_items)
 
 from .pane import Pane
@@ -25,11 +25,17 @@ if TYPE_CHECKING:  # imported where used: the dashboard's first frame (rows from
 
 
 def table_columns(columns: Sequence[tuple[str, int | None]]) -> list[Column]:
-    """(label, width) pairs as VirtualTable columns: leftmost matter most (a narrow table drops from the right)."""
+    """(label, width) pairs as VirtualTable columns: leftmost matter most (a narrow table drops from the right); a
+    `Flex` width (or None) is the flexible column: at least that wide, it takes the width the others leave free."""
     n = len(columns)
-    return [Column(label, label, width=width, min_width=None if width is None else min(width, max(3, len(label))),
-                   priority=n - i)
-            for i, (label, width) in enumerate(columns)]
+    out = []
+    for i, (label, width) in enumerate(columns):
+        if width is None or isinstance(width, Flex):
+            out.append(Column(label, label, width=None, min_width=None if width is None else int(width),
+                              priority=n - i))
+        else:
+            out.append(Column(label, label, width=width, min_width=min(width, max(3, len(label))), priority=n - i))
+    return out
 
 
 class TablePane(Pane):

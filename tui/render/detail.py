@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rich.text import Text
 
 from .links import recommendation_link, resource_link
-from .rows import Columns, Item, RegionStuck, rec_cells
+from .rows import Columns, Flex, Item, RegionStuck, rec_cells
 
 if TYPE_CHECKING:  # imported where used: a drill-down opens only once the snapshot has loaded
     from datetime import datetime
@@ -18,10 +18,11 @@ if TYPE_CHECKING:  # imported where used: a drill-down opens only once the snaps
     from tui.core import derive as d
     from tui.core import model as m
 
-STUCK_COLUMNS: Columns = (("INSTANCE", 19), ("REGION", 10), ("REASON", 19), ("SSM", 10), ("ARC", 6),
+STUCK_COLUMNS: Columns = (("INSTANCE", 19), ("REGION", 10), ("REASON", Flex(19)), ("SSM", 10), ("ARC", 6),
                           ("NEXT SCAN", 10))
-CONTROLS_COLUMNS: Columns = (("CONTROL", 16), ("STATE", 11), ("FAILING", 7), ("TITLE", 41))
-FAILING_COLUMNS: Columns = (("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14), ("RECOMMENDATION", 19))
+CONTROLS_COLUMNS: Columns = (("CONTROL", 16), ("STATE", 11), ("FAILING", 7), ("TITLE", Flex(41)))
+FAILING_COLUMNS: Columns = (("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14),
+                            ("RECOMMENDATION", Flex(19)))
 AFFECTED_SHOWN = 50  # a recommendation's detail lists this many affected resources, then says how many more
 CONTROL_ORDER = {"Failed": 0, "Passed": 1, "Skipped": 2, "Unsupported": 3}  # the controls listing: failing first
 

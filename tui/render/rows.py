@@ -16,16 +16,24 @@ if TYPE_CHECKING:  # imported where used: the dashboard's first frame (rows from
     from tui.core import derive as d
     from tui.core import model as m
 
-Columns = tuple[tuple[str, int | None], ...]  # (label, width) per column; None: the flexible column
 
-ACCOUNT_COLUMNS: Columns = (("ACCOUNT", 12), ("NAME", 16), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4),
+
+class Flex(int):
+    """The width of a table's flexible column: its narrowest before the table drops columns; it takes every cell the
+    other columns leave free (a wide terminal shows whole names and titles instead of cutting them)."""
+
+
+Columns = tuple[tuple[str, int | None], ...]  # (label, width) per column; Flex(n) / None: the flexible column
+
+ACCOUNT_COLUMNS: Columns = (("ACCOUNT", 12), ("NAME", Flex(16)), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4),
                             ("HEALTH", 10))
-PLAN_COLUMNS: Columns = (("ACCOUNT", 12), ("CSPM", 4), ("DCSPM", 5), ("SERVERS", 24), ("CONTAINERS", 10),
+PLAN_COLUMNS: Columns = (("ACCOUNT", 12), ("CSPM", 4), ("DCSPM", 5), ("SERVERS", Flex(24)), ("CONTAINERS", 10),
                          ("DATABASES", 9))
-ONBOARDING_COLUMNS: Columns = (("ACCOUNT", 12), ("REGION", 14), ("EC2", 4), ("SSM", 15), ("ARC", 15), ("STUCK", 5))
+ONBOARDING_COLUMNS: Columns = (("ACCOUNT", 12), ("REGION", Flex(14)), ("EC2", 4), ("SSM", 15), ("ARC", 15),
+                               ("STUCK", 5))
 # UNSUP: controls Unsupported everywhere (their own state: never counted as skipped)
-COMPLIANCE_COLUMNS: Columns = (("STANDARD", 31), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4), ("UNSUP", 5),
-                               ("TREND", 6))
+COMPLIANCE_COLUMNS: Columns = (("STANDARD", Flex(31)), ("SCORE", 17), ("PASS", 4), ("FAIL", 4), ("SKIP", 4),
+                               ("UNSUP", 5), ("TREND", 6))
 
 SEV_GLYPH = {"High": "● High", "Medium": "◐ Med", "Low": "○ Low"}
 SEV_STYLE = {"High": "bold red", "Medium": "yellow", "Low": "dim"}
