@@ -75,7 +75,7 @@ def child_mdc(out: str, data_dir: str) -> None:
             now = time.monotonic()
             marks.setdefault("first_frame", now)
             # the cached panes show from the view kept with the latest snapshot (history_as_of set before the first
-            # frame), or, without one, from the snapshot itself (self.snap, loaded in on_mount)
+            # frame), or, without one, from the snapshot itself (self.snap, loaded by the start-up worker at once)
             if (self.snap is not None or self.history_as_of is not None) and "cached_frame" not in marks:
                 marks["cached_frame"] = now
                 _write(out, marks)

@@ -301,6 +301,7 @@ async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path
                 assert [(k, c) for k, c, _ in before_load[n]] == rows
                 assert all(p is None for _, _, p in before_load[n])
             assert "111111111111" in before_load["screen"] and "stale" in before_load["screen"]
+            assert "▲ from history" in before_load["screen"]  # the top bar of that first frame says so too
             # then the snapshot itself: the same rows, now with what enter opens
             acc = app2.dashboard.pane("accounts")
             assert [(it.key, it.cells) for it in acc.items] == drawn["accounts"]
@@ -317,6 +318,43 @@ async def test_next_start_draws_the_cached_view_then_loads_the_snapshot(tmp_path
     async with app3.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app3, lambda: app3.snap is not None)  # loaded by the start-up worker
         assert all(it.payload is not None for it in app3.dashboard.pane("accounts").items)
+
+
+async def test_onboarding_opens_once_and_the_palette_offers_dashboard_commands_only_there() -> None:
+    """`o` on any screen above an open onboarding does nothing (review of issue 12: a DetailScreen over a flow let a
+    second onboarding stack up); the dashboard's palette entries (open, filter, portal) are the dashboard screen's,
+    not the app's, so they cannot act on the hidden dashboard from another screen."""
+    from textual.command import CommandPalette
+
+    from tui.screens.dashboard import DashboardCommands
+    from tui.screens.detail import DetailScreen
+    from tui.screens.onboarding import OnboardingHome
+
+    assert DashboardCommands not in MdcApp.COMMANDS
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.dashboard.pane("accounts").state == "ok")
+        await pilot.press("o")
+        await settle(pilot, app, lambda: isinstance(app.screen, OnboardingHome))
+        app.push_screen(DetailScreen(["Dashboard", "Onboarding", "template"], "text"))
+        await pilot.pause()
+        depth = len(app.screen_stack)
+        await pilot.press("o")
+        await pilot.pause()
+        assert len(app.screen_stack) == depth and isinstance(app.screen, DetailScreen)
+        await pilot.press("ctrl+p")
+        await settle(pilot, app, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Filter the focused")
+        await pilot.pause(0.5)
+        assert "focused table" not in screen_text(app)  # (the palette highlights the matched letters apart)
+        await pilot.press("escape")
+        await pilot.press("escape")
+        await pilot.press("escape")
+        await settle(pilot, app, lambda: len(app.screen_stack) == 1)
+        await pilot.press("ctrl+p")
+        await settle(pilot, app, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Filter the focused")
+        await settle(pilot, app, lambda: "focused table" in screen_text(app))
 
 
 async def test_help_lists_every_key() -> None:

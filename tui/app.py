@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Protocol
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
@@ -22,7 +22,7 @@ from tui.core.config import Settings
 from tui.core.history import History
 from tui.core.memory import POLICY
 from tui.render.cache import VIEW_FORMAT, text_from_plain, text_to_plain
-from tui.screens.dashboard import DashboardCommands, DashboardScreen
+from tui.screens.dashboard import DashboardScreen
 from widgets.pane import age_text
 
 if TYPE_CHECKING:  # imported where used: none of these is on the way to the first frame
@@ -49,7 +49,6 @@ class MdcApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mdc-aws"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
-    COMMANDS = App.COMMANDS | {DashboardCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh"),
         Binding("o", "onboard", "Onboard"),
@@ -168,6 +167,9 @@ class MdcApp(App[None]):
                 settings = self.settings = self.estate.start(settings)
             factory = self.service_factory or self._process_service
             self.service = factory(settings, prev)
+            if self._quitting:  # quit while it started: on_unmount's stop has run already
+                self._stop_children()
+                return
             self.post_message(Booted(None))
         except Exception as e:  # noqa: BLE001 - shown in the panes (plain text: its [demo] shows), never a traceback
             self.post_message(Booted(" ".join(str(e).split())[:400] or e.__class__.__name__))
@@ -379,9 +381,11 @@ class MdcApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # an onboarding flow owns its screen: r and o do nothing there (o would open onboarding again, r would change
         # what the flow is reading) and stay out of its footer
-        if action in ("refresh", "onboard") and getattr(self.screen, "OWNS_KEYS", False):
+        try:
+            screen = self.screen
+        except ScreenStackError:  # no screen left (the app is closing)
             return False
-        return True
+        return not (action in ("refresh", "onboard") and getattr(screen, "OWNS_KEYS", False))
 
     def action_refresh(self) -> None:
         if self.service is None:

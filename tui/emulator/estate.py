@@ -428,7 +428,7 @@ def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 6
                 raise RuntimeError(f"the emulated estate did not start within {timeout_s:.0f} s")
             time.sleep(0.05)
         info = EstateInfo.from_json(Path(ready).read_text(encoding="utf-8"))
-    except BaseException:  # failed, timed out, or a signal/KeyboardInterrupt while waiting: leave nothing behind
+    except BaseException:  # failed, timed out, a signal or KeyboardInterrupt: clean up, then re-raise
         if proc is not None and proc.poll() is None:
             proc.kill()
             try:

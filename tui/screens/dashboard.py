@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, cast
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.containers import Container
@@ -65,6 +65,7 @@ def _dashboard(app: Any) -> DashboardScreen:
 
 
 class DashboardScreen(Screen[None]):
+    COMMANDS = {DashboardCommands}  # in the palette only while the dashboard is the screen shown
     # r, o, ? and q are the app's (they work on every screen); listed here too so this footer reads in this order
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "show_pane('accounts')", "Accounts", show=False),
@@ -89,6 +90,7 @@ class DashboardScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self.active = "accounts"
+        self._topbar = Text()  # kept: the status may be set before the top bar is composed (the first frame)
         # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
         self._panes: dict[str, Pane] = {name: cls(id=f"pane-{name}", classes="pane")
                                         for name, cls in PANE_TYPES.items()}
@@ -100,7 +102,7 @@ class DashboardScreen(Screen[None]):
         return cast("MdcApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="topbar")
+        yield Static(self._topbar, id="topbar")
         yield Static("", id="tabs")
         with Container(id="panes"):
             # only the active pane is mounted before the first frame; the others right after it (textual Lazy)
@@ -116,7 +118,10 @@ class DashboardScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # under a modal (help) this screen's footer stays in sight: it shows only the keys that still reach a handler
-        return self.app.screen is self
+        try:
+            return self.app.screen is self
+        except ScreenStackError:  # no screen left (the app is closing)
+            return False
 
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a screen above: the footer loses this screen's own keys (check_action)
@@ -199,11 +204,12 @@ class DashboardScreen(Screen[None]):
         """The top bar (scope and the age of the data) and every pane's title age."""
         for p in self._panes.values():
             p.refresh_title(now)
+        self._topbar = Text.assemble(("mdc-aws ", "bold"), f"{scope}  ", (age, "italic"))
         try:
             top = self.query_one("#topbar", Static)
         except NoMatches:  # not composed yet, or being torn down (the app is closing)
             return
-        top.update(Text.assemble(("mdc-aws ", "bold"), f"{scope}  ", (age, "italic")))
+        top.update(self._topbar)
 
     # ------------------------------------------------------------------------------------------- cached view
 
@@ -375,12 +381,14 @@ class DashboardScreen(Screen[None]):
 
     def open_selection(self, pane: str) -> None:
         """Open what the selected row of ``pane`` stands for, chosen by what it is (not by the pane)."""
+        sel = self.pane(pane).selection()
+        if sel is None:  # nothing selected, or rows from the cached view (the snapshot has not loaded yet)
+            return
         from tui.core import derive as d
         from tui.core import model as m
         from tui.render import detail
         from tui.render.rows import RegionStuck
 
-        sel = self.pane(pane).selection()
         snap = self.mdc.snap
         if isinstance(sel, d.AccountView) and snap is not None:
             self.push_detail(detail.account_detail(snap, sel))

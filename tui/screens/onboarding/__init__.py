@@ -128,7 +128,9 @@ class OnboardingHome(OwnsKeys, Screen[None]):
 
 def open_onboarding(app: MdcApp, flow: str | None = None) -> None:
     """`o` (or `mdc-aws onboard`): the onboarding home over the dashboard, then ``flow`` ("native", "classic",
-    "remove") when one is named."""
+    "remove") when one is named. Once: `o` while it is open (on any screen above it) does nothing."""
+    if any(isinstance(s, OnboardingHome) for s in app.screen_stack):
+        return
     home = OnboardingHome(Ctx(app))
     app.push_screen(home)
     if flow:

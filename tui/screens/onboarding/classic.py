@@ -440,12 +440,12 @@ class ClassicArcStep(ClassicStep):
                          cancelled=lambda: self.say("cancelled: " + NOTHING_SENT))
 
 
-# ---------------------------------------------------------------------------------------------------------- step 5
-
     def _failed_then_check(self, message: str) -> None:
         self.say(Text(message), error=True)
         self._check()
 
+
+# ---------------------------------------------------------------------------------------------------------- step 5
 
 class ClassicReviewStep(ClassicStep):
     INDEX = 4

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Checkbox, RadioButton, RadioSet, Static
 
-from tui.core.model import ALWAYS_ON_PLAN_KEYS, PLAN_KEYS  # the plan vocabulary (model.PLANS): cheap constants
+from tui.core.model import ALWAYS_ON_PLAN_KEYS, OPTIONAL_PLAN_KEYS, PLAN_KEYS  # the plan vocabulary (cheap)
 
 from . import bridge
 from .common import (AWS_REGIONS, AZURE_LOCATIONS, NOTHING_SENT, Ctx, Field, FlowScreen, SelectField, one_line,
@@ -313,7 +313,7 @@ class PlansStep(NativeStep):
             info.update(self._info(key, on))
             info.set_class(not on, "-off")
         self._show_settings()
-        if key in ("servers", "containers", "databases", "defender_cspm", "arc_auto_provisioning"):
+        if key in OPTIONAL_PLAN_KEYS or key == "arc_auto_provisioning":
             self._check()
         self.say("")
 

@@ -72,7 +72,10 @@ class RemoveClassicScreen(OwnsKeys, Screen[None]):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        for label, width in (("NAME", 20), ("AWS ACCOUNT", 12), ("AUTH", 9), ("DUPLICATES", 16), ("HEALTH", 10)):
+        # NAME sized to the names (whole, not cut at 20); the others fixed
+        columns: tuple[tuple[str, int | None], ...] = (("NAME", None), ("AWS ACCOUNT", 12), ("AUTH", 9),
+                                                       ("DUPLICATES", 16), ("HEALTH", 10))
+        for label, width in columns:
             t.add_column(label, width=width)
         self.fill()
         t.focus()
