@@ -9,7 +9,9 @@ Its own keys work on every screen: r refresh, o onboarding, ? help, q quit.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Protocol
@@ -91,6 +93,8 @@ class MdcApp(App[None]):
         self._refreeze_pending = False
         self._history_said: set[str] = set()  # history problems already shown (each once)
         self._dashboard = DashboardScreen()
+        self._history_load: Future[SnapshotLoaded | None] | None = None  # the snapshot read beside the start-up
+        self._view_blob: str | None = None  # the cached view, read on load, shown on mount
         if theme:
             self.theme = theme
 
@@ -112,14 +116,34 @@ class MdcApp(App[None]):
 
     # ------------------------------------------------------------------------------------------- start-up
 
+    def _prepare_first_frame(self) -> None:
+        """(on_load, before the screen is composed.) What the first frame shows: the cached view when the history
+        has one of its latest snapshot; otherwise that snapshot itself, read and derived in a thread started now, so
+        that the work overlaps the app's start-up (a Textual worker would only start after the first frame)."""
+        try:
+            self._view_blob = self.history.latest_view(VIEW_FORMAT) if self.history is not None else None
+        except Exception:  # noqa: BLE001 - a broken history: no view, the snapshot loads (or says why) instead
+            self._view_blob = None
+        if self._view_blob is None and self.history is not None:
+            self._history_load = self._read_history_in_thread()
+
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
         if self._show_cached_view():
             # the first frame shows the panes as they were drawn from the latest snapshot; the snapshot itself (its
-            # model, derivations, and what enter opens), then the service, load in a worker right after that frame
-            self.call_after_refresh(self._start)
-        else:  # nothing to show yet: the snapshot (then the service) loads at once, beside the first frame
-            self._start()
+            # model, derivations, and what enter opens) loads in the start-up worker right after that frame
+            pass
+        elif self._history_load is not None:
+            # no view: the first frame waits for the snapshot that thread is reading (the UI has nothing else to
+            # show yet); the UI loop itself neither reads nor derives it
+            try:
+                msg = self._history_load.result(timeout=30)
+            except TimeoutError:  # a history on a hung disk: start without it (the start-up worker waits on)
+                msg = None
+            if msg is not None:
+                self.on_snapshot_loaded(msg)
+        # the service (and a demo's estate) start after the first frame: their imports and processes never delay it
+        self.call_after_refresh(self._start)
         if self.start_flow is not None:  # `mdc-aws onboard`: the onboarding screens over the dashboard
             self.call_after_refresh(self.open_onboarding, self.start_flow)
 
@@ -127,7 +151,7 @@ class MdcApp(App[None]):
         """Fill the panes from the view saved with the latest snapshot (see `_save_view`); False when there is none
         that matches it."""
         try:
-            blob = self.history.latest_view(VIEW_FORMAT) if self.history is not None else None
+            blob, self._view_blob = self._view_blob, None
             if blob is None:
                 return False
             from tui.core import codec
@@ -146,19 +170,39 @@ class MdcApp(App[None]):
         self.run_worker(self._start_job, thread=True, exclusive=True, group="boot", exit_on_error=False,
                         name="boot")
 
+    def _read_history(self) -> SnapshotLoaded | None:
+        """(Never on the UI loop.) The latest snapshot of the history with its derivations; None without one."""
+        if self.history is None:
+            return None
+        from tui.messages import derived
+
+        try:
+            prev = self.history.latest()
+            return derived(prev, from_history=True, trends=self._trends(prev)) if prev is not None else None
+        except Exception:  # noqa: BLE001 - a broken history file must not block start-up
+            return None
+
+    def _read_history_in_thread(self) -> Future[SnapshotLoaded | None]:
+        fut: Future[SnapshotLoaded | None] = Future()
+
+        def run() -> None:
+            fut.set_result(self._read_history())  # never raises (see _read_history)
+
+        threading.Thread(target=run, name="mdc-aws-history", daemon=True).start()
+        return fut
+
     def _start_job(self) -> None:
         """The last snapshot from the history (shown at once), then the estate of a demo and the service."""
-        from tui.messages import Booted, derived
+        from tui.messages import Booted
 
+        if self._history_load is not None:  # read beside the first frame, and shown in it
+            msg = self._history_load.result()
+        else:  # the cached view is on screen: now the snapshot behind it
+            msg = self._read_history()
+            if msg is not None:
+                self.post_message(msg)
+        prev = msg.snap if msg is not None else None
         POLICY.prepare()  # before the threads that decode big answers start: see tui.core.memory
-        prev = None
-        if self.history is not None:
-            try:
-                prev = self.history.latest()
-                if prev is not None:
-                    self.post_message(derived(prev, from_history=True, trends=self._trends(prev)))
-            except Exception:  # noqa: BLE001 - a broken history file must not block start-up
-                prev = None
         settings = self.settings
         try:
             if self.estate is not None:
@@ -430,7 +474,6 @@ class MdcApp(App[None]):
     def _stop_children(self, grace_s: float = 2.0) -> None:
         """End the collector and the estate at once (each asked, then killed after ``grace_s``); any thread, any
         number of times."""
-        import threading
 
         def stop_service(svc: Any) -> None:
             try:
@@ -457,8 +500,10 @@ class MdcApp(App[None]):
             t.join(grace_s + 2.5)
 
     def on_load(self) -> None:
-        """SIGHUP (the SSH session or terminal went away) and SIGTERM end the dashboard as q does: children
-        stopped, temp folders removed (a watchdog makes sure of it if the terminal cannot be restored)."""
+        """The first frame's data (see _prepare_first_frame), and signals: SIGHUP (the SSH session or terminal went
+        away) and SIGTERM end the dashboard as q does: children stopped, temp folders removed (a watchdog makes sure
+        of it if the terminal cannot be restored)."""
+        self._prepare_first_frame()
         import asyncio
         import signal
 
@@ -473,7 +518,6 @@ class MdcApp(App[None]):
                 pass
 
     def _exit_on_signal(self, signum: int) -> None:
-        import threading
 
         if getattr(self, "_exit_signal", None):
             return
