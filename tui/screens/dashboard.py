@@ -92,8 +92,13 @@ class DashboardScreen(Screen[None]):
         self.active = "accounts"
         self._topbar = Text()  # kept: the status may be set before the top bar is composed (the first frame)
         # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
-        self._panes: dict[str, Pane] = {name: cls(id=f"pane-{name}", classes="pane")
-                                        for name, cls in PANE_TYPES.items()}
+        self.accounts = AccountsPane(id="pane-accounts", classes="pane")
+        self.plans = PlansPane(id="pane-plans", classes="pane")
+        self.arc = OnboardingPane(id="pane-arc", classes="pane")
+        self.recs = RecommendationsPane(id="pane-recs", classes="pane")
+        self.compliance = CompliancePane(id="pane-compliance", classes="pane")
+        self._panes: dict[str, Pane] = {"accounts": self.accounts, "plans": self.plans, "arc": self.arc,
+                                        "recs": self.recs, "compliance": self.compliance}
 
     # ------------------------------------------------------------------------------------------- layout
 
@@ -132,26 +137,6 @@ class DashboardScreen(Screen[None]):
     def pane(self, name: str) -> Pane:
         """The pane (possibly not mounted yet: panes keep what they are given and show it once mounted)."""
         return self._panes[name]
-
-    @property
-    def accounts(self) -> AccountsPane:
-        return cast(AccountsPane, self._panes["accounts"])
-
-    @property
-    def plans(self) -> PlansPane:
-        return cast(PlansPane, self._panes["plans"])
-
-    @property
-    def arc(self) -> OnboardingPane:
-        return cast(OnboardingPane, self._panes["arc"])
-
-    @property
-    def recs(self) -> RecommendationsPane:
-        return cast(RecommendationsPane, self._panes["recs"])
-
-    @property
-    def compliance(self) -> CompliancePane:
-        return cast(CompliancePane, self._panes["compliance"])
 
     # ------------------------------------------------------------------------------------------- data in
 
