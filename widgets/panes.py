@@ -177,8 +177,16 @@ class OnboardingPane(TablePane):
 
     def set_summary(self, text: str) -> None:
         self.summary = text
-        found = self.query_children(".onboarding--summary") if self._ready else None
-        if found:  # none while the pane leaves the DOM (a late result as the app quits)
+        self._show_summary()
+
+    def after_mount(self) -> None:
+        # a summary given between this pane's compose (lazy, after the first frame) and its mount was not drawn yet
+        self._show_summary()
+        super().after_mount()
+
+    def _show_summary(self) -> None:
+        found = self.query_children(".onboarding--summary")
+        if found:  # none before compose, and while the pane leaves the DOM (a late result as the app quits)
             found.first(Static).update(self.summary)
 
 
