@@ -1,8 +1,10 @@
 """VirtualTable: the Line-API table behind the recommendations/compliance panes (Pilot at 80x24, no timings)."""
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+from typing import AsyncIterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
+from textual.pilot import Pilot
 
 from widgets.virtual_table import Column, VirtualTable, layout_columns
 
@@ -54,6 +57,17 @@ class Host(App[None]):
 
     def of(self, kind: type[Message]) -> list:
         return [m for m in self.messages if isinstance(m, kind)]
+
+
+@contextlib.asynccontextmanager
+async def loaded(n: int, size: tuple[int, int] = (80, 24)) -> AsyncIterator[tuple[Host, Pilot[None], VirtualTable]]:
+    """A Host app on a terminal of ``size`` with ``n`` rows (make_rows) set and painted: (app, pilot, table)."""
+    app = Host()
+    rows, keys = make_rows(n)
+    async with app.run_test(size=size) as pilot:
+        app.table.set_rows(rows, keys)
+        await pilot.pause()
+        yield app, pilot, app.table
 
 
 def screen_text(app: App) -> str:
@@ -203,12 +217,7 @@ async def test_set_rows_keeps_the_cursor_on_its_key() -> None:
 
 
 async def test_narrow_width_drops_low_priority_columns_without_wrapping() -> None:
-    app = Host()
-    rows, keys = make_rows(50)
-    async with app.run_test(size=(40, 12)) as pilot:
-        table = app.table
-        table.set_rows(rows, keys)
-        await pilot.pause()
+    async with loaded(50, size=(40, 12)) as (app, pilot, table):
         assert table.visible_columns == ["sev", "title", "account"]
         lines = screen_lines(app)
         assert len(lines) == 12
@@ -286,12 +295,7 @@ async def test_styled_cells_and_control_characters() -> None:
 
 
 async def test_click_moves_cursor_then_selects_and_header_click_requests_sort() -> None:
-    app = Host()
-    rows, keys = make_rows(40)
-    async with app.run_test(size=(80, 24)) as pilot:
-        table = app.table
-        table.set_rows(rows, keys)
-        await pilot.pause()
+    async with loaded(40) as (app, pilot, table):
         await pilot.click(VirtualTable, offset=(20, 5))
         assert table.cursor_row == 4
         await pilot.click(VirtualTable, offset=(20, 5))
@@ -306,12 +310,7 @@ async def test_click_moves_cursor_then_selects_and_header_click_requests_sort() 
 
 
 async def test_setting_cursor_row_clamps_scrolls_and_announces_each_real_change_once() -> None:
-    app = Host()
-    rows, keys = make_rows(1_000)
-    async with app.run_test(size=(80, 24)) as pilot:
-        table = app.table
-        table.set_rows(rows, keys)
-        await pilot.pause()
+    async with loaded(1_000) as (app, pilot, table):
         app.messages.clear()
         page = table.page_size
 
@@ -406,12 +405,7 @@ async def test_setting_cursor_row_repaints_only_the_two_cursor_lines() -> None:
 
 
 async def test_move_cursor_to_the_same_row_scrolls_it_back_into_view() -> None:
-    app = Host()
-    rows, keys = make_rows(500)
-    async with app.run_test(size=(80, 24)) as pilot:
-        table = app.table
-        table.set_rows(rows, keys)
-        await pilot.pause()
+    async with loaded(500) as (app, pilot, table):
         table.scroll_to(y=300, animate=False)  # the mouse wheel moves the view, not the cursor
         await pilot.pause()
         assert table.cursor_row == 0 and table.scroll_offset.y == 300
