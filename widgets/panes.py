@@ -327,5 +327,3 @@ class LazyCells(Sequence[tuple[Any, ...]]):
             c = self._cache[i] = self.make(self.rows[i])
         return c
 
-
-PANE_TYPES: tuple[type[Pane], ...] = (AccountsPane, PlansPane, OnboardingPane, RecommendationsPane, CompliancePane)

@@ -23,7 +23,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from tui.render.commands import STANDARD_ALIASES, VIEW_NAMES, VIEWS, parse_command
+from tui.render.commands import STANDARD_ALIASES, VIEW_NAMES, parse_command
 from tui.render.rows import Item, name_words, standards_matching
 from widgets.footer import Footer
 from widgets.lazy import SafeLazy
@@ -39,10 +39,7 @@ if TYPE_CHECKING:  # imported where used: none of these is on the way to the fir
     from tui.render.detail import Detail, Listing
     from widgets.pane import PaneState
 
-PANE_TYPES: dict[str, type[Pane]] = {"accounts": AccountsPane, "plans": PlansPane, "arc": OnboardingPane,
-                                     "recs": RecommendationsPane, "compliance": CompliancePane}
 GRID_ORDER = ("accounts", "plans", "arc", "compliance", "recs")  # at 140+ columns (see app.tcss)
-SECTION_OF = {"accounts": "connectors", "plans": "plans", "arc": "onboarding", "compliance": "compliance"}
 
 
 class DashboardCommands(Provider):
@@ -234,7 +231,7 @@ class DashboardScreen(Screen[None]):
         tabs = Text()
         for i, n in enumerate(VIEW_NAMES, 1):
             style = "bold reverse" if n == name else ""
-            tabs.append(f" {i} {PANE_TYPES[n].title_text.split(' ')[0]} ", style=style)
+            tabs.append(f" {i} {self._panes[n].title_text.split(' ')[0]} ", style=style)
             tabs.append(" ")
         try:
             self.query_one("#tabs", Static).update(tabs)
@@ -467,7 +464,7 @@ class DashboardScreen(Screen[None]):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         cmds: list[tuple[str, str, Callable[[], Any]]] = []
         for name in VIEW_NAMES:
-            cmds.append((f"View: {PANE_TYPES[name].title_text}", f":{name}", partial(self.action_show_pane, name)))
+            cmds.append((f"View: {self._panes[name].title_text}", f":{name}", partial(self.action_show_pane, name)))
         for alias, label in (("mcsb", "Microsoft cloud security benchmark"), ("cis", "CIS"), ("pci", "PCI DSS"),
                              ("fsbp", "AWS Foundational Security BP")):
             cmds.append((f"Compliance: {label} controls", f":compliance {alias}",
@@ -489,4 +486,4 @@ def _worst(a: m.SectionStatus, b: m.SectionStatus) -> PaneState:
     return a.status if order.get(a.status, 0) >= order.get(b.status, 0) else ("stale" if b.status != "ok" else "ok")
 
 
-__all__ = ["DashboardScreen", "DashboardCommands", "PANE_TYPES", "VIEWS"]
+__all__ = ["DashboardScreen", "DashboardCommands"]
