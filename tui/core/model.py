@@ -105,6 +105,7 @@ class Connector:
     health_detail: str | None = None
     auth_type: str | None = None  # classic: "awsAssumeRole" | "awsCreds"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    created_at: datetime | None = None  # systemData.createdAt (native): a connector under 12 hours old is pending
 
     def offering(self, offering_type: str) -> Offering | None:
         for o in self.offerings:
@@ -171,6 +172,94 @@ class AwsAccountInventory:
     ssm: tuple[SsmInstance, ...] = ()
     failed_regions: Mapping[str, str] = field(default_factory=dict, compare=False)
     error_kind: str | None = None  # SourceError.kind of `error` ("auth", "throttled", "network", ...) when unreadable
+    setup: AwsAccountSetup | None = None  # what the connector's set-up looks like in AWS (None: not read)
+
+
+# ------------------------------------------------------------------------------------------------ AWS set-up facts
+# What the Defender for Cloud template left in an AWS account, read by tui.core.aws (AwsSource) in the same chain
+# as the inventory (assume the role once, then every read). The health model (tui.core.health) judges them; these
+# only record what AWS answered. A `None` collection means "not read" (an error in `errors` says why), never "none".
+
+
+@dataclass(frozen=True)
+class IamRoleFact:
+    """One IAM role of the account (iam:ListRoles): its name and trust policy; policies only for the CSPM role."""
+
+    name: str
+    trust_policy: str | None = None  # AssumeRolePolicyDocument as JSON text (URL-decoded), None if absent
+    managed_policies: tuple[str, ...] | None = None  # attached policy ARNs (read for the CSPM role only)
+    inline_actions: tuple[str, ...] | None = None  # Allow actions of its inline policies (CSPM role only)
+
+
+@dataclass(frozen=True)
+class OidcProviderFact:
+    """One IAM OIDC identity provider (ListOpenIDConnectProviders + GetOpenIDConnectProvider)."""
+
+    arn: str
+    url: str  # without https://, as IAM answers it ("sts.windows.net/<tenant>/")
+    client_ids: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class StackFact:
+    """The connector's CloudFormation stack (DescribeStacks) and, when not complete, why (DescribeStackEvents)."""
+
+    name: str
+    region: str
+    status: str  # CREATE_COMPLETE | UPDATE_COMPLETE | ROLLBACK_COMPLETE | UPDATE_ROLLBACK_COMPLETE | ...
+    failed_resource: str | None = None  # LogicalResourceId of the first *_FAILED event
+    reason: str | None = None  # its ResourceStatusReason (or StackStatusReason)
+
+
+@dataclass(frozen=True)
+class StackInstanceFact:
+    """One instance of the organization's StackSet (ListStackInstances)."""
+
+    account_id: str
+    region: str
+    status: str  # CURRENT | OUTDATED | INOPERABLE
+    detailed_status: str | None = None  # StackInstanceStatus.DetailedStatus: SUCCEEDED | FAILED | CANCELLED | ...
+    reason: str | None = None  # StatusReason
+
+
+@dataclass(frozen=True)
+class OrgAccountFact:
+    """One account of the AWS organization (organizations:ListAccounts, from the management account)."""
+
+    account_id: str
+    name: str | None = None
+    status: str = "ACTIVE"  # ACTIVE | SUSPENDED | PENDING_CLOSURE
+    joined: datetime | None = None  # JoinedTimestamp: an account under 12 hours old is pending
+
+
+@dataclass(frozen=True)
+class BucketQueueFact:
+    """An S3 bucket that CloudTrail writes to (DescribeTrails) whose event notifications go to an SQS queue."""
+
+    bucket: str
+    queue_arn: str
+
+
+@dataclass(frozen=True)
+class AwsAccountSetup:
+    """The Defender for Cloud set-up of one AWS account as AWS shows it. Every field None = not read."""
+
+    account_id: str
+    roles: tuple[IamRoleFact, ...] | None = None
+    oidc_providers: tuple[OidcProviderFact, ...] | None = None
+    stack: StackFact | None = None  # None with stack_searched=True: no connector stack found in `stack_regions`
+    stack_searched: bool = False
+    stack_regions: tuple[str, ...] = ()  # where the stack was looked for
+    # management account only (None elsewhere):
+    stackset_instances: tuple[StackInstanceFact, ...] | None = None
+    trusted_access: bool | None = None  # CloudFormation StackSets trusted access in AWS Organizations
+    org_accounts: tuple[OrgAccountFact, ...] | None = None
+    trail_bucket_queues: tuple[BucketQueueFact, ...] | None = None  # CloudTrail buckets notifying an SQS queue
+    # billable resources the plans count (counts only): "ec2_running", "s3_buckets", "rds_instances",
+    # "eks_clusters"; a key missing = not read
+    billable: Mapping[str, int] = field(default_factory=dict, compare=False)
+    errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # read ("iam", "cloudformation", ...) -> why
 
 
 @dataclass(frozen=True)
@@ -282,6 +371,11 @@ class ConnectorsData:
 
     connectors: tuple[Connector, ...]
     skipped: tuple[str, ...] = ()  # "name: reason" of connectors skipped (other clouds, malformed)
+    # lower-case connector id -> the management locks that cover it (on the connector, its resource group or its
+    # subscription), each "Level name (scope)"; a connector missing here has none, or locks were not read
+    # (locks_read False)
+    locks: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    locks_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,6 +384,9 @@ class PlansData:
 
     pricings: tuple[Pricing, ...]
     pricing_errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # subscription -> error
+    # subscription -> resource provider namespace -> registrationState (Microsoft.Security, Microsoft.HybridCompute,
+    # Microsoft.GuestConfiguration); a subscription missing here was not read
+    providers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
