@@ -18,6 +18,7 @@ from rich.text import Text
 
 from tui.core import derive as d
 from tui.core import model as m
+from tui.core.health import CODE_BY_NAME, STATE_ORDER, AccountCost, Health, HealthIssue, OrgCoverage, PlanCost
 from tui.render import detail as rd
 from tui.render import links
 from tui.render.rows import (ACCOUNT_COLUMNS, COMPLIANCE_COLUMNS, ONBOARDING_COLUMNS, PLAN_COLUMNS, Item, RegionStuck,
@@ -131,6 +132,24 @@ def views(snap: m.Snapshot) -> dict[str, d.AccountView]:
     return {v.aws_account_id: v for v in d.account_views(snap)}
 
 
+def issue(code: str, message: str | None = None) -> HealthIssue:
+    return HealthIssue(code, message or f"{code} found here", f"do what {code} needs")
+
+
+def health(*issues: HealthIssue | str) -> Health:
+    """A Health with these issues (codes or HealthIssues), its state their worst level: made here, not by
+    tui.core.health, so these tests read the UI alone."""
+    its = tuple(i if isinstance(i, HealthIssue) else issue(i) for i in issues)
+    levels = {i.level for i in its}
+    return Health(next((s for s in STATE_ORDER if s in levels), "healthy"), its)
+
+
+def planted(v: d.AccountView, h: Health | None = None, **kw: Any) -> d.AccountView:
+    """`v` with a health (healthy by default) and, in `kw`, connector_health / org_coverage / cost."""
+    return replace(v, health=h or Health("healthy"), **{"connector_health": {}, "org_coverage": None, "cost": None,
+                                                         **kw})
+
+
 def plain(cells: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(c.plain if isinstance(c, Text) else c for c in cells)
 
@@ -162,29 +181,119 @@ def test_the_render_package_loads_no_textual_and_no_core_model_on_import() -> No
 
 def test_account_rows(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
     cd = snap.data("connectors")
-    items = account_items(list(views.values()), d.org_rollup(cd.connectors))
+    vs = [planted(views[MGMT]), planted(views[MEMBER], health("pending-first-scan")),
+          planted(views[DUP], health("classic-retired", "classic-native-duplicate")),
+          planted(views[CLASSIC], health("classic-retired")), planted(views[UNREAD], health("aws-unreadable"))]
+    items = account_items(vs, d.org_rollup(cd.connectors))
     by = {it.key: it for it in items}
     assert list(by) == [MGMT, MEMBER, DUP, CLASSIC, UNREAD]
     assert all(len(it.cells) == len(ACCOUNT_COLUMNS) for it in items)
-    assert all(isinstance(it.payload, d.AccountView) and it.payload.aws_account_id == it.key for it in items)
+    assert [it.payload for it in items] == vs
     mg = by[MGMT]
-    assert plain(mg.cells) == (MGMT, "aws-mgmt", "native", "mgmt 1m", "2", "4h", "✔ ok")
+    assert plain(mg.cells) == (MGMT, "aws-mgmt", "native", "mgmt 1m", "2", "4h", "✔ healthy")
     assert style(mg.cells[6]) == "green"
-    assert mg.fields == {"account": MGMT, "region": "eu-west-1 us-east-1", "type": "native", "status": "✔ ok"}
-    assert mg.text == f"{MGMT} aws-mgmt native management ✔ ok"
-    assert plain(by[MEMBER].cells)[3:6] == ("member", "1", "12h")
+    assert mg.fields == {"account": MGMT, "region": "eu-west-1 us-east-1", "type": "native", "status": "healthy"}
+    assert mg.text == f"{MGMT} aws-mgmt native management healthy"
+    member = by[MEMBER]
+    assert plain(member.cells)[3:] == ("member", "1", "12h", "● pending") and style(member.cells[6]) == "cyan"
+    assert member.fields["status"] == "pending pending-first-scan"
     dup = by[DUP]
-    assert plain(dup.cells)[2] == "native+classic ▲" and style(dup.cells[2]) == "yellow"
-    assert plain(dup.cells)[6] == "▲ dup recs" and dup.fields["status"] == "▲ dup recs"
+    # the kind says both; the health says which is worse (the retired classic one) and that there is one more
+    assert plain(dup.cells)[2] == "native+" and style(dup.cells[2]) == "yellow"
+    assert plain(dup.cells)[6] == "✖ classic-retired +1" and style(dup.cells[6]) == "red"
+    assert dup.fields["status"] == "failing classic-retired classic-native-duplicate"
     assert dup.fields["type"] == "native classic"
     cl = by[CLASSIC]
-    # a classic connector is retired: its stale "Expired" says nothing, the row says migrate
-    assert plain(cl.cells) == (CLASSIC, f"classic-{CLASSIC}", "classic·retired", "·", "all", "·", "▲ migrate")
-    assert cl.fields["status"] == d.CLASSIC_HEALTH
-    # a native connector in a bad state shows it
-    bad = replace(views[MEMBER], connectors=(replace(views[MEMBER].connectors[0], health="Failed"),))
+    # a classic connector is retired: its stale "Expired" says nothing, the health code says it
+    assert plain(cl.cells) == (CLASSIC, f"classic-{CLASSIC}", "classic", "·", "all", "·", "✖ classic-retired")
+    assert style(cl.cells[2]) == "yellow" and cl.fields["status"] == "failing classic-retired"
+    unread = by[UNREAD]
+    assert plain(unread.cells)[6] == "▲ aws-unreadable" and style(unread.cells[6]) == "yellow"
+    assert unread.fields["status"] == "degraded aws-unreadable"
+    assert unread.text == f"{UNREAD} aws-unread native single degraded aws-unreadable"
+    # a native connector Azure could not provision, no issue known: its provisioning state shows
+    bad = planted(replace(views[MEMBER], connectors=(replace(views[MEMBER].connectors[0], health="Failed"),)))
     [it] = account_items([bad], {})
-    assert plain(it.cells)[6] == "✖ Failed" and style(it.cells[6]) == "red" and it.fields["status"] == "✖ Failed"
+    assert plain(it.cells)[6] == "✖ Failed" and style(it.cells[6]) == "red"
+    assert it.fields["status"] == "failing provisioning-state Failed"
+    # ... but an issue found says more than that state
+    [it] = account_items([replace(bad, health=health("stack-not-complete"))], {})
+    assert plain(it.cells)[6] == "✖ stack-not-complete"
+
+
+def test_account_health_cells() -> None:
+    from tui.render.rows import health_cell
+
+    def cell(h: Health) -> tuple[str, str]:
+        c = health_cell(h)
+        return c.plain, str(c.style)
+
+    assert cell(Health("healthy")) == ("✔ healthy", "green")
+    assert cell(health("pending-first-scan")) == ("● pending", "cyan")
+    assert cell(health("org-members-missing")) == ("▲ org-members-missing", "yellow")
+    assert cell(health("stack-not-complete")) == ("✖ stack-not-complete", "red")
+    assert cell(health("stack-not-complete", "org-members-missing")) == ("✖ stack-not-complete +1", "red")
+    assert cell(health("role-missing", "trust-policy-mismatch", "resource-lock")) == ("✖ role-missing +2", "red")
+    # the worst issue is the first of the state's level, whatever order the codes list them in
+    assert CODE_BY_NAME["aws-unreadable"].level == "degraded"
+    assert cell(health("aws-unreadable", "no-data")) == ("✖ no-data +1", "red")
+    assert cell(Health("degraded", (issue("resource-lock"), issue("pending-first-scan")))) == (
+        "▲ resource-lock +1", "yellow")
+
+
+def test_account_rows_filter_by_state_and_code(views: dict[str, d.AccountView]) -> None:
+    """`/status:failing` and `/sentinel` find the accounts by their health (the pane's own filter index)."""
+    from tui.core.tablequery import Index, parse_filter
+
+    vs = [planted(views[MGMT], health("sentinel-oidc-conflict", "org-members-missing")),
+          planted(views[MEMBER], health("pending-first-scan")), planted(views[DUP], health("resource-lock")),
+          planted(views[UNREAD])]
+    items = account_items(vs, {})
+    ix = Index(items, fields={"status": lambda it: it.fields.get("status"),
+                              "account": lambda it: it.fields.get("account")},
+               text=[lambda it: it.text])
+
+    def keys(f: str) -> list[str]:
+        return [it.key for it in ix.rows_at(ix.filter(parse_filter(f)))]
+
+    assert keys("status:failing") == [MGMT]
+    assert keys("status:degraded") == [DUP]
+    assert keys("status:pending") == [MEMBER]
+    assert keys("status:healthy") == [UNREAD]
+    assert keys("!status:healthy") == [MGMT, MEMBER, DUP]
+    assert keys("sentinel") == [MGMT] and keys("org-members-missing") == [MGMT]
+    assert keys("resource-lock") == [DUP] and keys("pending-first-scan") == [MEMBER]
+
+
+def test_management_row_counts_the_organizations_accounts_without_a_connector(
+        snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
+    rollup = d.org_rollup(snap.data("connectors").connectors)
+    cov = OrgCoverage(MGMT, 6, members_with_connector=(MEMBER,), missing=("666666666666", "777777777777"),
+                      excluded=("999999999999",), suspended=("888888888888",))
+    [it] = account_items([planted(views[MGMT], health("org-members-missing"), org_coverage=cov)], rollup)
+    assert plain(it.cells)[3] == "mgmt 1m 2✗" and style(it.cells[3]) == "yellow"
+    assert plain(it.cells)[6] == "▲ org-members-missing"
+    # every account covered: no count of missing ones
+    [it] = account_items([planted(views[MGMT], org_coverage=replace(cov, missing=()))], rollup)
+    assert plain(it.cells)[3] == "mgmt 1m"
+    # Organizations not read: the rollup from the connectors alone, as before
+    [it] = account_items([planted(views[MGMT])], rollup)
+    assert plain(it.cells)[3] == "mgmt 1m"
+
+
+def test_account_health_fits_its_column_at_80_columns() -> None:
+    """At 80x24 the accounts table (77 cells inside the pane) keeps every column; HEALTH holds the worst issue's
+    code with "+N" for most codes, and a wide pane gives it more."""
+    from widgets.panes import table_columns
+    from widgets.virtual_table import layout_columns
+
+    cols = table_columns(ACCOUNT_COLUMNS)
+    at80 = {cols[i].label: w for i, _, w in layout_columns(cols, 77)}
+    assert list(at80) == [label for label, _ in ACCOUNT_COLUMNS]
+    assert at80["HEALTH"] >= len("✖ stack-not-complete +1") and at80["ORG"] >= len("mgmt 4m 2✗")
+    wide = {cols[i].label: w for i, _, w in layout_columns(cols, 120)}
+    longest = max(len(c) for c in CODE_BY_NAME)
+    assert wide["HEALTH"] >= longest + len("▲  +1")
 
 
 def test_plan_rows(views: dict[str, d.AccountView]) -> None:
@@ -305,12 +414,16 @@ def test_portal_links_by_the_selections_type(views: dict[str, d.AccountView]) ->
 # ----------------------------------------------------------------------------------------------- drill-downs
 
 def test_account_detail(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
+    views = {k: planted(v) for k, v in views.items()}  # healthy, Organizations not read, no cost
     det = rd.account_detail(snap, views[MGMT])
     assert det.crumbs == ("Dashboard", "Accounts", MGMT)
     assert det.portal == f"https://portal.azure.com/#@{TENANT}/resource{CONNECTORS[0].id}"
     body = det.body.plain
-    assert body.startswith(f"aws-mgmt  ({MGMT})\norganization role: management\n"
-                           f"members present: {MEMBER}; excluded: 999999999999; StackSet MDC-StackSet\n\nPlans\n")
+    assert body.startswith(f"aws-mgmt  ({MGMT})\norganization role: management\n\nHealth\n  ✔ healthy\n"
+                           f"\nOrganization (StackSet MDC-StackSet)\n  members present: {MEMBER}; excluded: "
+                           "999999999999\n  AWS Organizations not read: the organization's accounts without a "
+                           "connector are not known\n\nPlans\n")
+    assert "Cost (counts only)" not in body
     assert "  cspm           ✔ on\n" in body and "  servers        ✔ on P2\n" in body
     assert "  containers     · off\n" in body
     failing = next(x for x in views[MGMT].plans["servers"].prerequisites if x.ok is False)
@@ -320,11 +433,12 @@ def test_account_detail(snap: m.Snapshot, views: dict[str, d.AccountView]) -> No
     assert "\nCompliance standards\n  AWS-CIS-1.2.0\n" in body
     assert f"\nnative connector aws-{MGMT}\n" in body and '"hierarchyIdentifier": "111111111111"' in body
     # sections in order
-    order = [body.index(s) for s in ("\nPlans\n", "\nOnboarding\n", "\nRecommendations\n",
+    order = [body.index(s) for s in ("\nHealth\n", "\nOrganization", "\nPlans\n", "\nOnboarding\n",
+                                     "\nRecommendations\n",
                                      "\nCompliance standards\n", "\nnative connector")]
     assert order == sorted(order)
     bold = {det.body.plain[s.start:s.end] for s in det.body.spans if str(s.style) == "bold"}
-    assert {"\nPlans\n", "\nOnboarding\n", "\nCompliance standards\n"} <= bold
+    assert {"\nHealth\n", "\nPlans\n", "\nOnboarding\n", "\nCompliance standards\n"} <= bold
     # the duplicate: the classic note, the classic connector's health; no standard assigned
     dup = rd.account_detail(snap, views[DUP]).body.plain
     assert ("▲ duplicated: connected by both a classic and a native connector; remove the classic one (retired by "
@@ -339,6 +453,137 @@ def test_account_detail(snap: m.Snapshot, views: dict[str, d.AccountView]) -> No
     bare = rd.account_detail(None, views[MGMT])
     assert "members present" not in bare.body.plain and "Compliance standards" not in bare.body.plain
     assert bare.portal is not None and "#@common/" in bare.portal
+    # the health names the classic connector's codes: their issues (with the fix) replace the notes
+    coded = rd.account_detail(snap, replace(views[DUP], health=health("classic-retired", "classic-native-duplicate")))
+    assert "▲ duplicated" not in coded.body.plain
+    assert "  ✖ classic-retired: classic-retired found here\n" in coded.body.plain
+    cl = rd.account_detail(snap, replace(views[CLASSIC], health=health("classic-retired"))).body.plain
+    assert f"▲ {d.CLASSIC_HEALTH}" not in cl and "\nHealth\n  ✖ failing · 1 issue\n  ✖ classic-retired: " in cl
+
+
+def test_account_detail_health_lists_every_issue_and_its_fix(snap: m.Snapshot,
+                                                             views: dict[str, d.AccountView]) -> None:
+    h = health(issue("stack-not-complete", "stack DefenderForCloud-Connector (eu-west-1) is ROLLBACK_COMPLETE: "
+                     "CspmMonitorAwsRole: role exists"),
+               issue("org-members-missing", "2 accounts of the organization have no connector: 666666666666, "
+                     "777777777777"))
+    det = rd.account_detail(snap, planted(views[MGMT], h))
+    body = det.body.plain
+    health_part = body[body.index("\nHealth\n"):body.index("\nOrganization")]
+    assert health_part.splitlines() == [
+        "", "Health", "  ✖ failing · 2 issues",
+        "  ✖ stack-not-complete: stack DefenderForCloud-Connector (eu-west-1) is ROLLBACK_COMPLETE: "
+        "CspmMonitorAwsRole: role exists",
+        "      fix: do what stack-not-complete needs",
+        "  ▲ org-members-missing: 2 accounts of the organization have no connector: 666666666666, 777777777777",
+        "      fix: do what org-members-missing needs"]
+    # glyph and code coloured by the issue's level; the state line by the state
+    styled = {det.body.plain[sp.start:sp.end]: str(sp.style) for sp in det.body.spans}
+    assert styled["stack-not-complete"] == "bold red" and styled["org-members-missing"] == "bold yellow"
+    assert styled["  ✖ failing · 2 issues\n"] == "red"
+    # pending: its own glyph and colour
+    pend = rd.account_detail(snap, planted(views[MEMBER], health("pending-first-scan"))).body
+    assert "\nHealth\n  ● pending · 1 issue\n  ● pending-first-scan: pending-first-scan found here\n" \
+           "      fix: do what pending-first-scan needs\n" in pend.plain
+    # several connectors: each one's issues under it (the fix differs: delete the classic one, keep the native one)
+    v = views[DUP]
+    native_c, classic_c = v.connectors
+    per = {native_c.id.lower(): health("classic-native-duplicate"),
+           classic_c.id.lower(): health("classic-retired", "classic-native-duplicate")}
+    body = rd.account_detail(snap, planted(v, health("classic-retired", "classic-native-duplicate"),
+                                           connector_health=per)).body.plain
+    assert (f"\nHealth\n  ✖ failing · 2 issues\n"
+            f"  native connector aws-{DUP}: ▲ degraded\n"
+            "    ▲ classic-native-duplicate: classic-native-duplicate found here\n"
+            "        fix: do what classic-native-duplicate needs\n"
+            f"  classic connector classic-{DUP}: ✖ failing\n"
+            "    ✖ classic-retired: classic-retired found here\n"
+            "        fix: do what classic-retired needs\n"
+            "    ▲ classic-native-duplicate: classic-native-duplicate found here\n"
+            "        fix: do what classic-native-duplicate needs\n") in body
+    # Azure's provisioning state of a native connector, beside the issues
+    bad = replace(views[MEMBER], connectors=(replace(views[MEMBER].connectors[0], health="Failed",
+                                                     health_detail="template deployment failed"),))
+    body = rd.account_detail(snap, planted(bad)).body.plain
+    assert (f"\nHealth\n  ✔ healthy\n  ✖ provisioning state Failed (Azure, connector aws-{MEMBER}): template "
+            "deployment failed\n") in body
+
+
+def _with_org_accounts(snap: m.Snapshot, accounts: tuple[m.OrgAccountFact, ...]) -> m.Snapshot:
+    od = snap.data("onboarding")
+    aws = {**od.aws, MGMT: replace(od.aws[MGMT], setup=m.AwsAccountSetup(MGMT, org_accounts=accounts))}
+    sec = snap.sections["onboarding"]
+    return replace(snap, sections={**snap.sections, "onboarding": replace(sec, data=replace(od, aws=aws))})
+
+
+def test_account_detail_organization_coverage(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
+    """The management account's row leads here: every account of the organization without a connector, by id
+    (and name where Organizations gave one), the excluded and suspended ones, the StackSet instances not CURRENT."""
+    missing = tuple(f"6666666666{i:02d}" for i in range(12))  # all listed, not the first few
+    cov = OrgCoverage(MGMT, 16, members_with_connector=(MEMBER,), missing=missing, excluded=("999999999999",),
+                      suspended=("888888888888",),
+                      stackset_instances=(m.StackInstanceFact(MEMBER, "us-east-1", "CURRENT", "SUCCEEDED"),
+                                          m.StackInstanceFact(missing[0], "eu-west-1", "OUTDATED", "FAILED",
+                                                              "ResourceLogicalId:CspmMonitorAwsRole, already "
+                                                              "exists"),
+                                          m.StackInstanceFact(missing[1], "us-east-1", "OUTDATED", "PENDING")))
+    s2 = _with_org_accounts(snap, (m.OrgAccountFact(MEMBER, "aws-member"), m.OrgAccountFact(missing[0], "finance"),
+                                   m.OrgAccountFact("888888888888", "old", status="SUSPENDED")))
+    body = rd.account_detail(s2, planted(views[MGMT], health("org-members-missing"), org_coverage=cov)).body.plain
+    org = body[body.index("\nOrganization"):body.index("\nPlans\n")]
+    assert org.splitlines()[1:] == [
+        "Organization (StackSet MDC-StackSet)",
+        "  accounts in the organization: 16",
+        f"  members with a connector (1): {MEMBER} (aws-member)",
+        "  ▲ missing a connector (12): 666666666600 (finance), " + ", ".join(missing[1:]),
+        "  excluded (1): 999999999999",
+        "  suspended (1): 888888888888 (old)",
+        "  StackSet instances not CURRENT or failed (2 of 3):",
+        "    ✖ 666666666600 eu-west-1 OUTDATED (FAILED): ResourceLogicalId:CspmMonitorAwsRole, already exists",
+        "    ▲ 666666666601 us-east-1 OUTDATED (PENDING)"]
+    # all covered, instances current, Organizations' count not read
+    calm = replace(cov, org_accounts=None, missing=(), suspended=(), stackset_instances=cov.stackset_instances[:1])
+    body = rd.account_detail(snap, planted(views[MGMT], org_coverage=calm)).body.plain
+    assert ("  accounts in the organization: not read\n"
+            f"  members with a connector (1): {MEMBER}\n"
+            "  ✔ missing a connector (0): none\n"
+            "  excluded (1): 999999999999\n"
+            "  suspended (0): none\n"
+            "  StackSet instances: 1, all CURRENT\n") in body
+    body = rd.account_detail(snap, planted(views[MGMT], org_coverage=replace(calm, stackset_instances=()))).body.plain
+    assert "  StackSet instances: none listed\n" in body
+    # no Organization section for an account that is no management account
+    assert "\nOrganization" not in rd.account_detail(snap, planted(views[MEMBER])).body.plain
+
+
+def test_account_detail_cost_counts_only(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
+    query = ("aws cloudtrail lookup-events --region eu-west-1 --lookup-attributes AttributeKey=Username,"
+             f"AttributeValue=MicrosoftDefenderForClouds_{TENANT} --start-time 2026-11-28T09:30:00Z "
+             "--query 'length(Events)'")
+    cost = AccountCost(4, (PlanCost("cspm", {}),
+                           PlanCost("defender_cspm", {"ec2_running": 6, "rds_instances": None, "s3_buckets": 3}),
+                           PlanCost("servers", {"ec2_running": 6}),
+                           PlanCost("containers", {"eks_clusters": 2},
+                                    "vCores of EKS nodes are not read: the plan bills per vCore")),
+                       query)
+    det = rd.account_detail(snap, planted(views[MGMT], cost=cost))
+    body = det.body.plain
+    part = body[body.index("\nCost (counts only)\n"):body.index("\nnative connector")]
+    assert part.splitlines()[1:] == [
+        "Cost (counts only)",
+        "  scan interval: every 4 h",
+        "  cspm           nothing counted (free)",
+        "  defender_cspm  running EC2 instances 6 · RDS instances not read · S3 buckets 3",
+        "  servers        running EC2 instances 6",
+        "  containers     EKS clusters 2",
+        "                 vCores of EKS nodes are not read: the plan bills per vCore",
+        "  MDC's API calls in the last 24 h (CloudTrail events of its CspmMonitorAws session):",
+        f"    {query}"]
+    assert body.index("\nCompliance standards\n") < body.index("\nCost (counts only)\n")
+    # the query on a line of its own, whole (ready to copy)
+    assert f"\n    {query}\n" in body
+    bare = rd.account_detail(snap, planted(views[MGMT], cost=AccountCost(None))).body.plain
+    assert "\nCost (counts only)\n  scan interval: not known\n\nnative connector" in bare
 
 
 def test_stuck_listing(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None:
@@ -471,6 +716,7 @@ def test_the_flexible_column_takes_the_free_width() -> None:
     assert wide["TITLE"] == 158 - (16 + 11 + 7) - 3 and wide["CONTROL"] == 16
     assert widths(CONTROLS_COLUMNS, 78)["TITLE"] == 78 - (16 + 11 + 7) - 3 >= 41
     assert widths(COMPLIANCE_COLUMNS, 120)["STANDARD"] == 120 - (17 + 4 + 4 + 4 + 5 + 6) - 6
-    assert widths(ACCOUNT_COLUMNS, 60)["NAME"] == 16  # the fixed columns before it grow first
+    # HEALTH dropped first; the fixed columns grow to their widths before NAME takes the rest
+    assert widths(ACCOUNT_COLUMNS, 60)["NAME"] == 60 - (12 + 7 + 10 + 3 + 4) - 5
     narrow = widths(ACCOUNT_COLUMNS, 44)
-    assert narrow["NAME"] == 16 and "HEALTH" not in narrow and "ACCOUNT" in narrow
+    assert narrow["NAME"] == 12 and "HEALTH" not in narrow and "ACCOUNT" in narrow

@@ -1,9 +1,10 @@
-"""Command line: `mdc-aws [snapshot|emulate|info] ...`.
+"""Command line: `mdc-aws [snapshot|export|check|diff|emulate|info] ...`.
 
 Exit codes (documented in the README):
   0  complete: every section fresh
   1  partial: some section failed (its last good data or nothing, with the error, is still printed)
   2  usage or authentication error (bad flags or config; credentials rejected and nothing could be read)
+  3  `check`: a rule failed (tui.core.gate)
 """
 from __future__ import annotations
 
@@ -468,6 +469,118 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
             return snap, col.auth_failed, recs, err
 
 
+# ----------------------------------------------------------------------------- check and diff: this run vs the last
+
+
+def _history_for(settings: cfg.Settings, opts: dict[str, Any]) -> tuple[Any, str | None]:
+    """The local history of this run's scope, opened as the dashboard opens it (run_dashboard: the demo's own folder,
+    a folder per non-default ARM endpoint); (None, why) when it cannot be used."""
+    from .core.history import History, Scope
+
+    try:
+        folder = cfg.data_dir(settings)
+        scope = Scope.of(settings)
+        if opts.get("demo"):
+            folder = folder / f"demo-{opts['scale']}-{opts['seed']}"
+            scope = Scope("demo")
+        elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
+            import hashlib
+
+            digest = hashlib.sha1(settings.azure.arm_endpoint.encode(), usedforsecurity=False).hexdigest()
+            folder = folder / f"endpoint-{digest[:10]}"
+        history = History.in_dir(folder, scope)
+    except Exception as e:  # noqa: BLE001 - without a history nothing is compared; said, never a crash
+        return None, f"history disabled ({e})"
+    if history.notice:
+        click.echo(f"mdc-aws: {history.notice}", err=True)
+    return (history, None) if history.error is None else (None, history.error)
+
+
+async def _collect_after(settings: cfg.Settings, timeout_s: float, previous: Any) -> tuple[Any, bool]:
+    """collect_once, the collector seeded with the last run's snapshot: a section that fails now keeps that run's
+    data (marked stale, with the error), so the history keeps a baseline for the next run's comparisons."""
+    from .core.aws import AwsSource
+    from .core.azure import AzureSource
+    from .core.collect import Collector
+
+    async with AzureSource(settings.azure) as az:
+        async with AwsSource(settings.aws) as aws:
+            col = Collector(az, aws, section_timeout_s=timeout_s)
+            if previous is not None:
+                col.seed(previous)
+            snap = await col.collect()
+            return snap, col.auth_failed
+
+
+def _against_history(opts: dict[str, Any]) -> tuple[Any, bool, Any, Any, str | None]:
+    """Collect a fresh snapshot and read the last run's from the history: (snap, auth_failed, history, previous,
+    history_error). Exit 2 (after one line per section) when nothing could be read for want of credentials."""
+    opts.setdefault("demo", False)
+    settings = _settings_or_exit(opts)
+    history, history_error = _history_for(settings, opts)
+    previous = history.latest() if history is not None else None
+    if history is not None and history.error:  # the read failed: the history is disabled
+        history_error = history.error
+        history = None
+    snap, auth_failed = _run_collection(opts, settings,
+                                        lambda s: _collect_after(s, opts.get("timeout", 120.0), previous))
+    if _exit_code(snap, auth_failed) == EXIT_USAGE:
+        _report_sections(snap)
+        sys.exit(EXIT_USAGE)
+    return snap, auth_failed, history, previous, history_error
+
+
+def _save_run(history: Any, snap: Any) -> None:
+    """Keep this run as the next one's baseline; a failure is one line on stderr."""
+    if history is not None and not history.save(snap):
+        click.echo(f"mdc-aws: this run could not be saved: {history.error}", err=True)
+
+
+@main.command()
+@_common
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Rules file (TOML, [[rule]] tables) [default: the built-in rules, see the README].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+def check(rules_file: str | None = None, fmt: str = "text", output: str | None = None, **opts: Any) -> None:
+    """The gate for cron and CI: evaluate rules against a fresh snapshot and the last run (local history), then
+    keep this run as the next one's baseline. Each failed rule is printed with its evidence.
+    Exit 0 every rule holds, 3 one fails, 1 one could not be evaluated (its data is missing), 2 usage/auth."""
+    from .core import gate
+
+    try:
+        rules = gate.load_rules(rules_file) if rules_file else gate.DEFAULT_RULES
+    except gate.RulesError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    snap, _, history, previous, history_error = _against_history(opts)
+    report = gate.evaluate(rules, snap, previous, history_error=history_error)
+    _emit(gate.render(report, fmt), output)
+    _report_sections(snap)
+    _save_run(history, snap)
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@_common
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+def diff(fmt: str = "text", output: str | None = None, **opts: Any) -> None:
+    """What changed since the last run (local history): accounts, connectors, plans, connector health, stuck
+    instances, unhealthy findings by severity, compliance per standard; then keep this run as the next one's
+    baseline. Exit 0 complete (also on a first run, nothing to compare), 1 partial or no history, 2 usage/auth."""
+    from .core import diff as changes
+
+    snap, auth_failed, history, previous, history_error = _against_history(opts)
+    _emit(changes.render(changes.diff_snapshots(previous, snap), fmt), output)
+    _report_sections(snap)
+    if history_error:
+        click.echo(f"mdc-aws: {history_error}: nothing could be compared", err=True)
+    _save_run(history, snap)
+    code = _exit_code(snap, auth_failed)
+    sys.exit(max(code, EXIT_PARTIAL) if history_error else code)
+
+
 @main.command()
 @click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -570,7 +683,7 @@ def doctor(account: str | None = None, plans: str | None = None, fmt: str = "tex
     try:
         with _on_estate(opts, settings, "the doctor") as settings:
             checks = asyncio.run(asyncio.wait_for(
-                doc.run_doctor(settings, account.strip() if account else None, plans=plans),
+                doc.run_doctor(settings, account.strip() if account else None, plans=plans, with_health=True),
                 opts.get("timeout", 120.0)))
     except (RuntimeError, asyncio.TimeoutError) as e:
         click.echo(f"mdc-aws: doctor did not finish ({e or 'timed out'})", err=True)

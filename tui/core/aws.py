@@ -30,11 +30,20 @@ Failures never become made-up zeros:
     * every region failing -> readable=False with the first region's error (failed_regions still lists them all;
       every region answering AuthFailure stays a credentials error).
 `regions` lists every region that was scanned, the failed ones included.
+
+Set-up reads (`inventory(accounts, hints)`; issue 13): for an account whose SetupHint has with_setup, the same access
+also reads what the Defender for Cloud template left in it (AwsAccountInventory.setup, an AwsAccountSetup): IAM roles
+and trust policies (the CSPM role's policies too), OIDC providers, the connector's CloudFormation stack (and why it
+failed), for a management account the StackSet's instances, StackSets trusted access and the organization's accounts,
+the CloudTrail buckets' SQS notifications and the billable counts the hint asks for. Each read is its own task in the
+same executor as EC2/SSM; one that fails leaves its field None with the reason in setup.errors[<read>] (SETUP_READS)
+and never fails the inventory. An account that cannot be reached gets setup None. hints None: no set-up read.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import math
 import re
 import threading
@@ -42,11 +51,23 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from urllib.parse import unquote
 
 from .config import AwsSettings
 from .errors import AuthError, SourceError
-from .model import AwsAccountInventory, Ec2Instance, SsmInstance
+from .model import (
+    AwsAccountInventory,
+    AwsAccountSetup,
+    BucketQueueFact,
+    Ec2Instance,
+    IamRoleFact,
+    OidcProviderFact,
+    OrgAccountFact,
+    SsmInstance,
+    StackFact,
+    StackInstanceFact,
+)
 
 T = TypeVar("T")
 
@@ -102,6 +123,101 @@ ORG_NOT_AVAILABLE_CODES = frozenset(
 )
 
 _MAX_DETAIL = 160
+
+# --------------------------------------------------------------------------------------------------------------------
+# Set-up reads (issue 13)
+
+CSPM_ROLE = "CspmMonitorAws"  # the CSPM offering's role: its attached and inline policies are read too
+STACK_TAG = "MDFCSecurityConnector"  # tag of the stack the Defender for Cloud template creates
+MAX_TRAIL_BUCKETS = 5  # CloudTrail buckets whose notification configuration is read (bounded)
+MAX_EVENT_PAGES = 5  # DescribeStackEvents pages read to find why a stack failed (newest first)
+BILLABLE_UNITS = ("s3_buckets", "rds_instances", "eks_clusters")
+# RDS engines DescribeDBInstances also lists that are not RDS databases (Neptune, DocumentDB): not counted
+NOT_RDS_ENGINES = frozenset({"neptune", "docdb"})
+# setup.errors keys: one per read (billable ones "billable.<unit>"); "cspm_policies" / "stack_events" are the
+# second step of "roles" / "stack" (their failure leaves the policies / failed resource None, not the whole field)
+SETUP_READS = ("roles", "cspm_policies", "oidc_providers", "stack", "stack_events", "stackset_instances",
+               "trusted_access", "org_accounts", "trail_bucket_queues") + tuple(f"billable.{u}" for u in BILLABLE_UNITS)
+
+
+@dataclass(frozen=True)
+class SetupHint:
+    """What to read of one account's Defender for Cloud set-up (built by tui.core.collect.setup_hints)."""
+
+    management: bool = False  # a management connector: StackSet instances, trusted access, organization accounts
+    stack_regions: tuple[str, ...] = ()  # where to look for the connector's stack, in order (empty: not looked for)
+    billable: frozenset[str] = frozenset()  # BILLABLE_UNITS to count
+    with_setup: bool = True  # False: no set-up read at all (no native connector)
+    stackset_name: str | None = None  # the management connector's StackSet
+    cspm_role: str = CSPM_ROLE  # the CSPM offering's role name (its policies are read)
+
+
+def policy_text(doc: Any) -> str | None:
+    """An IAM policy document as JSON text: botocore decodes it to a dict (dumped back); a str is URL-decoded."""
+    if isinstance(doc, (Mapping, list)):
+        return json.dumps(doc)
+    if isinstance(doc, str) and doc.strip():
+        s = doc.strip()
+        return s if s.startswith("{") else unquote(s)
+    return None
+
+
+def allow_actions(doc: Any) -> list[str]:
+    """The actions of a policy document's Allow statements, in order (NotAction statements are not counted)."""
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(policy_text(doc) or "null")
+        except ValueError:
+            return []
+    if not isinstance(doc, Mapping):
+        return []
+    stmts = doc.get("Statement")
+    if isinstance(stmts, Mapping):
+        stmts = [stmts]
+    out: list[str] = []
+    for st in stmts if isinstance(stmts, list) else ():
+        if not isinstance(st, Mapping) or str(st.get("Effect", "")).lower() != "allow":
+            continue
+        acts = st.get("Action")
+        for a in [acts] if isinstance(acts, str) else acts if isinstance(acts, list) else ():
+            if isinstance(a, str) and a.strip():
+                out.append(a.strip())
+    return out
+
+
+def _tag_map(tags: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tags if isinstance(tags, list) else ():
+        if isinstance(t, Mapping) and isinstance(t.get("Key"), str):
+            out[t["Key"]] = str(t.get("Value") or "")
+    return out
+
+
+def is_connector_stack(stack: Mapping[str, Any], default_name: str) -> bool:
+    """A DescribeStacks item tagged MDFCSecurityConnector or named as the template names its stack."""
+    return STACK_TAG in _tag_map(stack.get("Tags")) or stack.get("StackName") == default_name
+
+
+def first_failed_event(events: Iterable[Any], stack_name: str) -> tuple[str | None, str | None]:
+    """(LogicalResourceId, ResourceStatusReason) of the first *_FAILED event of the stack's last operation.
+
+    `events` newest first (as DescribeStackEvents answers); the operation starts at the stack's own CREATE/UPDATE/
+    IMPORT_IN_PROGRESS event. A failed resource wins over the stack's own failure (which only names the resources)."""
+    failed: list[Mapping[str, Any]] = []
+    for ev in events:
+        if not isinstance(ev, Mapping):
+            continue
+        status = str(ev.get("ResourceStatus") or "")
+        own = ev.get("LogicalResourceId") == stack_name and ev.get("ResourceType") == "AWS::CloudFormation::Stack"
+        if status.endswith("_FAILED"):
+            failed.append({**ev, "_own": own})
+        if own and status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "IMPORT_IN_PROGRESS"):
+            break
+    pick = [e for e in failed if not e["_own"]] or failed
+    if not pick:
+        return None, None
+    ev = pick[-1]  # the oldest: the cause, the others followed from it
+    return _text(ev.get("LogicalResourceId")), _text(ev.get("ResourceStatusReason"))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -701,17 +817,330 @@ class AwsSource:
             raise self._err(e, "ssm:DescribeInstanceInformation", account=acct, region=region, access=access) from e
         return _dedupe(out)
 
-    async def inventory(self, accounts: Mapping[str, Sequence[str]]) -> dict[str, AwsAccountInventory]:
-        """EC2 and SSM per account over the given regions (empty: the account's enabled regions).
+    # ---------------------------------------------------------------------------------------------- set-up reads
+    # Each runs in the executor and raises a SourceError (self._err) saying what failed; _setup() assembles them.
+
+    def _read_roles(self, access: _Access) -> tuple[IamRoleFact, ...]:
+        """iam:ListRoles: every role's name and trust policy (JSON text)."""
+        out: list[IamRoleFact] = []
+        try:
+            iam = self._client(access, "iam", self.settings.region)
+            for page in iam.get_paginator("list_roles").paginate():
+                for r in page.get("Roles") or ():
+                    name = _text(r.get("RoleName")) if isinstance(r, Mapping) else None
+                    if name:
+                        out.append(IamRoleFact(name, policy_text(r.get("AssumeRolePolicyDocument"))))
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, "iam:ListRoles", account=access.account_id, access=access) from e
+        return tuple(out)
+
+    def _read_role_policies(self, access: _Access, role: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(attached policy ARNs, Allow actions of its inline policies) of `role`; None when the role does not exist
+        (role-missing says so, not this read)."""
+        from botocore.exceptions import ClientError
+
+        what = "iam:ListAttachedRolePolicies"
+        try:
+            iam = self._client(access, "iam", self.settings.region)
+            managed: list[str] = []
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+                managed.extend(str(p["PolicyArn"]) for p in page.get("AttachedPolicies") or ()
+                               if isinstance(p, Mapping) and p.get("PolicyArn"))
+            what = "iam:ListRolePolicies"
+            names: list[str] = []
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+                names.extend(str(n) for n in page.get("PolicyNames") or ())
+            what = "iam:GetRolePolicy"
+            actions: list[str] = []
+            for n in names:
+                actions.extend(allow_actions(iam.get_role_policy(RoleName=role, PolicyName=n).get("PolicyDocument")))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return None
+            raise self._err(e, what, account=access.account_id, access=access) from e
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, what, account=access.account_id, access=access) from e
+        return tuple(managed), tuple(dict.fromkeys(actions))
+
+    def _read_oidc(self, access: _Access) -> tuple[OidcProviderFact, ...]:
+        """iam:ListOpenIDConnectProviders, then GetOpenIDConnectProvider of each (url, client ids, tags)."""
+        what = "iam:ListOpenIDConnectProviders"
+        out: list[OidcProviderFact] = []
+        try:
+            iam = self._client(access, "iam", self.settings.region)
+            arns = [str(p["Arn"]) for p in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList") or ()
+                    if isinstance(p, Mapping) and p.get("Arn")]
+            what = "iam:GetOpenIDConnectProvider"
+            for arn in arns:
+                d = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+                url = (_text(d.get("Url")) or arn.split(":oidc-provider/", 1)[-1]).removeprefix("https://")
+                out.append(OidcProviderFact(arn, url, tuple(str(c) for c in d.get("ClientIDList") or ()),
+                                            _tag_map(d.get("Tags"))))
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, what, account=access.account_id, access=access) from e
+        return tuple(out)
+
+    def _read_stack(self, access: _Access, regions: Sequence[str]) -> tuple[StackFact | None, str | None]:
+        """The connector's stack: DescribeStacks (all stacks) in `regions` in order, first match wins; when it is not
+        complete or rolled back, DescribeStackEvents for why. (stack or None, why the events could not be read)."""
+        from .onboarding.template import DEFAULT_STACK_NAME
+
+        acct = access.account_id
+        not_enabled: list[SourceError] = []  # regions answering like an opt-in region not enabled: no stack there
+        for r in regions:
+            found: Mapping[str, Any] | None = None
+            try:
+                cfn = self._client(access, "cloudformation", r)
+                for page in cfn.get_paginator("describe_stacks").paginate():
+                    found = next((s for s in page.get("Stacks") or ()
+                                  if isinstance(s, Mapping) and is_connector_stack(s, DEFAULT_STACK_NAME)), None)
+                    if found is not None:
+                        break
+            except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+                err = self._err(e, "cloudformation:DescribeStacks", account=acct, region=r, access=access)
+                if _error_code(e) in OPT_IN_REGION_CODES:
+                    not_enabled.append(err)
+                    continue
+                raise err from e
+            if found is None:
+                continue
+            name = _text(found.get("StackName")) or DEFAULT_STACK_NAME
+            status = _text(found.get("StackStatus")) or "UNKNOWN"
+            resource: str | None = None
+            reason: str | None = None
+            events_err: str | None = None
+            if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
+                try:
+                    pages = cfn.get_paginator("describe_stack_events").paginate(
+                        StackName=_text(found.get("StackId")) or name,
+                        PaginationConfig={"MaxItems": 100 * MAX_EVENT_PAGES})
+                    # lazy: the pages after the operation's start event are not read
+                    resource, reason = first_failed_event(
+                        (ev for page in pages for ev in page.get("StackEvents") or ()), name)
+                except Exception as e:  # noqa: BLE001 - the stack is known; only why it failed is not
+                    events_err = str(self._err(e, "cloudformation:DescribeStackEvents", account=acct, region=r,
+                                               access=access))
+                reason = reason or _text(found.get("StackStatusReason"))
+            return StackFact(name, r, status, resource, reason), events_err
+        if not_enabled and len(not_enabled) == len(regions):  # no region answered: bad credentials, not "no stack"
+            raise not_enabled[0]
+        return None, None
+
+    def _read_stackset_instances(self, access: _Access, name: str, regions: Sequence[str]
+                                 ) -> tuple[StackInstanceFact, ...]:
+        """cloudformation:ListStackInstances of the management connector's StackSet, in the first of `regions`
+        that knows it (a StackSet lives in the region it was created in)."""
+        from botocore.exceptions import ClientError
+
+        acct = access.account_id
+        for r in regions:
+            out: list[StackInstanceFact] = []
+            try:
+                cfn = self._client(access, "cloudformation", r)
+                for page in cfn.get_paginator("list_stack_instances").paginate(StackSetName=name):
+                    for s in page.get("Summaries") or ():
+                        if not isinstance(s, Mapping) or not _text(s.get("Account")):
+                            continue
+                        st = s.get("StackInstanceStatus")
+                        out.append(StackInstanceFact(
+                            str(s["Account"]).strip(), _text(s.get("Region")) or r, _text(s.get("Status")) or "UNKNOWN",
+                            _text(st.get("DetailedStatus")) if isinstance(st, Mapping) else None,
+                            _text(s.get("StatusReason"))))
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") == "StackSetNotFoundException":
+                    continue
+                raise self._err(e, "cloudformation:ListStackInstances", account=acct, region=r, access=access) from e
+            except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+                raise self._err(e, "cloudformation:ListStackInstances", account=acct, region=r, access=access) from e
+            return tuple(out)
+        raise SourceError(f"no StackSet {name} in account {acct} ({', '.join(regions)}); the management connector's "
+                          "StackSet was deleted or lives in another region", kind="usage")
+
+    def _read_trusted_access(self, access: _Access) -> bool:
+        """Is CloudFormation StackSets trusted access on in AWS Organizations (ListAWSServiceAccessForOrganization)."""
+        from .onboarding.template import STACKSETS_PRINCIPAL
+
+        try:
+            org = self._client(access, "organizations", self.settings.region)
+            for page in org.get_paginator("list_aws_service_access_for_organization").paginate():
+                for p in page.get("EnabledServicePrincipals") or ():
+                    if isinstance(p, Mapping) and p.get("ServicePrincipal") == STACKSETS_PRINCIPAL:
+                        return True
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, "organizations:ListAWSServiceAccessForOrganization", account=access.account_id,
+                            access=access) from e
+        return False
+
+    def _read_org_accounts(self, access: _Access) -> tuple[OrgAccountFact, ...]:
+        """organizations:ListAccounts: every account of the organization (suspended ones too)."""
+        out: list[OrgAccountFact] = []
+        try:
+            org = self._client(access, "organizations", self.settings.region)
+            for page in org.get_paginator("list_accounts").paginate():
+                for a in page.get("Accounts") or ():
+                    aid = _text(a.get("Id")) if isinstance(a, Mapping) else None
+                    if aid:
+                        out.append(OrgAccountFact(aid, _text(a.get("Name")),
+                                                  _text(a.get("Status")) or _text(a.get("State")) or "ACTIVE",
+                                                  _timestamp(a.get("JoinedTimestamp"))))
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, "organizations:ListAccounts", account=access.account_id, access=access) from e
+        return tuple(out)
+
+    def _read_trail_queues(self, access: _Access, regions: Sequence[str]
+                           ) -> tuple[tuple[BucketQueueFact, ...], str | None]:
+        """cloudtrail:DescribeTrails (in the first of `regions` that answers: one not enabled is skipped; shadow
+        trails included), then for the first MAX_TRAIL_BUCKETS buckets s3:GetBucketNotificationConfiguration -> the
+        SQS queues they notify. A bucket that cannot be read (often in a log-archive account) is skipped and named in
+        the second item; all failing raises."""
+        acct = access.account_id
+        trails: Any = None
+        answered = regions[0]
+        for i, region in enumerate(regions):
+            try:
+                trails = self._client(access, "cloudtrail", region).describe_trails().get("trailList") or ()
+                answered = region
+                break
+            except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+                if _error_code(e) in OPT_IN_REGION_CODES and i + 1 < len(regions):
+                    continue
+                raise self._err(e, "cloudtrail:DescribeTrails", account=acct, region=region, access=access) from e
+        buckets: dict[str, str] = {}  # bucket -> the trail's home region
+        for t in trails:
+            b = _text(t.get("S3BucketName")) if isinstance(t, Mapping) else None
+            if b and b not in buckets and len(buckets) < MAX_TRAIL_BUCKETS:
+                buckets[b] = _text(t.get("HomeRegion")) or answered
+        out: list[BucketQueueFact] = []
+        failed: list[SourceError] = []
+        for b, home in buckets.items():
+            try:
+                cfg = self._client(access, "s3", home).get_bucket_notification_configuration(Bucket=b)
+            except Exception as e:  # noqa: BLE001 - one bucket failing leaves the others read
+                failed.append(self._err(e, f"s3:GetBucketNotificationConfiguration of bucket {b}", account=acct,
+                                        region=home, access=access))
+                continue
+            for q in cfg.get("QueueConfigurations") or ():
+                arn = _text(q.get("QueueArn")) if isinstance(q, Mapping) else None
+                if arn:
+                    out.append(BucketQueueFact(b, arn))
+        if failed and len(failed) == len(buckets):
+            raise failed[0]
+        return tuple(out), (str(failed[0]) + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                            if failed else None)
+
+    def _count(self, access: _Access, unit: str, region: str) -> int:
+        """The number of billable `unit`s in `region` (s3_buckets: global, one ListBuckets)."""
+        acct = access.account_id
+        what = {"s3_buckets": "s3:ListBuckets", "rds_instances": "rds:DescribeDBInstances",
+                "eks_clusters": "eks:ListClusters"}[unit]
+        try:
+            if unit == "s3_buckets":
+                pages = self._client(access, "s3", region).get_paginator("list_buckets").paginate()
+                return sum(len(p.get("Buckets") or ()) for p in pages)
+            if unit == "rds_instances":
+                pages = self._client(access, "rds", region).get_paginator("describe_db_instances").paginate()
+                return sum(1 for p in pages for d in p.get("DBInstances") or ()
+                           if isinstance(d, Mapping) and str(d.get("Engine") or "").lower() not in NOT_RDS_ENGINES)
+            pages = self._client(access, "eks", region).get_paginator("list_clusters").paginate()
+            return sum(len(p.get("clusters") or ()) for p in pages)
+        except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
+            raise self._err(e, what, account=acct, region=None if unit == "s3_buckets" else region,
+                            access=access) from e
+
+    def _setup_jobs(self, access: _Access, hint: SetupHint, regions: Sequence[str]
+                    ) -> list[tuple[str, str | None, Awaitable[Any]]]:
+        """(read, region, awaitable) of every set-up read the hint asks for (queued in the executor at once)."""
+        home = self.settings.region
+        jobs: list[tuple[str, str | None, Awaitable[Any]]] = [
+            ("roles", None, self._run(self._read_roles, access)),
+            ("cspm_policies", None, self._run(self._read_role_policies, access, hint.cspm_role or CSPM_ROLE)),
+            ("oidc_providers", None, self._run(self._read_oidc, access)),
+            ("trail_bucket_queues", None,
+             self._run(self._read_trail_queues, access, list(dict.fromkeys([*hint.stack_regions, home])))),
+        ]
+        if hint.stack_regions:
+            jobs.append(("stack", None, self._run(self._read_stack, access, hint.stack_regions)))
+        if hint.management:
+            if hint.stackset_name:
+                where = list(dict.fromkeys([*hint.stack_regions, home]))
+                jobs.append(("stackset_instances", None,
+                             self._run(self._read_stackset_instances, access, hint.stackset_name, where)))
+            jobs.append(("trusted_access", None, self._run(self._read_trusted_access, access)))
+            jobs.append(("org_accounts", None, self._run(self._read_org_accounts, access)))
+        for unit in BILLABLE_UNITS:
+            if unit not in hint.billable:
+                continue
+            for r in [home] if unit == "s3_buckets" else regions:
+                jobs.append((f"billable.{unit}", r, self._run(self._count, access, unit, r)))
+        return jobs
+
+    def _setup(self, acct: str, hint: SetupHint, jobs: Sequence[tuple[str, str | None, Any]],
+               skip_regions: set[str]) -> AwsAccountSetup:
+        """The jobs' results (or exceptions) -> AwsAccountSetup. A failed read: its field None, errors[read] = why.
+        A billable count failing in a region the inventory found not enabled (opt-in) counts that region as 0."""
+        errors: dict[str, str] = {}
+        ok: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        no_count: set[str] = set()
+        for name, region, got in jobs:
+            if isinstance(got, BaseException):
+                if name.startswith("billable.") and region in skip_regions:
+                    counts.setdefault(name, 0)
+                    continue
+                err = got if isinstance(got, SourceError) else self._err(got, name, account=acct, region=region)
+                errors.setdefault(name, _one_line(str(err), 400))
+                no_count.add(name)
+            elif name.startswith("billable."):
+                counts[name] = counts.get(name, 0) + int(got)
+            else:
+                ok[name] = got
+        if hint.management and not hint.stackset_name:
+            errors["stackset_instances"] = "the management connector names no StackSet (organizationalData)"
+        roles: tuple[IamRoleFact, ...] | None = ok.get("roles")
+        pol = ok.get("cspm_policies")
+        if roles is not None and pol is not None:
+            cspm = hint.cspm_role or CSPM_ROLE
+            roles = tuple(IamRoleFact(r.name, r.trust_policy, pol[0], pol[1]) if r.name == cspm else r for r in roles)
+        stack: StackFact | None = None
+        if "stack" in ok:
+            stack, events_err = ok["stack"]
+            if events_err:
+                errors["stack_events"] = _one_line(events_err, 400)
+        trail = ok.get("trail_bucket_queues")
+        if trail is not None and trail[1]:
+            errors["trail_bucket_queues"] = _one_line(trail[1], 400)
+        billable = {k.removeprefix("billable."): v for k, v in counts.items() if k not in no_count}
+        return AwsAccountSetup(
+            account_id=acct,
+            roles=roles,
+            oidc_providers=ok.get("oidc_providers"),
+            stack=stack,
+            stack_searched="stack" in ok,
+            stack_regions=tuple(hint.stack_regions),
+            stackset_instances=ok.get("stackset_instances"),
+            trusted_access=ok.get("trusted_access"),
+            org_accounts=ok.get("org_accounts"),
+            trail_bucket_queues=trail[0] if trail is not None else None,
+            billable=billable,
+            errors=errors,
+        )
+
+    async def inventory(self, accounts: Mapping[str, Sequence[str]],
+                        hints: Mapping[str, SetupHint] | None = None) -> dict[str, AwsAccountInventory]:
+        """EC2 and SSM per account over the given regions (empty: the account's enabled regions); with `hints`, also
+        the set-up of each account whose hint has with_setup (AwsAccountInventory.setup).
 
         Never raises for an account or region that cannot be read: see the module docstring."""
         if self._closed:
             raise RuntimeError("AwsSource is closed")
         keys = list(accounts)
-        results = await asyncio.gather(*(self._account_inventory(str(a), accounts[a] or ()) for a in keys))
+        hints = hints or {}
+        results = await asyncio.gather(*(self._account_inventory(str(a), accounts[a] or (), hints.get(a))
+                                         for a in keys))
         return dict(zip(keys, results))
 
-    async def _account_inventory(self, acct: str, wanted: Sequence[str]) -> AwsAccountInventory:
+    async def _account_inventory(self, acct: str, wanted: Sequence[str],
+                                 hint: SetupHint | None = None) -> AwsAccountInventory:
         acct = acct.strip()
         if not ACCOUNT_RE.fullmatch(acct):
             return AwsAccountInventory(
@@ -732,7 +1161,13 @@ class AwsSource:
         for r in regions:
             tasks.append(self._run(self._scan_ec2, access, r))
             tasks.append(self._run(self._scan_ssm, access, r))
-        got = await asyncio.gather(*tasks, return_exceptions=True)
+        jobs = self._setup_jobs(access, hint, regions) if hint is not None and hint.with_setup else []
+        got = await asyncio.gather(*tasks, *(j for _, _, j in jobs), return_exceptions=True)
+        done = got[len(tasks):]
+        if any(isinstance(x, asyncio.CancelledError) for x in done):  # queued work dropped by close()
+            if self._closed:
+                raise RuntimeError("AwsSource was closed during inventory()")
+            raise next(x for x in done if isinstance(x, asyncio.CancelledError))
 
         instances: list[Ec2Instance] = []
         ssm: list[SsmInstance] = []
@@ -760,6 +1195,10 @@ class AwsSource:
         # a region EC2 answered in is enabled, whatever SSM said there
         failed = {r: (failed[r] if r in ssm_only else e) for r, e in opt_in_errors(failed, regions, acct).items()}
         failed_regions = {r: str(e) for r, e in failed.items()}
+        setup = None
+        if hint is not None and hint.with_setup:
+            not_enabled = {r for r, e in failed_regions.items() if e.startswith(OPT_IN_TEXT)}
+            setup = self._setup(acct, hint, [(n, r, x) for (n, r, _), x in zip(jobs, done)], not_enabled)
         if regions and len(failed) == len(regions):
             first = failed[regions[0]]
             if first.kind == "auth":
@@ -771,6 +1210,7 @@ class AwsSource:
                 regions=tuple(regions),
                 failed_regions=failed_regions,
                 error_kind=first.kind,
+                setup=setup,
             )
         return AwsAccountInventory(
             acct,
@@ -779,6 +1219,7 @@ class AwsSource:
             instances=tuple(instances),
             ssm=tuple(ssm),
             failed_regions=failed_regions,
+            setup=setup,
         )
 
     async def organization_accounts(self) -> list[str]:

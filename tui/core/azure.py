@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
@@ -62,10 +64,16 @@ log = logging.getLogger(__name__)
 SECURITY_CONNECTORS_API = "2023-10-01-preview"
 CLASSIC_CONNECTORS_API = "2020-01-01-preview"
 PRICINGS_API = "2024-01-01"
+PROVIDERS_API = "2021-04-01"  # Microsoft.Resources providers (Providers - List)
+LOCKS_API = "2016-09-01"  # Microsoft.Authorization management locks (Management Locks - List At Subscription Level)
 
 SECURITY_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/securityConnectors"
 CLASSIC_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/connectors"
 PRICINGS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/pricings"
+PROVIDERS_PATH = "/subscriptions/{sub}/providers"
+LOCKS_PATH = "/subscriptions/{sub}/providers/Microsoft.Authorization/locks"
+# the resource providers a connector needs (Microsoft.Security; Azure Arc for Servers and Databases)
+HEALTH_PROVIDERS = ("Microsoft.Security", "Microsoft.HybridCompute", "Microsoft.GuestConfiguration")
 
 MAX_LIST_PAGES = 10_000
 _PLACEHOLDER_SUB = "00000000-0000-0000-0000-000000000000"  # the SDK client wants one; every URL names its own
@@ -84,6 +92,31 @@ def _item_name(item: Mapping[str, Any]) -> str:
         return name
     rid = _s(item.get("id"))
     return rid.rstrip("/").rsplit("/", 1)[-1] if rid else "(unnamed)"
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def parse_arm_time(v: Any) -> datetime | None:
+    """An ARM timestamp (systemData.createdAt: "2023-01-01T00:00:00.000Z", seven-digit .NET fractions, an offset, or
+    none: UTC) -> an aware UTC datetime; None for anything else. Never raises."""
+    if not isinstance(v, str) or not v.strip():
+        return None
+    text = v.strip()
+    if text[-1:] in ("z", "Z"):
+        text = text[:-1] + "+00:00"
+    for candidate in (text, _FRACTION.sub(r"\1", text, count=1)):
+        try:
+            t = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return None
+
+
+def _created_at(item: Mapping[str, Any]) -> datetime | None:
+    sd = item.get("systemData")
+    return parse_arm_time(sd.get("createdAt")) if isinstance(sd, Mapping) else None
 
 
 def _strs(v: Any) -> tuple[str, ...]:
@@ -164,6 +197,7 @@ def parse_native_connector(item: Any, subscription: str | None = None) -> tuple[
             location=_s(item.get("location")),
             health="ok",
             raw=redact_data(item),  # stored (history) and shown (details): never a secret
+            created_at=_created_at(item),
         ), None
     except Exception as e:  # noqa: BLE001 - a parser never raises
         return None, f"connector item: unreadable ({type(e).__name__})"
@@ -217,6 +251,7 @@ def parse_classic_connector(item: Any, subscription: str | None = None) -> tuple
             health_detail=detail,
             auth_type=canonical,
             raw=redact_data(item),  # stored (history) and shown (details): never a secret
+            created_at=_created_at(item),
         ), None
     except Exception as e:  # noqa: BLE001 - one unreadable connector is reported, the others still load
         return None, f"classic connector item: unreadable ({type(e).__name__})"
@@ -247,6 +282,57 @@ def parse_pricing(item: Any, subscription: str) -> Pricing | None:
                        sub_plan=_s(props.get("subPlan")), extensions=extensions)
     except Exception:  # noqa: BLE001 - a pricing shaped otherwise is skipped, never breaks the section
         return None
+
+
+def parse_provider(item: Any) -> tuple[str, str] | None:
+    """A Microsoft.Resources provider item -> (namespace, registrationState), or None."""
+    if not isinstance(item, Mapping):
+        return None
+    ns = _s(item.get("namespace"))
+    if not ns:
+        return None
+    return ns, _s(item.get("registrationState")) or "Unknown"
+
+
+_LOCK_SUFFIX = "/providers/microsoft.authorization/locks/"
+
+
+def parse_lock(item: Any) -> tuple[str, str, str] | None:
+    """A Microsoft.Authorization/locks item -> (lower-case scope, level, name): the scope is its id without the
+    trailing /providers/Microsoft.Authorization/locks/<name>. None for anything else."""
+    if not isinstance(item, Mapping):
+        return None
+    rid = _s(item.get("id"))
+    if not rid:
+        return None
+    cut = rid.lower().rfind(_LOCK_SUFFIX)
+    if cut <= 0:
+        return None
+    name = _s(item.get("name")) or rid[cut + len(_LOCK_SUFFIX):].strip("/")
+    props = item.get("properties")
+    level = _s(props.get("level")) if isinstance(props, Mapping) else None
+    return rid[:cut].rstrip("/").lower(), level or "Lock", name or "(unnamed)"
+
+
+def locks_covering(connectors: Iterable[Connector], locks: Iterable[tuple[str, str, str]]
+                   ) -> dict[str, tuple[str, ...]]:
+    """Lower-case connector id -> "Level name (scope)" of every lock on the connector, its resource group or its
+    subscription (case-insensitive), in that order."""
+    by_scope: dict[str, list[tuple[str, str]]] = {}
+    for scope, level, name in locks:
+        by_scope.setdefault(scope, []).append((level, name))
+    out: dict[str, tuple[str, ...]] = {}
+    for c in connectors:
+        cid = c.id.lower()
+        sub = f"/subscriptions/{c.subscription_id.lower()}"
+        scopes = [(cid, "on the connector")]
+        if c.resource_group:
+            scopes.append((f"{sub}/resourcegroups/{c.resource_group.lower()}", f"resource group {c.resource_group}"))
+        scopes.append((sub, f"subscription {c.subscription_id}"))
+        found = tuple(f"{level} {name} ({where})" for scope, where in scopes for level, name in by_scope.get(scope, ()))
+        if found:
+            out[cid] = found
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -517,7 +603,30 @@ class AzureSource:
         if len(errors) == len(subs):
             _raise_all_failed(errors, "connectors", len(subs))
         ordered = sorted(connectors.values(), key=lambda c: (c.subscription_id, c.name.lower(), c.kind))
-        return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped))
+        locks, locks_read = await self._locks(ordered)
+        return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped), locks=locks, locks_read=locks_read)
+
+    async def _locks_of(self, sub: str) -> list[tuple[str, str, str]]:
+        items = await self._list(LOCKS_PATH.format(sub=sub), LOCKS_API, what=f"resource locks of subscription {sub}",
+                                 subscription=sub)
+        return [lk for lk in (parse_lock(i) for i in items) if lk is not None]
+
+    async def _locks(self, connectors: Sequence[Connector]) -> tuple[dict[str, tuple[str, ...]], bool]:
+        """The management locks covering each connector (on it, its resource group or its subscription), read per
+        subscription that holds a connector; True when every one of them answered. A failed read never fails the
+        connectors: it is logged and leaves locks_read False."""
+        subs = _dedupe_subs(c.subscription_id for c in connectors)
+        if not subs:
+            return {}, True
+        found: list[tuple[str, str, str]] = []
+        read = True
+        for sub, res, err in await self._per_subscription(subs, self._locks_of):
+            if err is not None:
+                read = False
+                log.info("subscription %s: resource locks not read: %s", sub, err)
+            else:
+                found.extend(res or ())
+        return locks_covering(connectors, found), read
 
     # -- pricings ----------------------------------------------------------------------------------------------
 
@@ -534,13 +643,33 @@ class AzureSource:
                 out.append(p)
         return out
 
+    async def _providers_of(self, sub: str) -> dict[str, str]:
+        items = await self._list(PROVIDERS_PATH.format(sub=sub), PROVIDERS_API,
+                                 what=f"resource providers of subscription {sub}", subscription=sub)
+        wanted = {ns.lower(): ns for ns in HEALTH_PROVIDERS}
+        out: dict[str, str] = {}
+        for p in (parse_provider(i) for i in items):
+            if p is not None and p[0].lower() in wanted:
+                out[wanted[p[0].lower()]] = p[1]
+        return out
+
     async def pricings(self, subscriptions: Sequence[str]) -> PlansData:
-        """Subscription Defender plans (pricings). Per-subscription errors go to `pricing_errors`; when every
-        subscription fails, raises."""
+        """Subscription Defender plans (pricings) and the registration state of the resource providers connectors
+        need (HEALTH_PROVIDERS, in `providers`). Per-subscription pricing errors go to `pricing_errors`; when every
+        subscription fails, raises. Providers are read for the subscriptions whose pricings answered; one whose
+        providers could not be read is left out of `providers` (logged), never an error of the section."""
         subs = _dedupe_subs(subscriptions)
         if not subs:
             return PlansData(pricings=())
         results = await self._per_subscription(subs, self._pricings_of)
+        # then the providers of the subscriptions that answered (one that failed or throttles is not asked again)
+        providers: dict[str, Mapping[str, str]] = {}
+        answered = [sub for sub, _, err in results if err is None]
+        for sub, states, perr in await self._per_subscription(answered, self._providers_of) if answered else ():
+            if perr is not None or states is None:
+                log.info("subscription %s: resource providers not read: %s", sub, perr)
+            else:
+                providers[sub] = states
         pricings: list[Pricing] = []
         errors: dict[str, str] = {}
         failures: list[SourceError] = []
@@ -552,7 +681,7 @@ class AzureSource:
                 pricings.extend(res or ())
         if len(failures) == len(subs):
             _raise_all_failed(failures, "pricings", len(subs))
-        return PlansData(pricings=tuple(pricings), pricing_errors=errors)
+        return PlansData(pricings=tuple(pricings), pricing_errors=errors, providers=providers)
 
     # -- Resource Graph sections -------------------------------------------------------------------------------
 

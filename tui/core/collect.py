@@ -11,12 +11,14 @@ Never imports textual or rich.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
 from . import model as m
+from .aws import CSPM_ROLE, SetupHint
 from .errors import AuthError, SourceError
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,9 @@ class AzureLike(Protocol):
 
 
 class AwsLike(Protocol):
-    async def inventory(self, accounts: Mapping[str, Sequence[str]]) -> dict[str, m.AwsAccountInventory]: ...
+    # `hints` (setup_hints): what of each account's set-up to read; a source without the parameter is called without
+    async def inventory(self, accounts: Mapping[str, Sequence[str]],
+                        hints: Mapping[str, SetupHint] | None = None) -> dict[str, m.AwsAccountInventory]: ...
 
 
 def utcnow() -> datetime:
@@ -163,8 +167,13 @@ class Collector:
         accounts = accounts_to_scan(conn_data.connectors)
         if not accounts:
             return {}, None, 0.0
+        hints = setup_hints(conn_data.connectors)
         try:
-            inv = await asyncio.wait_for(self.aws.inventory(accounts), self.section_timeout_s)
+            if any(h.with_setup for h in hints.values()) and _takes_hints(self.aws.inventory):
+                call = self.aws.inventory(accounts, hints=hints)
+            else:
+                call = self.aws.inventory(accounts)
+            inv = await asyncio.wait_for(call, self.section_timeout_s)
             return inv, None, time.perf_counter() - t0
         except Exception as e:  # noqa: BLE001 - AWS failing leaves the Azure half of onboarding shown
             return None, "AWS: " + describe_error(e), time.perf_counter() - t0
@@ -214,3 +223,60 @@ def accounts_to_scan(connectors: Iterable[m.Connector]) -> dict[str, list[str]]:
         regions = out.setdefault(c.aws_account_id, set())
         regions.update(c.regions)
     return {a: sorted(r) for a, r in sorted(out.items())}
+
+
+def _takes_hints(fn: Callable[..., Any]) -> bool:
+    """Does this inventory() take `hints` (AwsSource does; older sources and test fakes may not)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "hints" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _cspm_role(connector: m.Connector) -> str | None:
+    """The role name of the connector's CSPM offering (nativeCloudConnection.cloudRoleArn), if in its own account."""
+    o = connector.offering(m.PLAN_OFFERINGS["cspm"])
+    ncc = o.raw.get("nativeCloudConnection") if o is not None else None
+    arn = ncc.get("cloudRoleArn") if isinstance(ncc, Mapping) else None
+    if not isinstance(arn, str):
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[4] != connector.aws_account_id or not parts[5].startswith("role/"):
+        return None
+    return parts[5].rsplit("/", 1)[-1] or None
+
+
+def setup_hints(connectors: Iterable[m.Connector]) -> dict[str, SetupHint]:
+    """AWS account -> what of its Defender for Cloud set-up AwsSource reads (next to accounts_to_scan, same accounts).
+
+    From its native connectors: management (StackSet instances, trusted access, organization accounts); the stack
+    regions (the regions of its single/management connector in order; a member's stack is the StackSet's: not looked
+    for); the billable units of its enabled plans (defender_cspm: s3_buckets, rds_instances; databases:
+    rds_instances; containers: eks_clusters); with_setup False when it has no native connector (nothing is read)."""
+    by_account: dict[str, list[m.Connector]] = {}
+    for c in connectors:
+        if c.aws_account_id:
+            by_account.setdefault(c.aws_account_id, []).append(c)
+    out: dict[str, SetupHint] = {}
+    for acct, cs in sorted(by_account.items()):
+        native = [c for c in cs if c.kind == "native"]
+        mgmt = [c for c in native if c.organization_role == "management"]
+        owners = [c for c in native if c.organization_role != "member"]
+        offerings = {o.offering_type for c in native for o in c.offerings}
+        billable: set[str] = set()
+        if m.PLAN_OFFERINGS["defender_cspm"] in offerings:
+            billable.update(("s3_buckets", "rds_instances"))
+        if m.PLAN_OFFERINGS["databases"] in offerings:
+            billable.add("rds_instances")
+        if m.PLAN_OFFERINGS["containers"] in offerings:
+            billable.add("eks_clusters")
+        out[acct] = SetupHint(
+            management=bool(mgmt),
+            stack_regions=tuple(dict.fromkeys(r for c in owners for r in c.regions)),
+            billable=frozenset(billable),
+            with_setup=bool(native),
+            stackset_name=next((c.stackset_name for c in mgmt if c.stackset_name), None),
+            cspm_role=next((r for r in map(_cspm_role, native) if r), CSPM_ROLE),
+        )
+    return out

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from typing import Any, Final, Iterable, Literal, Mapping, NamedTuple, TypedDict
 
+from . import health as h
 from . import model as m
 
 
@@ -207,6 +208,12 @@ class AccountView:
     recommendations: RecSummary | None
     name: str | None = None
     organization_role: m.OrganizationRole = "single"
+    # tui.core.health: the account's state (worst of its connectors, their issues), each connector's Health (by
+    # lower-case id), a management account's organization coverage, and what its plans count for billing
+    health: h.Health = h.Health("healthy")
+    connector_health: Mapping[str, h.Health] = field(default_factory=dict)
+    org_coverage: h.OrgCoverage | None = None
+    cost: h.AccountCost | None = None
 
     @property
     def kinds(self) -> tuple[m.ConnectorKind, ...]:
@@ -887,6 +894,7 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
     arc = snapshot_arc_index(snap)
     recs = rec_summaries(rd.counts, cd.connectors, arc) if rd is not None else None
     dups = duplicates(cd.connectors)
+    healths = h.health_by_connector(snap)
     views: list[AccountView] = []
     for account, conns in sorted(connectors_by_account(cd.connectors).items()):
         conns = sorted(conns, key=lambda c: (c.kind != "native", c.name))
@@ -903,10 +911,15 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
         for c in conns:
             env = (c.raw.get("properties") or {}).get("environmentData") or {}
             name = env.get("accountName") or name
+        by_conn = {c.id.lower(): healths.get(c.id.lower(), h.HEALTHY) for c in conns}
+        mgmt = next((c for c in conns if c.kind == "native" and c.organization_role == "management"), None)
         views.append(AccountView(
             aws_account_id=account, connectors=tuple(conns), duplicate_classic_native=account in dups,
             plans=plans, onboarding=onboarding, recommendations=rec,
-            name=name or conns[0].name, organization_role=role))
+            name=name or conns[0].name, organization_role=role,
+            health=h.account_health(list(by_conn.values())), connector_health=by_conn,
+            org_coverage=h.org_coverage(mgmt, snap) if mgmt is not None else None,
+            cost=h.account_cost(account, conns, snap)))
     return views
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from . import derive as d
+from . import health as h
 from . import model as m
 
 SCHEMA_VERSION = "1"
@@ -31,7 +32,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t is not None else None
 
 
-def _connector(c: m.Connector) -> dict[str, Any]:
+def _connector(c: m.Connector, report: h.Health | None = None) -> dict[str, Any]:
     # a classic connector's health is its retirement ("classic (retired, no data since 2023-09-15): migrate") and
     # the detail the way to a native connector, whatever stale state Azure still reports for it
     health, health_detail = d.connector_health(c)
@@ -49,7 +50,27 @@ def _connector(c: m.Connector) -> dict[str, Any]:
         "health": health,
         "health_detail": health_detail,
         "retired": c.kind == "classic",
+        # tui.core.health: the state and every issue with its code, message and fix (`health` above stays as it was)
+        "health_report": (report or h.HEALTHY).to_dict(),
     }
+
+
+def _org_coverage(o: h.OrgCoverage | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"org_accounts": o.org_accounts, "members_with_connector": list(o.members_with_connector),
+            "missing": list(o.missing), "excluded": list(o.excluded), "suspended": list(o.suspended),
+            "stackset_instances": [{"account_id": i.account_id, "region": i.region, "status": i.status,
+                                    "detailed_status": i.detailed_status, "reason": i.reason}
+                                   for i in o.stackset_instances]}
+
+
+def _cost(c: h.AccountCost | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"scan_interval_hours": c.scan_interval_hours,
+            "plans": {p.plan: {"billable": dict(p.billable), "note": p.note} for p in c.plans},
+            "cloudtrail_query": c.cloudtrail_query}
 
 
 def _plan(p: d.PlanView) -> dict[str, Any]:
@@ -123,13 +144,16 @@ def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
                 "name": a.name,
                 "organization_role": a.organization_role,
                 "organization": rollup.get(a.aws_account_id),
-                "connectors": [_connector(c) for c in a.connectors],
+                "connectors": [_connector(c, a.connector_health.get(c.id.lower())) for c in a.connectors],
                 "duplicate_classic_native": a.duplicate_classic_native,
                 "plans": {k: _plan(p) for k, p in a.plans.items()},
                 "onboarding": _onboarding(a.onboarding),
                 "recommendations": _recs(a.recommendations),
                 # the standards assigned on the account's native connector(s) (their per-connector copies)
                 "standards": list(comp.standards_of(a.aws_account_id)) if comp else [],
+                "health_state": a.health.state,
+                "organization_coverage": _org_coverage(a.org_coverage),
+                "cost": _cost(a.cost),
             }
             for a in accounts
         ],
@@ -158,7 +182,7 @@ def render_table(snap: m.Snapshot) -> str:
         lines.append(f"{name:<16} {s['status']:<7} {_fmt(s['as_of']):<21} {s['error'] or ''}")
     lines.append("")
     hdr = (f"{'ACCOUNT':<13} {'NAME':<22} {'KIND':<15} {'ORG':<6} {'PLANS':<28} "
-           f"{'EC2':>5} {'SSM':>5} {'ARC':>5} {'STUCK':>5} {'UNHEALTHY':>9}")
+           f"{'EC2':>5} {'SSM':>5} {'ARC':>5} {'STUCK':>5} {'UNHEALTHY':>9} HEALTH")  # HEALTH: last, added
     lines.append(hdr)
     for a in doc["accounts"]:
         kinds = "+".join(sorted({c["kind"] for c in a["connectors"]}, key=lambda k: k != "native"))
@@ -180,7 +204,7 @@ def render_table(snap: m.Snapshot) -> str:
         lines.append(
             f"{a['aws_account_id']:<13} {(a['name'] or '')[:22]:<22} {kinds:<15} {a['organization_role'][:6]:<6} "
             f"{','.join(plans)[:28]:<28} {_fmt(o['ec2_total']):>5} {_fmt(o['ssm_online']):>5} "
-            f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9}")
+            f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9} {a['health_state']}")
     un = doc["recommendations_unattributed"]
     if un["total"]:
         lines.append(f"unattributed AWS recommendations (no account found): {un['total']} "
@@ -196,6 +220,7 @@ def render_table(snap: m.Snapshot) -> str:
 
 # ----------------------------------------------------------------------------------------------- export
 
+_CODE_ORDER = {c.code: n for n, c in enumerate(h.CODES)}
 EXPORT_VIEWS = ("accounts", "plans", "onboarding", "stuck", "recommendations", "compliance")
 
 
@@ -205,12 +230,15 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
     doc = snapshot_to_dict(snap)
     out: dict[str, tuple[list[str], list[list[Any]]]] = {}
     out["accounts"] = (["aws_account_id", "name", "kinds", "organization_role", "duplicate_classic_native",
-                        "regions", "scan_interval_hours", "health"],
+                        "regions", "scan_interval_hours", "health", "health_state", "health_codes"],
                        [[a["aws_account_id"], a["name"], "+".join(sorted({c["kind"] for c in a["connectors"]})),
                          a["organization_role"], a["duplicate_classic_native"],
                          " ".join(sorted({r for c in a["connectors"] for r in c["regions"]})),
                          next((c["scan_interval_hours"] for c in a["connectors"] if c["scan_interval_hours"]), None),
-                         ",".join(sorted({c["health"] for c in a["connectors"]}))] for a in doc["accounts"]])
+                         ",".join(sorted({c["health"] for c in a["connectors"]})), a["health_state"],
+                         ",".join(sorted({i["code"] for c in a["connectors"] for i in c["health_report"]["issues"]},
+                                         key=_CODE_ORDER.__getitem__))]
+                        for a in doc["accounts"]])
     plan_keys = list(m.PLAN_KEYS)
     out["plans"] = (["aws_account_id", *plan_keys, "servers_sub_plan", "arc_auto_provisioning", "prerequisites_ok"],
                     [[a["aws_account_id"], *[a["plans"][k]["enabled"] for k in plan_keys],

@@ -17,10 +17,17 @@ or rich.
 """
 from __future__ import annotations
 
+import json
+import logging
+import re
+import weakref
 from dataclasses import dataclass
-from typing import Final, Literal, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, Literal, Mapping
 
 from . import model as m
+
+log = logging.getLogger(__name__)
 
 HealthState = Literal["healthy", "degraded", "failing", "pending"]
 IssueLevel = Literal["failing", "degraded", "pending"]
@@ -128,29 +135,958 @@ class AccountCost:
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-# (written by the health helper; signatures are the contract)
+
+ISSUER_HOST: Final = "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"  # roles.json oidc_provider.issuer
+SENTINEL_CLIENT_ID: Final = "api://1462b192-27f7-4cb9-8523-0f4ecb54b47e"  # sentinel-connected-aws.md
+MDC_QUEUE_PREFIXES: Final = ("azuredefender-", "ms-defender-")  # queues MDC's own template creates
+STACK_COMPLETE: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+STACK_TAG: Final = "MDFCSecurityConnector"
+# What the CSPM role must read for each plan in least-privilege mode (assumed; docs/FIDELITY.md): a few reads each
+# plan's collectors make, enough to tell a least-privilege policy that predates a plan.
+READS_BY_PLAN: Final[Mapping[str, tuple[str, ...]]] = {
+    "cspm": ("ec2:DescribeInstances", "s3:ListAllMyBuckets", "iam:ListRoles"),
+    "defender_cspm": ("ec2:DescribeSnapshots", "s3:GetBucketLocation"),
+    "servers": ("ec2:DescribeInstances", "ssm:DescribeInstanceInformation"),
+    "containers": ("eks:ListClusters", "eks:DescribeCluster"),
+    "databases": ("rds:DescribeDBInstances",),
+}
+# roles AWS services (not Defender for Cloud's OIDC issuer) assume: their trust names a service or another role
+_SERVICE_SUFFIXES: Final = ("-cloudwatch-to-kinesis", "-kinesis-to-s3")
+_SERVICE_PREFIXES: Final = ("AWS-MDCSetup-HostMgmtRole",)
+_NOT_OIDC: Final = frozenset({"DefenderForCloud-Ciem", "DefenderForCloud-OidcCiem"})
+_SUSPENDED: Final = frozenset({"SUSPENDED", "PENDING_CLOSURE"})
+_LOCK_ENTRY = re.compile(r"^\s*(?P<level>\S+)\s+(?P<name>.+?)\s*\((?P<scope>[^()]*)\)\s*$")
+
+
+def _issue(code: str, message: str, fix: str) -> HealthIssue:
+    return HealthIssue(code, " ".join(message.split()), " ".join(fix.split()))
+
+
+def _health(issues: "list[HealthIssue] | tuple[HealthIssue, ...]") -> Health:
+    order = {c.code: n for n, c in enumerate(CODES)}
+    seen: set[tuple[str, str, str]] = set()
+    unique: list[HealthIssue] = []
+    for i in issues:
+        key = (i.code, i.message, i.fix)
+        if i.code in order and key not in seen:
+            seen.add(key)
+            unique.append(i)
+    unique.sort(key=lambda i: order[i.code])  # stable: a code's issues keep their order
+    if not unique:
+        return Health("healthy")
+    levels = {i.level for i in unique}
+    state = next(s for s in STATE_ORDER if s in levels or s == "healthy")
+    return Health(state, tuple(unique))
+
+
+HEALTHY: Final = Health("healthy")
+
+
+def _lower(s: object) -> str:
+    return s.lower() if isinstance(s, str) else ""
+
+
+def _utc(t: object) -> datetime | None:
+    if not isinstance(t, datetime):
+        return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ids(ids: "list[str] | tuple[str, ...]", n: int = 5) -> str:
+    shown = ", ".join(ids[:n])
+    return shown + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+# -- IAM: wildcards and trust policies (pure, never raise) -------------------------------------------------------
+
+def iam_wildcard_match(pattern: object, value: object, *, ignore_case: bool = True) -> bool:
+    """IAM's wildcard match (`*` any run of characters, `?` one character, nothing else special); case-insensitive
+    by default (action names are). Anything that is not a string matches nothing."""
+    if not isinstance(pattern, str) or not isinstance(value, str):
+        return False
+    rx = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(rx, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+
+
+def action_allowed(action: str, allowed: "tuple[str, ...] | list[str]") -> bool:
+    """Whether one of `allowed` (IAM action patterns, e.g. "ec2:Describe*", "*") covers `action`."""
+    return any(iam_wildcard_match(p, action) for p in allowed)
+
+
+def _values(v: object) -> list[str]:
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, (list, tuple)):
+        return [x for x in v if isinstance(x, str)]
+    return []
+
+
+@dataclass(frozen=True)
+class TrustVerdict:
+    """What a role's trust policy says about Defender for Cloud's OIDC sign-in."""
+
+    federated: bool  # an Allow statement names the account's provider for the MDC issuer
+    audience: bool | None  # that statement carries the role's audience (None: audience unknown)
+    session: bool | None  # it lets MicrosoftDefenderForClouds_<tenant> sign in (None: tenant unknown)
+    readable: bool = True  # the document parsed
+    found_audiences: tuple[str, ...] = ()
+    found_sessions: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.readable and self.federated and self.audience is not False and self.session is not False
+
+
+def _statements(doc: object) -> list[Mapping[str, Any]]:
+    if not isinstance(doc, Mapping):
+        return []
+    st = doc.get("Statement")
+    if isinstance(st, Mapping):
+        return [st]
+    return [s for s in st if isinstance(s, Mapping)] if isinstance(st, list) else []
+
+
+def _conditions(stmt: Mapping[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(operator, key, values) of a statement's Condition block; keys and operators as written."""
+    cond = stmt.get("Condition")
+    out: list[tuple[str, str, list[str]]] = []
+    if not isinstance(cond, Mapping):
+        return out
+    for op, block in cond.items():
+        if isinstance(op, str) and isinstance(block, Mapping):
+            for k, v in block.items():
+                if isinstance(k, str):
+                    out.append((op, k, _values(v)))
+    return out
+
+
+def _cond_allows(op: str, pattern: str, value: str) -> bool:
+    """Whether a condition value admits `value`: a pattern under *Like operators, else equal (both ignoring case:
+    GUIDs and api:// ids are compared as names, never to flag a difference of case)."""
+    if "like" in op.lower():
+        return iam_wildcard_match(pattern, value)
+    return pattern.strip().lower() == value.strip().lower()
+
+
+def trust_verdict(policy: object, account_id: str | None, audience: str | None, tenant_id: str | None,
+                  issuer: str = ISSUER_HOST) -> TrustVerdict:
+    """Judge a trust policy (JSON text or an already parsed document) for Defender for Cloud's OIDC sign-in:
+    (a) an Allow statement whose Federated principal is arn:<partition>:iam::<account>:oidc-provider/<issuer>,
+    (b) with a `<issuer>:aud` condition admitting `audience`, (c) and not restricting sts:RoleSessionName away from
+    MicrosoftDefenderForClouds_<tenant>. Never raises: an unreadable document is readable=False."""
+    doc: object = policy
+    if isinstance(policy, (str, bytes)):
+        try:
+            doc = json.loads(policy)
+        except (ValueError, RecursionError):
+            return TrustVerdict(False, None, None, readable=False)
+    if not isinstance(doc, Mapping):
+        return TrustVerdict(False, None, None, readable=False)
+    issuer_l = issuer.lower().removeprefix("https://")
+    want = f":iam::{(account_id or '').lower()}:oidc-provider/{issuer_l}"
+    session_name = f"MicrosoftDefenderForClouds_{tenant_id}" if tenant_id else None
+    best: TrustVerdict | None = None
+    for stmt in _statements(doc):
+        if _lower(stmt.get("Effect")) != "allow":
+            continue
+        principal = stmt.get("Principal")
+        feds = _values(principal.get("Federated")) if isinstance(principal, Mapping) else []
+        if not any(f.lower().startswith("arn:") and f.lower().endswith(want) and account_id for f in feds):
+            continue
+        conds = _conditions(stmt)
+        auds = [(op, v) for op, k, vals in conds if k.lower().endswith(":aud") for v in vals]
+        sessions = [(op, v) for op, k, vals in conds if k.lower() == "sts:rolesessionname" for v in vals]
+        aud_ok: bool | None = None if audience is None else any(_cond_allows(op, v, audience) for op, v in auds)
+        ses_ok: bool | None
+        if session_name is None:
+            ses_ok = None
+        else:
+            ses_ok = not sessions or any(_cond_allows(op, v, session_name) for op, v in sessions)
+        v = TrustVerdict(True, aud_ok, ses_ok, found_audiences=tuple(x for _, x in auds),
+                         found_sessions=tuple(x for _, x in sessions))
+        if v.ok:
+            return v
+        best = best or v
+    return best or TrustVerdict(False, None, None)
+
+
+# -- the connector's roles -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UsedRole:
+    name: str
+    account: str
+    offering: str  # offering type
+    where: str  # the offering's part ("nativeCloudConnection", "vmScanners", ...)
+    default: str | None  # the template's default name for this part (roles.json offering_roles)
+
+
+def _roles_data() -> Mapping[str, Any]:
+    from .onboarding.template import roles_data
+
+    return roles_data()
+
+
+def used_roles(conn: m.Connector) -> list[UsedRole]:
+    """Every IAM role the connector's enabled offerings use (doctor.role_arns: parts not `enabled: false`)."""
+    from .onboarding.doctor import role_arns
+
+    offering_roles = _roles_data().get("offering_roles") or {}
+    out: list[UsedRole] = []
+    for o in conn.offerings:
+        try:
+            arns = role_arns(dict(o.raw or {}))
+        except (TypeError, ValueError, RecursionError):
+            continue
+        for where, arn in arns:
+            parts = arn.split(":", 5)
+            if len(parts) != 6 or not parts[5].startswith("role/"):
+                continue
+            name = parts[5].rsplit("/", 1)[-1]
+            part = where.removesuffix(".configuration").rsplit(".", 1)[-1]
+            default = (offering_roles.get(o.offering_type) or {}).get(part)
+            out.append(UsedRole(name, parts[4], o.offering_type, where, default if isinstance(default, str) else None))
+    return out
+
+
+def _spec(r: UsedRole) -> Mapping[str, Any]:
+    roles = _roles_data().get("roles") or {}
+    spec = roles.get(r.name) or (roles.get(r.default) if r.default else None)
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def oidc_trusted(r: UsedRole) -> bool:
+    """Whether a role signs in through Defender for Cloud's OIDC issuer (every one but the service-trusted roles and
+    the CIEM pair, which trusts a role and the tenant's own provider)."""
+    for n in {r.name, r.default or r.name}:
+        if n.endswith(_SERVICE_SUFFIXES) or n.startswith(_SERVICE_PREFIXES) or n in _NOT_OIDC:
+            return False
+    return True
+
+
+def role_audience(r: UsedRole) -> str | None:
+    trust = _spec(r).get("trust")
+    aud = trust.get("audience") if isinstance(trust, Mapping) else None
+    return aud if isinstance(aud, str) else None
+
+
+def mdc_audiences() -> frozenset[str]:
+    """Defender for Cloud's audiences on its OIDC provider (roles.json), Sentinel's client id left out (the
+    containers' data collection role shares it)."""
+    data = _roles_data()
+    out = {a for a in ((data.get("oidc_provider") or {}).get("client_id_list") or ()) if isinstance(a, str)}
+    for spec in (data.get("roles") or {}).values():
+        trust = spec.get("trust") if isinstance(spec, Mapping) else None
+        if isinstance(trust, Mapping) and isinstance(trust.get("audience"), str):
+            out.add(trust["audience"])
+    return frozenset(a.lower() for a in out) - {SENTINEL_CLIENT_ID.lower()}
+
+
+def _issuer_url(url: object) -> str:
+    u = _lower(url).strip().removeprefix("https://").removeprefix("http://")
+    return u if u.endswith("/") else u + "/"
+
+
+# -- per-snapshot index ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Index:
+    now: datetime | None
+    connectors: tuple[m.Connector, ...]
+    conns_by_account: dict[str, list[m.Connector]]
+    native_accounts: set[str]
+    recs_by_connector: dict[str, int] | None  # lower connector id -> assessment rows (None: section missing)
+    arc_by_account: dict[str, int]
+    arc_by_connector: dict[str, int]
+    org_account: dict[str, m.OrgAccountFact]  # account -> its entry in a management account's organization
+    inventories: Mapping[str, m.AwsAccountInventory]
+    plans: m.PlansData | None
+    compliance: m.ComplianceData | None
+    locks: Mapping[str, tuple[str, ...]]
+    onboarding_read: bool
+    healths: dict[str, Health] | None = None
+
+
+_cache: tuple[Any, _Index] | None = None
+
+
+def _typed(snap: m.Snapshot, name: str, kind: type) -> Any:
+    try:
+        v = snap.data(name)
+    except Exception:  # noqa: BLE001 - a snapshot of another shape is read as "not there"
+        return None
+    return v if isinstance(v, kind) else None
+
+
+def _index(snap: m.Snapshot) -> _Index:
+    global _cache
+    hit = _cache
+    if hit is not None and hit[0]() is snap:
+        return hit[1]
+    cd = _typed(snap, "connectors", m.ConnectorsData)
+    od = _typed(snap, "onboarding", m.OnboardingData)
+    rd = _typed(snap, "recommendations", m.RecommendationsData)
+    connectors = tuple(c for c in (cd.connectors if cd is not None else ()) if isinstance(c, m.Connector))
+    by_account: dict[str, list[m.Connector]] = {}
+    for c in connectors:
+        if c.aws_account_id:
+            by_account.setdefault(c.aws_account_id, []).append(c)
+    recs: dict[str, int] | None = None
+    if rd is not None:
+        recs = {}
+        for rc in rd.counts or ():
+            if isinstance(rc, m.RecommendationCount) and rc.connector_id:
+                k = rc.connector_id.lower()
+                recs[k] = recs.get(k, 0) + (rc.count if isinstance(rc.count, int) else 0)
+    arc_acct: dict[str, int] = {}
+    arc_conn: dict[str, int] = {}
+    inventories: Mapping[str, m.AwsAccountInventory] = {}
+    org: dict[str, m.OrgAccountFact] = {}
+    if od is not None:
+        for a in od.arc_machines or ():
+            if not isinstance(a, m.ArcMachine):
+                continue
+            if a.aws_account_id:
+                arc_acct[a.aws_account_id] = arc_acct.get(a.aws_account_id, 0) + 1
+            if _lower(a.connector).startswith("/subscriptions/"):
+                arc_conn[_lower(a.connector)] = arc_conn.get(_lower(a.connector), 0) + 1
+        inventories = od.aws if isinstance(od.aws, Mapping) else {}
+        for inv in inventories.values():
+            setup = getattr(inv, "setup", None)
+            for f in (getattr(setup, "org_accounts", None) or ()):
+                if isinstance(f, m.OrgAccountFact) and f.account_id:
+                    org.setdefault(f.account_id, f)
+    try:
+        now = _utc(snap.generated_at)
+    except AttributeError:
+        now = None
+    idx = _Index(
+        now=now, connectors=connectors, conns_by_account=by_account,
+        native_accounts={c.aws_account_id for c in connectors if c.kind == "native" and c.aws_account_id},
+        recs_by_connector=recs, arc_by_account=arc_acct, arc_by_connector=arc_conn, org_account=org,
+        inventories=inventories, plans=_typed(snap, "plans", m.PlansData),
+        compliance=_typed(snap, "compliance", m.ComplianceData),
+        locks=(cd.locks if cd is not None and isinstance(cd.locks, Mapping) else {}),
+        onboarding_read=od is not None)
+    _cache = (weakref.ref(snap), idx)
+    return idx
+
+
+# -- the checks -----------------------------------------------------------------------------------------------------
+
+def _template_fix(conn: m.Connector, idx: _Index, setup: m.AwsAccountSetup | None, *, extra: str = "") -> str:
+    """Re-run the template: for a member, the StackSet in its management account; else the account's stack."""
+    from .onboarding.doctor import connector_plans
+    from .onboarding.template import DEFAULT_STACK_NAME
+
+    acct = conn.aws_account_id or "<account>"
+    plans = ",".join(connector_plans(conn))
+    lp = " --least-privilege" if extra == "least-privilege" else ""
+    if conn.organization_role == "member" and conn.parent_account_id:
+        mgmt = next((c for c in idx.conns_by_account.get(conn.parent_account_id, ())
+                     if c.kind == "native" and c.organization_role == "management"), None)
+        stackset = (mgmt.stackset_name if mgmt else None) or "<stackset>"
+        return (f"re-run the template: mdc-aws template --account {conn.parent_account_id} --plans {plans}{lp} "
+                f"-o mdc.yaml, then aws cloudformation update-stack-set --stack-set-name {stackset} --template-body "
+                f"file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM in the management account "
+                f"{conn.parent_account_id} (member {acct} is deployed by the StackSet)")
+    stack = setup.stack if setup is not None and setup.stack is not None else None
+    name = stack.name if stack else DEFAULT_STACK_NAME
+    region = f" --region {stack.region}" if stack else (f" --region {conn.regions[0]}" if conn.regions else "")
+    return (f"re-run the template: mdc-aws template --account {acct} --plans {plans}{lp} -o mdc.yaml, then aws "
+            f"cloudformation update-stack --stack-name {name} --template-body file://mdc.yaml --capabilities "
+            f"CAPABILITY_NAMED_IAM{region} in account {acct}")
+
+
+def _age(conn: m.Connector, idx: _Index) -> timedelta | None:
+    created = _utc(conn.created_at)
+    if created is None or idx.now is None:
+        return None
+    return idx.now - created
+
+
+def _pending(conn: m.Connector, idx: _Index) -> HealthIssue | None:
+    # messages name times, never ages: the same facts read the same in every snapshot (`mdc-aws diff`)
+    window = timedelta(hours=PENDING_HOURS)
+    age = _age(conn, idx)
+    created = _utc(conn.created_at)
+    if age is not None and created is not None and age < window:
+        return _issue("pending-first-scan",
+                      f"connector {conn.name} was created at {_when(created)}, under {PENDING_HOURS} h ago: Defender "
+                      "for Cloud's first scan is pending",
+                      f"nothing to do yet: data appears within {PENDING_HOURS} hours of creation; check again "
+                      f"after {_when(created + window)}")
+    fact = idx.org_account.get(conn.aws_account_id or "")
+    joined = _utc(fact.joined) if fact is not None else None
+    if joined is not None and idx.now is not None and idx.now - joined < window:
+        return _issue("pending-first-scan",
+                      f"AWS account {conn.aws_account_id} joined the organization at {_when(joined)}, under "
+                      f"{PENDING_HOURS} h ago: Defender for Cloud's first scan of it is pending",
+                      f"nothing to do yet: a new AWS account shows data within {PENDING_HOURS} hours; check again "
+                      f"after {_when(joined + window)}")
+    return None
+
+
+def _no_data(conn: m.Connector, idx: _Index) -> HealthIssue | None:
+    age = _age(conn, idx)
+    if age is None or idx.recs_by_connector is None:
+        return None
+    window = timedelta(hours=max(PENDING_HOURS, conn.scan_interval_hours or 0))
+    if age < window:
+        return None
+    if idx.recs_by_connector.get(conn.id.lower(), 0) > 0:
+        return None
+    if idx.arc_by_connector.get(conn.id.lower(), 0) or idx.arc_by_account.get(conn.aws_account_id or "", 0):
+        return None
+    acct = conn.aws_account_id or "?"
+    created = _utc(conn.created_at)
+    assert created is not None  # _age was known
+    return _issue("no-data",
+                  f"connector {conn.name} (account {acct}), created at {_when(created)}, is past its first scan "
+                  f"window ({int(window.total_seconds() // 3600)} h) and has no assessment and no Arc machine",
+                  f"find the cause with `mdc-aws doctor --account {acct}` (stack, roles, OIDC provider); check "
+                  f"that a standard is assigned (Environment settings > {acct} > Standards) and that the portal's "
+                  f"subscription filter includes {conn.subscription_id}")
+
+
+def _unreadable(conn: m.Connector, inv: m.AwsAccountInventory | None) -> HealthIssue | None:
+    if inv is None or inv.readable:
+        return None
+    if inv.error_kind not in ("auth", "denied") and inv.setup is not None:
+        return None
+    acct = conn.aws_account_id or "?"
+    return _issue("aws-unreadable",
+                  f"mdc-aws could not read the account ({inv.error or 'no error given'}): AWS-side checks were not "
+                  "made",
+                  f"give mdc-aws a way into account {acct} (aws.account_roles or aws.account_profiles in the "
+                  "config, or sign in: aws sso login), then refresh")
+
+
+def _regions(conn: m.Connector, inv: m.AwsAccountInventory | None) -> HealthIssue | None:
+    if inv is None or not isinstance(inv.failed_regions, Mapping):
+        return None
+    bad = sorted(r for r, e in inv.failed_regions.items() if "not enabled" in _lower(e))
+    if not bad:
+        return None
+    acct = conn.aws_account_id or "?"
+    first = bad[0]
+    return _issue("region-not-enabled",
+                  f"region{'s' if len(bad) > 1 else ''} {_ids(bad)} of connector {conn.name} "
+                  f"{'are' if len(bad) > 1 else 'is'} not enabled in AWS account {acct}: nothing there is scanned",
+                  f"enable it in the account (aws account enable-region --region-name {first}, or AWS console > "
+                  "Account > AWS Regions) or remove it from the connector's regions (Environment settings > "
+                  f"{acct} > Edit settings)")
+
+
+def _stack(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIssue | None:
+    from .onboarding.doctor import connector_plans
+    from .onboarding.template import DEFAULT_STACK_NAME
+
+    if not setup.stack_searched or conn.organization_role == "member":
+        return None
+    acct = conn.aws_account_id or "?"
+    plans = ",".join(connector_plans(conn))
+    st = setup.stack
+    if st is None:
+        where = ", ".join(setup.stack_regions) or "the connector's regions"
+        region = (setup.stack_regions or conn.regions or ("<region>",))[0]
+        return _issue("stack-not-complete",
+                      f"no Defender for Cloud stack found in {where} of account {acct} (none tagged {STACK_TAG} "
+                      f"or named {DEFAULT_STACK_NAME}): the connector's roles were never deployed there",
+                      f"deploy it: mdc-aws template --account {acct} --plans {plans} -o mdc.yaml, then aws "
+                      f"cloudformation create-stack --stack-name {DEFAULT_STACK_NAME} --template-body file://mdc.yaml "
+                      f"--capabilities CAPABILITY_NAMED_IAM --region {region} in account {acct}")
+    status = (st.status or "").upper()
+    if status in STACK_COMPLETE:
+        return None
+    why = ""
+    if st.failed_resource or st.reason:
+        why = f": {st.failed_resource or 'a resource'} failed" + (f" ({st.reason})" if st.reason else "")
+    msg = f"stack {st.name} in {st.region} (account {acct}) is {st.status or 'in an unknown state'}{why}"
+    loc = f"--stack-name {st.name} --region {st.region}"
+    if status.endswith("_IN_PROGRESS"):
+        fix = (f"wait for it to finish, then look again: aws cloudformation describe-stack-events {loc} "
+               f"--max-items 20 in account {acct}")
+    elif status == "UPDATE_ROLLBACK_FAILED":
+        fix = (f"fix the cause above, then aws cloudformation continue-update-rollback {loc} in account {acct}, and "
+               "re-run the update")
+    elif status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"):
+        fix = (f"fix the cause above, then aws cloudformation delete-stack {loc} and create it again: mdc-aws "
+               f"template --account {acct} --plans {plans} -o mdc.yaml, then aws cloudformation create-stack "
+               f"--stack-name {st.name} --template-body file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM "
+               f"--region {st.region} in account {acct}")
+    else:
+        fix = f"fix the cause above, then {_template_fix(conn, idx, setup)}"
+    return _issue("stack-not-complete", msg, fix)
+
+
+def _stackset(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
+    if conn.organization_role != "management" or setup.stackset_instances is None:
+        return None
+    insts = [i for i in setup.stackset_instances if isinstance(i, m.StackInstanceFact)]
+    bad = [i for i in insts
+           if (i.status or "").upper() != "CURRENT" or (i.detailed_status or "").upper() in ("FAILED", "CANCELLED")]
+    if not bad:
+        return None
+    f = bad[0]
+    name = conn.stackset_name or "the connector's StackSet"
+    state = f.status + (f"/{f.detailed_status}" if f.detailed_status else "")
+    return _issue("stackset-instances-failed",
+                  f"{len(bad)} of {len(insts)} instance(s) of StackSet {name} failed or outdated; first: account "
+                  f"{f.account_id} in {f.region} is {state}" + (f" ({f.reason})" if f.reason else ""),
+                  f"in the management account {conn.aws_account_id}: see why with aws cloudformation "
+                  f"describe-stack-instance --stack-set-name {name} --stack-instance-account {f.account_id} "
+                  f"--stack-instance-region {f.region}, fix it, then aws cloudformation update-stack-instances "
+                  f"--stack-set-name {name} --deployment-targets OrganizationalUnitIds=<OU of {f.account_id}> "
+                  f"--regions {f.region}")
+
+
+def _trusted_access(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
+    if conn.organization_role != "management" or setup.trusted_access is not False:
+        return None
+    return _issue("org-trusted-access-off",
+                  f"trusted access for CloudFormation StackSets is off in the organization of management account "
+                  f"{conn.aws_account_id}: the StackSet cannot deploy the roles to member accounts",
+                  f"in the management account {conn.aws_account_id}: aws cloudformation "
+                  "activate-organizations-access (or CloudFormation console > StackSets > Activate trusted access)")
+
+
+def _missing_members(conn: m.Connector, setup: m.AwsAccountSetup | None, idx: _Index) -> list[str] | None:
+    if setup is None or setup.org_accounts is None:
+        return None
+    excluded = set(conn.excluded_account_ids)
+    return sorted({f.account_id for f in setup.org_accounts
+                   if isinstance(f, m.OrgAccountFact) and (f.status or "").upper() == "ACTIVE"
+                   and f.account_id != conn.aws_account_id and f.account_id not in excluded
+                   and f.account_id not in idx.native_accounts})
+
+
+def _members(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIssue | None:
+    if conn.organization_role != "management":
+        return None
+    missing = _missing_members(conn, setup, idx)
+    if not missing:
+        return None
+    name = conn.stackset_name or "the connector's StackSet"
+    return _issue("org-members-missing",
+                  f"{len(missing)} active account(s) of the organization of {conn.aws_account_id} have no connector: "
+                  f"{_ids(missing)}",
+                  f"deploy StackSet {name} to their OUs from the management account (aws cloudformation "
+                  f"create-stack-instances --stack-set-name {name} --deployment-targets OrganizationalUnitIds=<OU> "
+                  f"--regions <region>) or exclude them on the connector (Environment settings > "
+                  f"{conn.aws_account_id} > Edit settings > excluded accounts)")
+
+
+def _oidc(conn: m.Connector, setup: m.AwsAccountSetup, oidc_roles: list[UsedRole], idx: _Index
+          ) -> HealthIssue | None:
+    if setup.oidc_providers is None or not oidc_roles:
+        return None
+    acct = conn.aws_account_id or "?"
+    mine = [p for p in setup.oidc_providers if isinstance(p, m.OidcProviderFact)
+            and _issuer_url(p.url) == ISSUER_HOST]
+    if not mine:
+        names = sorted({r.name for r in oidc_roles})
+        return _issue("oidc-provider-missing",
+                      f"account {acct} has no OIDC identity provider for {ISSUER_HOST}: {_ids(names, 3)} "
+                      "cannot be assumed",
+                      _template_fix(conn, idx, setup) + " (with CreateOIDCProvider=true)")
+    aud = mdc_audiences()
+    for p in mine:
+        ids = [c.lower() for c in p.client_ids if isinstance(c, str)]
+        if any(c in aud for c in ids):
+            continue
+        tagged = any("sentinel" in _lower(k) or "sentinel" in _lower(v) for k, v in (p.tags or {}).items())
+        if SENTINEL_CLIENT_ID.lower() in ids or tagged:
+            return _issue("sentinel-oidc-conflict",
+                          f"the OIDC identity provider {p.arn} for {ISSUER_HOST} in account {acct} belongs to "
+                          f"Microsoft Sentinel (client ids {', '.join(p.client_ids) or 'none'}): none of Defender "
+                          "for Cloud's audiences is on it",
+                          f"add Defender for Cloud's audiences to the same provider (aws iam "
+                          f"add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {p.arn} "
+                          "--client-id api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479, one per audience) and deploy "
+                          "the template with CreateOIDCProvider=false (sentinel-connected-aws.md)")
+    return None
+
+
+def _roles(conn: m.Connector, setup: m.AwsAccountSetup, used: list[UsedRole], idx: _Index) -> HealthIssue | None:
+    if setup.roles is None or not used:
+        return None
+    have = {r.name for r in setup.roles if isinstance(r, m.IamRoleFact)}
+    missing: dict[str, set[str]] = {}
+    for r in used:
+        if r.name not in have:
+            missing.setdefault(r.name, set()).add(f"{r.offering}.{r.where.removesuffix('.configuration')}")
+    if not missing:
+        return None
+    acct = conn.aws_account_id or "?"
+    shown = [f"{n} (used by {', '.join(sorted(w))})" for n, w in sorted(missing.items())]
+    return _issue("role-missing",
+                  f"{len(missing)} IAM role(s) of connector {conn.name} missing in account {acct}: "
+                  f"{'; '.join(shown[:4])}" + (" …" if len(shown) > 4 else ""),
+                  _template_fix(conn, idx, setup))
+
+
+def _trust(conn: m.Connector, setup: m.AwsAccountSetup, oidc_roles: list[UsedRole], tenant: str | None,
+           idx: _Index) -> HealthIssue | None:
+    if setup.roles is None:
+        return None
+    facts = {r.name: r for r in setup.roles if isinstance(r, m.IamRoleFact)}
+    acct = conn.aws_account_id
+    bad: list[str] = []
+    seen: set[str] = set()
+    for r in oidc_roles:
+        f = facts.get(r.name)
+        if f is None or f.trust_policy is None or r.name in seen:
+            continue
+        seen.add(r.name)
+        v = trust_verdict(f.trust_policy, acct, role_audience(r), tenant)
+        if v.ok:
+            continue
+        if not v.readable:
+            bad.append(f"{r.name}: trust policy unreadable")
+        elif not v.federated:
+            bad.append(f"{r.name}: does not trust arn:aws:iam::{acct}:oidc-provider/{ISSUER_HOST}")
+        elif v.audience is False:
+            bad.append(f"{r.name}: audience {', '.join(v.found_audiences) or 'none'}, not {role_audience(r)}")
+        else:
+            bad.append(f"{r.name}: session name {', '.join(v.found_sessions)}, not "
+                       f"MicrosoftDefenderForClouds_{tenant}")
+    if not bad:
+        return None
+    return _issue("trust-policy-mismatch",
+                  f"{len(bad)} role(s) in account {acct} do not trust this connector: {'; '.join(bad[:3])}"
+                  + (" …" if len(bad) > 3 else ""),
+                  _template_fix(conn, idx, setup))
+
+
+def _least_privilege(conn: m.Connector, setup: m.AwsAccountSetup, used: list[UsedRole],
+                     idx: _Index) -> HealthIssue | None:
+    from .onboarding.doctor import connector_plans
+
+    if setup.roles is None:
+        return None
+    cspm = next((r.name for r in used if r.offering == "CspmMonitorAws"), "CspmMonitorAws")
+    role = next((r for r in setup.roles if isinstance(r, m.IamRoleFact) and r.name == cspm), None)
+    if role is None or role.managed_policies is None or role.inline_actions is None:
+        return None
+    if any(_lower(p).endswith(":policy/readonlyaccess") for p in role.managed_policies):
+        return None
+    allowed = [a for a in role.inline_actions if isinstance(a, str)]
+    gaps: list[str] = []
+    for plan in connector_plans(conn):
+        for action in READS_BY_PLAN.get(plan, ()):
+            if not action_allowed(action, allowed) and action not in gaps:
+                gaps.append(action)
+    if not gaps:
+        return None
+    plans = sorted({m.PLAN_TITLES[p] for p in connector_plans(conn)  # type: ignore[index]
+                    if any(a in gaps for a in READS_BY_PLAN.get(p, ()))})
+    return _issue("least-privilege-gap",
+                  f"{cspm} in account {conn.aws_account_id} has least-privilege access (no ReadOnlyAccess) without "
+                  f"{', '.join(gaps[:5])}{' …' if len(gaps) > 5 else ''}, which {', '.join(plans)} read(s)",
+                  _template_fix(conn, idx, setup, extra="least-privilege"))
+
+
+def _pricing(conn: m.Connector, plans: m.PlansData | None) -> HealthIssue | None:
+    if plans is None:
+        return None
+    from .derive import pricing_index
+
+    try:
+        pidx = pricing_index(p for p in plans.pricings if isinstance(p, m.Pricing))
+    except (TypeError, AttributeError):
+        return None
+    sub = conn.subscription_id
+    off: list[tuple[str, str, str]] = []
+    for otype, pricing, title in (("DefenderForServersAws", "VirtualMachines", "Defender for Servers"),
+                                  ("DefenderForContainersAws", "Containers", "Defender for Containers")):
+        if conn.offering(otype) is None:
+            continue
+        p = pidx.get((_lower(sub), pricing.lower()))
+        if p is not None and _lower(p.tier) == "free":
+            off.append((pricing, title, m.PLAN_TITLES[m.OFFERING_PLANS[otype]]))
+    if not off:
+        return None
+    return _issue("subscription-plan-missing",
+                  "; ".join(f"the connector enables {plan} but subscription {sub} has {title} off ({pricing} Free)"
+                            for pricing, title, plan in off),
+                  "; ".join(f"az security pricing create --name {pricing} --tier standard --subscription {sub}"
+                            for pricing, _, _ in off)
+                  + " (or Environment settings > the subscription > Defender plans)")
+
+
+def _providers(conn: m.Connector, plans: m.PlansData | None) -> HealthIssue | None:
+    if plans is None or not isinstance(plans.providers, Mapping):
+        return None
+    sub = conn.subscription_id
+    states = next((v for k, v in plans.providers.items() if _lower(k) == _lower(sub)), None)
+    if not isinstance(states, Mapping):
+        return None
+    needed = ["Microsoft.Security"]
+    arc = [m.PLAN_TITLES[m.OFFERING_PLANS[o]] for o in ("DefenderForServersAws", "DefenderForDatabasesAws")
+           if _arc_on(conn.offering(o))]
+    if arc:
+        needed += ["Microsoft.HybridCompute", "Microsoft.GuestConfiguration"]
+    lower_states = {_lower(k): v for k, v in states.items()}
+    bad = [(ns, lower_states[ns.lower()]) for ns in needed
+           if ns.lower() in lower_states and _lower(lower_states[ns.lower()]) != "registered"]
+    if not bad:
+        return None
+    why = {"Microsoft.Security": "Defender for Cloud",
+           "Microsoft.HybridCompute": f"Azure Arc ({' and '.join(arc)} auto-provisioning)",
+           "Microsoft.GuestConfiguration": f"Azure Arc ({' and '.join(arc)} auto-provisioning)"}
+    return _issue("provider-not-registered",
+                  "; ".join(f"{ns} is {st} on subscription {sub} ({why[ns]} needs it)" for ns, st in bad),
+                  "; ".join(f"az provider register --namespace {ns} --subscription {sub}" for ns, _ in bad))
+
+
+def _arc_on(o: m.Offering | None) -> bool:
+    if o is None:
+        return False
+    v = (o.raw or {}).get("arcAutoProvisioning")
+    return isinstance(v, Mapping) and bool(v.get("enabled"))
+
+
+def _standards(conn: m.Connector, comp: m.ComplianceData | None) -> HealthIssue | None:
+    if comp is None or not conn.aws_account_id:
+        return None
+    assigned = comp.assigned if isinstance(comp.assigned, Mapping) else {}
+    if assigned.get(conn.aws_account_id):
+        return None
+    acct = conn.aws_account_id
+    return _issue("no-standard-assigned",
+                  f"no compliance standard is assigned on connector {conn.name} (account {acct}): Defender for "
+                  "Cloud evaluates nothing against it",
+                  f"assign one: Environment settings > {acct} > Standards (the Microsoft cloud security benchmark "
+                  "and AWS Foundational Security Best Practices are the defaults)")
+
+
+def _sqs(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
+    if setup.trail_bucket_queues is None:
+        return None
+    others = [(b.bucket, b.queue_arn.rsplit(":", 1)[-1]) for b in setup.trail_bucket_queues
+              if isinstance(b, m.BucketQueueFact) and isinstance(b.queue_arn, str)
+              and not b.queue_arn.rsplit(":", 1)[-1].lower().startswith(MDC_QUEUE_PREFIXES)]
+    if not others:
+        return None
+    bucket, queue = others[0]
+    more = f" (and {len(others) - 1} more bucket(s))" if len(others) > 1 else ""
+    return _issue("sentinel-sqs-conflict",
+                  f"CloudTrail bucket {bucket} sends its event notifications to {queue} (Microsoft Sentinel's): an "
+                  f"S3 event goes to one queue only{more}",
+                  f"fan out through SNS: send bucket {bucket}'s notifications to an SNS topic and subscribe both "
+                  "queues to it (aws s3api put-bucket-notification-configuration with a TopicConfiguration; "
+                  "sentinel-connected-aws.md)")
+
+
+def _lock_fix(conn: m.Connector, entry: str) -> str:
+    mt = _LOCK_ENTRY.match(entry)
+    if mt is None:
+        return f"remove the lock (az lock list --subscription {conn.subscription_id}, then az lock delete --ids <id>)"
+    name, scope = mt.group("name"), mt.group("scope").strip()
+    low = scope.lower()
+    if low.startswith("resource group "):
+        return (f"az lock delete --name {name} --resource-group {scope[len('resource group '):].strip()} "
+                f"--subscription {conn.subscription_id}")
+    if low.startswith("subscription"):
+        return f"az lock delete --name {name} --subscription {conn.subscription_id}"
+    return f"az lock delete --ids {conn.id}/providers/Microsoft.Authorization/locks/{name}"
+
+
+def _lock(conn: m.Connector, idx: _Index) -> HealthIssue | None:
+    found = next((v for k, v in idx.locks.items() if _lower(k) == conn.id.lower()), None)
+    entries = [e for e in (found if isinstance(found, (list, tuple)) else ()) if isinstance(e, str) and e.strip()]
+    if not entries:
+        return None
+    more = f" (and {len(entries) - 1} more lock(s))" if len(entries) > 1 else ""
+    read_only = any(e.strip().lower().startswith("readonly") for e in entries)
+    return _issue("resource-lock",
+                  f"{'; '.join(entries[:3])} cover{'s' if len(entries) == 1 else ''} connector {conn.name}: it "
+                  f"cannot be {'changed or deleted' if read_only else 'deleted'}",
+                  f"when the connector must go (or be replaced): {_lock_fix(conn, entries[0])}{more}")
+
+
+def _classic(conn: m.Connector) -> HealthIssue:
+    from .derive import CLASSIC_MIGRATE, CLASSIC_RETIRED_ON
+
+    stale = f"; Azure still reports {conn.health}" if conn.health not in ("", "ok", "unknown") else ""
+    return _issue("classic-retired",
+                  f"classic connector {conn.name} (subscription {conn.subscription_id}) was retired on "
+                  f"{CLASSIC_RETIRED_ON}: no data since{stale}", CLASSIC_MIGRATE)
+
+
+def _duplicate(conn: m.Connector, idx: _Index) -> HealthIssue | None:
+    acct = conn.aws_account_id
+    if not acct:
+        return None
+    conns = idx.conns_by_account.get(acct, [])
+    classic = sorted(c.name for c in conns if c.kind == "classic")
+    native = sorted(c.name for c in conns if c.kind == "native")
+    if not classic or not native:
+        return None
+    return _issue("classic-native-duplicate",
+                  f"account {acct} has classic connector {', '.join(classic)} and native connector "
+                  f"{', '.join(native)}: duplicate recommendations",
+                  "delete the classic connector (o, then 3: remove classic connectors; or `mdc-aws onboard "
+                  "--flow remove`): the native one replaces it")
+
+
+def _evaluate(conn: m.Connector, snap: m.Snapshot, idx: _Index) -> Health:
+    issues: list[HealthIssue | None] = []
+    if conn.kind == "classic":
+        issues += [_classic(conn), _duplicate(conn, idx), _lock(conn, idx)]
+        return _health([i for i in issues if i is not None])
+    if conn.kind != "native":
+        return HEALTHY
+    acct = conn.aws_account_id or ""
+    inv = idx.inventories.get(acct) if acct else None
+    inv = inv if isinstance(inv, m.AwsAccountInventory) else None
+    setup = inv.setup if inv is not None and isinstance(inv.setup, m.AwsAccountSetup) else None
+    pending = _pending(conn, idx)
+    issues += [_duplicate(conn, idx), _unreadable(conn, inv), _regions(conn, inv), pending]
+    if pending is None:
+        issues += [_no_data(conn, idx), _standards(conn, idx.compliance)]
+    if setup is not None:
+        used = [r for r in used_roles(conn) if r.account == acct]
+        oidc_roles = [r for r in used if oidc_trusted(r)]
+        tenant = getattr(snap, "tenant_id", None)
+        issues += [_stack(conn, setup, idx), _stackset(conn, setup), _trusted_access(conn, setup),
+                   _members(conn, setup, idx), _oidc(conn, setup, oidc_roles, idx), _roles(conn, setup, used, idx),
+                   _trust(conn, setup, oidc_roles, tenant if isinstance(tenant, str) else None, idx),
+                   _least_privilege(conn, setup, used, idx), _sqs(conn, setup)]
+    issues += [_pricing(conn, idx.plans), _providers(conn, idx.plans), _lock(conn, idx)]
+    return _health([i for i in issues if i is not None])
+
 
 def connector_health(conn: m.Connector, snap: m.Snapshot) -> Health:
     """The health of one connector in this snapshot."""
-    raise NotImplementedError
+    try:
+        idx = _index(snap)
+        if idx.healths is not None and conn.id.lower() in idx.healths and conn in idx.connectors:
+            return idx.healths[conn.id.lower()]
+        return _evaluate(conn, snap, idx)
+    except Exception:  # broad: odd data never breaks a view (logged): the connector shows no verdict
+        log.warning("health of connector %s not evaluated", getattr(conn, "name", "?"), exc_info=True)
+        return HEALTHY
 
 
 def health_by_connector(snap: m.Snapshot) -> dict[str, Health]:
     """Lower-case connector id -> Health, for every connector of the snapshot (empty when connectors are unknown)."""
-    raise NotImplementedError
+    try:
+        idx = _index(snap)
+    except Exception:  # broad: odd data never breaks a view (logged)
+        log.warning("connector health not evaluated", exc_info=True)
+        return {}
+    if idx.healths is None:
+        out: dict[str, Health] = {}
+        for c in idx.connectors:
+            try:
+                out[c.id.lower()] = _evaluate(c, snap, idx)
+            except Exception:  # broad: one connector's odd data leaves the others evaluated (logged)
+                log.warning("health of connector %s not evaluated", c.name, exc_info=True)
+                out[c.id.lower()] = HEALTHY
+        idx.healths = out
+    return dict(idx.healths)
 
 
 def account_health(healths: "list[Health] | tuple[Health, ...]") -> Health:
     """An account's health: the worst state of its connectors and all their issues (CODES order, no duplicates)."""
-    raise NotImplementedError
+    return _health([i for h in healths for i in h.issues])
 
 
 def org_coverage(conn: m.Connector, snap: m.Snapshot) -> OrgCoverage | None:
     """For a management connector whose account's set-up was read: its organization's coverage; else None."""
-    raise NotImplementedError
+    try:
+        if conn.kind != "native" or conn.organization_role != "management" or not conn.aws_account_id:
+            return None
+        idx = _index(snap)
+        inv = idx.inventories.get(conn.aws_account_id)
+        setup = inv.setup if isinstance(inv, m.AwsAccountInventory) else None
+        if not isinstance(setup, m.AwsAccountSetup):
+            return None
+        acct = conn.aws_account_id
+        with_conn = {c.aws_account_id for c in idx.connectors
+                     if c.kind == "native" and c.organization_role == "member" and c.parent_account_id == acct
+                     and c.aws_account_id}
+        facts = [f for f in (setup.org_accounts or ()) if isinstance(f, m.OrgAccountFact)]
+        with_conn |= {f.account_id for f in facts if f.account_id != acct and f.account_id in idx.native_accounts}
+        return OrgCoverage(
+            management_account_id=acct,
+            org_accounts=len(facts) if setup.org_accounts is not None else None,
+            members_with_connector=tuple(sorted(with_conn - {acct})),
+            missing=tuple(_missing_members(conn, setup, idx) or ()),
+            excluded=tuple(sorted(set(conn.excluded_account_ids))),
+            suspended=tuple(sorted({f.account_id for f in facts if (f.status or "").upper() in _SUSPENDED})),
+            stackset_instances=tuple(i for i in (setup.stackset_instances or ())
+                                     if isinstance(i, m.StackInstanceFact)),
+        )
+    except Exception:  # broad: odd data never breaks a view (logged)
+        log.warning("organization coverage of %s not evaluated", getattr(conn, "name", "?"), exc_info=True)
+        return None
+
+
+# plan -> billable units it counts (quickstart-onboard-aws.md and the pricing page), with a note where counts
+# are not the whole story
+_BILLABLE: Final[Mapping[str, tuple[tuple[str, ...], str]]] = {
+    "cspm": ((), "free: Foundational CSPM bills nothing"),
+    "defender_cspm": (("ec2_running", "rds_instances", "s3_buckets"), "billed per compute, database and storage "
+                                                                       "resource"),
+    "servers": (("ec2_running",), "billed per running EC2 instance (hourly)"),
+    "containers": (("eks_clusters",), "vCores of EKS nodes are not read: the plan bills per vCore"),
+    "databases": (("rds_instances",), "billed per database instance"),
+}
+
+
+def cloudtrail_query(region: str | None, tenant_id: str | None, now: datetime | None) -> str:
+    """The ready-to-run count of the CspmMonitorAws session's CloudTrail events of the last day."""
+    start = _iso(now - timedelta(hours=24)) if now is not None else "<24 hours ago, ISO 8601>"
+    return (f"aws cloudtrail lookup-events --region {region or '<region>'} --lookup-attributes "
+            f"AttributeKey=Username,AttributeValue=MicrosoftDefenderForClouds_{tenant_id or '<tenant id>'} "
+            f"--start-time {start} --query 'length(Events)'")
 
 
 def account_cost(account_id: str, conns: "list[m.Connector] | tuple[m.Connector, ...]", snap: m.Snapshot
                  ) -> AccountCost | None:
     """Billable counts per enabled plan of the account's native connectors (None for a classic-only account)."""
-    raise NotImplementedError
+    try:
+        from .onboarding.doctor import connector_plans
+
+        natives = [c for c in conns if isinstance(c, m.Connector) and c.kind == "native"]
+        if not natives:
+            return None
+        idx = _index(snap)
+        enabled = {p for c in natives for p in connector_plans(c)}
+        inv = idx.inventories.get(account_id)
+        inv = inv if isinstance(inv, m.AwsAccountInventory) else None
+        setup = inv.setup if inv is not None and isinstance(inv.setup, m.AwsAccountSetup) else None
+        counts: dict[str, int | None] = {}
+        if inv is not None and inv.readable:
+            counts["ec2_running"] = sum(1 for i in inv.instances if _lower(i.state) == "running")
+        billable = setup.billable if setup is not None and isinstance(setup.billable, Mapping) else {}
+        plans: list[PlanCost] = []
+        for key in m.PLAN_KEYS:
+            if key not in enabled:
+                continue
+            units, note = _BILLABLE[key]
+            got: dict[str, int | None] = {}
+            for u in units:
+                v = counts[u] if u in counts else billable.get(u)
+                got[u] = v if isinstance(v, int) and not isinstance(v, bool) else None
+            plans.append(PlanCost(key, got, note))
+        intervals = [c.scan_interval_hours for c in natives if isinstance(c.scan_interval_hours, int)]
+        region = next((c.regions[0] for c in natives if c.regions), None)
+        tenant = getattr(snap, "tenant_id", None)
+        return AccountCost(scan_interval_hours=min(intervals) if intervals else None, plans=tuple(plans),
+                           cloudtrail_query=cloudtrail_query(region, tenant if isinstance(tenant, str) else None,
+                                                             idx.now))
+    except Exception:  # broad: odd data never breaks a view (logged)
+        log.warning("cost of account %s not evaluated", account_id, exc_info=True)
+        return None

@@ -259,7 +259,7 @@ class AwsAccountSetup:
     # billable resources the plans count (counts only): "ec2_running", "s3_buckets", "rds_instances",
     # "eks_clusters"; a key missing = not read
     billable: Mapping[str, int] = field(default_factory=dict, compare=False)
-    errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # read ("iam", "cloudformation", ...) -> why
+    errors: Mapping[str, str] = field(default_factory=dict, compare=False)  # read (tui.core.aws.SETUP_READS) -> why
 
 
 @dataclass(frozen=True)

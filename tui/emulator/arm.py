@@ -22,6 +22,8 @@ Served (api-versions checked like ARM; every route but /metadata/endpoints requi
     GET|PUT /{scope}/providers/Microsoft.Security/pricings/{name}
     GET    /subscriptions/{sub}/providers[/{namespace}]      POST .../providers/{namespace}/register|unregister
     GET    /subscriptions/{sub}/providers/Microsoft.Authorization/permissions
+    GET    /subscriptions/{sub}[/{scope}]/providers/Microsoft.Authorization/locks    (paged; locks at or below scope)
+    GET|PUT|DELETE /subscriptions/{sub}[/{scope}]/providers/Microsoft.Authorization/locks/{name}
     POST   /providers/Microsoft.ResourceGraph/resources                                                 (kql.py)
 
 Tokens: with `accepted_tokens` (a set of static bearer tokens) and/or `identity` (a `TokenIssuer`), a request is
@@ -80,6 +82,8 @@ API_SUBSCRIPTIONS = ("2016-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "20
                      "2022-12-01", "2024-11-01")
 API_RESOURCE_GRAPH = ("2021-03-01", "2022-10-01", "2024-04-01")
 API_METADATA = ("2022-09-01", "2019-05-01")
+# Microsoft.Authorization/locks (ManagementLockClient): 2016-09-01 is the one the brief names; the others exist
+API_LOCKS = ("2016-09-01", "2020-05-01", "2017-04-01", "2015-01-01")
 
 # Namespaces ARM knows even when the world's provider store does not list them (state NotRegistered).
 KNOWN_NAMESPACES = (
@@ -220,6 +224,11 @@ ROUTES: list[_Route] = [
     _Route(r"(?P<scope>/.+?)" + _SEC + r"/pricings/(?P<name>[^/]+)",
            {"GET": "_get_pricing", "PUT": "_put_pricing"}, API_PRICINGS, False),
     _Route(_SUB + r"/providers/Microsoft\.Authorization/permissions", {"GET": "_permissions"}, API_PERMISSIONS),
+    # management locks at any scope of a subscription: list (the scope and below), get / put / delete one
+    _Route(_SUB + r"(?P<rest>(?:/[^?]*?)?)/providers/Microsoft\.Authorization/locks", {"GET": "_list_locks"},
+           API_LOCKS),
+    _Route(_SUB + r"(?P<rest>(?:/[^?]*?)?)/providers/Microsoft\.Authorization/locks/(?P<lock>[^/]+)",
+           {"GET": "_get_lock", "PUT": "_put_lock", "DELETE": "_delete_lock"}, API_LOCKS),
     _Route(r"/subscriptions", {"GET": "_list_subscriptions"}, API_SUBSCRIPTIONS, False),
     _Route(_SUB, {"GET": "_get_subscription"}, API_SUBSCRIPTIONS),
     _Route(_SUB + r"/providers", {"GET": "_list_providers"}, API_RESOURCES),
@@ -725,6 +734,7 @@ class ArmEmulator:
                 key = _find_key(store, cid.lower())
                 if key is None:
                     return False
+                self._refuse_if_locked(str(store[key].get("id") or cid))
                 del store[key]
                 self._touch()
                 return True
@@ -1079,6 +1089,111 @@ class ArmEmulator:
             return out
 
         return _json_response({"value": await self._in_thread(work)})
+
+    # -- management locks (Microsoft.Authorization/locks) ----------------------------------------------------
+    # world.locks: lower-case lock id -> ManagementLockObject {"id", "name", "type", "properties": {"level", "notes"}};
+    # a lock's scope is its id up to "/providers/Microsoft.Authorization/locks/". A world without `locks` has none.
+
+    @staticmethod
+    def _lock_scope(lock_id: str) -> str:
+        low = lock_id.lower()
+        cut = low.rfind("/providers/microsoft.authorization/locks/")
+        return lock_id[:cut] if cut >= 0 else lock_id
+
+    def _locks_store(self) -> dict[str, dict]:
+        store = getattr(self.world, "locks", None)
+        if store is None:
+            store = {}
+            try:
+                self.world.locks = store
+            except AttributeError:  # a world that refuses new attributes has no locks
+                pass
+        return store
+
+    def _refuse_if_locked(self, resource_id: str) -> None:
+        """409 ScopeLocked when a lock covers the resource (at its scope or above); caller holds the lock."""
+        rid = resource_id.lower().rstrip("/")
+        scopes = set()
+        for k, v in self._locks_store().items():
+            scope = self._lock_scope(str(v.get("id") or k))
+            if rid == scope.lower() or rid.startswith(scope.lower() + "/"):
+                scopes.add(scope)
+        if scopes:
+            raise ArmError(409, "ScopeLocked",
+                           f"The scope '{resource_id}' cannot perform delete operation because following scope(s) "
+                           f"are locked: '{', '.join(sorted(scopes))}'. Please remove the lock and try again.")
+
+    async def _list_locks(self, request: web.Request, *, user: str, sub: str, rest: str = "") -> web.Response:
+        scope = f"/subscriptions/{sub}{rest}".rstrip("/")
+
+        def work() -> list[dict]:
+            low = scope.lower()
+            with self._lock():
+                items = [copy.deepcopy(v) for k, v in self._locks_store().items()
+                         if (s := self._lock_scope(str(v.get("id") or k)).lower()) == low or s.startswith(low + "/")]
+            items.sort(key=lambda x: str(x.get("id", "")).lower())
+            return items
+
+        items = await self._in_thread(work)
+        return _json_response(self._page(request, items, request.path))
+
+    async def _get_lock(self, request: web.Request, *, user: str, sub: str, lock: str, rest: str = ""
+                        ) -> web.Response:
+        lid = f"/subscriptions/{sub}{rest}/providers/Microsoft.Authorization/locks/{lock}"
+
+        def work() -> dict:
+            with self._lock():
+                found = _first_key(self._locks_store(), lid.lower())
+                if found is None:
+                    raise ArmError(404, "LockNotFound", f"The lock '{lock}' could not be found.")
+                return copy.deepcopy(found)
+
+        return _json_response(await self._in_thread(work))
+
+    async def _put_lock(self, request: web.Request, *, user: str, sub: str, lock: str, rest: str = ""
+                        ) -> web.Response:
+        lid = f"/subscriptions/{sub}{rest}/providers/Microsoft.Authorization/locks/{lock}"
+        body = await self._read_json(request)
+        props = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(props, dict) or props.get("level") not in ("CanNotDelete", "ReadOnly"):
+            raise ArmError(400, "InvalidLockLevel", "The lock level must be 'CanNotDelete' or 'ReadOnly'.")
+        level = props["level"]
+        item: dict[str, Any] = {"id": lid, "name": lock, "type": "Microsoft.Authorization/locks",
+                                "properties": {"level": level}}
+        if props.get("notes"):
+            item["properties"]["notes"] = str(props["notes"])[:512]
+        if props.get("owners"):
+            item["properties"]["owners"] = copy.deepcopy(props["owners"])
+
+        def work() -> int:
+            with self._lock():
+                store = self._locks_store()
+                key = _find_key(store, lid.lower())
+                existed = key is not None
+                if key is not None:
+                    del store[key]
+                store[lid.lower()] = item
+                self._touch()
+                return 200 if existed else 201
+
+        status = await self._in_thread(work)
+        return _json_response(copy.deepcopy(item), status)
+
+    async def _delete_lock(self, request: web.Request, *, user: str, sub: str, lock: str, rest: str = ""
+                           ) -> web.Response:
+        lid = f"/subscriptions/{sub}{rest}/providers/Microsoft.Authorization/locks/{lock}"
+
+        def work() -> bool:
+            with self._lock():
+                store = self._locks_store()
+                key = _find_key(store, lid.lower())
+                if key is None:
+                    return False
+                del store[key]
+                self._touch()
+                return True
+
+        return web.Response(status=200 if await self._in_thread(work) else 204)
 
     # -- shared ----------------------------------------------------------------------------------------------
 

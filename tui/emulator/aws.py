@@ -350,6 +350,7 @@ def _install_ec2_filters() -> None:
 
 
 _PARSED_POLICIES: list[dict[str, Any]] = []  # moto's ~1 MB AWS-managed-policy JSON, parsed once per process
+_POLICY_DOCS: dict[str, str] = {}  # AWS managed policy name -> its document as moto stores it (json.dumps)
 
 
 def _aws_policy_data() -> dict[str, Any]:
@@ -375,7 +376,16 @@ class _LazyAwsPolicies(list):
         from moto.iam.models import AWSManagedPolicy
 
         if name not in self._made:
-            self._made[name] = AWSManagedPolicy.from_data(name, self._account, self._region, data)
+            # AWSManagedPolicy.from_data, with the document serialised once per process (ReadOnlyAccess: ~0.5 ms)
+            doc = _POLICY_DOCS.get(name)
+            if doc is None:
+                doc = _POLICY_DOCS[name] = json.dumps(data.get("Document"))
+            make: Any = AWSManagedPolicy  # moto types it abstract (its CloudFormation hooks); from_data makes it too
+            self._made[name] = make(
+                name, account_id=self._account, region=self._region,
+                default_version_id=data.get("DefaultVersionId"), path=data.get("Path"), document=doc,
+                create_date=datetime.fromisoformat(data["CreateDate"]),
+                update_date=datetime.fromisoformat(data["UpdateDate"]))
         return self._made[name]
 
     def one(self, arn: str) -> Any | None:
@@ -597,6 +607,12 @@ def reset_moto() -> None:
     except Exception:  # noqa: BLE001 - best effort: moto's internals vary; the next seed overwrites what is left
         pass
     try:
+        from moto.s3.models import s3_backends
+
+        s3_backends.bucket_accounts.clear()  # the global bucket namespace (else a re-seed finds its buckets taken)
+    except Exception:  # noqa: BLE001 - best effort: moto's internals vary; the next seed overwrites what is left
+        pass
+    try:
         from moto.securityhub.models import SecurityHubBackend
 
         SecurityHubBackend._org_configs.clear()  # noqa: SLF001 - moto's private API (pinned)
@@ -635,6 +651,11 @@ class SeedReport:
     organizations: int = 0
     iam_roles: int = 0
     stacks: int = 0
+    stack_instances: int = 0
+    org_accounts: int = 0  # organization accounts beyond the world's AWS accounts (world.aws_setup org_accounts)
+    trails: int = 0
+    buckets: int = 0
+    db_instances: int = 0
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -655,6 +676,14 @@ def _roles_data() -> dict[str, Any]:
 
 
 _MS_TENANT_ISSUER = "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"
+SENTINEL_CLIENT_ID = "api://1462b192-27f7-4cb9-8523-0f4ecb54b47e"  # Microsoft Sentinel's AWS connector (audience)
+STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"  # Organizations trusted access (StackSets)
+CSPM_ROLE = "CspmMonitorAws"
+READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+# the template's Deny on billing for CspmMonitorAws, in both modes (tui/core/onboarding/roles.json inline.both)
+_CSPM_DENY = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Sid": "DenyBilling", "Effect": "Deny", "Resource": "*",
+    "Action": ["consolidatedbilling:*", "freetier:*", "invoicing:*", "payments:*", "billing:*", "tax:*", "cur:*"]}]})
 _SSM_PROFILE_POLICIES = ("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
                          "arn:aws:iam::aws:policy/AmazonSSMPatchAssociation")
 
@@ -663,9 +692,17 @@ def _trust(statements: list[dict[str, Any]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def _role_trust(world: Any, account: str, name: str, audiences: dict[str, str | None], issuer: str) -> str:
-    """A trust policy in the shape the Defender for Cloud template gives each role."""
-    tenant = getattr(world, "tenant_id", "00000000-0000-0000-0000-000000000000")
+def _other_tenant(tenant: str) -> str:
+    """A tenant id that is not `tenant` (deterministic): the session name of a role deployed for another tenant."""
+    h = hashlib.sha256(f"mdc-aws-other-tenant/{tenant}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+
+
+def _role_trust(world: Any, account: str, name: str, audiences: dict[str, str | None], issuer: str,
+                tenant: str | None = None) -> str:
+    """A trust policy in the shape the Defender for Cloud template gives each role (`tenant`: the session name's
+    tenant, default the world's)."""
+    tenant = tenant or getattr(world, "tenant_id", "00000000-0000-0000-0000-000000000000")
     classic = _roles_data().get("classic") or {}
     if name == classic.get("role_name"):
         external = None
@@ -705,23 +742,54 @@ def _role_trust(world: Any, account: str, name: str, audiences: dict[str, str | 
                     "Action": "sts:AssumeRole"}])
 
 
-def _seed_iam(world: Any, account: str, iam: Any, instance_profiles: set[str]) -> set[str]:
-    """Roles from world.iam_roles(account) (+ OIDC provider, classic managed policies) and instance profiles."""
+def _policy_doc(effect: str, actions: list[str]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": actions, "Resource": "*"}]})
+
+
+def _seed_iam(world: Any, account: str, iam: Any, instance_profiles: set[str],
+              setup: dict[str, Any] | None = None) -> set[str]:
+    """Roles from world.iam_roles(account) (+ OIDC provider, CspmMonitorAws's policies, classic managed policies)
+    and instance profiles; `setup` (world.aws_setup) plants the OIDC provider's kind, trust drift and least privilege.
+    """
+    setup = setup or {}
     data = _roles_data()
     audiences = {r["name"]: r.get("audience") for r in data.get("roles", [])}
     oidc = data.get("oidc_provider") or {}
     issuer = (oidc.get("url") or f"https://{_MS_TENANT_ISSUER}").removeprefix("https://")
     names = list(world.iam_roles(account)) if hasattr(world, "iam_roles") else []
-    if any(audiences.get(n) for n in names) and oidc:
+    kind = setup.get("oidc") or ("mdc" if any(audiences.get(n) for n in names) else None)
+    if kind == "mdc" and oidc:
         iam.create_open_id_connect_provider(url=oidc["url"], thumbprint_list=list(oidc["thumbprint_list"]),
                                             client_id_list=list(oidc["client_id_list"]),
                                             tags=[{"Key": "Name", "Value": "ASCDefendersOIDCIdentityProvider"}])
+    elif kind == "sentinel":  # Microsoft Sentinel's AWS connector made the provider for the same issuer first
+        iam.create_open_id_connect_provider(url=f"https://{issuer}",
+                                            thumbprint_list=list(oidc.get("thumbprint_list") or []),
+                                            client_id_list=[SENTINEL_CLIENT_ID],
+                                            tags=[{"Key": "Name", "Value": "MicrosoftSentinel"}])
+    elif kind not in (None, "mdc", "missing"):
+        raise ValueError(f"aws_setup({account})['oidc'] = {kind!r}: expected 'mdc', 'missing' or 'sentinel'")
+    mismatch = set(setup.get("trust_mismatch") or ())
+    other = _other_tenant(getattr(world, "tenant_id", "")) if mismatch else None
+    least = setup.get("least_privilege") or None
+    least_role = (least.get("role") or CSPM_ROLE) if least else None
     classic = data.get("classic") or {}
     for name in names:
-        iam.create_role(role_name=name, assume_role_policy_document=_role_trust(world, account, name, audiences,
-                                                                                 issuer),
+        iam.create_role(role_name=name, assume_role_policy_document=_role_trust(
+            world, account, name, audiences, issuer, other if name in mismatch else None),
                         path="/", permissions_boundary=None, description="Microsoft Defender for Cloud",
                         tags=[], max_session_duration="3600")
+        if least is not None and name == least_role:  # least privilege: the template's read policy, no ReadOnlyAccess
+            actions = [str(a) for a in least.get("actions") or ()]
+            if actions:  # IAM rejects a statement without actions: none at all is a role with no read policy
+                iam.put_role_policy(name, f"{name}Policy", _policy_doc("Allow", actions))
+        elif name == CSPM_ROLE:
+            try:
+                _attach_aws_policy(iam, READ_ONLY_ACCESS, name)
+            except Exception:  # noqa: BLE001 - managed policies not loaded: the role still exists
+                pass
+        if name == CSPM_ROLE:  # both modes: the Deny on billing (tui/core/onboarding/roles.json)
+            iam.put_role_policy(name, "CspmMonitorAwsDenyPolicy", _CSPM_DENY)
         if name == classic.get("role_name"):
             for pol in classic.get("managed_policies", []):
                 arn = pol.split("(", 1)[1].rstrip(")") if "(" in pol else f"arn:aws:iam::aws:policy/{pol}"
@@ -753,21 +821,233 @@ _STACK_TEMPLATE = json.dumps({
 })
 
 
-def _seed_stack(cfn: Any, stack: dict[str, Any]) -> None:
+def _seed_stack(cfn: Any, stack: dict[str, Any]) -> Any | None:
     with warnings.catch_warnings():  # moto warns that it does not model WaitConditionHandle: that is the point
         warnings.simplefilter("ignore", UserWarning)
-        _create_stack(cfn, stack)
+        return _create_stack(cfn, stack)
 
 
-def _create_stack(cfn: Any, stack: dict[str, Any]) -> None:
-    cfn.create_stack(name=stack["StackName"], template=_STACK_TEMPLATE,
-                     parameters={"ConfigurationID": "MDCSetup"},
-                     tags={"MDFCSecurityConnector": "true"})
+def _create_stack(cfn: Any, stack: dict[str, Any]) -> Any | None:
+    """The connector stack (its status and failed resource as `stack` says) and its StackSet (returned), if any."""
+    st = cfn.create_stack(name=stack["StackName"], template=_STACK_TEMPLATE,
+                          parameters={"ConfigurationID": "MDCSetup"},
+                          tags={"MDFCSecurityConnector": "true"})
+    status = stack.get("Status") or st.status
+    if status != st.status or stack.get("FailedResource"):
+        _plant_stack_status(st, str(status), stack.get("FailedResource"), stack.get("Reason"),
+                            stack.get("ResourceType"))
     if stack.get("StackSetName"):
-        cfn.create_stack_set(name=stack["StackSetName"], template=_STACK_TEMPLATE,
-                             parameters={"ConfigurationID": "MDCSetup"}, tags={}, permission_model="SERVICE_MANAGED",
-                             admin_role=None, exec_role=None,
-                             description="Microsoft Defender for Cloud AWS connector for the organization")
+        return cfn.create_stack_set(name=stack["StackSetName"], template=_STACK_TEMPLATE,
+                                    parameters={"ConfigurationID": "MDCSetup"}, tags={},
+                                    permission_model="SERVICE_MANAGED", admin_role=None, exec_role=None,
+                                    description="Microsoft Defender for Cloud AWS connector for the organization")
+    return None
+
+
+def _plant_stack_status(st: Any, status: str, failed: str | None, reason: str | None,
+                        resource_type: str | None = None) -> None:
+    """Give a moto Stack (CREATE_COMPLETE, moto has no failures) `status` and the events CloudFormation writes on the
+    way there: the operation's stack events and, for `failed`, its <OP>_FAILED event with ResourceStatusReason
+    `reason`. The sequence follows CloudFormation's (User Initiated, the resource's IN_PROGRESS/FAILED, the rollback
+    with "The following resource(s) failed to <op>: [...]"); the timestamps are assumed (a few seconds apart, ten
+    minutes ago; an update a day after the creation)."""
+    from datetime import timedelta
+
+    from moto.cloudformation.models import Event
+
+    op = status.split("_", 1)[0]
+    op = "CREATE" if op == "ROLLBACK" else op if op in ("CREATE", "UPDATE", "DELETE", "IMPORT") else "UPDATE"
+    rtype = resource_type or ("AWS::IAM::OIDCProvider" if failed and "oidc" in failed.lower() else "AWS::IAM::Role")
+    verb = {"CREATE": "create", "UPDATE": "update", "DELETE": "delete", "IMPORT": "import"}[op]
+    why = f"The following resource(s) failed to {verb}: [{failed}]." if failed else None
+    rows: list[tuple[bool, str, str | None]] = []  # (stack-level?, status, reason)
+    if op == "CREATE":
+        rows.append((True, "CREATE_IN_PROGRESS", "User Initiated"))
+        if failed:
+            rows += [(False, "CREATE_IN_PROGRESS", None), (False, "CREATE_FAILED", reason)]
+        if status.startswith("ROLLBACK"):
+            rows.append((True, "ROLLBACK_IN_PROGRESS", f"{why} Rollback requested by user." if why else None))
+            if failed and status == "ROLLBACK_COMPLETE":
+                rows.append((False, "DELETE_COMPLETE", None))
+        if status not in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
+            rows.append((True, status, why if status == "CREATE_FAILED" else None))
+    else:
+        rows.append((True, f"{op}_IN_PROGRESS", "User Initiated"))
+        if failed:
+            if op != "DELETE":
+                rows.append((False, f"{op}_IN_PROGRESS", None))
+            rows.append((False, f"{op}_FAILED", reason))
+        if status.startswith(f"{op}_ROLLBACK"):
+            rows.append((True, f"{op}_ROLLBACK_IN_PROGRESS", why))
+        if status not in (f"{op}_IN_PROGRESS", f"{op}_ROLLBACK_IN_PROGRESS"):
+            rows.append((True, status, why if status.endswith("_FAILED") and "ROLLBACK" not in status else None))
+    base = st.creation_time - timedelta(minutes=10)
+    if op == "CREATE":
+        st.events.clear()  # the creation never completed: moto's CREATE_IN_PROGRESS/CREATE_COMPLETE go
+        st.creation_time = base
+    else:
+        st.creation_time = base - timedelta(days=1)
+        for i, ev in enumerate(st.events):
+            ev.timestamp = st.creation_time + timedelta(seconds=3 * i)
+        st.last_updated_time = base
+    for i, (stack_level, state, text) in enumerate(rows):
+        ev = Event(stack_id=st.stack_id, stack_name=st.name,
+                   logical_resource_id=st.name if stack_level else str(failed),
+                   physical_resource_id=st.stack_id if stack_level else (
+                       "" if op == "CREATE" and state == "CREATE_IN_PROGRESS" else str(failed)),
+                   resource_type="AWS::CloudFormation::Stack" if stack_level else rtype,
+                   resource_status=state, resource_status_reason=text, resource_properties=None)
+        ev.timestamp = base + timedelta(seconds=3 * i)
+        st.events.append(ev)
+    st.status = status
+    if status.endswith("_FAILED") and why:
+        st.stack_status_reason = why  # DescribeStacks StackStatusReason (assumed: only on a *_FAILED status)
+
+
+_STACK_INSTANCE_CLASS: list[type] = []
+
+
+def _stack_instance_class() -> type:
+    """A moto StackInstance with the status the world plants (moto's are always CURRENT / SUCCEEDED) and no hidden
+    stack behind it (moto builds one per instance: the member's stack is not what the core reads)."""
+    if not _STACK_INSTANCE_CLASS:
+        from moto.cloudformation.models import StackInstance
+
+        class SeededStackInstance(StackInstance):
+            def __init__(self, stack_set: Any, account: str, region: str, status: str, detailed: str,
+                         reason: str | None, ou: str | None) -> None:  # no super().__init__: no hidden stack
+                self.account_id, self.region_name = account, region
+                self.stackset_id, self.name = stack_set.id, stack_set.name
+                self.stack_name = stack_set.instances.stack_name
+                self.template, self.parameters = stack_set.template, []
+                self.permission_model = stack_set.permission_model
+                self.stack = None  # type: ignore[assignment]
+                self.status, self.detailed_status, self.status_reason, self.ou = status, detailed, reason, ou
+
+            def delete(self) -> None:
+                pass
+
+            def to_dict(self) -> dict[str, Any]:
+                d = super().to_dict()
+                d["Status"] = self.status
+                d["StackInstanceStatus"] = {"DetailedStatus": self.detailed_status}
+                if self.status_reason:
+                    d["StatusReason"] = self.status_reason
+                if self.ou:
+                    d["OrganizationalUnitId"] = self.ou
+                return d
+
+        _STACK_INSTANCE_CLASS.append(SeededStackInstance)
+    return _STACK_INSTANCE_CLASS[0]
+
+
+def _add_stack_instance(stack_set: Any, inst: dict[str, Any], ou: str | None) -> None:
+    account, region = str(inst["Account"]), str(inst["Region"])
+    if stack_set.instances.get_instance(account, region) is not None:
+        raise ValueError(f"StackSet {stack_set.name}: instance {account}/{region} given twice")
+    stack_set.instances.stack_instances.append(_stack_instance_class()(
+        stack_set, account, region, str(inst.get("Status") or "CURRENT"),
+        str(inst.get("DetailedStatus") or "SUCCEEDED"), inst.get("StatusReason"), ou))
+
+
+def _org_root(account: str) -> str | None:
+    from moto.organizations.models import organizations_backends
+
+    if account not in dict.keys(organizations_backends):
+        return None
+    org = organizations_backends[account]["aws"].org
+    return org.root_id if org is not None else None
+
+
+def _naive_utc(value: Any) -> datetime:
+    """An epoch-seconds (or datetime) value as moto keeps times: a naive UTC datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return datetime.fromtimestamp(float(value), timezone.utc).replace(tzinfo=None)
+
+
+def _seed_org_accounts(org: Any, setup: dict[str, Any]) -> int:
+    """world.aws_setup(mgmt)['org_accounts']: create the organization's accounts the world has no AWS account for
+    (members without a connector, suspended ones) with their ids, and set Name / Status / JoinedTimestamp of all
+    those given. Returns how many it created."""
+    wanted = [dict(a) for a in setup.get("org_accounts") or ()]
+    if not wanted:
+        return 0
+    have = {a.id for a in org.accounts}
+    extra = [a for a in wanted if str(a["Id"]) not in have]
+    with _forced_ids("account", [str(a["Id"]) for a in extra]):
+        for a in extra:
+            name = str(a.get("Name") or a["Id"])
+            org.create_account(AccountName=name, Email=f"aws+{_slug(name)}@example.com")
+    by_id = {a.id: a for a in org.accounts}
+    for a in wanted:
+        fake = by_id[str(a["Id"])]
+        if a.get("Name"):
+            fake.name = str(a["Name"])
+        if a.get("Status"):
+            fake.status = fake.state = str(a["Status"])  # Status ACTIVE|SUSPENDED|PENDING_CLOSURE; State alike
+        if a.get("JoinedTimestamp") is not None:
+            fake.create_time = _naive_utc(a["JoinedTimestamp"])
+        if a.get("JoinedMethod"):
+            fake.joined_method = str(a["JoinedMethod"])
+    return len(extra)
+
+
+def _ensure_bucket(account: str, name: str, region: str) -> bool:
+    """Create S3 bucket `name` in `account` (False if the account has it already; bucket names are global)."""
+    from moto.s3.models import s3_backends
+
+    owner = s3_backends.bucket_accounts.get(name)
+    if owner is not None:
+        if owner[1] != account:
+            raise ValueError(f"S3 bucket {name} of account {account} exists in account {owner[1]} (names are global)")
+        return False
+    s3_backends[account]["aws"].create_bucket(name, region)
+    return True
+
+
+def _seed_resources(acct: Any, setup: dict[str, Any], rep: SeedReport) -> None:
+    """world.aws_setup's trail (bucket, SQS queue, the bucket's event notifications), buckets and RDS instances."""
+    from moto.cloudtrail.models import cloudtrail_backends
+    from moto.rds.models import rds_backends
+    from moto.s3.models import s3_backends
+    from moto.sqs.models import sqs_backends
+
+    account = acct.account_id
+    home = acct.regions[0] if acct.regions else "us-east-1"
+    trail = setup.get("trail")
+    if trail:
+        region, bucket = str(trail.get("Region") or home), str(trail["Bucket"])
+        rep.buckets += _ensure_bucket(account, bucket, region)
+        if trail.get("Queue"):
+            queue = sqs_backends[account][region].create_queue(str(trail["Queue"]))
+            s3_backends[account]["aws"].put_bucket_notification_configuration(bucket, {"QueueConfiguration": [{
+                "Id": f"{queue.name}-ObjectCreated", "Queue": queue.queue_arn, "Event": ["s3:ObjectCreated:*"]}]})
+        ct: Any = cloudtrail_backends[account][region]  # moto types the optional arguments as str
+        name = str(trail["TrailName"])
+        ct.create_trail(name, bucket, None, None, True, True, True, False, None, None, None, [])
+        ct.start_logging(name)
+        rep.trails += 1
+    for name in setup.get("buckets") or ():
+        rep.buckets += _ensure_bucket(account, str(name), home)
+    for region, db_id in setup.get("rds") or ():
+        rds_backends[account][str(region)].create_db_instance({
+            "db_instance_identifier": str(db_id), "engine": "postgres", "db_instance_class": "db.t3.micro",
+            "allocated_storage": 20})
+        rep.db_instances += 1
+
+
+def _world_setups(world: Any, accounts: list[Any]) -> dict[str, dict[str, Any]]:
+    """world.aws_setup(account) for every account (absent, None or missing keys: the defaults)."""
+    fn = getattr(world, "aws_setup", None)
+    if fn is None:
+        return {}
+    out = {}
+    for acct in accounts:
+        got = fn(acct.account_id)
+        if got:
+            out[acct.account_id] = dict(got)
+    return out
 
 
 def _fast_seeding(backend: Any) -> Callable[[], None]:
@@ -843,6 +1123,7 @@ def seed_world(world: Any, store: StandardsStore | None = None) -> SeedReport:
     with _SEED_LOCK, lock:
         accounts = list(world.aws_accounts)
         t = time.perf_counter()
+        setups = _world_setups(world, accounts)
         reset_moto()
         if store is not None:
             store.clear()
@@ -869,6 +1150,9 @@ def seed_world(world: Any, store: StandardsStore | None = None) -> SeedReport:
             missing = {m.account_id for m in members} | {mgmt.account_id}
             if not missing <= listed:
                 raise RuntimeError(f"organization of {mgmt.account_id} lacks {sorted(missing - listed)}")
+            rep.org_accounts += _seed_org_accounts(org, setups.get(mgmt.account_id, {}))
+            if setups.get(mgmt.account_id, {}).get("trusted_access"):
+                org.enable_aws_service_access(ServicePrincipal=STACKSETS_PRINCIPAL)
             rep.organizations += 1
         rep.phases["organizations"] = time.perf_counter() - t
 
@@ -885,7 +1169,7 @@ def seed_world(world: Any, store: StandardsStore | None = None) -> SeedReport:
                     if meta and meta.get("iam_instance_profile"):
                         names.add(meta["iam_instance_profile"])
             profiles[acct.account_id] = _seed_iam(world, acct.account_id, iam_backends[acct.account_id]["aws"],
-                                                  names)
+                                                  names, setups.get(acct.account_id))
             rep.iam_roles += len(iam_backends[acct.account_id]["aws"].roles)
         rep.phases["iam_roles"] = time.perf_counter() - t
 
@@ -968,19 +1252,38 @@ def seed_world(world: Any, store: StandardsStore | None = None) -> SeedReport:
                 rep.hubs += 1
         rep.phases["securityhub"] = time.perf_counter() - t
 
-        # CloudFormation: the connector stack (and StackSet of a management account) that world.cfn_stack names.
+        # CloudFormation: the connector stack (and StackSet of a management account) that world.cfn_stack names,
+        # with the status, failed resource and StackSet instances world.aws_setup plants.
         t = time.perf_counter()
         cfn_stack = getattr(world, "cfn_stack", None)
-        if cfn_stack:
-            from moto.cloudformation.models import cloudformation_backends
+        from moto.cloudformation.models import cloudformation_backends
 
-            for acct in accounts:
-                stack = cfn_stack(acct.account_id)
-                if stack:
-                    _seed_stack(cloudformation_backends[acct.account_id][stack.get("Region") or acct.regions[0]],
-                                stack)
-                    rep.stacks += 1
+        for acct in accounts:
+            setup = setups.get(acct.account_id, {})
+            stack = dict(cfn_stack(acct.account_id) or {}) if cfn_stack else {}
+            planted = setup.get("stack") or {}
+            stack.update({k: v for k, v in planted.items() if v is not None})
+            if setup.get("stackset"):
+                stack["StackSetName"] = setup["stackset"].get("StackSetName") or stack.get("StackSetName")
+            if not stack.get("StackName"):
+                continue
+            region = stack.get("Region") or acct.regions[0]
+            stack_set = _seed_stack(cloudformation_backends[acct.account_id][region], stack)
+            rep.stacks += 1
+            if stack_set is not None and setup.get("stackset"):
+                root = _org_root(acct.account_id)
+                for inst in setup["stackset"].get("instances") or ():
+                    _add_stack_instance(stack_set, inst, root)
+                    rep.stack_instances += 1
         rep.phases["cloudformation"] = time.perf_counter() - t
+
+        # The rest of world.aws_setup: CloudTrail trails (their bucket and its event notifications to SQS), S3
+        # buckets and RDS instances (what a plan bills).
+        t = time.perf_counter()
+        for acct in accounts:
+            if acct.account_id in setups:
+                _seed_resources(acct, setups[acct.account_id], rep)
+        rep.phases["resources"] = time.perf_counter() - t
 
         # An operator user in the home account, with a deterministic access key.
         t = time.perf_counter()

@@ -37,7 +37,36 @@ World (tui/emulator/world.py) public API used by the servers:
     world.instance_meta(account_id, instance_id) -> dict | None             # IP, launch time, VPC/subnet/SG, OS
     world.aws_entities(account_id) -> list[dict]        # synthetic AWS resources MDC assesses (buckets, users, SGs ...)
     world.iam_roles(account_id) -> list[str]            # Defender for Cloud template roles present in the account
-    world.cfn_stack(account_id) -> dict | None          # the connector's CloudFormation stack (+ StackSetName)
+                                                        # (a trust-mismatch or least-privilege account has them all)
+    world.cfn_stack(account_id) -> dict | None          # the connector's CloudFormation stack: StackName, Region
+                                                        # (the connector's regions[0]), Status, FailedResource,
+                                                        # Reason (+ StackSetName for a management account)
+    world.aws_setup(account_id) -> dict | None          # what AWS holds besides the roles (issue 13 contract, "World
+                                                        # -> AWS seeding interface"); None: unknown account. Keys:
+        "oidc": "mdc" | "missing" | "sentinel"          # accounts with a native connector only; "sentinel": a provider
+                                                        # for MDC's issuer with client ids [Sentinel's] and tag
+                                                        # {"Name": "MicrosoftSentinel"}; "missing": none
+        "trust_mismatch": [role names]                  # their trust policy carries another tenant's session name
+        "least_privilege": {"role": "CspmMonitorAws", "actions": [...]}   # its inline CspmMonitorAwsPolicy's Allow
+                                                        # actions; ReadOnlyAccess NOT attached (else it is)
+        "stack": {"StackName", "Region", "Status", "FailedResource", "Reason"}   # = cfn_stack's; every account with a
+                                                        # native connector (members: their StackSet stack)
+        "stackset": {"StackSetName", "instances": [{"Account", "Region", "Status", "DetailedStatus",
+                     "StatusReason"}]}                  # management: one per member with a connector per org region
+        "trusted_access": bool                          # management: StackSets trusted access in Organizations
+        "org_accounts": [{"Id", "Name", "Status", "JoinedTimestamp"}]   # management: every account of the org
+                                                        # (members without a connector and suspended ones too: those
+                                                        # have no AwsAccountSpec), JoinedTimestamp in epoch seconds
+        "trail": {"TrailName", "Bucket", "Region", "Queue"}   # a trail to Bucket; with a Queue, the bucket sends
+                                                        # s3:ObjectCreated:* to that SQS queue (in Region)
+        "buckets": [names]                              # S3 buckets to create (every known account, at most 4;
+                                                        # the trail's Bucket is one of them: create buckets first)
+        "rds": [(region, db id)]                        # RDS instances to create (default scale, CSPM/DB plans)
+    world.locks: dict[str, dict]                        # lower-case lock id -> ManagementLockObject REST body
+                                                        # {"id", "name", "type": "Microsoft.Authorization/locks",
+                                                        # "properties": {"level", "notes"}}; the scope is the id up
+                                                        # to /providers/Microsoft.Authorization/locks/ (ARM serves
+                                                        # and writes it; a connector under a lock cannot be deleted)
     world.org_ids: dict[str, str]                       # management account id -> AWS Organizations id ("o-...")
     world.accounts_by_id: dict[str, AwsAccountSpec]
     AwsAccountSpec.securityhub_standards: one StandardsArn per enabled standard, enabled in every region of the
@@ -52,6 +81,11 @@ World (tui/emulator/world.py) public API used by the servers:
     world.unhealthy_by_account() -> {account: unhealthy}; world.unattributed_truth() -> {"total", "unhealthy"}
     world.arc_status_by_account() -> {account: {status: n}}; world.arc_connected_by_account() -> {account: n}
     world.untagged_arc_machines() -> [{"name", "account_id", "instance_id", "region", "matched_by"}]
+    world.health_truth() -> {lower connector id: set of health codes}   # every AWS connector (native and classic)
+                                                        # of a known account, now, by the issue 13 contract's rules
+                                                        # (set() when healthy); moves with the clock (pending)
+    world.org_truth() -> {mgmt account id: {"missing", "suspended", "excluded": sorted ids,
+                                            "failed_instances": [(account, region)]}}
 """
 from __future__ import annotations
 

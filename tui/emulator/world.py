@@ -44,6 +44,15 @@ Planted situations (NOTES §11), each with a truth API computed from the model t
   `arc_status_by_account()`, `arc_connected_by_account()`.
 - An opt-in region not enabled in one native single account: `opt_in_disabled` (the AWS emulator answers
   AuthFailure / InvalidClientTokenId / UnrecognizedClientException there).
+- Connector health (issue 13): one problem per health code. Small standalone accounts (HEALTH_ACCOUNTS) and a
+  second, tiny organization (HEALTH_ORG) plant pending-first-scan (a connector 11.5 h old: healthy once the clock
+  passes 12 h), no-data, stack-not-complete, oidc-provider-missing, sentinel-oidc-conflict, trust-policy-mismatch,
+  least-privilege-gap, provider-not-registered and org-trusted-access-off; aws-prod a CanNotDelete lock on its
+  connector (`locks`), aws-payments a CloudTrail bucket notifying Sentinel's queue, aws-dev no standard assigned,
+  the first organization members without a connector, an excluded and a suspended account and a failed StackSet
+  instance. What AWS holds is `aws_setup()`; `health_truth()` / `org_truth()` judge the world's own state by the
+  contract's rules (so the plants that were already there count too: classic, denied, opt-in region, drift, the
+  subscription with VirtualMachines Free). The same plants exist once in the large estate.
 """
 from __future__ import annotations
 
@@ -51,6 +60,7 @@ import bisect
 import collections
 import contextlib
 import copy
+import fnmatch
 import gc
 import json
 import random
@@ -261,6 +271,84 @@ OPT_IN_REGION = "ap-east-1"
 
 VALID_SCAN_INTERVALS = (4, 6, 12, 24)  # hours (NOTES §11: the only values the scan interval may take)
 
+# ---- planted health problems (issue 13; the codes of tui/core/health.py, judged by the rules of the issue's
+# contract). Small standalone accounts (2-4 instances, native connectors), each planting one problem, added after
+# the estate's own accounts with their own random streams, so the rest of the estate is drawn as before. The same
+# plants exist once at every scale. (name, offering profile, subscription index, flags)
+HEALTH_ACCOUNTS: tuple[tuple[str, str, int, frozenset[str]], ...] = (
+    ("aws-analytics", "cspm", 0, frozenset({"pending"})),  # connector 11.5 h old: pending-first-scan
+    ("aws-archive", "cspm", 0, frozenset({"no_data"})),  # no assessments, copies or Arc machines: no-data
+    ("aws-networking", "dcspm", 0, frozenset({"stack_rollback"})),  # UPDATE_ROLLBACK_COMPLETE: stack-not-complete
+    ("aws-iot", "cspm", 0, frozenset({"oidc_missing"})),  # MDC's OIDC provider deleted: oidc-provider-missing
+    ("aws-soc", "cspm", 0, frozenset({"oidc_sentinel"})),  # Sentinel's provider on the issuer: sentinel-oidc-conflict
+    ("aws-partner-hub", "cspm", 0, frozenset({"trust_mismatch"})),  # trust-policy-mismatch (another tenant)
+    ("aws-ml", "containers", 0, frozenset({"least_privilege"})),  # least-privilege role without eks:*
+    ("aws-arc-lab", "servers_p1", SUB_READER, frozenset()),  # Arc on where GuestConfiguration is NotRegistered
+)
+# a second, tiny organization: its management connector, no member, StackSets trusted access off
+HEALTH_ORG = ("aws-acquired-management", "cspm", 0, frozenset({"trusted_access_off"}))
+PENDING_TICKS = 690  # the pending connector was created 11.5 h (690 ticks of 60 s) before tick 0
+PENDING_HOURS = 12  # troubleshoot-connectors.md: an account (or connector) under 12 hours has no data yet
+# extra accounts of the first organization that have no AWSAccountSpec (no connector, nothing to read in them):
+# (name, Organizations status, excluded on the management connector?)
+ORG_EXTRA_ACCOUNTS = (("aws-research-lab", "ACTIVE", False), ("aws-vendor-integrations", "ACTIVE", False),
+                      ("aws-break-glass", "ACTIVE", True), ("aws-closed-2021", "SUSPENDED", False))
+FAILED_INSTANCE_MEMBER = "aws-shared-services"  # its StackSet instance in one org region is OUTDATED / FAILED
+LOCKED_ACCOUNT = "aws-prod"  # a CanNotDelete lock on its connector
+SENTINEL_TRAIL_ACCOUNT = "aws-payments"  # its CloudTrail bucket notifies Sentinel's SQS queue
+NO_STANDARD_ACCOUNT = "aws-dev"  # no standard assigned on its connector (no per-connector compliance copies)
+SENTINEL_QUEUE = "sentinel-cloudtrail-queue"
+SENTINEL_CLIENT_ID = "api://1462b192-27f7-4cb9-8523-0f4ecb54b47e"  # Microsoft Sentinel's AWS OIDC audience
+MDC_QUEUE_PREFIXES = ("azuredefender-", "ms-defender-")  # queues Defender for Cloud names (contract; assumed)
+# roles trusted by a service or another role, not by Defender for Cloud's OIDC provider (the contract's list)
+NON_OIDC_ROLE_SUFFIXES = ("-cloudwatch-to-kinesis", "-kinesis-to-s3")
+NON_OIDC_ROLES = ("DefenderForCloud-Ciem", "DefenderForCloud-OidcCiem")
+OFFERING_PLAN_KEYS = {"CspmMonitorAws": "cspm", "DefenderCspmAws": "defender_cspm",
+                      "DefenderForServersAws": "servers", "DefenderForContainersAws": "containers",
+                      "DefenderForDatabasesAws": "databases"}
+# what each plan reads with the CSPM role (the contract's READS_BY_PLAN; assumed)
+READS_BY_PLAN = {"cspm": ("ec2:DescribeInstances", "s3:ListAllMyBuckets", "iam:ListRoles"),
+                 "defender_cspm": ("ec2:DescribeSnapshots", "s3:GetBucketLocation"),
+                 "servers": ("ec2:DescribeInstances", "ssm:DescribeInstanceInformation"),
+                 "containers": ("eks:ListClusters", "eks:DescribeCluster"),
+                 "databases": ("rds:DescribeDBInstances",)}
+# the least-privilege CspmMonitorAwsPolicy's Allow actions (Microsoft's template, tui/core/onboarding/roles.json),
+# of which the planted least-privilege account lacks eks:* (an older template: Containers was enabled later)
+LEAST_PRIVILEGE_ACTIONS = (
+    "access-analyzer:Get*", "access-analyzer:List*", "acm:Describe*", "acm:List*", "apigateway:GET",
+    "autoscaling:Describe*", "backup:List*", "backup:Describe*", "backup:Get*", "cloudformation:Describe*",
+    "cloudformation:List*", "cloudfront:Get*", "cloudfront:List*", "cloudtrail:Describe*", "cloudtrail:Get*",
+    "cloudtrail:List*", "cloudtrail:LookupEvents", "cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*",
+    "codebuild:BatchGet*", "codebuild:List*", "config:Describe*", "config:Get*", "config:List*", "dax:Describe*",
+    "dms:Describe*", "dynamodb:Describe*", "dynamodb:List*", "ec2:Describe*", "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId", "ecr:Describe*", "ecr:GetRepositoryPolicy", "ecr:GetLifecyclePolicy", "ecr:List*",
+    "ecs:Describe*", "ecs:List*", "eks:Describe*", "eks:List*", "elasticache:Describe*",
+    "elasticbeanstalk:Describe*", "elasticfilesystem:Describe*", "elasticloadbalancing:Describe*",
+    "elasticmapreduce:Describe*", "elasticmapreduce:List*", "es:Describe*", "es:List*", "events:Describe*",
+    "events:List*", "firehose:Describe*", "firehose:List*", "guardduty:Get*", "guardduty:List*", "iam:Generate*",
+    "iam:Get*", "iam:List*", "iam:SimulatePrincipalPolicy", "kinesis:Describe*", "kinesis:List*", "kms:Describe*",
+    "kms:Get*", "kms:List*", "lambda:Get*", "lambda:List*", "logs:Describe*", "network-firewall:Describe*",
+    "network-firewall:List*", "organizations:Describe*", "organizations:List*", "rds:Describe*", "rds:List*",
+    "redshift:Describe*", "route53:Get*", "route53:List*", "route53domains:Get*", "route53domains:List*",
+    "s3:GetAccountPublicAccessBlock", "s3:GetBucket*", "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListAllMyBuckets", "s3:ListBucket",
+    "sagemaker:Describe*", "sagemaker:List*", "secretsmanager:Describe*", "secretsmanager:List*",
+    "securityhub:Describe*", "securityhub:Get*", "securityhub:List*", "sns:Get*", "sns:List*", "sqs:Get*",
+    "sqs:List*", "ssm:Describe*", "ssm:List*", "sso:Describe*", "sso:List*", "sts:GetCallerIdentity", "waf:Get*",
+    "waf:List*", "waf-regional:Get*", "waf-regional:List*", "wafv2:Get*", "wafv2:List*")
+STACK_COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+# texts of the planted CloudFormation failures (shapes of CloudFormation's ResourceStatusReason / StackInstance
+# StatusReason; the texts are assumed)
+STACK_ROLLBACK_REASON = ('Resource handler returned message: "User: arn:aws:sts::{account}:assumed-role/'
+                         'OrganizationAccountAccessRole/cfn-deploy is not authorized to perform: iam:PutRolePolicy '
+                         'on resource: role DefenderForCloud-AgentlessScanner because no identity-based policy '
+                         'allows the iam:PutRolePolicy action (Service: Iam, Status Code: 403)" '
+                         '(HandlerErrorCode: AccessDenied)')
+STACKSET_FAILED_REASON = ('ResourceLogicalId:ArcAutoProvisioningRole, ResourceType:AWS::IAM::Role, '
+                          'ResourceStatusReason:Resource handler returned message: "Role with name '
+                          'DefenderForCloud-ArcAutoProvisioning already exists." (HandlerErrorCode: AlreadyExists)')
+LOCK_API_TYPE = "Microsoft.Authorization/locks"
+
 
 # ----------------------------------------------------------------------------------------------------------- helpers
 
@@ -469,6 +557,8 @@ class _Truth:
         self.sub_assessed: dict[str, dict[str, set[int]]] = {}  # sub -> standard -> AWS recommendations assessed
         self.copies: dict[str, set[str]] = {}  # standard -> accounts with a per-connector copy
         self.aws_subs: set[str] = set()  # lower-case subscriptions hosting an AWS security connector
+        self.conn_rows: dict[str, int] = {}  # lower connector id -> its assessment rows (native connectors)
+        self.conn_arc: dict[str, int] = {}  # lower connector id -> MDC-tagged Arc machines it onboarded
 
 
 # --------------------------------------------------------------------------------------------------------- World
@@ -505,6 +595,7 @@ class World:
             self._plant_opt_in_region()
             self._build_stores()
             self._build_assignments()
+            self._plant_health()
             self._plant_untagged_arc()
         self._cset_cache: dict[tuple, tuple] = {}
         self._ctl_hash: dict[tuple[str, str], int] = {}
@@ -735,8 +826,191 @@ class World:
         return list(self._iam_roles.get(str(account_id), []))
 
     def cfn_stack(self, account_id: str) -> dict | None:
-        """The connector's CloudFormation stack (and StackSet for a management account), or None."""
+        """The connector's CloudFormation stack, or None: StackName, Region (the connector's first region), Status,
+        FailedResource, Reason (as aws_setup()["stack"]), and StackSetName for a management account."""
         return copy.deepcopy(self._stacks.get(str(account_id)))
+
+    def aws_setup(self, account_id: str) -> dict | None:
+        """What the AWS emulator seeds in the account besides the roles of iam_roles() (None: unknown account).
+
+        Keys (the issue 13 contract, all optional): "oidc" ("mdc" | "missing" | "sentinel"), "trust_mismatch" (role
+        names), "least_privilege" ({"role", "actions"}), "stack" ({"StackName", "Region", "Status", "FailedResource",
+        "Reason"}), management accounts: "stackset" ({"StackSetName", "instances": [{"Account", "Region", "Status",
+        "DetailedStatus", "StatusReason"}]}), "trusted_access", "org_accounts" ([{"Id", "Name", "Status",
+        "JoinedTimestamp" (epoch s)}]); "trail" ({"TrailName", "Bucket", "Region", "Queue"}), "buckets" (names; the
+        trail's bucket is among them), "rds" ([(region, db id)], default scale only). Fixed when the world is built
+        (later connector writes do not change what AWS holds)."""
+        setup = self._setup.get(str(account_id))
+        return copy.deepcopy(setup) if setup is not None else None
+
+    # ---------------------------------------------------------------------------------- public: health truth
+    def health_truth(self) -> dict[str, set[str]]:
+        """{lower connector id: health codes} for every AWS connector (native and classic) of an account the world
+        knows, now: what the world planted or implies, by the rules of the issue 13 contract, computed from the
+        stores, the AWS set-up, the clock and what the current ARG tables hold. Healthy connectors have set()."""
+        with self.lock:
+            tr = self._current_truth()
+            now = self.now()
+            classic_accounts: dict[str, list[str]] = {}
+            for key, body in self.classic_connectors.items():
+                auth = (body.get("properties") or {}).get("authenticationDetails") or {}
+                aid = str(auth.get("accountId") or "")
+                if aid in self._acct_idx:
+                    classic_accounts.setdefault(aid, []).append(key)
+            natives = self._aws_connectors()
+            native_accounts = {str(b["properties"].get("hierarchyIdentifier")) for _, b, _ in natives}
+            assigned = {aid for accounts in tr.copies.values() for aid in accounts}
+            joined = {}  # account id -> JoinedTimestamp (from its management account's Organizations listing)
+            for setup in self._setup.values():
+                for o in setup.get("org_accounts") or ():
+                    joined[o["Id"]] = o["JoinedTimestamp"]
+            out: dict[str, set[str]] = {}
+            for key, body, a_i in natives:
+                out[key] = self._native_codes(key, body, a_i, now, tr, bool(classic_accounts.get(
+                    self.aws_accounts[a_i].account_id)), native_accounts, assigned, joined)
+            for aid, keys in classic_accounts.items():
+                for key in keys:
+                    codes = {"classic-retired"}
+                    if aid in native_accounts:
+                        codes.add("classic-native-duplicate")
+                    if self._locked(self.classic_connectors[key].get("id", key)):
+                        codes.add("resource-lock")
+                    out[key] = codes
+            return out
+
+    def org_truth(self) -> dict[str, dict[str, Any]]:
+        """{management account id: {"missing", "suspended", "excluded": sorted account ids, "failed_instances":
+        [(account, region)]}} for each management connector of the store: ACTIVE organization accounts (not the
+        management account, not excluded on the connector) without a native connector; SUSPENDED / PENDING_CLOSURE
+        ones; the connector's excludedAccountIds; the StackSet instances not CURRENT or FAILED / CANCELLED."""
+        with self.lock:
+            natives = self._aws_connectors()
+            native_accounts = {str(b["properties"].get("hierarchyIdentifier")) for _, b, _ in natives}
+            out: dict[str, dict[str, Any]] = {}
+            for _key, body, a_i in natives:
+                env = body["properties"].get("environmentData") or {}
+                org = env.get("organizationalData") or {}
+                if str(org.get("organizationMembershipType", "")).lower() != "organization":
+                    continue
+                aid = self.aws_accounts[a_i].account_id
+                setup = self._setup.get(aid) or {}
+                excluded = {str(x) for x in org.get("excludedAccountIds") or ()}
+                accounts = setup.get("org_accounts") or []
+                out[aid] = {
+                    "missing": sorted(o["Id"] for o in accounts
+                                      if o["Status"] == "ACTIVE" and o["Id"] != aid and o["Id"] not in excluded
+                                      and o["Id"] not in native_accounts),
+                    "suspended": sorted(o["Id"] for o in accounts if o["Status"] in ("SUSPENDED", "PENDING_CLOSURE")),
+                    "excluded": sorted(excluded),
+                    "failed_instances": [(i["Account"], i["Region"]) for i in self._failed_instances(setup)],
+                }
+            return out
+
+    @staticmethod
+    def _failed_instances(setup: dict) -> list[dict]:
+        return [i for i in (setup.get("stackset") or {}).get("instances") or ()
+                if i["Status"] != "CURRENT" or str(i.get("DetailedStatus") or "").upper() in ("FAILED", "CANCELLED")]
+
+    def _locked(self, resource_id: str) -> bool:
+        """A management lock at the resource's scope or above it (its resource group, its subscription)."""
+        rid = resource_id.lower().rstrip("/")
+        for lock_id in self.locks:
+            scope = lock_id.split(f"/providers/{LOCK_API_TYPE.lower()}/", 1)[0]
+            if rid == scope or rid.startswith(scope + "/"):
+                return True
+        return False
+
+    def _native_codes(self, key: str, body: dict, a_i: int, now: float, tr: "_Truth", has_classic: bool,
+                      native_accounts: set[str], assigned: set[str], joined: dict[str, float]) -> set[str]:
+        """The health codes of one native AWS connector (the contract's table, in its order)."""
+        acct = self.aws_accounts[a_i]
+        aid = acct.account_id
+        props = body.get("properties") or {}
+        env = props.get("environmentData") or {}
+        org = env.get("organizationalData") or {}
+        membership = str(org.get("organizationMembershipType", "")).lower()
+        regions = list(env.get("regions") or ())
+        sub = _parse_arm_id(body.get("id", key)).get("subscriptions", "")
+        setup = self._setup.get(aid) or {}
+        readable = aid not in self.denied_accounts
+        codes: set[str] = set()
+
+        offerings = [o for o in props.get("offerings") or () if o.get("offeringType") in OFFERING_PLAN_KEYS]
+        plans = {OFFERING_PLAN_KEYS[o["offeringType"]] for o in offerings}
+        used = {arn.rsplit("/", 1)[-1] for o in offerings for arn in _enabled_role_arns(o)
+                if arn.split(":")[4:5] == [aid]}
+        oidc_roles = {r for r in used if not r.endswith(NON_OIDC_ROLE_SUFFIXES) and r not in NON_OIDC_ROLES
+                      and not r.startswith("AWS-MDCSetup-HostMgmtRole")}
+
+        if has_classic:
+            codes.add("classic-native-duplicate")
+        if not readable:
+            codes.add("aws-unreadable")
+        elif any((aid, r) in self.opt_in_disabled for r in regions):
+            codes.add("region-not-enabled")
+        created = _parse_ts((body.get("systemData") or {}).get("createdAt"))
+        age_h = (now - created) / 3600 if created is not None else None
+        joined_at = joined.get(aid)
+        pending = ((age_h is not None and age_h < PENDING_HOURS)
+                   or (joined_at is not None and (now - joined_at) / 3600 < PENDING_HOURS))
+        if pending:
+            codes.add("pending-first-scan")
+        else:
+            window = max(PENDING_HOURS, int(env.get("scanInterval") or 0))
+            if (age_h is not None and age_h >= window and not tr.conn_rows.get(key) and not tr.conn_arc.get(key)):
+                codes.add("no-data")
+            if aid not in assigned:
+                codes.add("no-standard-assigned")
+        if readable:
+            if membership != "member":
+                stack = setup.get("stack")
+                if stack is None or stack["Region"] not in regions or stack["Status"] not in STACK_COMPLETE:
+                    codes.add("stack-not-complete")
+            if membership == "organization":
+                if self._failed_instances(setup):
+                    codes.add("stackset-instances-failed")
+                if setup.get("trusted_access") is False:
+                    codes.add("org-trusted-access-off")
+                excluded = {str(x) for x in org.get("excludedAccountIds") or ()}
+                if any(o["Status"] == "ACTIVE" and o["Id"] != aid and o["Id"] not in excluded
+                       and o["Id"] not in native_accounts for o in setup.get("org_accounts") or ()):
+                    codes.add("org-members-missing")
+            oidc = setup.get("oidc", "mdc")
+            if oidc == "sentinel":
+                codes.add("sentinel-oidc-conflict")
+            elif oidc == "missing" and oidc_roles:
+                codes.add("oidc-provider-missing")
+            present = set(self._iam_roles.get(aid, ()))
+            if used - present:
+                codes.add("role-missing")
+            if set(setup.get("trust_mismatch") or ()) & oidc_roles & present:
+                codes.add("trust-policy-mismatch")
+            lp = setup.get("least_privilege")
+            if lp and lp.get("role") in present:
+                allowed = [x.lower() for x in lp.get("actions") or ()]
+                needed = {a.lower() for plan in plans for a in READS_BY_PLAN.get(plan, ())}
+                if any(not any(fnmatch.fnmatchcase(a, pat) for pat in allowed) for a in needed):
+                    codes.add("least-privilege-gap")
+            queue = (setup.get("trail") or {}).get("Queue")
+            if queue and not str(queue).rsplit(":", 1)[-1].startswith(MDC_QUEUE_PREFIXES):
+                codes.add("sentinel-sqs-conflict")
+        pricing = self.pricings.get(sub) or {}
+
+        def free(name: str) -> bool:
+            return ((pricing.get(name) or {}).get("properties") or {}).get("pricingTier") == "Free"
+
+        if ("servers" in plans and free("VirtualMachines")) or ("containers" in plans and free("Containers")):
+            codes.add("subscription-plan-missing")
+        providers = self.providers.get(sub) or {}
+        needed_ns = ["Microsoft.Security"]
+        if any(o["offeringType"] in ("DefenderForServersAws", "DefenderForDatabasesAws")
+               and (o.get("arcAutoProvisioning") or {}).get("enabled") for o in offerings):
+            needed_ns += ["Microsoft.HybridCompute", "Microsoft.GuestConfiguration"]
+        if any(providers.get(ns) != "Registered" for ns in needed_ns):
+            codes.add("provider-not-registered")
+        if self._locked(body.get("id", key)):
+            codes.add("resource-lock")
+        return codes
 
     # ------------------------------------------------------------------------------------------ public: REST
     REST_TYPES = {
@@ -794,13 +1068,6 @@ class World:
         rng = self._rng("accounts")
         cfg = self._cfg
         used_ids: set[str] = set()
-
-        def new_id() -> str:
-            while True:
-                aid = f"{rng.randrange(10**11, 10**12)}"
-                if aid not in used_ids:
-                    used_ids.add(aid)
-                    return aid
 
         plans: list[dict] = []
         large = self.scale == "large"
@@ -867,43 +1134,80 @@ class World:
         else:
             counts = [default_instances[p["name"]] for p in plans]
 
+        # the planted health problems (issue 13): flags on existing accounts, then the small accounts, drawn from
+        # their own stream (hrng) so every account above keeps its ids, regions and instances
+        hrng = self._rng("accounts-health")
+        by_name[LOCKED_ACCOUNT]["flags"].add("locked")
+        by_name[SENTINEL_TRAIL_ACCOUNT]["flags"].add("sentinel_trail")
+        by_name[NO_STANDARD_ACCOUNT]["flags"].add("no_standard")
+        by_name[FAILED_INSTANCE_MEMBER]["flags"].add("failed_instance")
+        plans[0]["flags"].add("org_extras")  # the first organization's management account
+        n_existing = len(plans)
+        for name, profile, sub_i, flags in HEALTH_ACCOUNTS:
+            plans.append({"name": name, "role": ORG_SINGLE, "parent": None, "sub": sub_i, "rg": "security-rg",
+                          "profile": profile,
+                          "flags": set(flags) | {"health"}, "org": None})
+        name, profile, sub_i, flags = HEALTH_ORG
+        plans.append({"name": name, "role": ORG_MANAGEMENT, "parent": None, "sub": sub_i, "rg": "mdc-connectors",
+                      "profile": profile, "flags": set(flags) | {"health"}, "org": len(cfg["orgs"])})
+        counts += [hrng.randint(2, 4) for _ in plans[n_existing:]]
+
         self.aws_accounts: list[AwsAccountSpec] = []
         self._plans = plans
         org_ids: dict[str, str] = {}
         for p, n in zip(plans, counts):
-            aid = new_id()
+            r = hrng if "health" in p["flags"] else rng
+            while True:
+                aid = f"{r.randrange(10**11, 10**12)}"
+                if aid not in used_ids:
+                    used_ids.add(aid)
+                    break
             p["account_id"] = aid
             p["n_instances"] = n
-            home = _wchoice(rng, HOME_REGIONS)
-            n_regions = _wchoice(rng, [(1, 20), (2, 35), (3, 28), (4, 17)])
-            regions = [home] + rng.sample([r for r in REGIONS if r != home], n_regions - 1)
+            home = _wchoice(r, HOME_REGIONS)
+            n_regions = _wchoice(r, [(1, 20), (2, 35), (3, 28), (4, 17)]) if r is rng else r.randint(1, 2)
+            regions = [home] + r.sample([x for x in REGIONS if x != home], n_regions - 1)
             spec = AwsAccountSpec(account_id=aid, name=p["name"], org_role=p["role"],
                                   parent_account_id=p["parent"]["account_id"] if p["parent"] else None, regions=regions)
             if p["role"] == ORG_MANAGEMENT:
-                org_ids[aid] = "o-" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
+                org_ids[aid] = "o-" + "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
             self.aws_accounts.append(spec)
         self.org_ids = org_ids  # management account id -> AWS Organizations id
         self.accounts_by_id = {a.account_id: a for a in self.aws_accounts}
         self._acct_idx = {a.account_id: i for i, a in enumerate(self.aws_accounts)}
         self.denied_accounts = {p["account_id"] for p in plans if "denied" in p["flags"]}
+        # the first organization's accounts without an AwsAccountSpec (no connector; in Organizations only)
+        self._org_extra: dict[str, list[dict]] = {}
+        mgmt0 = plans[0]
+        extra = []
+        for k, (name, status, excluded) in enumerate(ORG_EXTRA_ACCOUNTS):
+            while True:
+                aid = f"{hrng.randrange(10**11, 10**12)}"
+                if aid not in used_ids:
+                    used_ids.add(aid)
+                    break
+            extra.append({"Id": aid, "Name": name, "Status": status, "excluded": excluded,
+                          "joined_tick": -(60_000 + 15_000 * k)})
+        self._org_extra[mgmt0["account_id"]] = extra
 
         # EKS clusters, Security Hub standards
         std_arns = {s["name"]: s["arn"] for s in self._cat["standards"]}
         for p, acct in zip(plans, self.aws_accounts):
+            r = hrng if "health" in p["flags"] else rng
             prof = PROFILES.get(p["profile"] or "", {})
-            n_eks = rng.randint(1, 3) if prof.get("containers") else (1 if rng.random() < 0.25 else 0)
+            n_eks = r.randint(1, 3) if prof.get("containers") else (1 if r.random() < 0.25 else 0)
             for k in range(n_eks):
-                region = rng.choice(acct.regions)
+                region = r.choice(acct.regions)
                 acct.eks_clusters.append((region, f"{acct.name.removeprefix('aws-')}-eks-{k + 1:02d}"))
             enabled: list[str] = []
             if "drift" in p["flags"]:
                 enabled = []
             else:
-                if rng.random() < 0.9 or "dup" in p["flags"] or "classic_only" in p["flags"]:
+                if r.random() < 0.9 or "dup" in p["flags"] or "classic_only" in p["flags"]:
                     enabled.append(FSBP)
-                if rng.random() < 0.6 or "dup" in p["flags"] or "classic_only" in p["flags"]:
+                if r.random() < 0.6 or "dup" in p["flags"] or "classic_only" in p["flags"]:
                     enabled.append(CIS_120)
-                if rng.random() < 0.25 or "payments" in acct.name:
+                if r.random() < 0.25 or "payments" in acct.name:
                     enabled.append(PCI_321)
             # one ARN per standard, enabled in every region of the account (regional ARNs carry the home region)
             acct.securityhub_standards = [std_arns[name].format(region=acct.regions[0]) for name in enabled]
@@ -1268,40 +1572,50 @@ class World:
             org_regions[o] = sorted(regs, key=lambda r: (-counts[r], REGIONS.index(r)))[:5]
 
         org_scan: dict[int, int] = {}
+        hrng = self._rng("azure-health")  # the planted health accounts draw from their own stream
         for p, acct in zip(self._plans, self.aws_accounts):
             aid = acct.account_id
             sub = self._sub_ids[p["sub"]]
+            rr = hrng if "health" in p["flags"] else rng
             if p["profile"] is not None:
                 if p["role"] == ORG_SINGLE:
                     named = self.scale == "default" or acct.name in ("aws-dev", "aws-staging", "aws-sandbox",
                                                                       "aws-legacy-crm")
-                    name = acct.name if (named or rng.random() < 0.5) else f"awsconnector_{aid}"
+                    name = acct.name if (named or "health" in p["flags"] or rr.random() < 0.5) else \
+                        f"awsconnector_{aid}"
                     regions = [acct.regions[0]] if "home_region_only" in p["flags"] else list(acct.regions)
-                    scan = rng.choice([4, 6, 12, 24])
+                    scan = rr.choice([4, 6, 12, 24])
                     org_data = None
                 elif p["role"] == ORG_MANAGEMENT:
                     name = acct.name
                     regions = list(org_regions[p["org"]])
-                    scan = org_scan.setdefault(p["org"], rng.choice([4, 12]))
+                    scan = org_scan.setdefault(p["org"], rr.choice([4, 12]))
                     org_data = {"organizationMembershipType": "Organization",
                                 "stacksetName": f"MDC-{acct.name}-StackSet", "excludedAccountIds": []}
                 else:
                     mgmt = p["parent"]
                     name = f"{mgmt['name']}_{aid}"
                     regions = list(org_regions[p["org"]])
-                    scan = org_scan.setdefault(p["org"], rng.choice([4, 12]))
+                    scan = org_scan.setdefault(p["org"], rr.choice([4, 12]))
                     org_data = {"organizationMembershipType": "Member",
                                 "parentHierarchyId": mgmt["account_id"]}
-                body = self._aws_connector_body(rng, sub, p["rg"], name, aid, regions, scan, org_data, p)
+                if "pending" in p["flags"]:
+                    scan = 4  # first scan window = max(12 h, scan interval): 12 h
+                body = self._aws_connector_body(rr, sub, p["rg"], name, aid, regions, scan, org_data, p)
                 self.security_connectors[body["id"].lower()] = body
                 roles = sorted({arn.rsplit("/", 1)[-1] for arn in _walk_role_arns(body["properties"]["offerings"])
                                 if f"::{aid}:" in arn})
                 if "drift" in p["flags"]:
-                    roles = [r for r in roles if r != "DefenderForCloud-ArcAutoProvisioning"]
+                    roles = [x for x in roles if x != "DefenderForCloud-ArcAutoProvisioning"]
                 self._iam_roles[aid] = roles
+                # the connector's stack: in the connector's first region (where the core looks first); a member's
+                # is the StackSet's stack instance there
                 stack = {"StackName": "DefenderForCloud-Connector" if p["role"] != ORG_MEMBER else
                          f"StackSet-{p['parent']['name']}-StackSet-{_uuid5('stack', aid)[:8]}",
-                         "Region": acct.regions[0]}
+                         "Region": regions[0], "Status": "CREATE_COMPLETE", "FailedResource": None, "Reason": None}
+                if "stack_rollback" in p["flags"]:
+                    stack.update(Status="UPDATE_ROLLBACK_COMPLETE", FailedResource="AgentlessScannerRole",
+                                 Reason=STACK_ROLLBACK_REASON.format(account=aid))
                 if p["role"] == ORG_MANAGEMENT:
                     stack["StackSetName"] = f"MDC-{acct.name}-StackSet"
                 self._stacks[aid] = stack
@@ -1356,7 +1670,8 @@ class World:
         the defaults once a native connector is created for it."""
         rng = self._rng("standard-assignments")
         names = [s["name"] for s in self._cat["standards"]]
-        native = [i for i, p in enumerate(self._plans) if p["profile"] is not None]
+        # the planted health accounts get the defaults only (no draw: the others keep theirs)
+        native = [i for i, p in enumerate(self._plans) if p["profile"] is not None and "health" not in p["flags"]]
         extra: dict[int, set[str]] = {i: set() for i in native}
         for i in native:
             for std, share in OPTIONAL_STANDARDS:
@@ -1369,9 +1684,101 @@ class World:
             elif len(have) == len(native) > 1:
                 extra[have[-1]].discard(std)
         self._assigned: list[tuple[str, ...]] = [
+            () if "no_standard" in p["flags"] else
             tuple(n for n in names if n in DEFAULT_STANDARDS or n in extra.get(i, ()))
-            for i in range(len(self.aws_accounts))]
+            for i, p in enumerate(self._plans)]
+        # the account with no standard assigned (planted) must not have been the only one with an optional standard
+        for std, _ in OPTIONAL_STANDARDS:
+            if not any(std in a for a in self._assigned):
+                i = next(i for i in native if self._assigned[i])
+                self._assigned[i] = tuple(n for n in names if n in self._assigned[i] or n == std)
         self._sub_index = {sub: i for i, sub in enumerate(self._sub_ids)}
+
+    def _plant_health(self):
+        """The planted health problems (issue 13) outside the accounts' own flags: the excluded account on the first
+        organization's management connector, the resource lock, and every account's AWS set-up (`aws_setup`)."""
+        self.locks: dict[str, dict] = {}
+        self._setup: dict[str, dict] = {}
+        conns: dict[str, dict] = {}
+        for body in self.security_connectors.values():
+            props = body.get("properties") or {}
+            if props.get("environmentName") == "AWS":
+                conns.setdefault(str(props.get("hierarchyIdentifier")), body)
+        for mgmt_aid, extra in self._org_extra.items():
+            mgmt_body = conns.get(mgmt_aid)
+            if mgmt_body is not None:
+                org = mgmt_body["properties"]["environmentData"]["organizationalData"]
+                org["excludedAccountIds"] = sorted(e["Id"] for e in extra if e["excluded"])
+        for p in self._plans:
+            locked = conns.get(p["account_id"])
+            if "locked" in p["flags"] and locked is not None:
+                # Microsoft.Authorization/locks (ManagementLockObject): a lock at the connector's own scope
+                lid = f"{locked['id']}/providers/{LOCK_API_TYPE}/do-not-delete"
+                self.locks[lid.lower()] = {
+                    "id": lid, "name": "do-not-delete", "type": LOCK_API_TYPE,
+                    "properties": {"level": "CanNotDelete",
+                                   "notes": "Production security connector: change request CR-2291 required"}}
+        for a_i, (p, acct) in enumerate(zip(self._plans, self.aws_accounts)):
+            self._setup[acct.account_id] = self._account_setup(a_i, p, acct, conns.get(acct.account_id))
+
+    def _joined_tick(self, account_id: str) -> int:
+        """When an account joined its organization (JoinedTimestamp), long before any connector existed."""
+        return -(520_000 + uuid.uuid5(NS, f"joined/{account_id}").int % 200_000)
+
+    def _account_setup(self, a_i: int, p: dict, acct: AwsAccountSpec, body: dict | None) -> dict:
+        """What the AWS emulator seeds in the account beyond the roles (the contract's aws_setup keys)."""
+        aid, flags = acct.account_id, p["flags"]
+        ents = self._entities[a_i]
+        buckets = [e.name for e in ents if e.kind == "s3.bucket"][:3]
+        setup: dict[str, Any] = {}
+        if body is not None:
+            regions = list(body["properties"]["environmentData"].get("regions") or acct.regions)
+            setup["oidc"] = ("missing" if "oidc_missing" in flags else "sentinel" if "oidc_sentinel" in flags
+                             else "mdc")
+            if "trust_mismatch" in flags:
+                setup["trust_mismatch"] = ["CspmMonitorAws"]
+            if "least_privilege" in flags:
+                setup["least_privilege"] = {"role": "CspmMonitorAws",
+                                            "actions": [x for x in LEAST_PRIVILEGE_ACTIONS if not x.startswith("eks:")]}
+            stack = self._stacks.get(aid)
+            if stack is not None:
+                setup["stack"] = {k: stack[k] for k in ("StackName", "Region", "Status", "FailedResource", "Reason")}
+            if p["role"] == ORG_MANAGEMENT:
+                members = [(mp, ma) for mp, ma in zip(self._plans, self.aws_accounts)
+                           if mp["role"] == ORG_MEMBER and mp["parent"] is p]
+                instances = []
+                for mp, ma in members:
+                    for region in regions:
+                        inst = {"Account": ma.account_id, "Region": region, "Status": "CURRENT",
+                                "DetailedStatus": "SUCCEEDED", "StatusReason": None}
+                        if "failed_instance" in mp["flags"] and region == regions[-1]:
+                            inst.update(Status="OUTDATED", DetailedStatus="FAILED", StatusReason=STACKSET_FAILED_REASON)
+                        instances.append(inst)
+                setup["stackset"] = {"StackSetName": (stack or {}).get("StackSetName") or f"MDC-{acct.name}-StackSet",
+                                     "instances": instances}
+                setup["trusted_access"] = "trusted_access_off" not in flags
+                org_accounts = [{"Id": aid, "Name": acct.name, "Status": "ACTIVE",
+                                 "JoinedTimestamp": self.time_of(self._joined_tick(aid))}]
+                org_accounts += [{"Id": ma.account_id, "Name": ma.name, "Status": "ACTIVE",
+                                  "JoinedTimestamp": self.time_of(self._joined_tick(ma.account_id))}
+                                 for _, ma in members]
+                org_accounts += [{"Id": e["Id"], "Name": e["Name"], "Status": e["Status"],
+                                  "JoinedTimestamp": self.time_of(e["joined_tick"])}
+                                 for e in self._org_extra.get(aid, ())]
+                setup["org_accounts"] = org_accounts
+            prefix = acct.name.removeprefix("aws-")
+            queue = (SENTINEL_QUEUE if "sentinel_trail" in flags else
+                     "azuredefender-cloudtrail-queue" if "org_extras" in flags else None)
+            if queue is not None:  # an S3 bucket CloudTrail writes to, whose notifications go to that queue
+                bucket = f"contoso-{prefix}-cloudtrail-{aid[-4:]}"
+                setup["trail"] = {"TrailName": "management-events", "Bucket": bucket, "Region": regions[0],
+                                  "Queue": queue}
+                buckets.append(bucket)
+            prof = PROFILES.get(p["profile"] or "", {})
+            if self.scale == "default" and (prof.get("dcspm") or prof.get("databases")):
+                setup["rds"] = [(e.region, e.name) for e in ents if e.kind == "rds.db-instance"][:2]
+        setup["buckets"] = buckets
+        return setup
 
     def _plant_untagged_arc(self):
         """In one native account with Servers + Arc, a few Arc machines installed by hand (no MDC tags), named by
@@ -1388,7 +1795,7 @@ class World:
             props = stored.get("properties") or {}
             if props.get("environmentName") == "AWS" and self._caps(stored)[1]:
                 conns.setdefault(props["hierarchyIdentifier"], stored)
-        bad = {"denied", "dup", "classic_only", "drift", "opt_in_region"}
+        bad = {"denied", "dup", "classic_only", "drift", "opt_in_region", "health"}
         for a_i, (p, acct) in enumerate(zip(self._plans, self.aws_accounts)):
             body = conns.get(acct.account_id)
             if body is None or p["flags"] & bad or p["role"] == ORG_MANAGEMENT:
@@ -1496,6 +1903,8 @@ class World:
             env["organizationalData"] = org_data
         rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/securityConnectors/{name}"
         created = -rng.randint(20_000, 500_000)
+        if "pending" in plan["flags"]:
+            created = -PENDING_TICKS  # under 12 h old at tick 0: its first scan is pending
         tags = {} if rng.random() < 0.6 else {"owner": "cloud-security", "costCenter": "SEC-042"}
         return {
             "id": rid, "name": name, "type": "Microsoft.Security/securityConnectors",
@@ -1683,7 +2092,7 @@ class World:
         # Arc machines: per account, the first connector with Servers + Arc auto-provisioning
         arc_conn: dict[int, tuple[str, dict]] = {}
         for key, body, a_i in aws_conns:
-            if a_i not in arc_conn and self._caps(body)[1]:
+            if a_i not in arc_conn and self._caps(body)[1] and "no_data" not in self._plans[a_i]["flags"]:
                 arc_conn[a_i] = (key, body)
         present: list[tuple[int, _Inst, dict]] = []  # (account index, instance, Arc machine row) now
         for a_i in sorted(arc_conn):
@@ -1693,6 +2102,8 @@ class World:
         for a_i, inst, row in present:
             by_status = truth.arc.setdefault(self.aws_accounts[a_i].account_id, collections.Counter())
             by_status[row["properties"]["status"]] += 1
+            if inst.idx not in self._untagged:
+                truth.conn_arc[arc_conn[a_i][0]] = truth.conn_arc.get(arc_conn[a_i][0], 0) + 1
             if inst.idx in self._untagged:
                 rgs.add((row["subscriptionId"], ARC_MANUAL_RG))
 
@@ -1703,9 +2114,12 @@ class World:
             since = self._conn_caps.get(key, {}).get("cspm")
             if since is None or t < since + (ONBOARDING_LAG_TICKS if since > FAR_PAST else 0):
                 continue
+            if "no_data" in self._plans[a_i]["flags"]:
+                continue  # planted: nothing flows from this connector (no assessments, copies or Arc machines)
             ids = _parse_arm_id(body["id"])
             rows, counts = self._assessment_rows(key, body, a_i, t, ssm_now)
             security.extend(rows)
+            truth.conn_rows[key] = len(rows)
             onboarded.append((key, body, a_i, ids.get("subscriptions", ""), ids.get("resourcegroups", ""), counts))
             aid = self.aws_accounts[a_i].account_id
             acc = truth.by_account.setdefault(aid, [0, 0])
@@ -2058,12 +2472,14 @@ class World:
         root = f"{body['id']}/providers/Microsoft.Security/regulatoryComplianceStandards"
         s_i = self._sub_index.get(sub, 0)
         aid = self.aws_accounts[a_i].account_id
+        # the small planted health accounts keep standards only (their copies say "assigned"; cheap)
+        depth = 1 if "health" in self._plans[a_i]["flags"] else self._cfg["copy_depth"]
         rows: list[dict] = []
         for pos, std in enumerate(self._cat["standards"]):
             if std["name"] not in self._assigned[a_i]:
                 continue
             set_rows, _ = self._compliance_set(root, sub, rg.lower(), std, pos, counts, s_i, SCOPE_CONNECTOR,
-                                               self._cfg["copy_depth"])
+                                               depth)
             rows.extend(set_rows)
             truth.copies.setdefault(std["name"], set()).add(aid)
         return rows
@@ -2311,6 +2727,40 @@ def _azure_standard(name: str, controls: list[tuple[str, str]], field: int) -> d
     ctrls = [(cid, title, tuple(("az", j) for j, r in enumerate(AZURE_RECS) if r[field] == cid))
              for cid, title in controls]
     return {"name": name, "controls": ctrls, "recs": tuple(("az", j) for j in range(len(AZURE_RECS)))}
+
+
+def _enabled_role_arns(value):
+    """cloudRoleArn values of an offering, skipping parts with "enabled": false (the core's doctor.role_arns)."""
+    if isinstance(value, dict):
+        if value.get("enabled") is False:
+            return
+        for k, v in value.items():
+            if k == "cloudRoleArn" and isinstance(v, str):
+                yield v
+            else:
+                yield from _enabled_role_arns(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _enabled_role_arns(v)
+
+
+def _parse_ts(value: Any) -> float | None:
+    """An ISO 8601 timestamp (systemData style, Z or offset) -> epoch seconds, None if unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    if rest:  # keep at most 6 fraction digits (Microsoft.Security writes 7)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits):]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
 
 
 def _walk_role_arns(value):

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rich.text import Text
 
 from .links import recommendation_link, resource_link
-from .rows import Columns, Flex, Item, RegionStuck, rec_cells
+from .rows import STATE_GLYPH, STATE_STYLE, Columns, Flex, Item, RegionStuck, rec_cells
 
 if TYPE_CHECKING:  # imported where used: a drill-down opens only once the snapshot has loaded
     from datetime import datetime
 
     from tui.core import derive as d
     from tui.core import model as m
+    from tui.core.health import AccountCost, Health
 
 STUCK_COLUMNS: Columns = (("INSTANCE", 19), ("REGION", 10), ("REASON", Flex(19)), ("SSM", 10), ("ARC", 6),
                           ("NEXT SCAN", 10))
@@ -60,26 +61,24 @@ def _tenant(snap: m.Snapshot | None) -> str | None:
 # ----------------------------------------------------------------------------------------------- accounts, plans
 
 def account_detail(snap: m.Snapshot | None, v: d.AccountView) -> Detail:
-    """An account: its role, plans and their prerequisites, onboarding, recommendations, compliance standards and
-    its connectors (raw JSON)."""
+    """An account: its role, health (every issue and its fix), organization (a management account: coverage and
+    StackSet instances), plans and their prerequisites, onboarding, recommendations, compliance standards, cost
+    (counts only) and its connectors (raw JSON)."""
     from tui.core import derive as d
 
     t = Text()
     t.append(f"{v.name}  ({v.aws_account_id})\n", style="bold")
     t.append(f"organization role: {v.organization_role}\n")
-    if v.duplicate_classic_native:
+    codes = set(v.health.codes())  # the health's issues say it, with the fix: no note of their own then
+    if v.duplicate_classic_native and "classic-native-duplicate" not in codes:
         t.append("▲ duplicated: connected by both a classic and a native connector; remove the classic one "
                  f"(retired by Microsoft on {d.CLASSIC_RETIRED_ON}, no data since; o, then 3)\n", style="yellow")
-    elif v.classic_only:
+    elif v.classic_only and "classic-retired" not in codes:
         t.append(f"▲ {d.CLASSIC_HEALTH}: no plan is enabled and nothing is onboarded to Arc; "
                  f"{d.CLASSIC_MIGRATE}\n", style="yellow")
-    cd = snap.data("connectors") if snap else None
-    if v.organization_role == "management" and cd is not None:
-        r = d.org_rollup(cd.connectors).get(v.aws_account_id)
-        present = ", ".join(r["members_present"]) if r else ""
-        excluded = ", ".join(r["excluded"]) if r else ""
-        t.append(f"members present: {present or 'none'}; excluded: {excluded or 'none'}; "
-                 f"StackSet {r['stackset_name'] if r else None}\n")
+    _health_section(t, v)
+    if v.organization_role == "management":
+        _organization_section(t, snap, v)
     t.append("\nPlans\n", style="bold")
     for key, p in v.plans.items():
         state = "✔ on" if p.enabled else "· off"
@@ -113,12 +112,118 @@ def account_detail(snap: m.Snapshot | None, v: d.AccountView) -> Detail:
         else:
             t.append("  none known: an account with no standard assigned shows no compliance data (portal: "
                      "Environment settings > the account > Standards)\n", style="yellow")
+    if v.cost is not None:
+        _cost_section(t, v.cost)
     for c in v.connectors:
         t.append(f"\n{c.kind} connector {c.name}" + (f" ({d.connector_health(c).health})" if c.kind == "classic"
                                                        else "") + "\n", style="bold")
         t.append(json_block(dict(c.raw)) + "\n")
     return Detail(("Dashboard", "Accounts", v.aws_account_id), t,
                   resource_link(_tenant(snap), v.connectors[0].id) if v.connectors else None)
+
+
+def _issue_lines(t: Text, h: Health, indent: str) -> None:
+    """Every issue of `h`: its level's glyph, code and message, then the fix on its own line."""
+    for i in h.issues:
+        t.append(f"{indent}{STATE_GLYPH[i.level]} ", style=STATE_STYLE[i.level])
+        t.append(i.code, style=f"bold {STATE_STYLE[i.level]}")
+        t.append(f": {i.message}\n")
+        t.append(f"{indent}    fix: {i.fix}\n")
+
+
+def _health_section(t: Text, v: d.AccountView) -> None:
+    """Health: the account's state and every issue with its fix; per connector when the account has several
+    (a classic one beside a native one: which issue is whose matters for the fix)."""
+    h = v.health
+    t.append("\nHealth\n", style="bold")
+    n = len(h.issues)
+    t.append(f"  {STATE_GLYPH[h.state]} {h.state}" + (f" · {n} issue{'s' if n > 1 else ''}" if n else "") + "\n",
+             style=STATE_STYLE[h.state])
+    per = [(c, v.connector_health.get(c.id.lower())) for c in v.connectors]
+    if len(per) > 1 and all(ch is not None for _, ch in per):
+        for c, ch in per:
+            assert ch is not None
+            t.append(f"  {c.kind} connector {c.name}: ")
+            t.append(f"{STATE_GLYPH[ch.state]} {ch.state}\n", style=STATE_STYLE[ch.state])
+            _issue_lines(t, ch, "    ")
+    else:
+        _issue_lines(t, h, "  ")
+    for c in v.connectors:  # what Azure reports for a native connector (a classic one's is stale: retired)
+        if c.kind != "classic" and c.health not in ("ok", "Valid"):
+            t.append(f"  ✖ provisioning state {c.health} (Azure, connector {c.name})"
+                     + (f": {c.health_detail}" if c.health_detail else "") + "\n", style="red")
+
+
+def _ids(ids: Sequence[str], names: dict[str, str | None] | None = None) -> str:
+    names = names or {}
+    return ", ".join(f"{a} ({names[a]})" if names.get(a) else a for a in ids) if ids else "none"
+
+
+def _organization_section(t: Text, snap: m.Snapshot | None, v: d.AccountView) -> None:
+    """A management account's organization: AWS Organizations' accounts against the member connectors present
+    (every missing account listed: this is where the row's "N✗" leads), and the StackSet's instances."""
+    from tui.core import derive as d
+
+    cd = snap.data("connectors") if snap else None
+    r = d.org_rollup(cd.connectors).get(v.aws_account_id) if cd is not None else None
+    stackset = next((c.stackset_name for c in v.connectors if c.stackset_name), None) or (
+        r["stackset_name"] if r else None)
+    t.append("\nOrganization" + (f" (StackSet {stackset})" if stackset else "") + "\n", style="bold")
+    cov = v.org_coverage
+    if cov is None:
+        if r is not None:
+            t.append(f"  members present: {_ids(r['members_present'])}; excluded: {_ids(r['excluded'])}\n")
+        t.append("  AWS Organizations not read: the organization's accounts without a connector are not known\n",
+                 style="dim")
+        return
+    od = snap.data("onboarding") if snap else None
+    inv = od.aws.get(v.aws_account_id) if od else None
+    setup = inv.setup if inv is not None else None  # the organization's account names, where read
+    names = {a.account_id: a.name for a in (setup.org_accounts or ())} if setup is not None else {}
+    t.append(f"  accounts in the organization: "
+             f"{cov.org_accounts if cov.org_accounts is not None else 'not read'}\n")
+    t.append(f"  members with a connector ({len(cov.members_with_connector)}): "
+             f"{_ids(cov.members_with_connector, names)}\n")
+    t.append(f"  {'▲' if cov.missing else '✔'} missing a connector ({len(cov.missing)}): "
+             f"{_ids(cov.missing, names)}\n", style="yellow" if cov.missing else "")
+    t.append(f"  excluded ({len(cov.excluded)}): {_ids(cov.excluded, names)}\n")
+    t.append(f"  suspended ({len(cov.suspended)}): {_ids(cov.suspended, names)}\n")
+    bad = cov.failed_instances
+    total = len(cov.stackset_instances)
+    if not total:
+        t.append("  StackSet instances: none listed\n")
+    elif not bad:
+        t.append(f"  StackSet instances: {total}, all CURRENT\n")
+    else:
+        t.append(f"  StackSet instances not CURRENT or failed ({len(bad)} of {total}):\n", style="yellow")
+        for i in bad:
+            failed = i.status == "INOPERABLE" or (i.detailed_status or "").upper() in ("FAILED", "CANCELLED")
+            t.append(f"    {'✖' if failed else '▲'} {i.account_id} {i.region} {i.status}"
+                     + (f" ({i.detailed_status})" if i.detailed_status else "")
+                     + (f": {i.reason}" if i.reason else "") + "\n", style="red" if failed else "yellow")
+
+
+UNIT_LABEL = {"ec2_running": "running EC2 instances", "rds_instances": "RDS instances", "s3_buckets": "S3 buckets",
+              "eks_clusters": "EKS clusters"}
+
+
+def _cost_section(t: Text, cost: AccountCost) -> None:
+    """What the enabled plans count for billing (counts, never prices), the scan interval and the query that counts
+    MDC's API calls in the account's CloudTrail."""
+    t.append("\nCost (counts only)\n", style="bold")
+    t.append("  scan interval: " + (f"every {cost.scan_interval_hours} h" if cost.scan_interval_hours else
+                                     "not known") + "\n")
+    for p in cost.plans:
+        counts = " · ".join(f"{UNIT_LABEL.get(u, u)} {'not read' if n is None else n}" for u, n in p.billable.items())
+        if not counts:  # nothing billed (Foundational CSPM): its note says so, or this does
+            t.append(f"  {p.plan:<14} {p.note or 'nothing counted (free)'}\n")
+            continue
+        t.append(f"  {p.plan:<14} {counts}\n")
+        if p.note:
+            t.append(f"  {'':<14} {p.note}\n", style="dim")
+    if cost.cloudtrail_query:
+        t.append("  MDC's API calls in the last 24 h (CloudTrail events of its CspmMonitorAws session):\n")
+        t.append(f"    {cost.cloudtrail_query}\n")
 
 
 # ----------------------------------------------------------------------------------------------- onboarding

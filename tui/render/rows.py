@@ -15,6 +15,7 @@ from rich.text import Text
 if TYPE_CHECKING:  # imported where used: the dashboard's first frame (rows from its cached view) needs neither
     from tui.core import derive as d
     from tui.core import model as m
+    from tui.core.health import Health
 
 
 
@@ -25,8 +26,10 @@ class Flex(int):
 
 Columns = tuple[tuple[str, int | None], ...]  # (label, width) per column; Flex(n) / None: the flexible column
 
-ACCOUNT_COLUMNS: Columns = (("ACCOUNT", 12), ("NAME", Flex(16)), ("KIND", 16), ("ORG", 8), ("RGN", 3), ("SCAN", 4),
-                            ("HEALTH", 10))
+# HEALTH: the state's glyph and the worst issue's code ("✖ stack-not-complete +1"): flexible, at least as wide as
+# most codes (at 80 columns every column fits; a longer cell ends in "…"), it shares a wide pane's width with NAME
+ACCOUNT_COLUMNS: Columns = (("ACCOUNT", 12), ("NAME", Flex(12)), ("KIND", 7), ("ORG", 10), ("RGN", 3), ("SCAN", 4),
+                            ("HEALTH", Flex(23)))
 PLAN_COLUMNS: Columns = (("ACCOUNT", 12), ("CSPM", 4), ("DCSPM", 5), ("SERVERS", Flex(24)), ("CONTAINERS", 10),
                          ("DATABASES", 9))
 ONBOARDING_COLUMNS: Columns = (("ACCOUNT", 12), ("REGION", Flex(14)), ("EC2", 4), ("SSM", 15), ("ARC", 15),
@@ -38,6 +41,9 @@ COMPLIANCE_COLUMNS: Columns = (("STANDARD", Flex(31)), ("SCORE", 17), ("PASS", 4
 SEV_GLYPH = {"High": "● High", "Medium": "◐ Med", "Low": "○ Low"}
 SEV_STYLE = {"High": "bold red", "Medium": "yellow", "Low": "dim"}
 ORG_SHORT = {"management": "mgmt", "member": "member", "single": "·"}
+# a health state (tui.core.health) as a glyph and a colour: the glyph alone says it (NO_COLOR, 16 colours)
+STATE_GLYPH = {"healthy": "✔", "pending": "●", "degraded": "▲", "failing": "✖"}
+STATE_STYLE = {"healthy": "green", "pending": "cyan", "degraded": "yellow", "failing": "red"}
 
 
 def bar(n: int | None, total: int | None, width: int = 10) -> str:
@@ -88,34 +94,49 @@ _NUMBER_CELL = re.compile(r"[█░·\s]*(-?\d+(?:\.\d+)?)%?")
 
 # ----------------------------------------------------------------------------------------------- accounts
 
-def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]) -> list[Item]:
-    """The accounts pane: one row per AWS account (payload: its AccountView)."""
-    from tui.core.derive import CLASSIC_HEALTH
+def health_cell(h: Health) -> Text:
+    """A health as one cell: "✔ healthy", "● pending", or the state's glyph and its worst issue's code, "+N" for the
+    other issues ("✖ stack-not-complete +1")."""
+    n = len(h.issues)
+    more = f" +{n - 1}" if n > 1 else ""
+    if h.state in ("healthy", "pending") or not n:
+        return Text(f"{STATE_GLYPH.get(h.state, '?')} {h.state}{more}", style=STATE_STYLE.get(h.state, ""))
+    # the first issue of the state's own level (issues are listed in CODES order, which is not strictly by level)
+    worst = next((i for i in h.issues if i.level == h.state), h.issues[0])
+    return Text(f"{STATE_GLYPH.get(h.state, '?')} {worst.code}{more}", style=STATE_STYLE.get(h.state, ""))
 
+
+def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]) -> list[Item]:
+    """The accounts pane: one row per AWS account (payload: its AccountView). HEALTH: the account's health (the
+    worst of its connectors'); ORG: a management account's members with a connector and, once AWS Organizations
+    was read, how many of its accounts have none ("mgmt 4m 2✗")."""
     items = []
     for v in views:
         kinds = v.kinds
         kind: Text | str
-        if v.duplicate_classic_native:
-            kind = Text("native+classic ▲", style="yellow")
-        elif kinds == ("classic",):
-            kind = Text("classic·retired", style="yellow")
+        if v.duplicate_classic_native:  # classic-native-duplicate in HEALTH says what to do
+            kind = Text("native+", style="yellow")
+        elif kinds == ("classic",):  # classic-retired
+            kind = Text("classic", style="yellow")
         else:
             kind = "native"
-        org = ORG_SHORT.get(v.organization_role, v.organization_role)
+        org: Text | str = ORG_SHORT.get(v.organization_role, v.organization_role)
         if v.organization_role == "management" and v.aws_account_id in rollup:
             org = f"mgmt {len(rollup[v.aws_account_id]['members_present'])}m"
+        cov = v.org_coverage
+        if v.organization_role == "management" and cov is not None and cov.missing:
+            org = Text(f"{org} {len(cov.missing)}✗", style="yellow")
         regions = sorted({r for c in v.connectors for r in c.regions})
         scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
-        # a classic connector is retired (no data since 2023-09-15): its stale provisioning state says nothing
+        h = v.health
+        health = health_cell(h)
+        status = " ".join((h.state, *h.codes()))
+        # Azure's provisioning state of a native connector (a classic one's is stale: retired), when no issue is
+        # known: a connector Azure could not provision is not healthy whatever the checks found
         bad = [c for c in v.connectors if c.kind != "classic" and c.health not in ("ok", "Valid")]
-        health = Text(f"✖ {bad[0].health}", style="red") if bad else Text("✔ ok", style="green")
-        status = health.plain
-        if v.classic_only:
-            health, status = Text("▲ migrate", style="yellow"), CLASSIC_HEALTH
-        elif v.duplicate_classic_native and not bad:
-            health = Text("▲ dup recs", style="yellow")
-            status = health.plain
+        if bad and not h.issues:
+            health = Text(f"✖ {bad[0].health}", style="red")
+            status = f"failing provisioning-state {bad[0].health}"
         items.append(Item(
             key=v.aws_account_id,
             cells=(v.aws_account_id, v.name or "", kind, org, str(len(regions)) if regions else "all",

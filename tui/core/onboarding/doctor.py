@@ -314,12 +314,14 @@ def _drift_checks(connectors: Sequence[Any], roles: Mapping[str, Any]) -> list[C
 
 
 async def run_doctor(settings: Any, account: str | None = None, *, plans: Iterable[str] | str | None = None,
-                     subscriptions: Sequence[str] | None = None) -> list[Check]:
+                     subscriptions: Sequence[str] | None = None, with_health: bool = False) -> list[Check]:
     """Every prerequisite as a Check (see the module docstring). Never raises for a failed check.
 
     `account`: one AWS account (its connector's subscription and plans, unless given); `plans`: the plans to check
     for (default: the account's connector's plans, else all of them); `subscriptions`: default settings'
-    subscriptions, else every visible one (the account's connector's subscription when `account` has one)."""
+    subscriptions, else every visible one (the account's connector's subscription when `account` has one).
+    `with_health`: also collect a snapshot and add the connector health checks (health_checks: the Sentinel
+    conflicts, trust policy and least-privilege drift, and every other health issue with its fix)."""
     from ..aws import AwsSource
     from ..azure import AzureSource
 
@@ -403,7 +405,73 @@ async def run_doctor(settings: Any, account: str | None = None, *, plans: Iterab
                 checks.append(Check(f"connector of account {account}", None,
                                     "no native connector for this account yet: template drift not checked",
                                     "create it with `mdc-aws` (o: onboarding) or the portal", subject=account))
+        if with_health:
+            from ..collect import Collector
+
+            snap = await Collector(az, aws, section_timeout_s=90.0).collect()
+            checks.extend(health_checks(snap, account))
     return checks
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Connector health as checks (tui.core.health)
+
+# (check name, the health code it reports, the set-up fact it needs read, what a pass means)
+_HEALTH_TOPICS: tuple[tuple[str, str, str, str], ...] = (
+    ("Sentinel conflict: OIDC identity provider", "sentinel-oidc-conflict", "oidc_providers",
+     "no other provider holds Defender for Cloud's issuer"),
+    ("Sentinel conflict: CloudTrail bucket notifications", "sentinel-sqs-conflict", "trail_bucket_queues",
+     "no CloudTrail bucket sends its notifications to another queue"),
+    ("template drift: trust policies", "trust-policy-mismatch", "roles",
+     "every Defender for Cloud role trusts this tenant's connector"),
+    ("template drift: least-privilege access", "least-privilege-gap", "roles",
+     "the CSPM role can read what the enabled plans need"),
+)
+_TOPIC_CODES = frozenset(t[1] for t in _HEALTH_TOPICS) | {"role-missing"}  # role-missing: _drift_checks says it
+
+
+def health_checks(snap: Any, account: str | None = None) -> list[Check]:
+    """The health model (tui.core.health) of the snapshot's connectors as doctor lines: per native connector the
+    Sentinel and drift topics (PASS, FAIL with the fix, or SKIP when AWS was not read), then one line per other
+    issue (pending: SKIP) or "healthy"; classic connectors by their issues."""
+    from ..health import health_by_connector
+
+    cd = snap.data("connectors")
+    if cd is None:
+        return [Check("connector health", None, "the connectors could not be listed: health not evaluated",
+                      "see the connectors error above and retry")]
+    healths = health_by_connector(snap)
+    od = snap.data("onboarding")
+    out: list[Check] = []
+    for c in sorted(cd.connectors, key=lambda c: (c.aws_account_id or "", c.kind != "native", c.name)):
+        if account is not None and c.aws_account_id != account:
+            continue
+        acct = c.aws_account_id or "?"
+        h = healths.get(c.id.lower())
+        if h is None:
+            continue
+        by_code = {i.code: i for i in h.issues}
+        if c.kind == "native":
+            inv = od.aws.get(acct) if od is not None and c.aws_account_id else None
+            setup = inv.setup if inv is not None else None
+            for title, code, fact, good in _HEALTH_TOPICS:
+                name = f"{title} (account {acct})"
+                issue = by_code.get(code)
+                if issue is not None:
+                    out.append(Check(name, False, issue.message, issue.fix, subject=acct))
+                elif setup is None or getattr(setup, fact) is None:
+                    errs = list(setup.errors.values()) if setup is not None else []
+                    why = errs[0] if errs else "the account's set-up was not read"
+                    out.append(Check(name, None, f"not checked ({why})", subject=acct))
+                else:
+                    out.append(Check(name, True, good, subject=acct))
+        rest = [i for i in h.issues if i.code not in _TOPIC_CODES]
+        for i in rest:
+            out.append(Check(f"connector {c.name} (account {acct}): {i.code}", None if i.level == "pending" else False,
+                             i.message, i.fix, subject=acct))
+        if not h.issues:
+            out.append(Check(f"connector {c.name} (account {acct})", True, "healthy", subject=acct))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------------
