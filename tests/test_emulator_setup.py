@@ -379,7 +379,8 @@ def test_world_without_aws_setup_keeps_todays_estate(emu: AwsEmulator) -> None:
     world = SetupWorld(None)
     assert not hasattr(world, "aws_setup")
     with AwsEmulator(world) as other:
-        assert (other.seed_report.buckets, other.seed_report.org_accounts) == (0, 0)
+        rep = other.seed_report
+        assert rep is not None and (rep.buckets, rep.org_accounts, rep.trails, rep.stack_instances) == (0, 0, 0, 0)
         iam = _client(other, "iam", SENTINEL)
         [prov] = _providers(iam)
         assert prov["tags"] == {"Name": "ASCDefendersOIDCIdentityProvider"}

@@ -799,3 +799,15 @@ async def test_pricings_read_the_providers(monkeypatch: pytest.MonkeyPatch) -> N
     assert dict(plans.providers) == {SUB: {"Microsoft.Security": "Registered",
                                            "Microsoft.HybridCompute": "NotRegistered"}}
     assert (f"/subscriptions/{SUB}/providers", "2021-04-01") in fake.calls  # type: ignore[attr-defined]
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=_json)
+def test_role_arns_and_plans_agree_with_doctor(doc: Any) -> None:
+    from tui.core.onboarding import doctor
+
+    samples = [doc, {"cloudRoleArn": "arn:aws:iam::1:role/x", "enabled": False}, {"a": [{"cloudRoleArn": "y"}, doc]}]
+    for s in samples:
+        assert h.role_arns(s) == doctor.role_arns(s)
+    for c in (native(plans=("cspm", "servers", "databases")), classic(), native(plans=("containers",))):
+        assert h.connector_plans(c) == doctor.connector_plans(c)

@@ -329,6 +329,32 @@ class UsedRole:
     default: str | None  # the template's default name for this part (roles.json offering_roles)
 
 
+# doctor.role_arns and doctor.connector_plans, repeated here: tui.core.onboarding.doctor imports the cloud sources
+# (lazily, which import-linter still counts) and render/widgets read the health model (tests check they agree)
+def role_arns(obj: Any, path: str = "") -> list[tuple[str, str]]:
+    """(where, cloudRoleArn) of every role an offering uses; parts explicitly disabled ("enabled": false) skipped."""
+    out: list[tuple[str, str]] = []
+    if isinstance(obj, Mapping):
+        if obj.get("enabled") is False:
+            return out
+        for k, x in obj.items():
+            if k == "cloudRoleArn" and isinstance(x, str):
+                out.append((path, x))
+            else:
+                out.extend(role_arns(x, f"{path}.{k}" if path else str(k)))
+    elif isinstance(obj, list):
+        for x in obj:
+            out.extend(role_arns(x, path))
+    return out
+
+
+def connector_plans(conn: m.Connector) -> tuple[str, ...]:
+    """The plan keys a connector's offerings enable, Foundational CSPM always (m.PLANS order)."""
+    keys = {m.OFFERING_PLANS[o.offering_type] for o in conn.offerings if o.offering_type in m.OFFERING_PLANS}
+    keys.update(m.ALWAYS_ON_PLAN_KEYS)
+    return tuple(k for k in m.PLAN_KEYS if k in keys)
+
+
 def _roles_data() -> Mapping[str, Any]:
     from .onboarding.template import roles_data
 
@@ -337,8 +363,6 @@ def _roles_data() -> Mapping[str, Any]:
 
 def used_roles(conn: m.Connector) -> list[UsedRole]:
     """Every IAM role the connector's enabled offerings use (doctor.role_arns: parts not `enabled: false`)."""
-    from .onboarding.doctor import role_arns
-
     offering_roles = _roles_data().get("offering_roles") or {}
     out: list[UsedRole] = []
     for o in conn.offerings:
@@ -410,8 +434,7 @@ class _Index:
     inventories: Mapping[str, m.AwsAccountInventory]
     plans: m.PlansData | None
     compliance: m.ComplianceData | None
-    locks: Mapping[str, tuple[str, ...]]
-    onboarding_read: bool
+    locks: Mapping[str, tuple[str, ...]]  # lower-case connector id -> lock entries
     healths: dict[str, Health] | None = None
 
 
@@ -474,8 +497,8 @@ def _index(snap: m.Snapshot) -> _Index:
         recs_by_connector=recs, arc_by_account=arc_acct, arc_by_connector=arc_conn, org_account=org,
         inventories=inventories, plans=_typed(snap, "plans", m.PlansData),
         compliance=_typed(snap, "compliance", m.ComplianceData),
-        locks=(cd.locks if cd is not None and isinstance(cd.locks, Mapping) else {}),
-        onboarding_read=od is not None)
+        locks={k.lower(): v for k, v in (cd.locks.items() if cd is not None and isinstance(cd.locks, Mapping)
+                                         else ()) if isinstance(k, str)})
     _cache = (weakref.ref(snap), idx)
     return idx
 
@@ -484,7 +507,6 @@ def _index(snap: m.Snapshot) -> _Index:
 
 def _template_fix(conn: m.Connector, idx: _Index, setup: m.AwsAccountSetup | None, *, extra: str = "") -> str:
     """Re-run the template: for a member, the StackSet in its management account; else the account's stack."""
-    from .onboarding.doctor import connector_plans
     from .onboarding.template import DEFAULT_STACK_NAME
 
     acct = conn.aws_account_id or "<account>"
@@ -587,7 +609,6 @@ def _regions(conn: m.Connector, inv: m.AwsAccountInventory | None) -> HealthIssu
 
 
 def _stack(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIssue | None:
-    from .onboarding.doctor import connector_plans
     from .onboarding.template import DEFAULT_STACK_NAME
 
     if not setup.stack_searched or conn.organization_role == "member":
@@ -769,7 +790,6 @@ def _trust(conn: m.Connector, setup: m.AwsAccountSetup, oidc_roles: list[UsedRol
 
 def _least_privilege(conn: m.Connector, setup: m.AwsAccountSetup, used: list[UsedRole],
                      idx: _Index) -> HealthIssue | None:
-    from .onboarding.doctor import connector_plans
 
     if setup.roles is None:
         return None
@@ -902,7 +922,7 @@ def _lock_fix(conn: m.Connector, entry: str) -> str:
 
 
 def _lock(conn: m.Connector, idx: _Index) -> HealthIssue | None:
-    found = next((v for k, v in idx.locks.items() if _lower(k) == conn.id.lower()), None)
+    found = idx.locks.get(conn.id.lower())
     entries = [e for e in (found if isinstance(found, (list, tuple)) else ()) if isinstance(e, str) and e.strip()]
     if not entries:
         return None
@@ -1057,8 +1077,6 @@ def account_cost(account_id: str, conns: "list[m.Connector] | tuple[m.Connector,
                  ) -> AccountCost | None:
     """Billable counts per enabled plan of the account's native connectors (None for a classic-only account)."""
     try:
-        from .onboarding.doctor import connector_plans
-
         natives = [c for c in conns if isinstance(c, m.Connector) and c.kind == "native"]
         if not natives:
             return None

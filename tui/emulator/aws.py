@@ -11,9 +11,25 @@
 
 Seeded through moto's backends (fast; moto 5.2.5 internals), for every account of `world.aws_accounts`:
 Organizations (management + members with the world's account ids), IAM roles of the Defender for Cloud template
-(`world.iam_roles`) with their trust policies and OIDC provider, the SSM instance profile, EC2 instances with the
-world's ids / platform / Name / state / private IP / launch time / instance profile (`world.instance_meta`) and AMIs,
-EKS clusters, Security Hub with its standards, CloudFormation stacks (`world.cfn_stack`).
+(`world.iam_roles`) with their trust policies and OIDC provider, CspmMonitorAws's ReadOnlyAccess and billing Deny,
+the SSM instance profile, EC2 instances with the world's ids / platform / Name / state / private IP / launch time /
+instance profile (`world.instance_meta`) and AMIs, EKS clusters, Security Hub with its standards, CloudFormation
+stacks (`world.cfn_stack`). Then what `world.aws_setup(account)` plants (issue 13; absent, None or a missing key:
+the default in brackets):
+- "oidc": MDC's provider ["mdc" when the account has an OIDC-trusted role], none ("missing"), or Sentinel's for the
+  same issuer ("sentinel": client id api://1462b192-..., tag Name=MicrosoftSentinel);
+- "trust_mismatch": those roles' trust names another tenant's session (MicrosoftDefenderForClouds_<other tenant>);
+- "least_privilege": {"role", "actions"}: inline <role>Policy with those Allow actions, no ReadOnlyAccess;
+- "stack": name / region / StackStatus of the connector stack [world.cfn_stack's, CREATE_COMPLETE], with the events
+  CloudFormation writes and FailedResource's <OP>_FAILED event carrying Reason (DescribeStacks/DescribeStackEvents);
+- "stackset": the StackSet (SERVICE_MANAGED) and its instances' Status / StatusReason / DetailedStatus
+  (ListStackInstances, DescribeStackInstance) [world.cfn_stack's StackSetName, no instances];
+- "trusted_access": member.org.stacksets.cloudformation.amazonaws.com enabled in the organization [off];
+- "org_accounts": Organizations accounts beyond the world's (created with their ids) and every listed account's
+  Name / Status (SUSPENDED...) / JoinedTimestamp (ListAccounts);
+- "trail": a multi-region CloudTrail trail (logging) to its S3 bucket; with "Queue", an SQS queue in the trail's
+  region and the bucket's notification configuration sending s3:ObjectCreated:* to it;
+- "buckets": S3 buckets (in the account's first region), "rds": RDS DB instances [(region, id)] (postgres).
 
 Our layer, in front of moto:
 - fault injection (AwsFaults): throttle / 5xx / access_denied in each protocol's error shape, and latency;
@@ -1020,9 +1036,14 @@ def _seed_resources(acct: Any, setup: dict[str, Any], rep: SeedReport) -> None:
         region, bucket = str(trail.get("Region") or home), str(trail["Bucket"])
         rep.buckets += _ensure_bucket(account, bucket, region)
         if trail.get("Queue"):
+            from moto.s3.models import NotificationConfiguration
+
             queue = sqs_backends[account][region].create_queue(str(trail["Queue"]))
-            s3_backends[account]["aws"].put_bucket_notification_configuration(bucket, {"QueueConfiguration": [{
-                "Id": f"{queue.name}-ObjectCreated", "Queue": queue.queue_arn, "Event": ["s3:ObjectCreated:*"]}]})
+            # what PutBucketNotificationConfiguration stores, without the s3:TestEvent message it sends the queue
+            # (moto's SQS send costs ~1 ms; nobody reads that message)
+            s3_backends[account]["aws"].get_bucket(bucket).notification_configuration = NotificationConfiguration(
+                queue=[{"Id": f"{queue.name}-ObjectCreated", "Queue": queue.queue_arn,
+                        "Event": ["s3:ObjectCreated:*"]}])
         ct: Any = cloudtrail_backends[account][region]  # moto types the optional arguments as str
         name = str(trail["TrailName"])
         ct.create_trail(name, bucket, None, None, True, True, True, False, None, None, None, [])

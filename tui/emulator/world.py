@@ -2472,8 +2472,7 @@ class World:
         root = f"{body['id']}/providers/Microsoft.Security/regulatoryComplianceStandards"
         s_i = self._sub_index.get(sub, 0)
         aid = self.aws_accounts[a_i].account_id
-        # the small planted health accounts keep standards only (their copies say "assigned"; cheap)
-        depth = 1 if "health" in self._plans[a_i]["flags"] else self._cfg["copy_depth"]
+        depth = self._cfg["copy_depth"]
         rows: list[dict] = []
         for pos, std in enumerate(self._cat["standards"]):
             if std["name"] not in self._assigned[a_i]:
