@@ -130,7 +130,7 @@ def test_export_formats(estate_env, fmt, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     if fmt == "md":
-        assert "## accounts (10)" in text and "## stuck" in text and "| CIS-AWS-Foundations-v1.2.0 |" in text
+        assert "## accounts (19)" in text and "## stuck" in text and "| CIS-AWS-Foundations-v1.2.0 |" in text
     elif fmt == "csv":
         import csv
 
