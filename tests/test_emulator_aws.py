@@ -372,9 +372,13 @@ def test_organizations_list_accounts(emu: AwsEmulator) -> None:
         listed = {a["Id"]: a for p in org.get_paginator("list_accounts").paginate() for a in p["Accounts"]}
         members = {a.account_id: a for a in world.aws_accounts if a.parent_account_id == mgmt.account_id
                    and a.org_role == ORG_MEMBER}
-        assert set(listed) == {mgmt.account_id} | set(members)
+        # plus the organization's accounts without a connector (issue 13: members missing, a suspended one)
+        extra = {a["Id"]: a for a in ((world.aws_setup(mgmt.account_id) or {}).get("org_accounts") or ())}
+        assert set(listed) == {mgmt.account_id} | set(members) | set(extra)
         for acct_id, spec in members.items():
             assert listed[acct_id]["Name"] == spec.name and listed[acct_id]["Status"] == "ACTIVE"
+        for acct_id, a in extra.items():
+            assert listed[acct_id]["Status"] == a["Status"] and listed[acct_id]["Name"] == a["Name"]
         assert listed[mgmt.account_id]["Name"] == mgmt.name
         desc = org.describe_organization()["Organization"]
         assert desc["MasterAccountId"] == mgmt.account_id
@@ -556,7 +560,9 @@ def test_iam_roles_oidc_and_managed_policies(emu: AwsEmulator) -> None:
             assert stmt["Principal"]["Federated"].endswith(":oidc-provider/sts.windows.net/"
                                                            "33e01921-4d64-4f8c-a055-5bdaffd5e33d/")
             providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
-            assert len(providers) == 1
+            # issue 13 plants an account without the provider (oidc "missing"); "sentinel" holds the same url
+            oidc = (world.aws_setup(acct.account_id) or {}).get("oidc", "mdc")
+            assert len(providers) == (0 if oidc == "missing" else 1), (acct.account_id, oidc)
         classic = getattr(world, "classic_role_name", None)
         if classic and classic in want and not checked_classic:
             checked_classic = True
@@ -587,7 +593,9 @@ def test_cloudformation_stacks(emu: AwsEmulator) -> None:
             continue
         cfn = _client(emu, "cloudformation", stack["Region"], _assume(emu, acct.account_id))
         st = cfn.describe_stacks(StackName=stack["StackName"])["Stacks"][0]
-        assert st["StackStatus"] == "CREATE_COMPLETE"
+        # issue 13 plants a stack that is not complete (UPDATE_ROLLBACK_COMPLETE)
+        want = ((world.aws_setup(acct.account_id) or {}).get("stack") or {}).get("Status", "CREATE_COMPLETE")
+        assert st["StackStatus"] == want
         if stack.get("StackSetName"):
             ss = cfn.describe_stack_set(StackSetName=stack["StackSetName"])["StackSet"]
             assert ss["PermissionModel"] == "SERVICE_MANAGED"
