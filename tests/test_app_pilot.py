@@ -417,7 +417,7 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
     app = MdcApp(settings, refresh_s=600, history=History.in_dir(tmp_path), service_factory=factory)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app, lambda: app.dashboard.pane("recs").state == "ok", timeout=90)
-        for key, needle in (("1", "aws-legacy-crm"), ("2", "P2"), ("3", "us-east-1"), ("5", "PCI-DSS-v3.2.1")):
+        for key, needle in (("1", "aws-prod"), ("2", "P2"), ("3", "us-east-1"), ("5", "PCI-DSS-v3.2.1")):
             await pilot.press(key)
             await pilot.pause()
             assert needle in screen_text(app), (key, screen_text(app))
@@ -427,7 +427,7 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         await pilot.press("enter")
         await pilot.pause()
         text = screen_text(app)
-        assert "classic" in text and "duplicated" in text
+        assert "classic" in text and "duplicate" in text
         await pilot.press("escape", "escape")
         # onboarding: a region's stuck instances, then one instance with its fix
         await pilot.press("3")

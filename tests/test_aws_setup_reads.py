@@ -2,14 +2,18 @@
 
 The emulator is seeded from a small world of our own (four accounts, nothing planted); every fact asserted here is
 created through boto3 against the emulator's endpoint, as the account's assumed role, so the facts read must equal
-exactly what the test made. One stack's failed status is set in moto's backend (no AWS API makes a stack fail).
+exactly what the test made. One stack's failed status is set in moto's backend (no AWS API makes a stack fail), and
+DescribeStackResources by PhysicalResourceId (moto 5.2.5 ignores the parameter and answers ValidationError) is
+answered from moto's own stacks by a botocore before-call hook in the test of the stack-owner lookup.
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -19,11 +23,19 @@ pytest.importorskip("moto.server")
 from botocore.config import Config  # noqa: E402
 
 from tui.core import model as m  # noqa: E402
-from tui.core.aws import AwsSource, SetupHint, first_failed_event, policy_text  # noqa: E402
+from tui.core.aws import (  # noqa: E402
+    REDACTED,
+    AwsSource,
+    SetupHint,
+    first_failed_event,
+    kept_trust_roles,
+    policy_text,
+    redact_external_ids,
+)
 from tui.core.collect import Collector, _takes_hints, setup_hints  # noqa: E402
 from tui.core.config import AwsSettings  # noqa: E402
 from tui.emulator.aws import AwsEmulator, AwsFaultRule  # noqa: E402
-from tui.emulator.spec import ORG_MANAGEMENT, ORG_MEMBER, ORG_SINGLE, AwsAccountSpec  # noqa: E402
+from tui.emulator.spec import ORG_MANAGEMENT, ORG_MEMBER, ORG_SINGLE, AwsAccountSpec, Ec2Spec  # noqa: E402
 
 # moto does not model WaitConditionHandle (the template's only resource): that is the point
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*WaitConditionHandle")
@@ -34,6 +46,16 @@ MGMT, MEMBER, SINGLE, DENIED = "710000000001", "710000000002", "710000000003", "
 ISSUER = "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"
 TENANT = "11111111-2222-3333-4444-555555555555"
 STACKSETS = "member.org.stacksets.cloudformation.amazonaws.com"
+VM = "i-0000000000000abc1"
+# the trust policies of the classic role and of a role the connector names: each carries an external id (a secret)
+CLASSIC_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::158177204117:root"},
+    "Condition": {"StringEquals": {"sts:ExternalId": "00000000-sub-secret"}}}]}
+NAMED_TRUST = {"Version": "2012-10-17", "Statement": {
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::197857026523:root"},
+    "Condition": {"StringLike": {"sts:externalid": ["secret-1", "secret-2"]}, "Bool": {"aws:SecureTransport": "true"}}}}
+APP_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}]}
 
 
 class SetupWorld:
@@ -44,7 +66,8 @@ class SetupWorld:
         self.aws_accounts = [
             AwsAccountSpec(MGMT, "Setup Management", ORG_MANAGEMENT, None, ["us-east-1"]),
             AwsAccountSpec(MEMBER, "Setup Member", ORG_MEMBER, MGMT, ["us-east-1"]),
-            AwsAccountSpec(SINGLE, "Setup Single", ORG_SINGLE, None, ["eu-west-1", "us-east-1"]),
+            AwsAccountSpec(SINGLE, "Setup Single", ORG_SINGLE, None, ["eu-west-1", "us-east-1"],
+                           instances=[Ec2Spec(VM, SINGLE, "us-east-1", "linux", "setup-vm", "ami-1e749f67")]),
             AwsAccountSpec(DENIED, "Setup Denied", ORG_SINGLE, None, ["us-east-1"]),
         ]
         self.denied_accounts = {DENIED}
@@ -87,6 +110,9 @@ def _plant_single(url: str) -> dict[str, Any]:
     bad = _trust(SINGLE, "api://AzureSecurityCenter.MultiCloud.Containers", "MicrosoftDefenderForClouds_other*")
     iam.create_role(RoleName="CspmMonitorAws", AssumeRolePolicyDocument=json.dumps(good))
     iam.create_role(RoleName="DefenderForCloud-Containers-K8s", AssumeRolePolicyDocument=json.dumps(bad))
+    iam.create_role(RoleName="AscConnector", AssumeRolePolicyDocument=json.dumps(CLASSIC_TRUST))
+    iam.create_role(RoleName="MyScubaReader", AssumeRolePolicyDocument=json.dumps(NAMED_TRUST))
+    iam.create_role(RoleName="app-server", AssumeRolePolicyDocument=json.dumps(APP_TRUST))
     iam.attach_role_policy(RoleName="CspmMonitorAws", PolicyArn="arn:aws:iam::aws:policy/SecurityAudit")
     iam.put_role_policy(RoleName="CspmMonitorAws", PolicyName="CspmMonitorAwsPolicy", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
@@ -179,9 +205,11 @@ def _source(emu: AwsEmulator) -> AwsSource:
     return AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=8))
 
 
+SINGLE_ROLES = {"CspmMonitorAws", "DefenderForCloud-Containers-K8s", "AscConnector", "MyScubaReader", "app-server"}
 HINTS = {
     SINGLE: SetupHint(stack_regions=("eu-west-1", "us-east-1"),
-                      billable=frozenset({"s3_buckets", "rds_instances", "eks_clusters"})),
+                      billable=frozenset({"s3_buckets", "rds_instances", "eks_clusters"}),
+                      trust_roles=frozenset({"MyScubaReader"})),
     MGMT: SetupHint(management=True, stack_regions=("us-east-1",), stackset_name="MDC-StackSet"),
     MEMBER: SetupHint(),
     DENIED: SetupHint(),
@@ -198,9 +226,18 @@ async def test_setup_facts_read_exactly(emu: AwsEmulator) -> None:
     assert inv[SINGLE].readable and s is not None and s.account_id == SINGLE
     assert s.errors == {}
     roles = {r.name: r for r in s.roles or ()}
-    assert set(roles) == {"CspmMonitorAws", "DefenderForCloud-Containers-K8s"}
+    assert set(roles) == SINGLE_ROLES
     assert json.loads(roles["CspmMonitorAws"].trust_policy or "") == p["good"]
     assert json.loads(roles["DefenderForCloud-Containers-K8s"].trust_policy or "") == p["bad"]
+    # the classic role's and the connector-named role's trust kept, external ids redacted; anything else: name only
+    classic = json.loads(roles["AscConnector"].trust_policy or "")
+    assert classic["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": REDACTED}}
+    assert classic["Statement"][0]["Principal"] == CLASSIC_TRUST["Statement"][0]["Principal"]  # type: ignore[index]
+    named = json.loads(roles["MyScubaReader"].trust_policy or "")
+    assert named["Statement"]["Condition"] == {"StringLike": {"sts:externalid": [REDACTED, REDACTED]},
+                                               "Bool": {"aws:SecureTransport": "true"}}
+    assert roles["app-server"].trust_policy is None
+    assert "secret" not in repr(s)
     assert roles["CspmMonitorAws"].managed_policies == ("arn:aws:iam::aws:policy/SecurityAudit",)
     assert roles["CspmMonitorAws"].inline_actions == (
         "ec2:DescribeInstances", "s3:ListAllMyBuckets", "eks:ListClusters", "rds:Describe*")
@@ -235,10 +272,9 @@ async def test_setup_facts_read_exactly(emu: AwsEmulator) -> None:
     mem = inv[MEMBER].setup
     assert mem is not None and mem.errors == {}
     assert not mem.stack_searched and mem.stack is None and mem.stack_regions == ()
-    # the role AWS Organizations creates in an account it creates (CreateAccount), trusting the management account
-    assert [r.name for r in mem.roles or ()] == [ROLE]
-    trust = json.loads(mem.roles[0].trust_policy or "")  # type: ignore[index]
-    assert trust["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{MGMT}:root"}
+    # the role AWS Organizations creates in an account it creates (CreateAccount): not Defender for Cloud's, so its
+    # name only (role-missing needs the names), not its trust policy
+    assert mem.roles == (m.IamRoleFact(ROLE, None),)
     assert mem.org_accounts is None and mem.trail_bucket_queues == ()
 
     assert not inv[DENIED].readable and inv[DENIED].error_kind == "auth" and inv[DENIED].setup is None
@@ -260,7 +296,7 @@ async def test_failing_read_leaves_its_field_none(emu: AwsEmulator) -> None:
     assert "AccessDenied" in s.errors["oidc_providers"]
     assert "rds:DescribeDBInstances denied in account 710000000003 eu-west-1" in s.errors["billable.rds_instances"]
     assert dict(s.billable) == {"s3_buckets": 2, "eks_clusters": 1}  # rds_instances: not read, not 0
-    assert {r.name for r in s.roles or ()} == {"CspmMonitorAws", "DefenderForCloud-Containers-K8s"}
+    assert {r.name for r in s.roles or ()} == SINGLE_ROLES
     assert s.stack is not None and s.stack.status == "UPDATE_ROLLBACK_COMPLETE"
     assert s.trail_bucket_queues is not None and len(s.trail_bucket_queues) == 1
     g = inv[MGMT].setup
@@ -309,6 +345,146 @@ async def test_no_hints_reads_no_setup(emu: AwsEmulator) -> None:
     assert inv[SINGLE].readable and inv[SINGLE].setup is None
     assert no_native[SINGLE].readable and no_native[SINGLE].setup is None
     assert set(seen) <= {"sts", "ec2", "ssm"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Which stack is the connector's
+
+
+def _stack_calls(seen: list[tuple[str, str, str | None]], owner_creds: dict[str, str] | None = None,
+                 url: str | None = None) -> Any:
+    """on_client hook: records (region, operation, StackName) of every CloudFormation call; with owner_creds, answers
+    DescribeStackResources(PhysicalResourceId=...) as AWS does (the resources of the stack that has that physical
+    id, else ValidationError), from the emulator's own stacks read through its API (moto ignores the parameter)."""
+    from botocore.awsrequest import AWSResponse
+
+    def owner(region: str, physical_id: str) -> Any:
+        assert url is not None and owner_creds is not None
+        cfn = _client(url, "cloudformation", region, owner_creds)
+        for st in cfn.describe_stacks()["Stacks"]:
+            res = cfn.describe_stack_resources(StackName=st["StackName"])
+            if any(r.get("PhysicalResourceId") == physical_id for r in res["StackResources"]):
+                return AWSResponse(url, 200, {}, None), res
+        return AWSResponse(url, 400, {}, None), {
+            "Error": {"Code": "ValidationError", "Message": f"Stack for {physical_id} does not exist"},
+            "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    def on_client(client: Any, account: str | None) -> None:
+        if client.meta.service_model.service_name != "cloudformation":
+            return
+        region = client.meta.region_name
+
+        def before(model: Any, params: dict[str, Any], **_: Any) -> Any:
+            body = params.get("body")  # the serialized request (query protocol: a dict, or its urlencoded text)
+            args = body if isinstance(body, dict) else {k: v[0] for k, v in parse_qs(str(body or "")).items()}
+            seen.append((region, model.name, args.get("StackName")))
+            if owner_creds is not None and model.name == "DescribeStackResources" and "PhysicalResourceId" in args:
+                return owner(region, args["PhysicalResourceId"])
+            return None
+
+        client.meta.events.register("before-call", before)
+
+    return on_client
+
+
+async def test_stack_is_the_one_that_created_the_cspm_role(emu: AwsEmulator) -> None:
+    """The portal lets the user name the stack and tags the roles, not the stack: an untagged stack of any name that
+    created the CSPM role is the connector's, even with a tagged stack in an earlier region."""
+    c = _assume(emu.url, SINGLE)
+    cfn = _client(emu.url, "cloudformation", "eu-west-1", c)
+    trust = _trust(SINGLE, "api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479", f"MicrosoftDefenderForClouds_{TENANT}")
+    cfn.create_stack(StackName="my-defender-setup", TemplateBody=json.dumps({"Resources": {"CspmRole": {
+        "Type": "AWS::IAM::Role", "Properties": {"RoleName": "MyCspmMonitor", "AssumeRolePolicyDocument": trust}}}}))
+    seen: list[tuple[str, str, str | None]] = []
+    hint = SetupHint(stack_regions=("us-east-1", "eu-west-1"), cspm_role="MyCspmMonitor")
+    try:
+        async with AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1),
+                             on_client=_stack_calls(seen, c, emu.url)) as src:
+            inv = await src.inventory({SINGLE: ["us-east-1"]}, hints={SINGLE: hint})
+    finally:
+        cfn.delete_stack(StackName="my-defender-setup")
+        iam = _client(emu.url, "iam", "us-east-1", c)
+        if "MyCspmMonitor" in {r["RoleName"] for r in iam.list_roles()["Roles"]}:
+            iam.delete_role(RoleName="MyCspmMonitor")
+    s = inv[SINGLE].setup
+    assert s is not None and s.errors == {}
+    assert s.stack == m.StackFact("my-defender-setup", "eu-west-1", "CREATE_COMPLETE", None, None)
+    # us-east-1 has no owner (and a tagged stack the fallback would have taken): the search over all stacks never ran
+    assert seen == [("us-east-1", "DescribeStackResources", None), ("eu-west-1", "DescribeStackResources", None),
+                    ("eu-west-1", "DescribeStacks", "my-defender-setup")]
+    cspm = next(r for r in s.roles or () if r.name == "MyCspmMonitor")  # the hint's CSPM role: its trust is kept
+    assert json.loads(cspm.trust_policy or "") == trust
+
+
+async def test_stack_falls_back_to_the_tag_when_no_stack_owns_the_role(emu: AwsEmulator) -> None:
+    """The emulator (like a tenant whose roles were made outside CloudFormation) has no stack owning the role:
+    DescribeStackResources answers ValidationError in each region, then the tagged stack is found as before."""
+    seen: list[tuple[str, str, str | None]] = []
+    async with AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1), on_client=_stack_calls(seen)) as src:
+        inv = await src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints={SINGLE: HINTS[SINGLE]})
+    s = inv[SINGLE].setup
+    assert s is not None and s.errors == {}
+    assert s.stack is not None and (s.stack.name, s.stack.region) == ("mdc-connector", "us-east-1")
+    assert seen == [("eu-west-1", "DescribeStackResources", None), ("us-east-1", "DescribeStackResources", None),
+                    ("eu-west-1", "DescribeStacks", None), ("us-east-1", "DescribeStacks", None),
+                    ("us-east-1", "DescribeStackEvents", None)]
+
+
+async def test_owner_lookup_failing_is_said_not_taken_for_no_stack(emu: AwsEmulator) -> None:
+    emu.faults.add(AwsFaultRule(service="cloudformation", action="DescribeStackResources", kind="access_denied"))
+    async with _source(emu) as src:
+        inv = await src.inventory({SINGLE: ACCOUNTS[SINGLE], MGMT: ACCOUNTS[MGMT]}, hints=HINTS)
+    s = inv[SINGLE].setup  # the tagged stack is still found
+    assert s is not None and s.errors == {} and s.stack is not None and s.stack.name == "mdc-connector"
+    g = inv[MGMT].setup  # no tagged stack, but the lookup that finds any name was denied: not "no stack"
+    assert g is not None and not g.stack_searched and g.stack is None
+    assert set(g.errors) == {"stack"}
+    assert "cloudformation:DescribeStackResources denied in account 710000000001 us-east-1" in g.errors["stack"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The set-up reads' deadline
+
+
+async def test_slow_setup_reads_time_out_and_leave_the_inventory(emu: AwsEmulator) -> None:
+    """A set-up API hanging costs its read only: past the deadline the inventory returns with EC2/SSM and every
+    other read, the slow ones say "timed out", an abandoned read makes no further request, and the next refresh on
+    the same source is not held up by the threads still waiting for their answer."""
+    slow_ms, limit = 6000, 2.5
+    roles = emu.faults.add(AwsFaultRule(service="iam", action="ListRoles", account=SINGLE, kind="latency",
+                                        latency_ms=slow_ms))
+    owner = emu.faults.add(AwsFaultRule(service="cloudformation", action="DescribeStackResources", account=SINGLE,
+                                        kind="latency", latency_ms=slow_ms))
+    t0 = time.monotonic()
+    src = AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=16), setup_timeout_s=limit)
+    try:
+        inv = await src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS)
+        took = time.monotonic() - t0
+        emu.faults.clear()
+        t1 = time.monotonic()
+        again = await src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS)
+        took_again = time.monotonic() - t1
+    finally:
+        await src.aclose()  # waits for the abandoned reads' requests in flight
+    total = time.monotonic() - t0
+
+    i = inv[SINGLE]
+    assert i.readable and [x.instance_id for x in i.instances] == [VM] and i.failed_regions == {}
+    assert limit <= took < slow_ms / 1000 - 1
+    s = i.setup
+    assert s is not None and set(s.errors) == {"roles", "stack"}
+    assert all(e.startswith(f"timed out after {limit:g} s") for e in s.errors.values())
+    assert s.roles is None and s.stack is None and not s.stack_searched
+    # the other reads were not held up
+    assert s.oidc_providers is not None and len(s.oidc_providers) == 1
+    assert dict(s.billable) == {"s3_buckets": 2, "rds_instances": 1, "eks_clusters": 1}
+    # the stack read was stopped before its second region's lookup (and before the search over all stacks)
+    assert (roles.hits, owner.hits) == (1, 1)
+    assert total < 2 * slow_ms / 1000 - 1
+    # the next refresh, with two threads still waiting on the emulator, reads everything
+    a = again[SINGLE].setup
+    assert a is not None and a.errors == {} and took_again < limit
+    assert {r.name for r in a.roles or ()} == SINGLE_ROLES and a.stack is not None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -423,3 +599,23 @@ async def test_collector_passes_hints_to_sources_that_take_them() -> None:
     snap = await Collector(_Azure(conns), old).collect()
     assert old.calls == 1 and snap.sections["onboarding"].status.status == "ok"
     assert _takes_hints(AwsSource.inventory) and not _takes_hints(old.inventory)
+
+
+def test_external_ids_are_redacted() -> None:
+    doc = {"Statement": [{"Condition": {"StringEquals": {"sts:ExternalId": "s3cr3t", "aws:SourceAccount": "1"},
+                                        "ForAnyValue:StringLike": {"STS:EXTERNALID": ["a", "b"]}}},
+                         {"Effect": "Allow"}]}
+    out = json.loads(redact_external_ids(json.dumps(doc)) or "")
+    assert out["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": REDACTED, "aws:SourceAccount": "1"},
+                                                "ForAnyValue:StringLike": {"STS:EXTERNALID": [REDACTED, REDACTED]}}
+    plain = json.dumps({"Statement": [{"Effect": "Allow"}]})
+    assert redact_external_ids(plain) == plain
+    assert redact_external_ids("not json sts:ExternalId=x") is None and redact_external_ids("not json") == "not json"
+    assert redact_external_ids(None) is None
+
+
+def test_kept_trust_roles_are_defender_for_clouds() -> None:
+    kept = kept_trust_roles(SetupHint(cspm_role="MyCspm", trust_roles=frozenset({"MyScuba"})))
+    assert {"cspmmonitoraws", "defenderforcloud-containers-k8s", "defenderforcloud-oidcciem", "ascconnector",
+            "mycspm", "myscuba"} <= kept
+    assert "organizationaccountaccessrole" not in kept and len(kept) == 15 + 3

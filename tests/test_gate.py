@@ -498,3 +498,27 @@ def test_the_readme_documents_every_rule_kind_and_key() -> None:
         assert f'kind = "{kind.name}"' in doc, kind.name
         for key in kind.keys:
             assert f"`{key}`" in doc or f"{key} = " in doc, (kind.name, key)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_threshold_that_is_not_finite_is_refused(tmp_path, value) -> None:
+    """TOML allows nan and inf: a rule with one could never fail, so the file is refused (review 19)."""
+    p = tmp_path / "r.toml"
+    p.write_text(f'[[rule]]\nkind = "standard_score_below"\nthreshold = {value}\n')
+    with pytest.raises(gate.RulesError) as ei:
+        gate.load_rules(p)
+    assert "threshold" in str(ei.value) and "nan or inf" in str(ei.value)
+
+
+def test_an_account_mdc_aws_cannot_read_is_unknown_not_a_failure() -> None:
+    """aws-unreadable is mdc-aws's own access, not the connector's health: the default rule reports it as not
+    evaluated (exit 1), another issue of the same connector still fails, and a rule naming the code fails on it."""
+    cur = snap()
+    only = fake_health({"aws-111": (issue("aws-unreadable", "cannot assume the role"),)})
+    r = one('[[rule]]\nkind = "connector_not_healthy"\n', cur, health_of=only)
+    assert r.ok is None and "not everything could be checked" in r.summary and "AWS side not readable" in " ".join(r.notes)
+    both = fake_health({"aws-111": (issue("aws-unreadable"), issue("no-standard-assigned"))})
+    r = one('[[rule]]\nkind = "connector_not_healthy"\n', cur, health_of=both)
+    assert r.ok is False and [i["code"] for i in r.evidence[0]["issues"]] == ["no-standard-assigned"]
+    r = one('[[rule]]\nkind = "connector_not_healthy"\ncodes = ["aws-unreadable"]\n', cur, health_of=only)
+    assert r.ok is False

@@ -157,8 +157,8 @@ def snapshot(conns: list[m.Connector], *, setups: Mapping[str, m.AwsAccountSetup
              standards: dict[str, tuple[str, ...]] | None = None, compliance: bool = True,
              pricings: tuple[m.Pricing, ...] = (), providers: dict[str, dict[str, str]] | None = None,
              locks: Mapping[str, tuple[str, ...]] | None = None, arc: tuple[m.ArcMachine, ...] = (),
-             tenant: str | None = TENANT) -> m.Snapshot:
-    """Defaults: every connector's account has its template set-up, assessments and a standard."""
+             tenant: str | None = TENANT, locks_read: bool = True) -> m.Snapshot:
+    """Defaults: every connector's account has its template set-up, assessments and a standard; locks read (none)."""
     accounts = sorted({c.aws_account_id for c in conns if c.aws_account_id})
     natives = {c.aws_account_id: c for c in conns if c.kind == "native"}
     if setups is None:
@@ -171,7 +171,7 @@ def snapshot(conns: list[m.Connector], *, setups: Mapping[str, m.AwsAccountSetup
     assigned = standards if standards is not None else {a: ("Microsoft-cloud-security-benchmark",) for a in accounts}
     return m.Snapshot(NOW, (SUB,), {
         "connectors": section("connectors", m.ConnectorsData(tuple(conns), locks=locks or {},
-                                                             locks_read=locks is not None)),
+                                                             locks_read=locks_read)),
         "plans": section("plans", m.PlansData(pricings, providers=providers or {})),
         "onboarding": section("onboarding", m.OnboardingData(arc, invs)),
         "recommendations": section("recommendations", m.RecommendationsData(counts) if recs is not False else None),
@@ -179,12 +179,18 @@ def snapshot(conns: list[m.Connector], *, setups: Mapping[str, m.AwsAccountSetup
     }, tenant_id=tenant)
 
 
+def health(conn: m.Connector, snap: m.Snapshot) -> h.Health:
+    got = h.connector_health(conn, snap)
+    assert got is not None, "evaluated"
+    return got
+
+
 def codes(conn: m.Connector, snap: m.Snapshot) -> set[str]:
-    return set(h.connector_health(conn, snap).codes())
+    return set(health(conn, snap).codes())
 
 
 def issue(conn: m.Connector, snap: m.Snapshot, code: str) -> h.HealthIssue:
-    return next(i for i in h.connector_health(conn, snap).issues if i.code == code)
+    return next(i for i in health(conn, snap).issues if i.code == code)
 
 
 # ------------------------------------------------------------------------------------------------ baseline
@@ -194,7 +200,7 @@ def test_baseline_is_healthy_for_every_plan() -> None:
     snap = snapshot([c], providers={SUB: {"Microsoft.Security": "Registered", "Microsoft.HybridCompute": "Registered",
                                           "Microsoft.GuestConfiguration": "Registered"}},
                     pricings=(m.Pricing(SUB, "VirtualMachines", "Standard"), m.Pricing(SUB, "Containers", "Standard")))
-    assert h.connector_health(c, snap) == h.Health("healthy")
+    assert health(c, snap) == h.Health("healthy")
     assert h.health_by_connector(snap) == {c.id.lower(): h.Health("healthy")}
 
 
@@ -246,23 +252,51 @@ def test_aws_unreadable() -> None:
     assert codes(c, snap) == set()
 
 
+OPT_IN = "region not enabled (opt-in): ap-east-1 answers AuthFailure in account 111122223333"
+
+
 def test_region_not_enabled() -> None:
-    c = native()
-    inv = inventory(ACCT, setup_of(c), failed_regions={
-        "ap-east-1": "region not enabled (opt-in): ap-east-1 answers AuthFailure in account 111122223333"})
+    c = replace(native(), regions=("us-east-1", "AP-East-1"))  # the connector's own region, any case
+    inv = inventory(ACCT, setup_of(c), failed_regions={"ap-east-1": OPT_IN})
     snap = snapshot([c], inventories={ACCT: inv})
     assert codes(c, snap) == {"region-not-enabled"}
     i = issue(c, snap, "region-not-enabled")
     assert "ap-east-1" in i.message and "aws account enable-region --region-name ap-east-1" in i.fix
-    near = inventory(ACCT, setup_of(c), failed_regions={"eu-west-1": "throttled: Rate exceeded"})
+    near = inventory(ACCT, setup_of(c), failed_regions={"us-east-1": "throttled: Rate exceeded"})
     assert codes(c, snapshot([c], inventories={ACCT: near})) == set()
+
+
+def test_region_not_enabled_only_for_the_connectors_regions_and_the_opt_in_wording() -> None:
+    c = native()  # us-east-1, eu-west-1
+    # another connector's region of the same account (the inventory scans the union of the account's regions)
+    other = inventory(ACCT, setup_of(c), failed_regions={"ap-east-1": OPT_IN})
+    assert codes(c, snapshot([c], inventories={ACCT: other})) == set()
+    # "not enabled" somewhere in another error is not the opt-in answer
+    worded = inventory(ACCT, setup_of(c), failed_regions={
+        "eu-west-1": "AccessDenied: SSM is not enabled for this principal; region not enabled (opt-in) maybe"})
+    assert codes(c, snapshot([c], inventories={ACCT: worded})) == set()
+    mine = inventory(ACCT, setup_of(c), failed_regions={"eu-west-1": OPT_IN.replace("ap-east-1", "eu-west-1")})
+    assert codes(c, snapshot([c], inventories={ACCT: mine})) == {"region-not-enabled"}
+
+
+def test_opt_in_wording_is_the_aws_sources() -> None:
+    from tui.core import aws
+
+    assert h.OPT_IN_TEXT == aws.OPT_IN_TEXT
+    answer = SourceError("AuthFailure", kind="auth")
+    answer.response = {"Error": {"Code": "AuthFailure"}}  # type: ignore[attr-defined]  # as botocore's ClientError
+    err = aws.opt_in_errors({"ap-east-1": answer}, ["us-east-1", "ap-east-1"], ACCT)
+    assert str(err["ap-east-1"]).startswith(h.OPT_IN_TEXT)
+    c = replace(native(), regions=("us-east-1", "ap-east-1"))
+    inv = inventory(ACCT, setup_of(c), failed_regions={"ap-east-1": str(err["ap-east-1"])})
+    assert codes(c, snapshot([c], inventories={ACCT: inv})) == {"region-not-enabled"}
 
 
 def test_pending_suppresses_no_data_and_no_standard() -> None:
     young = native(age=timedelta(hours=11))
     snap = snapshot([young], recs=[], standards={})
     assert codes(young, snap) == {"pending-first-scan"}
-    assert h.connector_health(young, snap).state == "pending"
+    assert health(young, snap).state == "pending"
     i = issue(young, snap, "pending-first-scan")
     assert "created at 2025-06-01 01:00 UTC, under 12 h ago" in i.message
     assert "check again after 2025-06-01 13:00 UTC" in i.fix
@@ -301,10 +335,20 @@ def test_no_data() -> None:
 
 def test_no_standard_assigned() -> None:
     c = native()
-    snap = snapshot([c], standards={})
+    snap = snapshot([c], standards={MEMBER: ("Microsoft-cloud-security-benchmark",)})  # another account has one
     assert codes(c, snap) == {"no-standard-assigned"}
     assert f"Environment settings > {ACCT} > Standards" in issue(c, snap, "no-standard-assigned").fix
     assert codes(c, snapshot([c], standards={}, compliance=False)) == set()  # section missing: not judged
+
+
+def test_no_standard_assigned_needs_assignments_to_be_observable() -> None:
+    c = native()
+    empty: list[dict[str, tuple[str, ...]]] = [{}, {MEMBER: ()}]
+    for standards in empty:  # no account shows any assignment: not observable, nothing raised
+        snap = snapshot([c], standards=standards)
+        assert codes(c, snap) == set()
+        assert any(u.startswith("assigned standards (no-standard-assigned): no account shows")
+                   for u in health(c, snap).unchecked)
 
 
 def test_stack_not_complete() -> None:
@@ -319,10 +363,10 @@ def test_stack_not_complete() -> None:
         assert part in i.message
     assert "mdc-aws template --account 111122223333 --plans cspm,servers -o mdc.yaml" in i.fix
     assert "aws cloudformation update-stack --stack-name DefenderForCloud-Connector" in i.fix
-    none = snapshot([c], setups={ACCT: setup_of(c, stack=None)})
-    assert "no Defender for Cloud stack found in us-east-1, eu-west-1" in issue(c, none, "stack-not-complete").message
-    # near misses: UPDATE_COMPLETE; not searched; a member (its stack is the StackSet's)
-    assert codes(c, snapshot([c], setups={ACCT: setup_of(c, stack=replace(st, status="UPDATE_COMPLETE"))})) == set()
+    # near misses: UPDATE_COMPLETE and the other complete states (any case); not searched; a member (its stack is
+    # the StackSet's)
+    for done in ("UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "IMPORT_COMPLETE", "update_complete"):
+        assert codes(c, snapshot([c], setups={ACCT: setup_of(c, stack=replace(st, status=done))})) == set(), done
     assert codes(c, snapshot([c], setups={ACCT: setup_of(c, stack=None, stack_searched=False)})) == set()
     member = native(role="member", parent="999999999999")
     assert codes(member, snapshot([member], setups={ACCT: setup_of(member, stack=st)})) == set()
@@ -511,16 +555,38 @@ def test_provider_not_registered() -> None:
 
 
 def test_sentinel_sqs_conflict() -> None:
-    c = native()
+    c = native(plans=("cspm", "defender_cspm"))  # Defender CSPM's CIEM reads the CloudTrail bucket
     q = m.BucketQueueFact("org-trail-bucket", f"arn:aws:sqs:us-east-1:{ACCT}:sentinel-s3-queue")
     snap = snapshot([c], setups={ACCT: setup_of(c, trail_bucket_queues=(q,))})
     assert codes(c, snap) == {"sentinel-sqs-conflict"}
     i = issue(c, snap, "sentinel-sqs-conflict")
-    assert i.message == ("CloudTrail bucket org-trail-bucket sends its event notifications to sentinel-s3-queue "
-                         "(Microsoft Sentinel's): an S3 event goes to one queue only")
+    assert i.message == ("CloudTrail bucket org-trail-bucket sends its event notifications to sentinel-s3-queue, "
+                         "another consumer (for example Microsoft Sentinel's queue): an S3 event goes to one queue "
+                         "only, and Defender CSPM's permissions management (CIEM) reads that bucket")
     assert "SNS" in i.fix
     mine = m.BucketQueueFact("org-trail-bucket", f"arn:aws:sqs:us-east-1:{ACCT}:azuredefender-queue")
     assert codes(c, snapshot([c], setups={ACCT: setup_of(c, trail_bucket_queues=(mine,))})) == set()
+
+
+def test_sentinel_sqs_conflict_only_when_the_connector_reads_cloudtrail() -> None:
+    splunk = (m.BucketQueueFact("trail-bkt", "arn:aws:sqs:us-east-1:111122223333:splunk-cloudtrail"),)
+    for plans in (("cspm",), ("cspm", "servers", "containers", "databases")):  # nothing of theirs reads CloudTrail
+        c = native(plans=plans)
+        assert not h.reads_cloudtrail(c)
+        assert codes(c, snapshot([c], setups={ACCT: setup_of(c, trail_bucket_queues=splunk)})) == set(), plans
+    d_cspm = native(plans=("cspm", "defender_cspm"))
+    assert h.reads_cloudtrail(d_cspm)
+    assert codes(d_cspm, snapshot([d_cspm], setups={ACCT: setup_of(d_cspm, trail_bucket_queues=splunk)})) == {
+        "sentinel-sqs-conflict"}
+    # CIEM switched off (no ciemDiscovery part, or the part disabled): not a consumer
+    raw = {k: v for k, v in d_cspm.offerings[1].raw.items() if k != "ciem"}
+    no_ciem = replace(d_cspm, offerings=(d_cspm.offerings[0], m.Offering("DefenderCspmAws", raw)))
+    off = {**d_cspm.offerings[1].raw, "ciem": {"ciemDiscovery": {"enabled": False, "cloudRoleArn": arn(
+        "DefenderForCloud-Ciem")}}}
+    ciem_off = replace(d_cspm, offerings=(d_cspm.offerings[0], m.Offering("DefenderCspmAws", off)))
+    for c in (no_ciem, ciem_off):
+        assert not h.reads_cloudtrail(c)
+        assert codes(c, snapshot([c], setups={ACCT: setup_of(c, trail_bucket_queues=splunk)})) == set()
 
 
 def test_resource_lock_native_and_classic() -> None:
@@ -543,7 +609,7 @@ def test_states_order_and_account_health() -> None:
     c = native(age=timedelta(hours=2))
     snap = snapshot([c], setups={ACCT: setup_of(c, trusted_access=False, oidc_providers=())},
                     locks={c.id.lower(): ("CanNotDelete k (on the connector)",)})
-    hh = h.connector_health(c, snap)
+    hh = health(c, snap)
     assert hh.codes() == ("oidc-provider-missing", "resource-lock", "pending-first-scan") and hh.state == "failing"
     assert hh.worst is not None and hh.worst.code == "oidc-provider-missing"
     pending = h.Health("pending", (hh.issues[-1],))
@@ -567,7 +633,7 @@ def test_odd_data_never_raises() -> None:
                                                  managed_policies=(None,), inline_actions=(None, 7)),),  # type: ignore[arg-type]
                          oidc_providers=(m.OidcProviderFact("arn", None, (None,)),),  # type: ignore[arg-type]
                          trail_bucket_queues=(m.BucketQueueFact("b", None),))  # type: ignore[arg-type]
-    got = h.connector_health(c, snapshot([c], setups={ACCT: bad_setup}))
+    got = health(c, snapshot([c], setups={ACCT: bad_setup}))
     assert "trust-policy-mismatch" in got.codes()
 
 

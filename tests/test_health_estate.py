@@ -129,3 +129,42 @@ def test_doctor_shows_the_sentinel_and_drift_checks(tick0, estate) -> None:
         assert failed == accounts, (code, failed, accounts)
         assert all(c.fix for c in checks if c.name.startswith(title) and c.ok is False)
         assert any(c.name.startswith(title) and c.ok is True for c in checks), "other accounts pass it"
+
+
+DIFF_TICKS = 45  # past the pending connector's 12 hours (30 ticks), with findings and compliance moving meanwhile
+
+
+def test_diff_after_the_clock_moves_reports_what_the_world_changed(settings, estate, tick0) -> None:
+    from tui.core.diff import diff_snapshots
+
+    world = estate.world
+    truth0 = {k: set(v) for k, v in world.health_truth().items()}
+    comp0 = world.compliance_truth()
+    unhealthy0 = world.unhealthy_by_account()
+    with at_tick(world, DIFF_TICKS):
+        truth1 = {k: set(v) for k, v in world.health_truth().items()}
+        comp1 = world.compliance_truth()
+        unhealthy1 = world.unhealthy_by_account()
+        snap = collect(settings, world)
+    diff = diff_snapshots(tick0, snap)
+    # health: exactly the connectors whose planted codes changed, with exactly those codes
+    got = {c["connector_id"].lower(): (set(c["codes_added"]), set(c["codes_removed"]))
+           for c in diff.changes.get("health", ()) if c["connector_id"].lower() in truth0}
+    want = {cid: (truth1[cid] - truth0[cid], truth0[cid] - truth1[cid])
+            for cid in truth0 if truth0[cid] != truth1[cid]}
+    assert want and got == want
+    # compliance: exactly the standards whose percentage moved in the World
+    def pct(c):
+        assessed = c["passed"] + c["failed"]
+        return round(100.0 * c["passed"] / assessed, 6) if assessed else None
+    moved = {s for s in comp0.keys() | comp1.keys()
+             if s not in comp0 or s not in comp1 or pct(comp0[s]) != pct(comp1[s])}
+    assert {c["standard"] for c in diff.changes.get("compliance", ())} == moved
+    # findings: per account, the severities' changes add up to the World's change of unhealthy findings
+    found = {c["account_id"]: sum(x["now"] - x["was"] for x in c["unhealthy_by_severity"].values())
+             for c in diff.changes.get("findings", ())}
+    for acct in unhealthy0.keys() | unhealthy1.keys():
+        delta = unhealthy1.get(acct, 0) - unhealthy0.get(acct, 0)
+        if delta:
+            assert found.get(acct) == delta, acct
+    assert not diff.changes.get("accounts") and not diff.changes.get("connectors"), "nothing was added or removed"

@@ -29,7 +29,7 @@ def _gc_as_found() -> Iterator[None]:
 
 def test_one_policy_per_process_with_the_documented_defaults() -> None:
     assert isinstance(POLICY, MemoryPolicy) and memory.POLICY is POLICY
-    assert POLICY.max_child_mb == memory.MAX_CHILD_MB == 120.0
+    assert POLICY.max_child_mb == memory.MAX_CHILD_MB == 150.0
     assert POLICY.arenas == memory.ARENAS == 2
 
 

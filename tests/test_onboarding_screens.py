@@ -192,6 +192,8 @@ async def test_native_wizard_end_to_end(estate, settings, tmp_path, monkeypatch)
             puts = [r for r in arm_writes(estate, before) if r.method == "PUT"]
             assert len(puts) == 1 and name in puts[0].path
             await settle(pilot, app, lambda: any(v.aws_account_id == ACCOUNT for v in app.views), timeout=60)
+            await pilot.press("1", "slash", *ACCOUNT, "enter")  # 20 accounts: more than 80x24 shows at once
+            await pilot.pause()
             assert ACCOUNT in screen_text(app)
         # what `mdc-aws snapshot` prints comes from the same collection
         from tui.core.export import snapshot_to_dict

@@ -200,7 +200,7 @@ def test_account_rows(snap: m.Snapshot, views: dict[str, d.AccountView]) -> None
     dup = by[DUP]
     # the kind says both; the health says which is worse (the retired classic one) and that there is one more
     assert plain(dup.cells)[2] == "native+" and style(dup.cells[2]) == "yellow"
-    assert plain(dup.cells)[6] == "✖ classic-retired +1" and style(dup.cells[6]) == "red"
+    assert plain(dup.cells)[6] == "✖2 classic-retired" and style(dup.cells[6]) == "red"
     assert dup.fields["status"] == "failing classic-retired classic-native-duplicate"
     assert dup.fields["type"] == "native classic"
     cl = by[CLASSIC]
@@ -232,13 +232,13 @@ def test_account_health_cells() -> None:
     assert cell(health("pending-first-scan")) == ("● pending", "cyan")
     assert cell(health("org-members-missing")) == ("▲ org-members-missing", "yellow")
     assert cell(health("stack-not-complete")) == ("✖ stack-not-complete", "red")
-    assert cell(health("stack-not-complete", "org-members-missing")) == ("✖ stack-not-complete +1", "red")
-    assert cell(health("role-missing", "trust-policy-mismatch", "resource-lock")) == ("✖ role-missing +2", "red")
+    assert cell(health("stack-not-complete", "org-members-missing")) == ("✖2 stack-not-complete", "red")
+    assert cell(health("role-missing", "trust-policy-mismatch", "resource-lock")) == ("✖3 role-missing", "red")
     # the worst issue is the first of the state's level, whatever order the codes list them in
     assert CODE_BY_NAME["aws-unreadable"].level == "degraded"
-    assert cell(health("aws-unreadable", "no-data")) == ("✖ no-data +1", "red")
+    assert cell(health("aws-unreadable", "no-data")) == ("✖2 no-data", "red")
     assert cell(Health("degraded", (issue("resource-lock"), issue("pending-first-scan")))) == (
-        "▲ resource-lock +1", "yellow")
+        "▲2 resource-lock", "yellow")
 
 
 def test_account_rows_filter_by_state_and_code(views: dict[str, d.AccountView]) -> None:
@@ -271,7 +271,7 @@ def test_management_row_counts_the_organizations_accounts_without_a_connector(
     cov = OrgCoverage(MGMT, 6, members_with_connector=(MEMBER,), missing=("666666666666", "777777777777"),
                       excluded=("999999999999",), suspended=("888888888888",))
     [it] = account_items([planted(views[MGMT], health("org-members-missing"), org_coverage=cov)], rollup)
-    assert plain(it.cells)[3] == "mgmt 1m 2✗" and style(it.cells[3]) == "yellow"
+    assert plain(it.cells)[3] == "mgmt 1m✗2" and style(it.cells[3]) == "yellow"
     assert plain(it.cells)[6] == "▲ org-members-missing"
     # every account covered: no count of missing ones
     [it] = account_items([planted(views[MGMT], org_coverage=replace(cov, missing=()))], rollup)
@@ -283,17 +283,17 @@ def test_management_row_counts_the_organizations_accounts_without_a_connector(
 
 def test_account_health_fits_its_column_at_80_columns() -> None:
     """At 80x24 the accounts table (77 cells inside the pane) keeps every column; HEALTH holds the worst issue's
-    code with "+N" for most codes, and a wide pane gives it more."""
+    code (after the issue count, so a cut keeps the count), and a wide pane gives it more."""
     from widgets.panes import table_columns
     from widgets.virtual_table import layout_columns
 
     cols = table_columns(ACCOUNT_COLUMNS)
     at80 = {cols[i].label: w for i, _, w in layout_columns(cols, 77)}
     assert list(at80) == [label for label, _ in ACCOUNT_COLUMNS]
-    assert at80["HEALTH"] >= len("✖ stack-not-complete +1") and at80["ORG"] >= len("mgmt 4m 2✗")
+    assert at80["HEALTH"] >= len("✖2 stack-not-complete") and at80["ORG"] >= len("mgmt 4m✗2")
     wide = {cols[i].label: w for i, _, w in layout_columns(cols, 120)}
     longest = max(len(c) for c in CODE_BY_NAME)
-    assert wide["HEALTH"] >= longest + len("▲  +1")
+    assert wide["HEALTH"] >= longest + len("▲2 ")
 
 
 def test_plan_rows(views: dict[str, d.AccountView]) -> None:

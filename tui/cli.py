@@ -397,7 +397,11 @@ def _emit(text: str, output: str | None) -> None:
     if output:
         from .core.export import write_private
 
-        write_private(output, text)  # 0600: the tenant, its accounts and findings
+        try:
+            write_private(output, text)  # 0600: the tenant, its accounts and findings
+        except OSError as e:
+            click.echo(f"mdc-aws: cannot write {output} ({e.strerror or e}): check the path, then retry", err=True)
+            sys.exit(EXIT_USAGE)
     else:
         sys.stdout.write(text)
 
@@ -555,9 +559,9 @@ def check(rules_file: str | None = None, fmt: str = "text", output: str | None =
         sys.exit(EXIT_USAGE)
     snap, _, history, previous, history_error = _against_history(opts)
     report = gate.evaluate(rules, snap, previous, history_error=history_error)
+    _save_run(history, snap)  # first: a report that cannot be written must not cost the next run its baseline
     _emit(gate.render(report, fmt), output)
     _report_sections(snap)
-    _save_run(history, snap)
     sys.exit(report.exit_code)
 
 
@@ -572,11 +576,12 @@ def diff(fmt: str = "text", output: str | None = None, **opts: Any) -> None:
     from .core import diff as changes
 
     snap, auth_failed, history, previous, history_error = _against_history(opts)
-    _emit(changes.render(changes.diff_snapshots(previous, snap), fmt), output)
+    text = changes.render(changes.diff_snapshots(previous, snap), fmt)
+    _save_run(history, snap)  # first: a report that cannot be written must not cost the next run its baseline
+    _emit(text, output)
     _report_sections(snap)
     if history_error:
         click.echo(f"mdc-aws: {history_error}: nothing could be compared", err=True)
-    _save_run(history, snap)
     code = _exit_code(snap, auth_failed)
     sys.exit(max(code, EXIT_PARTIAL) if history_error else code)
 

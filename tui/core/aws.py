@@ -35,9 +35,15 @@ Set-up reads (`inventory(accounts, hints)`; issue 13): for an account whose Setu
 also reads what the Defender for Cloud template left in it (AwsAccountInventory.setup, an AwsAccountSetup): IAM roles
 and trust policies (the CSPM role's policies too), OIDC providers, the connector's CloudFormation stack (and why it
 failed), for a management account the StackSet's instances, StackSets trusted access and the organization's accounts,
-the CloudTrail buckets' SQS notifications and the billable counts the hint asks for. Each read is its own task in the
-same executor as EC2/SSM; one that fails leaves its field None with the reason in setup.errors[<read>] (SETUP_READS)
-and never fails the inventory. An account that cannot be reached gets setup None. hints None: no set-up read.
+the CloudTrail buckets' SQS notifications and the billable counts the hint asks for. Each read is its own task in a
+second executor (max_workers // 2 threads: EC2/SSM never queue behind them); one that fails leaves its field None
+with the reason in setup.errors[<read>] (SETUP_READS) and never fails the inventory. The account's set-up reads have a
+deadline (setup_timeout_s, SETUP_TIMEOUT_S): what is still pending then is abandoned (errors[<read>] = "timed out
+after N s ...") and the inventory returns with the rest; an abandoned read stops before its next request, so it holds
+its thread for at most the request in flight. Only the trust policies of Defender for Cloud's roles are kept
+(kept_trust_roles), their sts:ExternalId values redacted. The stack is the one that created the CSPM role
+(DescribeStackResources by physical id), else the first tagged MDFCSecurityConnector or named
+DefenderForCloud-Connector. An account that cannot be reached gets setup None. hints None: no set-up read.
 """
 from __future__ import annotations
 
@@ -47,6 +53,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,6 +139,10 @@ STACK_TAG = "MDFCSecurityConnector"  # tag of the stack the Defender for Cloud t
 MAX_TRAIL_BUCKETS = 5  # CloudTrail buckets whose notification configuration is read (bounded)
 MAX_EVENT_PAGES = 5  # DescribeStackEvents pages read to find why a stack failed (newest first)
 BILLABLE_UNITS = ("s3_buckets", "rds_instances", "eks_clusters")
+# An account's set-up reads end this long after they start (AwsSource(setup_timeout_s=...), else a setting of that
+# name on AwsSettings, else this): what is still pending then is abandoned and its errors[read] says "timed out".
+SETUP_TIMEOUT_S = 60.0
+REDACTED = "<redacted>"  # what replaces an sts:ExternalId value in a stored trust policy
 # RDS engines DescribeDBInstances also lists that are not RDS databases (Neptune, DocumentDB): not counted
 NOT_RDS_ENGINES = frozenset({"neptune", "docdb"})
 # setup.errors keys: one per read (billable ones "billable.<unit>"); "cspm_policies" / "stack_events" are the
@@ -149,7 +160,10 @@ class SetupHint:
     billable: frozenset[str] = frozenset()  # BILLABLE_UNITS to count
     with_setup: bool = True  # False: no set-up read at all (no native connector)
     stackset_name: str | None = None  # the management connector's StackSet
-    cspm_role: str = CSPM_ROLE  # the CSPM offering's role name (its policies are read)
+    cspm_role: str = CSPM_ROLE  # the CSPM offering's role name (its policies are read; its stack is looked up)
+    # role names the connectors' offerings use (cloudRoleArn): their trust policies are kept, like those of the
+    # template's roles (roles.json), the classic role and cspm_role; every other role keeps its name only
+    trust_roles: frozenset[str] = frozenset()
 
 
 def policy_text(doc: Any) -> str | None:
@@ -183,6 +197,79 @@ def allow_actions(doc: Any) -> list[str]:
             if isinstance(a, str) and a.strip():
                 out.append(a.strip())
     return out
+
+
+def kept_trust_roles(hint: SetupHint) -> frozenset[str]:
+    """Lower-case names of the roles whose trust policy AwsAccountSetup keeps: Defender for Cloud's (roles.json
+    roles and the classic role), the hint's CSPM role and the roles its connectors name (IAM names ignore case)."""
+    from .onboarding.template import roles_data
+
+    data = roles_data()
+    names = {str(n) for n in data.get("roles") or {}}
+    classic = (data.get("classic") or {}).get("role_name")
+    if isinstance(classic, str):
+        names.add(classic)
+    names.update(n for n in (hint.cspm_role, *hint.trust_roles) if isinstance(n, str) and n)
+    return frozenset(n.lower() for n in names)
+
+
+def redact_external_ids(text: str | None) -> str | None:
+    """A trust policy (JSON text) with every sts:ExternalId condition value replaced by REDACTED (a list keeps its
+    length): the policy lands in the local history and an external id is a shared secret. Text that is not JSON
+    but mentions an external id is dropped (None); other text is kept as it is."""
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None if "externalid" in text.lower() else text
+    changed = False
+    stmts = doc.get("Statement") if isinstance(doc, dict) else None
+    for st in [stmts] if isinstance(stmts, dict) else stmts if isinstance(stmts, list) else ():
+        cond = st.get("Condition") if isinstance(st, dict) else None
+        for block in cond.values() if isinstance(cond, dict) else ():
+            if not isinstance(block, dict):
+                continue
+            for key, value in list(block.items()):
+                if isinstance(key, str) and key.lower() == "sts:externalid":
+                    block[key] = [REDACTED] * len(value) if isinstance(value, list) else REDACTED
+                    changed = True
+    if not changed and "externalid" in text.lower():  # mentioned where a condition is not: drop, do not guess
+        return None
+    return json.dumps(doc) if changed else text
+
+
+class SetupTimeout(SourceError):
+    """A set-up read still pending (or stopped before its next request) at the set-up reads' deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s (the set-up reads' deadline, setup_timeout_s); not read, "
+                         "retried at the next refresh", kind="network")
+
+
+class _Deadline:
+    """When one account's set-up reads end (time.monotonic()); abandon() ends them now."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def abandon(self) -> None:
+        self.at = -math.inf
+
+
+_job = threading.local()  # .deadline: the _Deadline of the set-up read running on this thread (None: not one)
+
+
+def _stop_abandoned(**_: Any) -> None:
+    """before-send of every client: a set-up read past its deadline stops before its next request or retry, so an
+    abandoned read holds its thread for at most the request in flight (botocore's timeouts bound that)."""
+    d: _Deadline | None = getattr(_job, "deadline", None)
+    if d is not None and d.passed():
+        raise SetupTimeout(d.seconds)
 
 
 def _tag_map(tags: Any) -> dict[str, str]:
@@ -471,10 +558,18 @@ class AwsSource:
         settings: AwsSettings,
         *,
         on_client: Callable[[Any, str | None], None] | None = None,
+        setup_timeout_s: float | None = None,
     ) -> None:
         self.settings = settings
         self._on_client = on_client
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(settings.max_workers)), thread_name_prefix="mdc-aws")
+        # set-up reads have their own, smaller pool: however slow they are, EC2/SSM never queue behind them, and a
+        # read abandoned at its deadline holds one of these threads for at most its request in flight
+        self._setup_pool = ThreadPoolExecutor(max_workers=max(1, int(settings.max_workers) // 2),
+                                              thread_name_prefix="mdc-aws-setup")
+        limit = setup_timeout_s if setup_timeout_s is not None else getattr(settings, "setup_timeout_s", None)
+        self.setup_timeout_s = float(limit) if isinstance(limit, (int, float)) and limit > 0 else SETUP_TIMEOUT_S
+        self._deadlines: set[_Deadline] = set()  # of the inventories running now (close() abandons them)
         self._lock = threading.Lock()  # guards the dicts below and the base session
         self._ident_lock = threading.Lock()
         self._base: _Access | None = None
@@ -501,14 +596,19 @@ class AwsSource:
         await self.aclose()
 
     def close(self) -> None:
-        """Stop accepting work and cancel queued calls; calls already running finish in the background."""
+        """Stop accepting work and cancel queued calls; calls already running finish in the background (set-up reads
+        stop before their next request)."""
         self._closed = True
+        for d in list(self._deadlines):
+            d.abandon()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._setup_pool.shutdown(wait=False, cancel_futures=True)
 
     async def aclose(self) -> None:
         """close(), then wait (off the event loop) for running calls and close every HTTP connection pool."""
         self.close()
         await asyncio.to_thread(self._pool.shutdown, True)
+        await asyncio.to_thread(self._setup_pool.shutdown, True)
         with self._lock:
             accesses = list(self._accesses.values()) + ([self._base] if self._base else [])
             self._accesses.clear()
@@ -567,6 +667,7 @@ class AwsSource:
                 c = self._lru.get(key)
             if c is None:
                 c = access.make_client(service, region_name=region, **self._client_kwargs())
+                c.meta.events.register("before-send", _stop_abandoned)
                 if self._on_client is not None:
                     self._on_client(c, access.account_id)
                 with self._lru_lock:
@@ -820,8 +921,9 @@ class AwsSource:
     # ---------------------------------------------------------------------------------------------- set-up reads
     # Each runs in the executor and raises a SourceError (self._err) saying what failed; _setup() assembles them.
 
-    def _read_roles(self, access: _Access) -> tuple[IamRoleFact, ...]:
-        """iam:ListRoles: every role's name and trust policy (JSON text)."""
+    def _read_roles(self, access: _Access, keep: frozenset[str]) -> tuple[IamRoleFact, ...]:
+        """iam:ListRoles: every role's name; the trust policy (JSON text, sts:ExternalId values redacted) only of
+        the roles named in `keep` (lower case; kept_trust_roles), None for the others (they land in the history)."""
         out: list[IamRoleFact] = []
         try:
             iam = self._client(access, "iam", self.settings.region)
@@ -829,7 +931,9 @@ class AwsSource:
                 for r in page.get("Roles") or ():
                     name = _text(r.get("RoleName")) if isinstance(r, Mapping) else None
                     if name:
-                        out.append(IamRoleFact(name, policy_text(r.get("AssumeRolePolicyDocument"))))
+                        trust = (redact_external_ids(policy_text(r.get("AssumeRolePolicyDocument")))
+                                 if name.lower() in keep else None)
+                        out.append(IamRoleFact(name, trust))
         except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             raise self._err(e, "iam:ListRoles", account=access.account_id, access=access) from e
         return tuple(out)
@@ -880,14 +984,60 @@ class AwsSource:
             raise self._err(e, what, account=access.account_id, access=access) from e
         return tuple(out)
 
-    def _read_stack(self, access: _Access, regions: Sequence[str]) -> tuple[StackFact | None, str | None]:
-        """The connector's stack: DescribeStacks (all stacks) in `regions` in order, first match wins; when it is not
-        complete or rolled back, DescribeStackEvents for why. (stack or None, why the events could not be read)."""
+    def _owning_stack(self, access: _Access, region: str, role: str) -> Mapping[str, Any] | None:
+        """The stack that created `role` in `region`: DescribeStackResources(PhysicalResourceId=<role name>: an IAM
+        role's physical id is its name), then DescribeStacks(StackName=<its stack>). None when no stack there has it
+        (ValidationError; moto answers that for any PhysicalResourceId) or that stack is gone."""
+        from botocore.exceptions import ClientError
+
+        cfn = self._client(access, "cloudformation", region)
+        try:
+            res = cfn.describe_stack_resources(PhysicalResourceId=role).get("StackResources") or ()
+        except ClientError as e:
+            if _error_code(e) == "ValidationError":
+                return None
+            raise
+        # every item is a resource of the stack that has the role (AWS answers that stack's resources)
+        names = [n for n in (_text(x.get("StackName")) for x in res if isinstance(x, Mapping)) if n]
+        for name in dict.fromkeys(names):
+            try:
+                stacks = cfn.describe_stacks(StackName=name).get("Stacks") or ()
+            except ClientError as e:
+                if _error_code(e) == "ValidationError":  # deleted since (a deleted stack is not found by name)
+                    continue
+                raise
+            found = next((st for st in stacks if isinstance(st, Mapping)), None)
+            if found is not None:
+                return found
+        return None
+
+    def _read_stack(self, access: _Access, regions: Sequence[str], role: str = CSPM_ROLE
+                    ) -> tuple[StackFact | None, str | None]:
+        """The connector's stack, whatever the user named it (the portal lets them): first, in `regions` in order,
+        the stack that created the CSPM role `role` (_owning_stack); when no region has one, DescribeStacks (all
+        stacks) in `regions` in order, first stack tagged MDFCSecurityConnector or named DefenderForCloud-Connector.
+        When it is not complete or rolled back, DescribeStackEvents for why. (stack or None, why the events could
+        not be read)."""
         from .onboarding.template import DEFAULT_STACK_NAME
 
         acct = access.account_id
         not_enabled: list[SourceError] = []  # regions answering like an opt-in region not enabled: no stack there
+        owner_err: SourceError | None = None  # the owner lookup failing (not "no stack has it"): said if none found
+        hit: tuple[str, Mapping[str, Any]] | None = None
         for r in regions:
+            try:
+                owner = self._owning_stack(access, r, role)
+            except SetupTimeout:
+                raise
+            except Exception as e:  # noqa: BLE001 - the tag/name search below still runs; said when it finds none
+                if _error_code(e) not in OPT_IN_REGION_CODES and owner_err is None:
+                    owner_err = self._err(e, "cloudformation:DescribeStackResources", account=acct, region=r,
+                                          access=access)
+                continue
+            if owner is not None:
+                hit = (r, owner)
+                break
+        for r in regions if hit is None else ():
             found: Mapping[str, Any] | None = None
             try:
                 cfn = self._client(access, "cloudformation", r)
@@ -902,8 +1052,12 @@ class AwsSource:
                     not_enabled.append(err)
                     continue
                 raise err from e
-            if found is None:
-                continue
+            if found is not None:
+                hit = (r, found)
+                break
+        if hit is not None:
+            r, found = hit
+            cfn = self._client(access, "cloudformation", r)
             name = _text(found.get("StackName")) or DEFAULT_STACK_NAME
             status = _text(found.get("StackStatus")) or "UNKNOWN"
             resource: str | None = None
@@ -924,6 +1078,8 @@ class AwsSource:
             return StackFact(name, r, status, resource, reason), events_err
         if not_enabled and len(not_enabled) == len(regions):  # no region answered: bad credentials, not "no stack"
             raise not_enabled[0]
+        if owner_err is not None:  # "no stack" would be a guess: the lookup that finds any name did not answer
+            raise owner_err
         return None, None
 
     def _read_stackset_instances(self, access: _Access, name: str, regions: Sequence[str]
@@ -1047,32 +1203,70 @@ class AwsSource:
             raise self._err(e, what, account=acct, region=None if unit == "s3_buckets" else region,
                             access=access) from e
 
-    def _setup_jobs(self, access: _Access, hint: SetupHint, regions: Sequence[str]
-                    ) -> list[tuple[str, str | None, Awaitable[Any]]]:
-        """(read, region, awaitable) of every set-up read the hint asks for (queued in the executor at once)."""
+    @staticmethod
+    def _setup_call(deadline: _Deadline, fn: Callable[..., T], *args: Any) -> T:
+        """Runs one set-up read on a set-up pool thread, under `deadline` (_stop_abandoned checks it per request)."""
+        if deadline.passed():
+            raise SetupTimeout(deadline.seconds)
+        _job.deadline = deadline
+        try:
+            return fn(*args)
+        finally:
+            _job.deadline = None
+
+    def _setup_jobs(self, access: _Access, hint: SetupHint, regions: Sequence[str], deadline: _Deadline
+                    ) -> list[tuple[str, str | None, asyncio.Future[Any]]]:
+        """(read, region, future) of every set-up read the hint asks for, queued in the set-up pool at once."""
+        if self._closed:
+            raise RuntimeError("AwsSource is closed")
+        loop = asyncio.get_running_loop()
+
+        def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+            return loop.run_in_executor(self._setup_pool, self._setup_call, deadline, fn, *args)
+
         home = self.settings.region
-        jobs: list[tuple[str, str | None, Awaitable[Any]]] = [
-            ("roles", None, self._run(self._read_roles, access)),
-            ("cspm_policies", None, self._run(self._read_role_policies, access, hint.cspm_role or CSPM_ROLE)),
-            ("oidc_providers", None, self._run(self._read_oidc, access)),
+        cspm = hint.cspm_role or CSPM_ROLE
+        jobs: list[tuple[str, str | None, asyncio.Future[Any]]] = [
+            ("roles", None, run(self._read_roles, access, kept_trust_roles(hint))),
+            ("cspm_policies", None, run(self._read_role_policies, access, cspm)),
+            ("oidc_providers", None, run(self._read_oidc, access)),
             ("trail_bucket_queues", None,
-             self._run(self._read_trail_queues, access, list(dict.fromkeys([*hint.stack_regions, home])))),
+             run(self._read_trail_queues, access, list(dict.fromkeys([*hint.stack_regions, home])))),
         ]
         if hint.stack_regions:
-            jobs.append(("stack", None, self._run(self._read_stack, access, hint.stack_regions)))
+            jobs.append(("stack", None, run(self._read_stack, access, hint.stack_regions, cspm)))
         if hint.management:
             if hint.stackset_name:
                 where = list(dict.fromkeys([*hint.stack_regions, home]))
                 jobs.append(("stackset_instances", None,
-                             self._run(self._read_stackset_instances, access, hint.stackset_name, where)))
-            jobs.append(("trusted_access", None, self._run(self._read_trusted_access, access)))
-            jobs.append(("org_accounts", None, self._run(self._read_org_accounts, access)))
+                             run(self._read_stackset_instances, access, hint.stackset_name, where)))
+            jobs.append(("trusted_access", None, run(self._read_trusted_access, access)))
+            jobs.append(("org_accounts", None, run(self._read_org_accounts, access)))
         for unit in BILLABLE_UNITS:
             if unit not in hint.billable:
                 continue
             for r in [home] if unit == "s3_buckets" else regions:
-                jobs.append((f"billable.{unit}", r, self._run(self._count, access, unit, r)))
+                jobs.append((f"billable.{unit}", r, run(self._count, access, unit, r)))
         return jobs
+
+    async def _setup_results(self, jobs: Sequence[tuple[str, str | None, asyncio.Future[Any]]],
+                             deadline: _Deadline) -> list[Any]:
+        """Each job's result or exception once all are done or the deadline passed, whichever comes first; a job
+        still pending then is abandoned (cancelled if queued, stopped before its next request if running) and
+        answers SetupTimeout."""
+        futs = [f for _, _, f in jobs]
+        if futs:
+            await asyncio.wait(futs, timeout=max(0.0, deadline.at - time.monotonic()))
+        out: list[Any] = []
+        for f in futs:
+            if not f.done():
+                f.cancel()
+                out.append(SetupTimeout(deadline.seconds))
+            elif f.cancelled():
+                out.append(asyncio.CancelledError())
+            else:
+                out.append(f.exception() or f.result())
+        return out
 
     def _setup(self, acct: str, hint: SetupHint, jobs: Sequence[tuple[str, str | None, Any]],
                skip_regions: set[str]) -> AwsAccountSetup:
@@ -1157,13 +1351,24 @@ class AwsSource:
                 self._forget(acct)
             return AwsAccountInventory(acct, readable=False, error=str(err), error_kind=err.kind)
 
-        tasks: list[Awaitable[tuple[Ec2Instance, ...] | tuple[SsmInstance, ...]]] = []
-        for r in regions:
-            tasks.append(self._run(self._scan_ec2, access, r))
-            tasks.append(self._run(self._scan_ssm, access, r))
-        jobs = self._setup_jobs(access, hint, regions) if hint is not None and hint.with_setup else []
-        got = await asyncio.gather(*tasks, *(j for _, _, j in jobs), return_exceptions=True)
-        done = got[len(tasks):]
+        # set-up reads: their own pool and deadline; EC2/SSM never wait for them past it (_setup_results)
+        deadline = _Deadline(self.setup_timeout_s)
+        self._deadlines.add(deadline)
+        jobs: list[tuple[str, str | None, asyncio.Future[Any]]] = []
+        try:
+            if hint is not None and hint.with_setup:
+                jobs = self._setup_jobs(access, hint, regions, deadline)
+            tasks: list[Awaitable[tuple[Ec2Instance, ...] | tuple[SsmInstance, ...]]] = []
+            for r in regions:
+                tasks.append(self._run(self._scan_ec2, access, r))
+                tasks.append(self._run(self._scan_ssm, access, r))
+            got = await asyncio.gather(*tasks, return_exceptions=True)
+            done = await self._setup_results(jobs, deadline)
+        finally:  # done, or inventory() cancelled (the collector's timeout): nothing of it keeps running
+            deadline.abandon()
+            self._deadlines.discard(deadline)
+            for _, _, f in jobs:
+                f.cancel()
         if any(isinstance(x, asyncio.CancelledError) for x in done):  # queued work dropped by close()
             if self._closed:
                 raise RuntimeError("AwsSource was closed during inventory()")

@@ -211,9 +211,20 @@ class AccountView:
     # tui.core.health: the account's state (worst of its connectors, their issues), each connector's Health (by
     # lower-case id), a management account's organization coverage, and what its plans count for billing
     health: h.Health = h.Health("healthy")
-    connector_health: Mapping[str, h.Health] = field(default_factory=dict)
+    connector_health: Mapping[str, h.Health] = field(default_factory=dict)  # a connector missing: not evaluated
     org_coverage: h.OrgCoverage | None = None
     cost: h.AccountCost | None = None
+    # lower-case ids of the connectors whose health could not be evaluated (health_by_connector left them out):
+    # their health is unknown, and `health` holds the others' only
+    health_not_evaluated: tuple[str, ...] = ()
+
+    @property
+    def health_state(self) -> h.HealthState | None:
+        """The account's health state, None when it is unknown: a connector was not evaluated and the others found
+        no issue (with an issue, the worst state found stands: the unknown connector can only make it worse)."""
+        if self.health_not_evaluated and not self.health.issues:
+            return None
+        return self.health.state
 
     @property
     def kinds(self) -> tuple[m.ConnectorKind, ...]:
@@ -911,13 +922,16 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
         for c in conns:
             env = (c.raw.get("properties") or {}).get("environmentData") or {}
             name = env.get("accountName") or name
-        by_conn = {c.id.lower(): healths.get(c.id.lower(), h.HEALTHY) for c in conns}
+        # a connector health_by_connector left out could not be evaluated: unknown, never taken as healthy
+        by_conn = {c.id.lower(): healths[c.id.lower()] for c in conns if c.id.lower() in healths}
+        unknown = [c for c in conns if c.id.lower() not in healths]
         mgmt = next((c for c in conns if c.kind == "native" and c.organization_role == "management"), None)
         views.append(AccountView(
             aws_account_id=account, connectors=tuple(conns), duplicate_classic_native=account in dups,
             plans=plans, onboarding=onboarding, recommendations=rec,
             name=name or conns[0].name, organization_role=role,
-            health=h.account_health(list(by_conn.values())), connector_health=by_conn,
+            health=h.account_health(list(by_conn.values()), [c.name for c in unknown]), connector_health=by_conn,
+            health_not_evaluated=tuple(c.id.lower() for c in unknown),
             org_coverage=h.org_coverage(mgmt, snap) if mgmt is not None else None,
             cost=h.account_cost(account, conns, snap)))
     return views

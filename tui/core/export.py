@@ -50,8 +50,9 @@ def _connector(c: m.Connector, report: h.Health | None = None) -> dict[str, Any]
         "health": health,
         "health_detail": health_detail,
         "retired": c.kind == "classic",
-        # tui.core.health: the state and every issue with its code, message and fix (`health` above stays as it was)
-        "health_report": (report or h.HEALTHY).to_dict(),
+        # tui.core.health: the state, every issue with its code, message and fix, and what was not checked (`health`
+        # above stays as it was); null when the connector's health could not be evaluated (unknown)
+        "health_report": report.to_dict() if report is not None else None,
     }
 
 
@@ -151,7 +152,7 @@ def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
                 "recommendations": _recs(a.recommendations),
                 # the standards assigned on the account's native connector(s) (their per-connector copies)
                 "standards": list(comp.standards_of(a.aws_account_id)) if comp else [],
-                "health_state": a.health.state,
+                "health_state": a.health_state,  # null: unknown (a connector not evaluated, none of the others failing)
                 "organization_coverage": _org_coverage(a.org_coverage),
                 "cost": _cost(a.cost),
             }
@@ -201,10 +202,11 @@ def render_table(snap: m.Snapshot) -> str:
                 plans.append(tag)
         o = a["onboarding"]
         r = a["recommendations"]
+        state = a["health_state"] or "unknown"
         lines.append(
             f"{a['aws_account_id']:<13} {(a['name'] or '')[:22]:<22} {kinds:<15} {a['organization_role'][:6]:<6} "
             f"{','.join(plans)[:28]:<28} {_fmt(o['ec2_total']):>5} {_fmt(o['ssm_online']):>5} "
-            f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9} {a['health_state']}")
+            f"{_fmt(o['arc_connected']):>5} {len(o['stuck']):>5} {_fmt(r['unhealthy']):>9} {state}")
     un = doc["recommendations_unattributed"]
     if un["total"]:
         lines.append(f"unattributed AWS recommendations (no account found): {un['total']} "
@@ -236,7 +238,8 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
                          " ".join(sorted({r for c in a["connectors"] for r in c["regions"]})),
                          next((c["scan_interval_hours"] for c in a["connectors"] if c["scan_interval_hours"]), None),
                          ",".join(sorted({c["health"] for c in a["connectors"]})), a["health_state"],
-                         ",".join(sorted({i["code"] for c in a["connectors"] for i in c["health_report"]["issues"]},
+                         ",".join(sorted({i["code"] for c in a["connectors"]
+                                          for i in (c["health_report"] or {}).get("issues", ())},
                                          key=_CODE_ORDER.__getitem__))]
                         for a in doc["accounts"]])
     plan_keys = list(m.PLAN_KEYS)

@@ -62,7 +62,8 @@ CODES: Final[tuple[Code, ...]] = (
     Code("subscription-plan-missing", "degraded", "the connector's subscription lacks the plan a feature needs"),
     Code("provider-not-registered", "degraded", "resource provider not registered on the connector's subscription"),
     Code("no-standard-assigned", "degraded", "no compliance standard assigned on the connector"),
-    Code("sentinel-sqs-conflict", "degraded", "CloudTrail bucket notifications consumed by another queue (Sentinel)"),
+    Code("sentinel-sqs-conflict", "degraded",
+         "CloudTrail bucket notifications consumed by another queue (for example Sentinel's)"),
     Code("region-not-enabled", "degraded", "a region of the connector is not enabled in the AWS account"),
     Code("resource-lock", "degraded", "a resource lock covers the connector"),
     Code("classic-native-duplicate", "degraded", "classic and native connectors on one account (duplicates)"),
@@ -86,6 +87,9 @@ class HealthIssue:
 class Health:
     state: HealthState
     issues: tuple[HealthIssue, ...] = ()
+    # what was not checked, each "<what>: <why>" (a read that failed, a section or fact not read): the issues above
+    # are what the checks that could run found; these could not run (unknown, never "broken")
+    unchecked: tuple[str, ...] = ()
 
     @property
     def worst(self) -> HealthIssue | None:
@@ -97,7 +101,8 @@ class Health:
     def to_dict(self) -> dict[str, object]:
         """The snapshot JSON's `health` object (schema: connectors[].health)."""
         return {"state": self.state,
-                "issues": [{"code": i.code, "message": i.message, "fix": i.fix} for i in self.issues]}
+                "issues": [{"code": i.code, "message": i.message, "fix": i.fix} for i in self.issues],
+                "unchecked": list(self.unchecked)}
 
 
 @dataclass(frozen=True)
@@ -107,15 +112,17 @@ class OrgCoverage:
     management_account_id: str
     org_accounts: int | None  # accounts listed by Organizations (None: not read)
     members_with_connector: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()  # ACTIVE accounts, not excluded, without a native connector
+    # ACTIVE accounts, not excluded, that joined over 12 hours ago, without a native connector
+    missing: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
-    suspended: tuple[str, ...] = ()  # SUSPENDED / PENDING_CLOSURE accounts (not counted as missing)
-    stackset_instances: tuple[m.StackInstanceFact, ...] = ()
+    suspended: tuple[str, ...] = ()  # every status but ACTIVE (SUSPENDED, PENDING_CLOSURE, ...): never missing
+    stackset_instances: tuple[m.StackInstanceFact, ...] = ()  # every instance, as read
 
     @property
     def failed_instances(self) -> tuple[m.StackInstanceFact, ...]:
-        return tuple(i for i in self.stackset_instances
-                     if i.status != "CURRENT" or (i.detailed_status or "").upper() in ("FAILED", "CANCELLED"))
+        """Instances not CURRENT or FAILED / CANCELLED, of accounts neither excluded nor suspended (those are
+        expected to fail: not the StackSet's fault)."""
+        return failed_instances(self.stackset_instances, set(self.excluded) | set(self.suspended))
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,16 @@ class AccountCost:
 ISSUER_HOST: Final = "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"  # roles.json oidc_provider.issuer
 SENTINEL_CLIENT_ID: Final = "api://1462b192-27f7-4cb9-8523-0f4ecb54b47e"  # sentinel-connected-aws.md
 MDC_QUEUE_PREFIXES: Final = ("azuredefender-", "ms-defender-")  # queues MDC's own template creates
-STACK_COMPLETE: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+# a stack whose resources are all in place: UPDATE_COMPLETE_CLEANUP_IN_PROGRESS only deletes the old resources of a
+# finished update, IMPORT_COMPLETE ends a resource import (CloudFormation's StackStatus values)
+STACK_COMPLETE: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                                   "IMPORT_COMPLETE"})
+# how tui.core.aws words a region that answers like an opt-in region the account has not enabled (its OPT_IN_TEXT,
+# copied: render -> derive -> health must not import the AWS source; tests/test_health.py checks they agree)
+OPT_IN_TEXT: Final = "region not enabled (opt-in)"
+# the Defender CSPM part whose role reads the CloudTrail trail's bucket (permissions management, CIEM): only a
+# connector with it consumes the bucket's event notifications (roles.json offering_roles: DefenderForCloud-Ciem)
+CLOUDTRAIL_READERS: Final = frozenset({("DefenderCspmAws", "ciemDiscovery")})
 STACK_TAG: Final = "MDFCSecurityConnector"
 # What the CSPM role must read for each plan in least-privilege mode (assumed; docs/FIDELITY.md): a few reads each
 # plan's collectors make, enough to tell a least-privilege policy that predates a plan.
@@ -150,11 +166,6 @@ READS_BY_PLAN: Final[Mapping[str, tuple[str, ...]]] = {
     "containers": ("eks:ListClusters", "eks:DescribeCluster"),
     "databases": ("rds:DescribeDBInstances",),
 }
-# roles AWS services (not Defender for Cloud's OIDC issuer) assume: their trust names a service or another role
-_SERVICE_SUFFIXES: Final = ("-cloudwatch-to-kinesis", "-kinesis-to-s3")
-_SERVICE_PREFIXES: Final = ("AWS-MDCSetup-HostMgmtRole",)
-_NOT_OIDC: Final = frozenset({"DefenderForCloud-Ciem", "DefenderForCloud-OidcCiem"})
-_SUSPENDED: Final = frozenset({"SUSPENDED", "PENDING_CLOSURE"})
 _LOCK_ENTRY = re.compile(r"^\s*(?P<level>\S+)\s+(?P<name>.+?)\s*\((?P<scope>[^()]*)\)\s*$")
 
 
@@ -162,7 +173,9 @@ def _issue(code: str, message: str, fix: str) -> HealthIssue:
     return HealthIssue(code, " ".join(message.split()), " ".join(fix.split()))
 
 
-def _health(issues: "list[HealthIssue] | tuple[HealthIssue, ...]") -> Health:
+def _health(issues: "list[HealthIssue] | tuple[HealthIssue, ...]", unchecked: "list[str] | tuple[str, ...]" = ()
+            ) -> Health:
+    notes = tuple(dict.fromkeys(" ".join(u.split()) for u in unchecked if isinstance(u, str) and u.strip()))
     order = {c.code: n for n, c in enumerate(CODES)}
     seen: set[tuple[str, str, str]] = set()
     unique: list[HealthIssue] = []
@@ -173,10 +186,10 @@ def _health(issues: "list[HealthIssue] | tuple[HealthIssue, ...]") -> Health:
             unique.append(i)
     unique.sort(key=lambda i: order[i.code])  # stable: a code's issues keep their order
     if not unique:
-        return Health("healthy")
+        return Health("healthy", (), notes)
     levels = {i.level for i in unique}
     state = next(s for s in STATE_ORDER if s in levels or s == "healthy")
-    return Health(state, tuple(unique))
+    return Health(state, tuple(unique), notes)
 
 
 HEALTHY: Final = Health("healthy")
@@ -276,12 +289,30 @@ def _cond_allows(op: str, pattern: str, value: str) -> bool:
     return pattern.strip().lower() == value.strip().lower()
 
 
+def _negated(op: str) -> bool:
+    """A negated condition operator (StringNotEquals, StringNotLike, ArnNotLike, NotIpAddress, ..., with or without
+    a ForAnyValue: / ForAllValues: prefix): it names what is refused, never what is allowed."""
+    return "not" in op.rsplit(":", 1)[-1].lower()
+
+
+def _federated_to(principal: str, account_id: str, issuer: str) -> bool:
+    """Whether a Federated principal is arn:<partition>:iam::<account_id>:oidc-provider/<issuer>, the issuer compared
+    as IAM compares provider URLs (no https://, a trailing slash, the host's case ignored)."""
+    parts = principal.split(":", 5)
+    if len(parts) != 6 or parts[0].lower() != "arn" or parts[2].lower() != "iam" or parts[4] != account_id:
+        return False
+    kind, _, url = parts[5].partition("/")
+    return kind.lower() == "oidc-provider" and bool(url) and _issuer_url(url) == _issuer_url(issuer)
+
+
 def trust_verdict(policy: object, account_id: str | None, audience: str | None, tenant_id: str | None,
                   issuer: str = ISSUER_HOST) -> TrustVerdict:
     """Judge a trust policy (JSON text or an already parsed document) for Defender for Cloud's OIDC sign-in:
     (a) an Allow statement whose Federated principal is arn:<partition>:iam::<account>:oidc-provider/<issuer>,
     (b) with a `<issuer>:aud` condition admitting `audience`, (c) and not restricting sts:RoleSessionName away from
-    MicrosoftDefenderForClouds_<tenant>. Never raises: an unreadable document is readable=False."""
+    MicrosoftDefenderForClouds_<tenant>. A negated operator (StringNotLike, StringNotEquals, ...) is never evidence
+    that a value is allowed: it only refuses the values it matches. Never raises: an unreadable document is
+    readable=False."""
     doc: object = policy
     if isinstance(policy, (str, bytes)):
         try:
@@ -290,8 +321,6 @@ def trust_verdict(policy: object, account_id: str | None, audience: str | None, 
             return TrustVerdict(False, None, None, readable=False)
     if not isinstance(doc, Mapping):
         return TrustVerdict(False, None, None, readable=False)
-    issuer_l = issuer.lower().removeprefix("https://")
-    want = f":iam::{(account_id or '').lower()}:oidc-provider/{issuer_l}"
     session_name = f"MicrosoftDefenderForClouds_{tenant_id}" if tenant_id else None
     best: TrustVerdict | None = None
     for stmt in _statements(doc):
@@ -299,17 +328,22 @@ def trust_verdict(policy: object, account_id: str | None, audience: str | None, 
             continue
         principal = stmt.get("Principal")
         feds = _values(principal.get("Federated")) if isinstance(principal, Mapping) else []
-        if not any(f.lower().startswith("arn:") and f.lower().endswith(want) and account_id for f in feds):
+        if not account_id or not any(_federated_to(f, account_id, issuer) for f in feds):
             continue
         conds = _conditions(stmt)
-        auds = [(op, v) for op, k, vals in conds if k.lower().endswith(":aud") for v in vals]
-        sessions = [(op, v) for op, k, vals in conds if k.lower() == "sts:rolesessionname" for v in vals]
-        aud_ok: bool | None = None if audience is None else any(_cond_allows(op, v, audience) for op, v in auds)
-        ses_ok: bool | None
-        if session_name is None:
-            ses_ok = None
-        else:
-            ses_ok = not sessions or any(_cond_allows(op, v, session_name) for op, v in sessions)
+        auds = [(op, v) for op, k, vals in conds if k.lower().endswith(":aud") and not _negated(op) for v in vals]
+        sessions = [(op, v) for op, k, vals in conds
+                    if k.lower() == "sts:rolesessionname" and not _negated(op) for v in vals]
+        refused = [(k.lower(), op, v) for op, k, vals in conds if _negated(op) for v in vals]
+        aud_ok: bool | None = None
+        if audience is not None:
+            aud_ok = (any(_cond_allows(op, v, audience) for op, v in auds)
+                      and not any(k.endswith(":aud") and _cond_allows(op, v, audience) for k, op, v in refused))
+        ses_ok: bool | None = None
+        if session_name is not None:
+            ses_ok = ((not sessions or any(_cond_allows(op, v, session_name) for op, v in sessions))
+                      and not any(k == "sts:rolesessionname" and _cond_allows(op, v, session_name)
+                                  for k, op, v in refused))
         v = TrustVerdict(True, aud_ok, ses_ok, found_audiences=tuple(x for _, x in auds),
                          found_sessions=tuple(x for _, x in sessions))
         if v.ok:
@@ -388,12 +422,11 @@ def _spec(r: UsedRole) -> Mapping[str, Any]:
 
 
 def oidc_trusted(r: UsedRole) -> bool:
-    """Whether a role signs in through Defender for Cloud's OIDC issuer (every one but the service-trusted roles and
-    the CIEM pair, which trusts a role and the tenant's own provider)."""
-    for n in {r.name, r.default or r.name}:
-        if n.endswith(_SERVICE_SUFFIXES) or n.startswith(_SERVICE_PREFIXES) or n in _NOT_OIDC:
-            return False
-    return True
+    """Whether a role signs in through Defender for Cloud's OIDC issuer: roles.json says so (trust.kind "oidc") for
+    its name, or, for a role the connector names otherwise, for the template's role of the same offering part. A
+    role roles.json does not know (neither its name nor its part) is never judged: its trust is unknown."""
+    trust = _spec(r).get("trust")
+    return isinstance(trust, Mapping) and trust.get("kind") == "oidc"
 
 
 def role_audience(r: UsedRole) -> str | None:
@@ -435,6 +468,8 @@ class _Index:
     plans: m.PlansData | None
     compliance: m.ComplianceData | None
     locks: Mapping[str, tuple[str, ...]]  # lower-case connector id -> lock entries
+    locks_read: bool = False  # every subscription's locks were read (ConnectorsData.locks_read)
+    onboarding_read: bool = False  # the onboarding section (the AWS inventories) is there
     healths: dict[str, Health] | None = None
 
 
@@ -498,7 +533,8 @@ def _index(snap: m.Snapshot) -> _Index:
         inventories=inventories, plans=_typed(snap, "plans", m.PlansData),
         compliance=_typed(snap, "compliance", m.ComplianceData),
         locks={k.lower(): v for k, v in (cd.locks.items() if cd is not None and isinstance(cd.locks, Mapping)
-                                         else ()) if isinstance(k, str)})
+                                         else ()) if isinstance(k, str)},
+        locks_read=cd is not None and cd.locks_read is True, onboarding_read=od is not None)
     _cache = (weakref.ref(snap), idx)
     return idx
 
@@ -521,8 +557,16 @@ def _template_fix(conn: m.Connector, idx: _Index, setup: m.AwsAccountSetup | Non
                 f"file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM in the management account "
                 f"{conn.parent_account_id} (member {acct} is deployed by the StackSet)")
     stack = setup.stack if setup is not None and setup.stack is not None else None
-    name = stack.name if stack else DEFAULT_STACK_NAME
-    region = f" --region {stack.region}" if stack else (f" --region {conn.regions[0]}" if conn.regions else "")
+    if stack is None and setup is not None and setup.stack_searched:
+        # no stack of the template found: the roles came another way (Terraform, a stack named in the console)
+        region = f" --region {conn.regions[0]}" if conn.regions else ""
+        return (f"re-deploy the roles the way they were deployed (no Defender for Cloud stack was found: Terraform "
+                f"or a stack of another name), or with the template: mdc-aws template --account {acct} --plans "
+                f"{plans}{lp} -o mdc.yaml, then aws cloudformation create-stack --stack-name {DEFAULT_STACK_NAME} "
+                f"--template-body file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM{region} in account {acct}")
+    name = str(stack.name or DEFAULT_STACK_NAME) if stack else DEFAULT_STACK_NAME
+    at = stack.region if stack and stack.region else (conn.regions[0] if conn.regions else None)
+    region = f" --region {at}" if at else ""
     return (f"re-run the template: mdc-aws template --account {acct} --plans {plans}{lp} -o mdc.yaml, then aws "
             f"cloudformation update-stack --stack-name {name} --template-body file://mdc.yaml --capabilities "
             f"CAPABILITY_NAMED_IAM{region} in account {acct}")
@@ -595,7 +639,9 @@ def _unreadable(conn: m.Connector, inv: m.AwsAccountInventory | None) -> HealthI
 def _regions(conn: m.Connector, inv: m.AwsAccountInventory | None) -> HealthIssue | None:
     if inv is None or not isinstance(inv.failed_regions, Mapping):
         return None
-    bad = sorted(r for r, e in inv.failed_regions.items() if "not enabled" in _lower(e))
+    mine = {_lower(r) for r in conn.regions}
+    bad = sorted(r for r, e in inv.failed_regions.items()
+                 if _lower(r) in mine and _lower(e).startswith(OPT_IN_TEXT.lower()))
     if not bad:
         return None
     acct = conn.aws_account_id or "?"
@@ -613,26 +659,22 @@ def _stack(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIs
 
     if not setup.stack_searched or conn.organization_role == "member":
         return None
-    acct = conn.aws_account_id or "?"
-    plans = ",".join(connector_plans(conn))
     st = setup.stack
     if st is None:
-        where = ", ".join(setup.stack_regions) or "the connector's regions"
-        region = (setup.stack_regions or conn.regions or ("<region>",))[0]
-        return _issue("stack-not-complete",
-                      f"no Defender for Cloud stack found in {where} of account {acct} (none tagged {STACK_TAG} "
-                      f"or named {DEFAULT_STACK_NAME}): the connector's roles were never deployed there",
-                      f"deploy it: mdc-aws template --account {acct} --plans {plans} -o mdc.yaml, then aws "
-                      f"cloudformation create-stack --stack-name {DEFAULT_STACK_NAME} --template-body file://mdc.yaml "
-                      f"--capabilities CAPABILITY_NAMED_IAM --region {region} in account {acct}")
-    status = (st.status or "").upper()
+        # no stack tagged MDFCSecurityConnector or named DefenderForCloud-Connector: the roles may well have come from
+        # Terraform or a stack named in the console (role-missing and the trust checks judge what is there)
+        return None
+    acct = conn.aws_account_id or "?"
+    plans = ",".join(connector_plans(conn))
+    status = _lower(st.status).upper()
     if status in STACK_COMPLETE:
         return None
     why = ""
     if st.failed_resource or st.reason:
         why = f": {st.failed_resource or 'a resource'} failed" + (f" ({st.reason})" if st.reason else "")
-    msg = f"stack {st.name} in {st.region} (account {acct}) is {st.status or 'in an unknown state'}{why}"
-    loc = f"--stack-name {st.name} --region {st.region}"
+    name, region = str(st.name or DEFAULT_STACK_NAME), str(st.region or (conn.regions or ("<region>",))[0])
+    msg = f"stack {name} in {region} (account {acct}) is {st.status or 'in an unknown state'}{why}"
+    loc = f"--stack-name {name} --region {region}"
     if status.endswith("_IN_PROGRESS"):
         fix = (f"wait for it to finish, then look again: aws cloudformation describe-stack-events {loc} "
                f"--max-items 20 in account {acct}")
@@ -642,32 +684,48 @@ def _stack(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIs
     elif status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"):
         fix = (f"fix the cause above, then aws cloudformation delete-stack {loc} and create it again: mdc-aws "
                f"template --account {acct} --plans {plans} -o mdc.yaml, then aws cloudformation create-stack "
-               f"--stack-name {st.name} --template-body file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM "
-               f"--region {st.region} in account {acct}")
+               f"--stack-name {name} --template-body file://mdc.yaml --capabilities CAPABILITY_NAMED_IAM "
+               f"--region {region} in account {acct}")
     else:
         fix = f"fix the cause above, then {_template_fix(conn, idx, setup)}"
     return _issue("stack-not-complete", msg, fix)
 
 
+def failed_instances(instances: "tuple[m.StackInstanceFact, ...] | list[m.StackInstanceFact] | None",
+                     skip: "set[str] | frozenset[str]" = frozenset()) -> tuple[m.StackInstanceFact, ...]:
+    """StackSet instances not CURRENT, or FAILED / CANCELLED, leaving out those of the accounts in `skip` (excluded
+    on the connector, or not ACTIVE in the organization: their instances are expected to fail)."""
+    return tuple(i for i in (instances or ()) if isinstance(i, m.StackInstanceFact) and i.account_id not in skip
+                 and (_lower(i.status).upper() != "CURRENT"
+                      or _lower(i.detailed_status).upper() in ("FAILED", "CANCELLED")))
+
+
+def _inactive(setup: m.AwsAccountSetup | None) -> set[str]:
+    """Accounts of the organization whose status is not ACTIVE (suspended, closing, closed)."""
+    return {f.account_id for f in ((setup.org_accounts or ()) if setup is not None else ())
+            if isinstance(f, m.OrgAccountFact) and f.account_id and _lower(f.status).upper() != "ACTIVE"}
+
+
 def _stackset(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
     if conn.organization_role != "management" or setup.stackset_instances is None:
         return None
-    insts = [i for i in setup.stackset_instances if isinstance(i, m.StackInstanceFact)]
-    bad = [i for i in insts
-           if (i.status or "").upper() != "CURRENT" or (i.detailed_status or "").upper() in ("FAILED", "CANCELLED")]
+    skip = set(conn.excluded_account_ids) | _inactive(setup)
+    insts = [i for i in setup.stackset_instances if isinstance(i, m.StackInstanceFact) and i.account_id not in skip]
+    bad = failed_instances(insts)
     if not bad:
         return None
     f = bad[0]
     name = conn.stackset_name or "the connector's StackSet"
-    state = f.status + (f"/{f.detailed_status}" if f.detailed_status else "")
+    acct, region = str(f.account_id or "?"), str(f.region or "?")
+    state = str(f.status or "?") + (f"/{f.detailed_status}" if f.detailed_status else "")
     return _issue("stackset-instances-failed",
                   f"{len(bad)} of {len(insts)} instance(s) of StackSet {name} failed or outdated; first: account "
-                  f"{f.account_id} in {f.region} is {state}" + (f" ({f.reason})" if f.reason else ""),
+                  f"{acct} in {region} is {state}" + (f" ({f.reason})" if f.reason else ""),
                   f"in the management account {conn.aws_account_id}: see why with aws cloudformation "
-                  f"describe-stack-instance --stack-set-name {name} --stack-instance-account {f.account_id} "
-                  f"--stack-instance-region {f.region}, fix it, then aws cloudformation update-stack-instances "
-                  f"--stack-set-name {name} --deployment-targets OrganizationalUnitIds=<OU of {f.account_id}> "
-                  f"--regions {f.region}")
+                  f"describe-stack-instance --stack-set-name {name} --stack-instance-account {acct} "
+                  f"--stack-instance-region {region}, fix it, then aws cloudformation update-stack-instances "
+                  f"--stack-set-name {name} --deployment-targets OrganizationalUnitIds=<OU of {acct}> "
+                  f"--regions {region}")
 
 
 def _trusted_access(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
@@ -680,18 +738,28 @@ def _trusted_access(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue 
                   "activate-organizations-access (or CloudFormation console > StackSets > Activate trusted access)")
 
 
+def _recent(t: object, idx: _Index) -> bool:
+    """Under PENDING_HOURS before the snapshot (an account that just joined: its connector may not exist yet)."""
+    when = _utc(t)
+    return when is not None and idx.now is not None and idx.now - when < timedelta(hours=PENDING_HOURS)
+
+
 def _missing_members(conn: m.Connector, setup: m.AwsAccountSetup | None, idx: _Index) -> list[str] | None:
+    """ACTIVE accounts of the organization, not the management account, not excluded, that joined over 12 hours
+    ago, without a native connector in the snapshot (None: the organization was not read)."""
     if setup is None or setup.org_accounts is None:
         return None
     excluded = set(conn.excluded_account_ids)
     return sorted({f.account_id for f in setup.org_accounts
-                   if isinstance(f, m.OrgAccountFact) and (f.status or "").upper() == "ACTIVE"
+                   if isinstance(f, m.OrgAccountFact) and f.account_id and _lower(f.status).upper() == "ACTIVE"
                    and f.account_id != conn.aws_account_id and f.account_id not in excluded
-                   and f.account_id not in idx.native_accounts})
+                   and f.account_id not in idx.native_accounts and not _recent(f.joined, idx)})
 
 
 def _members(conn: m.Connector, setup: m.AwsAccountSetup, idx: _Index) -> HealthIssue | None:
-    if conn.organization_role != "management":
+    # a management connector under 12 hours old (or in an account that just joined) has not created its members'
+    # connectors yet
+    if conn.organization_role != "management" or _pending(conn, idx) is not None:
         return None
     missing = _missing_members(conn, setup, idx)
     if not missing:
@@ -721,17 +789,19 @@ def _oidc(conn: m.Connector, setup: m.AwsAccountSetup, oidc_roles: list[UsedRole
                       _template_fix(conn, idx, setup) + " (with CreateOIDCProvider=true)")
     aud = mdc_audiences()
     for p in mine:
-        ids = [c.lower() for c in p.client_ids if isinstance(c, str)]
+        ids = [c.lower() for c in (p.client_ids or ()) if isinstance(c, str)]
         if any(c in aud for c in ids):
             continue
-        tagged = any("sentinel" in _lower(k) or "sentinel" in _lower(v) for k, v in (p.tags or {}).items())
+        tags = p.tags if isinstance(p.tags, Mapping) else {}
+        tagged = any("sentinel" in _lower(k) or "sentinel" in _lower(v) for k, v in tags.items())
         if SENTINEL_CLIENT_ID.lower() in ids or tagged:
+            shown = ", ".join(c for c in p.client_ids if isinstance(c, str)) or "none"
+            parn = str(p.arn or f"arn:aws:iam::{acct}:oidc-provider/{ISSUER_HOST}")
             return _issue("sentinel-oidc-conflict",
-                          f"the OIDC identity provider {p.arn} for {ISSUER_HOST} in account {acct} belongs to "
-                          f"Microsoft Sentinel (client ids {', '.join(p.client_ids) or 'none'}): none of Defender "
-                          "for Cloud's audiences is on it",
+                          f"the OIDC identity provider {parn} for {ISSUER_HOST} in account {acct} belongs to "
+                          f"Microsoft Sentinel (client ids {shown}): none of Defender for Cloud's audiences is on it",
                           f"add Defender for Cloud's audiences to the same provider (aws iam "
-                          f"add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {p.arn} "
+                          f"add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {parn} "
                           "--client-id api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479, one per audience) and deploy "
                           "the template with CreateOIDCProvider=false (sentinel-connected-aws.md)")
     return None
@@ -797,7 +867,9 @@ def _least_privilege(conn: m.Connector, setup: m.AwsAccountSetup, used: list[Use
     role = next((r for r in setup.roles if isinstance(r, m.IamRoleFact) and r.name == cspm), None)
     if role is None or role.managed_policies is None or role.inline_actions is None:
         return None
-    if any(_lower(p).endswith(":policy/readonlyaccess") for p in role.managed_policies):
+    # least-privilege mode is a role with inline policies only: with ReadOnlyAccess nothing is missing, with any other
+    # managed policy (SecurityAudit, a customer policy) what the role may read is not known here (not read)
+    if tuple(role.managed_policies) != ():
         return None
     allowed = [a for a in role.inline_actions if isinstance(a, str)]
     gaps: list[str] = []
@@ -810,7 +882,8 @@ def _least_privilege(conn: m.Connector, setup: m.AwsAccountSetup, used: list[Use
     plans = sorted({m.PLAN_TITLES[p] for p in connector_plans(conn)  # type: ignore[index]
                     if any(a in gaps for a in READS_BY_PLAN.get(p, ()))})
     return _issue("least-privilege-gap",
-                  f"{cspm} in account {conn.aws_account_id} has least-privilege access (no ReadOnlyAccess) without "
+                  f"{cspm} in account {conn.aws_account_id} has least-privilege access (inline policies only, no "
+                  f"managed policy) without "
                   f"{', '.join(gaps[:5])}{' …' if len(gaps) > 5 else ''}, which {', '.join(plans)} read(s)",
                   _template_fix(conn, idx, setup, extra="least-privilege"))
 
@@ -879,6 +952,8 @@ def _standards(conn: m.Connector, comp: m.ComplianceData | None) -> HealthIssue 
     if comp is None or not conn.aws_account_id:
         return None
     assigned = comp.assigned if isinstance(comp.assigned, Mapping) else {}
+    if not any(assigned.values()):
+        return None  # no account has one: assignments are not observable in this snapshot (not "none assigned")
     if assigned.get(conn.aws_account_id):
         return None
     acct = conn.aws_account_id
@@ -889,10 +964,17 @@ def _standards(conn: m.Connector, comp: m.ComplianceData | None) -> HealthIssue 
                   "and AWS Foundational Security Best Practices are the defaults)")
 
 
+def reads_cloudtrail(conn: m.Connector) -> bool:
+    """Whether an enabled part of the connector reads the CloudTrail trail's bucket (Defender CSPM's permissions
+    management, CIEM: CLOUDTRAIL_READERS), i.e. consumes the bucket's event notifications."""
+    return any((r.offering, r.where.removesuffix(".configuration").rsplit(".", 1)[-1]) in CLOUDTRAIL_READERS
+               for r in used_roles(conn))
+
+
 def _sqs(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
-    if setup.trail_bucket_queues is None:
+    if setup.trail_bucket_queues is None or not reads_cloudtrail(conn):
         return None
-    others = [(b.bucket, b.queue_arn.rsplit(":", 1)[-1]) for b in setup.trail_bucket_queues
+    others = [(str(b.bucket or "?"), b.queue_arn.rsplit(":", 1)[-1]) for b in setup.trail_bucket_queues
               if isinstance(b, m.BucketQueueFact) and isinstance(b.queue_arn, str)
               and not b.queue_arn.rsplit(":", 1)[-1].lower().startswith(MDC_QUEUE_PREFIXES)]
     if not others:
@@ -900,8 +982,9 @@ def _sqs(conn: m.Connector, setup: m.AwsAccountSetup) -> HealthIssue | None:
     bucket, queue = others[0]
     more = f" (and {len(others) - 1} more bucket(s))" if len(others) > 1 else ""
     return _issue("sentinel-sqs-conflict",
-                  f"CloudTrail bucket {bucket} sends its event notifications to {queue} (Microsoft Sentinel's): an "
-                  f"S3 event goes to one queue only{more}",
+                  f"CloudTrail bucket {bucket} sends its event notifications to {queue}, another consumer (for "
+                  f"example Microsoft Sentinel's queue): an S3 event goes to one queue only, and Defender CSPM's "
+                  f"permissions management (CIEM) reads that bucket{more}",
                   f"fan out through SNS: send bucket {bucket}'s notifications to an SNS topic and subscribe both "
                   "queues to it (aws s3api put-bucket-notification-configuration with a TopicConfiguration; "
                   "sentinel-connected-aws.md)")
@@ -959,17 +1042,82 @@ def _duplicate(conn: m.Connector, idx: _Index) -> HealthIssue | None:
                   "--flow remove`): the native one replaces it")
 
 
+# setup.errors key (tui.core.aws.SETUP_READS) -> what its failure leaves unchecked; billable counts are not health
+_READ_CHECKS: Final[Mapping[str, str]] = {
+    "roles": "IAM roles and trust policies (role-missing, trust-policy-mismatch, least-privilege-gap)",
+    "cspm_policies": "the CSPM role's policies (least-privilege-gap)",
+    "oidc_providers": "OIDC identity providers (oidc-provider-missing, sentinel-oidc-conflict)",
+    "stack": "the CloudFormation stack (stack-not-complete)",
+    "stack_events": "why the stack failed (stack-not-complete names no failed resource)",
+    "stackset_instances": "the StackSet's instances (stackset-instances-failed)",
+    "trusted_access": "StackSets trusted access (org-trusted-access-off)",
+    "org_accounts": "the organization's accounts (org-members-missing)",
+    "trail_bucket_queues": "CloudTrail buckets' event notifications (sentinel-sqs-conflict)",
+}
+_MANAGEMENT_READS: Final = frozenset({"stackset_instances", "trusted_access", "org_accounts"})
+
+
+def _unchecked(conn: m.Connector, snap: m.Snapshot, idx: _Index, inv: m.AwsAccountInventory | None,
+               setup: m.AwsAccountSetup | None) -> list[str]:
+    """What was not checked for this connector and why, each "<what>: <why>"."""
+    out: list[str] = []
+    if not idx.locks_read:
+        out.append("resource locks (resource-lock): the management locks of every subscription were not read")
+    if conn.kind != "native":
+        return out
+    acct = conn.aws_account_id or "?"
+    if _utc(conn.created_at) is None:
+        out.append("the connector's age (pending-first-scan, no-data): Azure gave no creation time "
+                   "(systemData.createdAt)")
+    if idx.recs_by_connector is None:
+        out.append("assessments (no-data): the recommendations section was not read")
+    if idx.compliance is None:
+        out.append("assigned standards (no-standard-assigned): the compliance section was not read")
+    elif not any((idx.compliance.assigned if isinstance(idx.compliance.assigned, Mapping) else {}).values()):
+        out.append("assigned standards (no-standard-assigned): no account shows an assigned standard, so "
+                   "assignments are not observable in this snapshot")
+    if idx.plans is None:
+        out.append("Defender plans and resource providers (subscription-plan-missing, provider-not-registered): the "
+                   "plans section was not read")
+    elif not any(_lower(k) == _lower(conn.subscription_id) for k in (
+            idx.plans.providers if isinstance(idx.plans.providers, Mapping) else {})):
+        out.append(f"resource providers (provider-not-registered): those of subscription {conn.subscription_id} "
+                   "were not read")
+    aws_side = "the AWS-side checks (stack, roles, trust policies, OIDC provider, organization, CloudTrail)"
+    if not idx.onboarding_read:
+        out.append(f"{aws_side}: the onboarding section (AWS accounts) was not read")
+    elif inv is None:
+        out.append(f"{aws_side}: account {acct} was not read")
+    elif setup is None:
+        out.append(f"{aws_side}: the set-up of account {acct} was not read ({inv.error or 'no reason given'})")
+    else:
+        errors = setup.errors if isinstance(setup.errors, Mapping) else {}
+        for read, why in errors.items():
+            if not isinstance(read, str) or read.startswith("billable."):
+                continue
+            if read in _MANAGEMENT_READS and conn.organization_role != "management":
+                continue
+            if read in ("stack", "stack_events") and conn.organization_role == "member":
+                continue
+            out.append(f"{_READ_CHECKS.get(read, read)}: {why}")
+        tenant = getattr(snap, "tenant_id", None)
+        if not isinstance(tenant, str) or not tenant:
+            out.append("the trust policies' session name (trust-policy-mismatch): the tenant id is unknown")
+    return out
+
+
 def _evaluate(conn: m.Connector, snap: m.Snapshot, idx: _Index) -> Health:
     issues: list[HealthIssue | None] = []
-    if conn.kind == "classic":
-        issues += [_classic(conn), _duplicate(conn, idx), _lock(conn, idx)]
-        return _health([i for i in issues if i is not None])
-    if conn.kind != "native":
-        return HEALTHY
     acct = conn.aws_account_id or ""
     inv = idx.inventories.get(acct) if acct else None
     inv = inv if isinstance(inv, m.AwsAccountInventory) else None
     setup = inv.setup if inv is not None and isinstance(inv.setup, m.AwsAccountSetup) else None
+    unchecked = _unchecked(conn, snap, idx, inv, setup)
+    if conn.kind == "classic":
+        issues += [_classic(conn), _duplicate(conn, idx), _lock(conn, idx)]
+        return _health([i for i in issues if i is not None], unchecked)
+    if conn.kind != "native":
+        return HEALTHY
     pending = _pending(conn, idx)
     issues += [_duplicate(conn, idx), _unreadable(conn, inv), _regions(conn, inv), pending]
     if pending is None:
@@ -983,23 +1131,26 @@ def _evaluate(conn: m.Connector, snap: m.Snapshot, idx: _Index) -> Health:
                    _trust(conn, setup, oidc_roles, tenant if isinstance(tenant, str) else None, idx),
                    _least_privilege(conn, setup, used, idx), _sqs(conn, setup)]
     issues += [_pricing(conn, idx.plans), _providers(conn, idx.plans), _lock(conn, idx)]
-    return _health([i for i in issues if i is not None])
+    return _health([i for i in issues if i is not None], unchecked)
 
 
-def connector_health(conn: m.Connector, snap: m.Snapshot) -> Health:
-    """The health of one connector in this snapshot."""
+def connector_health(conn: m.Connector, snap: m.Snapshot) -> Health | None:
+    """The health of one connector in this snapshot; None when it could not be evaluated (unknown, never
+    "healthy": the reason is logged)."""
     try:
         idx = _index(snap)
-        if idx.healths is not None and conn.id.lower() in idx.healths and conn in idx.connectors:
-            return idx.healths[conn.id.lower()]
+        if idx.healths is not None and conn in idx.connectors:
+            return idx.healths.get(conn.id.lower())
         return _evaluate(conn, snap, idx)
     except Exception:  # broad: odd data never breaks a view (logged): the connector shows no verdict
         log.warning("health of connector %s not evaluated", getattr(conn, "name", "?"), exc_info=True)
-        return HEALTHY
+        return None
 
 
 def health_by_connector(snap: m.Snapshot) -> dict[str, Health]:
-    """Lower-case connector id -> Health, for every connector of the snapshot (empty when connectors are unknown)."""
+    """Lower-case connector id -> Health for every connector of the snapshot whose health could be evaluated (empty
+    when connectors are unknown). A connector whose evaluation failed is left out: callers read a missing
+    connector as "not evaluated" (unknown), never as healthy."""
     try:
         idx = _index(snap)
     except Exception:  # broad: odd data never breaks a view (logged)
@@ -1010,16 +1161,21 @@ def health_by_connector(snap: m.Snapshot) -> dict[str, Health]:
         for c in idx.connectors:
             try:
                 out[c.id.lower()] = _evaluate(c, snap, idx)
-            except Exception:  # broad: one connector's odd data leaves the others evaluated (logged)
+            except Exception:  # broad: one connector's odd data leaves the others evaluated (logged); it is left
+                # out of the map (unknown)
                 log.warning("health of connector %s not evaluated", c.name, exc_info=True)
-                out[c.id.lower()] = HEALTHY
         idx.healths = out
     return dict(idx.healths)
 
 
-def account_health(healths: "list[Health] | tuple[Health, ...]") -> Health:
-    """An account's health: the worst state of its connectors and all their issues (CODES order, no duplicates)."""
-    return _health([i for h in healths for i in h.issues])
+def account_health(healths: "list[Health] | tuple[Health, ...]",
+                   not_evaluated: "list[str] | tuple[str, ...]" = ()) -> Health:
+    """An account's health: the worst state of its connectors and all their issues (CODES order, no duplicates), and
+    what was not checked (theirs, and each connector in `not_evaluated` (names) whose health is unknown)."""
+    return _health([i for h in healths for i in h.issues],
+                   [u for h in healths for u in h.unchecked]
+                   + [f"connector {n}: its health could not be evaluated (odd data; see the log)"
+                      for n in not_evaluated])
 
 
 def org_coverage(conn: m.Connector, snap: m.Snapshot) -> OrgCoverage | None:
@@ -1044,7 +1200,7 @@ def org_coverage(conn: m.Connector, snap: m.Snapshot) -> OrgCoverage | None:
             members_with_connector=tuple(sorted(with_conn - {acct})),
             missing=tuple(_missing_members(conn, setup, idx) or ()),
             excluded=tuple(sorted(set(conn.excluded_account_ids))),
-            suspended=tuple(sorted({f.account_id for f in facts if (f.status or "").upper() in _SUSPENDED})),
+            suspended=tuple(sorted(_inactive(setup))),
             stackset_instances=tuple(i for i in (setup.stackset_instances or ())
                                      if isinstance(i, m.StackInstanceFact)),
         )

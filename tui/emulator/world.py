@@ -300,9 +300,11 @@ NO_STANDARD_ACCOUNT = "aws-dev"  # no standard assigned on its connector (no per
 SENTINEL_QUEUE = "sentinel-cloudtrail-queue"
 SENTINEL_CLIENT_ID = "api://1462b192-27f7-4cb9-8523-0f4ecb54b47e"  # Microsoft Sentinel's AWS OIDC audience
 MDC_QUEUE_PREFIXES = ("azuredefender-", "ms-defender-")  # queues Defender for Cloud names (contract; assumed)
-# roles trusted by a service or another role, not by Defender for Cloud's OIDC provider (the contract's list)
-NON_OIDC_ROLE_SUFFIXES = ("-cloudwatch-to-kinesis", "-kinesis-to-s3")
-NON_OIDC_ROLES = ("DefenderForCloud-Ciem", "DefenderForCloud-OidcCiem")
+# which roles Defender for Cloud's OIDC provider signs in to: those connector_roles.json gives an audience (the
+# service-trusted roles and the CIEM pair have none; a role it does not list is never judged)
+# the Defender CSPM part whose role reads the CloudTrail trail's bucket (CIEM): a connector with it consumes the
+# bucket's event notifications, so another queue on them conflicts (sentinel-sqs-conflict)
+CLOUDTRAIL_READER_PARTS = {"DefenderCspmAws": ("ciem", "ciemDiscovery")}
 OFFERING_PLAN_KEYS = {"CspmMonitorAws": "cspm", "DefenderCspmAws": "defender_cspm",
                       "DefenderForServersAws": "servers", "DefenderForContainersAws": "containers",
                       "DefenderForDatabasesAws": "databases"}
@@ -336,7 +338,10 @@ LEAST_PRIVILEGE_ACTIONS = (
     "securityhub:Describe*", "securityhub:Get*", "securityhub:List*", "sns:Get*", "sns:List*", "sqs:Get*",
     "sqs:List*", "ssm:Describe*", "ssm:List*", "sso:Describe*", "sso:List*", "sts:GetCallerIdentity", "waf:Get*",
     "waf:List*", "waf-regional:Get*", "waf-regional:List*", "wafv2:Get*", "wafv2:List*")
-STACK_COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+# stack states with every resource in place (CloudFormation StackStatus): the cleanup after an update only deletes
+# old resources, an import ends complete
+STACK_COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                  "IMPORT_COMPLETE")
 # texts of the planted CloudFormation failures (shapes of CloudFormation's ResourceStatusReason / StackInstance
 # StatusReason; the texts are assumed)
 STACK_ROLLBACK_REASON = ('Resource handler returned message: "User: arn:aws:sts::{account}:assumed-role/'
@@ -886,6 +891,7 @@ class World:
         with self.lock:
             natives = self._aws_connectors()
             native_accounts = {str(b["properties"].get("hierarchyIdentifier")) for _, b, _ in natives}
+            now = self.now()
             out: dict[str, dict[str, Any]] = {}
             for _key, body, a_i in natives:
                 env = body["properties"].get("environmentData") or {}
@@ -897,19 +903,32 @@ class World:
                 excluded = {str(x) for x in org.get("excludedAccountIds") or ()}
                 accounts = setup.get("org_accounts") or []
                 out[aid] = {
-                    "missing": sorted(o["Id"] for o in accounts
-                                      if o["Status"] == "ACTIVE" and o["Id"] != aid and o["Id"] not in excluded
-                                      and o["Id"] not in native_accounts),
-                    "suspended": sorted(o["Id"] for o in accounts if o["Status"] in ("SUSPENDED", "PENDING_CLOSURE")),
+                    "missing": self._missing_members(aid, accounts, excluded, native_accounts, now),
+                    "suspended": sorted(o["Id"] for o in accounts if o["Status"] != "ACTIVE"),
                     "excluded": sorted(excluded),
-                    "failed_instances": [(i["Account"], i["Region"]) for i in self._failed_instances(setup)],
+                    "failed_instances": [(i["Account"], i["Region"]) for i in self._failed_instances(setup, excluded)],
                 }
             return out
 
     @staticmethod
-    def _failed_instances(setup: dict) -> list[dict]:
+    def _missing_members(aid: str, accounts: list[dict], excluded: set[str], native_accounts: set[str],
+                         now: float) -> list[str]:
+        """ACTIVE accounts of the organization, not the management account, not excluded, that joined 12 hours ago
+        or more, without a native connector."""
+        return sorted(o["Id"] for o in accounts
+                      if o["Status"] == "ACTIVE" and o["Id"] != aid and o["Id"] not in excluded
+                      and o["Id"] not in native_accounts
+                      and not (o.get("JoinedTimestamp") is not None
+                               and (now - o["JoinedTimestamp"]) / 3600 < PENDING_HOURS))
+
+    @staticmethod
+    def _failed_instances(setup: dict, excluded: set[str]) -> list[dict]:
+        """The StackSet's instances not CURRENT or FAILED / CANCELLED, but those of accounts excluded on the
+        management connector or not ACTIVE in the organization (expected to fail)."""
+        skip = excluded | {o["Id"] for o in setup.get("org_accounts") or () if o["Status"] != "ACTIVE"}
         return [i for i in (setup.get("stackset") or {}).get("instances") or ()
-                if i["Status"] != "CURRENT" or str(i.get("DetailedStatus") or "").upper() in ("FAILED", "CANCELLED")]
+                if i["Account"] not in skip
+                and (i["Status"] != "CURRENT" or str(i.get("DetailedStatus") or "").upper() in ("FAILED", "CANCELLED"))]
 
     def _locked(self, resource_id: str) -> bool:
         """A management lock at the resource's scope or above it (its resource group, its subscription)."""
@@ -939,8 +958,9 @@ class World:
         plans = {OFFERING_PLAN_KEYS[o["offeringType"]] for o in offerings}
         used = {arn.rsplit("/", 1)[-1] for o in offerings for arn in _enabled_role_arns(o)
                 if arn.split(":")[4:5] == [aid]}
-        oidc_roles = {r for r in used if not r.endswith(NON_OIDC_ROLE_SUFFIXES) and r not in NON_OIDC_ROLES
-                      and not r.startswith("AWS-MDCSetup-HostMgmtRole")}
+        # OIDC-trusted: the roles connector_roles.json gives an audience (a role it does not know is never judged)
+        oidc_names = {r["name"] for r in self._cat["roles"]["roles"] if r.get("audience")}
+        oidc_roles = {r for r in used if r in oidc_names}
 
         if has_classic:
             codes.add("classic-native-duplicate")
@@ -959,21 +979,25 @@ class World:
             window = max(PENDING_HOURS, int(env.get("scanInterval") or 0))
             if (age_h is not None and age_h >= window and not tr.conn_rows.get(key) and not tr.conn_arc.get(key)):
                 codes.add("no-data")
-            if aid not in assigned:
+            # only when some account shows an assigned standard (else assignments are not observable)
+            if assigned and aid not in assigned:
                 codes.add("no-standard-assigned")
         if readable:
             if membership != "member":
+                # a stack found (in the connector's regions) that is not complete; none found: unknown (the roles may
+                # come from Terraform), nothing raised
                 stack = setup.get("stack")
-                if stack is None or stack["Region"] not in regions or stack["Status"] not in STACK_COMPLETE:
+                if stack is not None and stack["Region"] in regions and stack["Status"] not in STACK_COMPLETE:
                     codes.add("stack-not-complete")
             if membership == "organization":
-                if self._failed_instances(setup):
+                excluded = {str(x) for x in org.get("excludedAccountIds") or ()}
+                if self._failed_instances(setup, excluded):
                     codes.add("stackset-instances-failed")
                 if setup.get("trusted_access") is False:
                     codes.add("org-trusted-access-off")
-                excluded = {str(x) for x in org.get("excludedAccountIds") or ()}
-                if any(o["Status"] == "ACTIVE" and o["Id"] != aid and o["Id"] not in excluded
-                       and o["Id"] not in native_accounts for o in setup.get("org_accounts") or ()):
+                # not while the management connector is pending (its members' connectors are being created)
+                if not pending and self._missing_members(aid, setup.get("org_accounts") or [], excluded,
+                                                         native_accounts, now):
                     codes.add("org-members-missing")
             oidc = setup.get("oidc", "mdc")
             if oidc == "sentinel":
@@ -985,14 +1009,15 @@ class World:
                 codes.add("role-missing")
             if set(setup.get("trust_mismatch") or ()) & oidc_roles & present:
                 codes.add("trust-policy-mismatch")
-            lp = setup.get("least_privilege")
+            lp = setup.get("least_privilege")  # that role gets no managed policy at all (inline ones only)
             if lp and lp.get("role") in present:
                 allowed = [x.lower() for x in lp.get("actions") or ()]
                 needed = {a.lower() for plan in plans for a in READS_BY_PLAN.get(plan, ())}
                 if any(not any(fnmatch.fnmatchcase(a, pat) for pat in allowed) for a in needed):
                     codes.add("least-privilege-gap")
             queue = (setup.get("trail") or {}).get("Queue")
-            if queue and not str(queue).rsplit(":", 1)[-1].startswith(MDC_QUEUE_PREFIXES):
+            if (queue and not str(queue).rsplit(":", 1)[-1].startswith(MDC_QUEUE_PREFIXES)
+                    and _reads_cloudtrail(offerings)):
                 codes.add("sentinel-sqs-conflict")
         pricing = self.pricings.get(sub) or {}
 
@@ -2741,6 +2766,20 @@ def _enabled_role_arns(value):
     elif isinstance(value, list):
         for v in value:
             yield from _enabled_role_arns(v)
+
+
+def _reads_cloudtrail(offerings: list[dict]) -> bool:
+    """Whether an offering has an enabled CloudTrail-reading part (CLOUDTRAIL_READER_PARTS) with a role."""
+    for o in offerings:
+        path = CLOUDTRAIL_READER_PARTS.get(o.get("offeringType", ""))
+        if path is None:
+            continue
+        node: Any = o
+        for k in path:
+            node = node.get(k) if isinstance(node, dict) and node.get("enabled") is not False else None
+        if isinstance(node, dict) and node.get("enabled") is not False and any(_enabled_role_arns(node)):
+            return True
+    return False
 
 
 def _parse_ts(value: Any) -> float | None:

@@ -95,21 +95,22 @@ _NUMBER_CELL = re.compile(r"[█░·\s]*(-?\d+(?:\.\d+)?)%?")
 # ----------------------------------------------------------------------------------------------- accounts
 
 def health_cell(h: Health) -> Text:
-    """A health as one cell: "✔ healthy", "● pending", or the state's glyph and its worst issue's code, "+N" for the
-    other issues ("✖ stack-not-complete +1")."""
+    """A health as one cell: "✔ healthy", "● pending", or the state's glyph and its worst issue's code; with more
+    than one issue, their number right after the glyph ("✖2 stack-not-complete"), so a narrow column that cuts the
+    code keeps it."""
     n = len(h.issues)
-    more = f" +{n - 1}" if n > 1 else ""
+    glyph = STATE_GLYPH.get(h.state, "?") + (str(n) if n > 1 else "")
     if h.state in ("healthy", "pending") or not n:
-        return Text(f"{STATE_GLYPH.get(h.state, '?')} {h.state}{more}", style=STATE_STYLE.get(h.state, ""))
+        return Text(f"{glyph} {h.state}", style=STATE_STYLE.get(h.state, ""))
     # the first issue of the state's own level (issues are listed in CODES order, which is not strictly by level)
     worst = next((i for i in h.issues if i.level == h.state), h.issues[0])
-    return Text(f"{STATE_GLYPH.get(h.state, '?')} {worst.code}{more}", style=STATE_STYLE.get(h.state, ""))
+    return Text(f"{glyph} {worst.code}", style=STATE_STYLE.get(h.state, ""))
 
 
 def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]) -> list[Item]:
     """The accounts pane: one row per AWS account (payload: its AccountView). HEALTH: the account's health (the
     worst of its connectors'); ORG: a management account's members with a connector and, once AWS Organizations
-    was read, how many of its accounts have none ("mgmt 4m 2✗")."""
+    was read, how many of its accounts have none ("mgmt 4m✗2")."""
     items = []
     for v in views:
         kinds = v.kinds
@@ -125,7 +126,7 @@ def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]
             org = f"mgmt {len(rollup[v.aws_account_id]['members_present'])}m"
         cov = v.org_coverage
         if v.organization_role == "management" and cov is not None and cov.missing:
-            org = Text(f"{org} {len(cov.missing)}✗", style="yellow")
+            org = Text(f"{org}✗{len(cov.missing)}", style="yellow")  # the count first: a cut cell keeps it
         regions = sorted({r for c in v.connectors for r in c.regions})
         scan = next((c.scan_interval_hours for c in v.connectors if c.scan_interval_hours), None)
         h = v.health

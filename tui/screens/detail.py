@@ -23,10 +23,8 @@ if TYPE_CHECKING:
 KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
     (":", "jump to a view: :accounts :plans :arc :recs :compliance [any part of a standard's name] :quit"),
-    ("/", "filter the focused table: text, sev:high, status:unhealthy, status:failing, account:2109, region:eu-, "
-          "!negate"),
-    ("enter", "open the selection (account: its health issues and fixes, organization, cost; region's stuck "
-              "instances; recommendation; standard's controls)"),
+    ("/", "filter the focused table: text, sev:high, status:failing, account:2109, !negate"),
+    ("enter", "open the selection: account (health, fixes, cost), region, finding, standard"),
     ("esc", "back (closes the filter, then the screen)"),
     ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
     ("s / S", "sort the focused table by the next column / reverse (numbers by value)"),
@@ -174,8 +172,7 @@ class HelpScreen(ModalScreen[None]):
             t.append(f"{k:>10}  ", style="bold")
             t.append(v + "\n")
         t.append("\nStates: ✔ ok · ▲ stale (last good data, with its age and the error) · ✖ error · ⟳ loading\n")
-        t.append("Account health: ✔ healthy · ● pending (first scan) · ▲ degraded · ✖ failing, with the worst issue's "
-                 "code and +N more (enter: every issue and its fix)\n")
+        t.append("Health: ✔ healthy · ● pending · ▲ degraded · ✖ failing + the worst code; ✖2: two issues\n")
         t.append("Filter language: terms AND together; field:value (sev status account region type std);\n"
                  "\"quoted phrase\"; !term negates a term; a leading ! negates the whole filter.\n")
         with VerticalScroll():
