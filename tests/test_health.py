@@ -603,6 +603,248 @@ def test_resource_lock_native_and_classic() -> None:
     assert codes(c, snapshot([c, old], locks={old.id.lower(): ("CanNotDelete x (on the connector)",)})) == set()
 
 
+# ------------------------------------------------------------------------------------------------ unknown is not broken
+
+def test_no_stack_found_is_unknown() -> None:
+    """No stack tagged MDFCSecurityConnector or named DefenderForCloud-Connector (Terraform, a console name): the
+    roles are judged as they are, the stack is not."""
+    c = native(plans=("cspm", "servers"))
+    snap = snapshot([c], setups={ACCT: setup_of(c, stack=None)})
+    assert codes(c, snap) == set()
+    # a drift found there says how to re-deploy without assuming the template's stack exists
+    roles = tuple(r for r in role_facts(c) if r.name != "DefenderForCloud-DefenderForServers")
+    fix = issue(c, snapshot([c], setups={ACCT: setup_of(c, stack=None, roles=roles)}), "role-missing").fix
+    assert "no Defender for Cloud stack was found" in fix
+    assert "create-stack --stack-name DefenderForCloud-Connector" in fix and "update-stack " not in fix
+
+
+def test_least_privilege_gap_only_without_any_managed_policy() -> None:
+    c = native(plans=("cspm", "defender_cspm", "servers", "containers", "databases"))
+    gap = issue(c, _least(c, ("ec2:Describe*",)), "least-privilege-gap")
+    assert "inline policies only, no managed policy" in gap.message and "eks:ListClusters" in gap.message
+    # SecurityAudit, a customer managed policy: what the role may read is unknown here; ReadOnlyAccess: all of it
+    for managed in (("arn:aws:iam::aws:policy/SecurityAudit",), (f"arn:aws:iam::{ACCT}:policy/MyCspmPolicy",),
+                    (READ_ONLY,)):
+        assert codes(c, _least(c, (), managed=managed)) == set(), managed
+
+
+def test_only_roles_json_oidc_roles_are_judged_for_trust() -> None:
+    from tui.core.onboarding.template import roles_data
+
+    c = native(plans=("cspm", "containers"))
+    task = "MDCContainersVulnerabilityAssessmentTaskRole"  # a part and a role roles.json does not know
+    raw = {**c.offerings[1].raw, "containerVulnerabilityAssessmentTask": {"cloudRoleArn": arn(task)}}
+    c2 = replace(c, offerings=(c.offerings[0], m.Offering("DefenderForContainersAws", raw)))
+    service = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                         "Action": "sts:AssumeRole"}]})
+    roles = tuple(replace(r, trust_policy=service) if r.name == task else r for r in role_facts(c2))
+    assert task in {r.name for r in roles}
+    assert codes(c2, snapshot([c2], setups={ACCT: setup_of(c2, roles=roles)})) == set()
+    # still needed: a missing one is role-missing
+    gone = tuple(r for r in roles if r.name != task)
+    assert codes(c2, snapshot([c2], setups={ACCT: setup_of(c2, roles=gone)})) == {"role-missing"}
+    # every role roles.json lists is OIDC-trusted exactly when its trust.kind is "oidc"
+    for name, spec in roles_data()["roles"].items():
+        assert h.oidc_trusted(h.UsedRole(name, ACCT, "X", "y", None)) is (spec["trust"]["kind"] == "oidc"), name
+    # a role the connector names otherwise, in a part of the template's, is judged as the template's role there
+    renamed = replace(c, offerings=(m.Offering("CspmMonitorAws", {
+        "offeringType": "CspmMonitorAws", "nativeCloudConnection": {"cloudRoleArn": arn("MyCspmRole")}}),))
+    (r,) = h.used_roles(renamed)
+    assert r.default == "CspmMonitorAws" and h.oidc_trusted(r) and h.role_audience(r) == MDC_AUDIENCES[0]
+
+
+AUD = MDC_AUDIENCES[0]
+
+
+def _doc(cond: dict[str, Any], fed: str | None = None) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": fed or f"arn:aws:iam::{ACCT}:oidc-provider/{ISSUER}"},
+        "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond}]})
+
+
+def test_negated_operators_are_never_allow_lists() -> None:
+    aud = {"StringEquals": {f"{ISSUER}:aud": AUD}}
+    # refusing another session name does not restrict ours (was read as "only evil* may sign in")
+    v = h.trust_verdict(_doc({**aud, "StringNotLike": {"sts:RoleSessionName": "evil*"}}), ACCT, AUD, TENANT)
+    assert v.ok and v.session is True and v.found_sessions == ()
+    # refusing ours does
+    v = h.trust_verdict(_doc({**aud, "StringNotLike": {"sts:RoleSessionName": "MicrosoftDefenderForClouds_*"}}),
+                        ACCT, AUD, TENANT)
+    assert v.session is False and not v.ok
+    # an audience named under a negated operator only is no evidence that it is allowed
+    for other in (AUD, "api://other"):
+        v = h.trust_verdict(_doc({"StringNotEquals": {f"{ISSUER}:aud": other}}), ACCT, AUD, TENANT)
+        assert v.audience is False and v.found_audiences == (), other
+    # refusing ours beside allowing it refuses it (a ForAnyValue: prefix and IfExists read the same)
+    v = h.trust_verdict(_doc({**aud, "ForAnyValue:StringNotEqualsIfExists": {f"{ISSUER}:aud": [AUD]}}),
+                        ACCT, AUD, TENANT)
+    assert v.audience is False
+    # a negated operator on another key changes nothing
+    assert h.trust_verdict(_doc({**aud, "StringNotEquals": {f"{ISSUER}:sub": "x"}}), ACCT, AUD, TENANT).ok
+    # end to end: the role with the first policy is no mismatch
+    c = native()
+    doc = _doc({**aud, "StringNotLike": {"sts:RoleSessionName": "evil*"}})
+    roles = tuple(replace(r, trust_policy=doc) if r.name == "CspmMonitorAws" else r for r in role_facts(c))
+    assert codes(c, snapshot([c], setups={ACCT: setup_of(c, roles=roles)})) == set()
+
+
+@pytest.mark.parametrize("fed", [
+    f"arn:aws:iam::{ACCT}:oidc-provider/{ISSUER.rstrip('/')}",  # no trailing slash
+    f"arn:aws:iam::{ACCT}:oidc-provider/https://{ISSUER}",  # the provider URL's scheme
+    f"arn:aws:iam::{ACCT}:oidc-provider/STS.Windows.NET/33e01921-4d64-4f8c-a055-5bdaffd5e33d/",  # the host's case
+    f"arn:aws-cn:iam::{ACCT}:oidc-provider/{ISSUER}",  # another partition
+])
+def test_federated_principal_issuer_is_normalised_like_the_provider_url(fed: str) -> None:
+    v = h.trust_verdict(_doc({"StringEquals": {f"{ISSUER}:aud": AUD}}, fed=fed), ACCT, AUD, TENANT)
+    assert v.federated and v.ok
+    c = native()
+    roles = tuple(replace(r, trust_policy=_doc({"StringEquals": {f"{ISSUER}:aud": AUD}}, fed=fed))
+                  if r.name == "CspmMonitorAws" else r for r in role_facts(c))
+    assert codes(c, snapshot([c], setups={ACCT: setup_of(c, roles=roles)})) == set()
+
+
+@pytest.mark.parametrize("fed", [
+    f"arn:aws:iam::999999999999:oidc-provider/{ISSUER}",  # another account's provider
+    f"arn:aws:iam::{ACCT}:oidc-provider/sts.windows.net/{OTHER_TENANT}/",  # another issuer
+    f"arn:aws:iam::{ACCT}:oidc-provider/{ISSUER}extra",
+    f"arn:aws:iam::{ACCT}:saml-provider/{ISSUER}",
+    f"arn:aws:iam::{ACCT}:oidc-provider/",
+    "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/",  # not an ARN
+])
+def test_federated_principal_near_misses(fed: str) -> None:
+    assert not h.trust_verdict(_doc({"StringEquals": {f"{ISSUER}:aud": AUD}}, fed=fed), ACCT, AUD, TENANT).federated
+
+
+def test_org_members_missing_waits_for_the_management_connector_and_new_accounts() -> None:
+    young = native(role="management", age=timedelta(hours=1))
+    org = (setup_of(young).org_accounts or ()) + (
+        m.OrgAccountFact("555566667777", "later", "ACTIVE", NOW - timedelta(days=30)),)
+    snap = snapshot([young], setups={ACCT: setup_of(young, org_accounts=org)})
+    assert codes(young, snap) == {"pending-first-scan"}  # its members' connectors are still being created
+    # past its 12 hours: an account that joined 1 h ago is not missing yet (the coverage agrees), 13 h ago it is
+    mgmt = native(role="management")
+    new = (m.OrgAccountFact(ACCT, "mgmt", "ACTIVE", NOW - timedelta(days=400)),
+           m.OrgAccountFact("555566667777", "new", "ACTIVE", NOW - timedelta(hours=1)))
+    snap = snapshot([mgmt], setups={ACCT: setup_of(mgmt, org_accounts=new, stackset_instances=())})
+    assert codes(mgmt, snap) == set()
+    cov = h.org_coverage(mgmt, snap)
+    assert cov is not None and cov.missing == () and cov.org_accounts == 2
+    later = (new[0], replace(new[1], joined=NOW - timedelta(hours=13)))
+    snap = snapshot([mgmt], setups={ACCT: setup_of(mgmt, org_accounts=later, stackset_instances=())})
+    assert codes(mgmt, snap) == {"org-members-missing"}
+    assert "555566667777" in issue(mgmt, snap, "org-members-missing").message
+
+
+def test_stackset_instances_of_suspended_or_excluded_accounts_are_expected_to_fail() -> None:
+    mgmt = native(role="management", excluded=("444455556666",))
+    member = native(MEMBER, role="member", parent=ACCT)
+    org = (setup_of(mgmt).org_accounts or ()) + (m.OrgAccountFact("333344445555", "gone", "SUSPENDED"),
+                                                  m.OrgAccountFact("444455556666", "left out", "ACTIVE"),
+                                                  m.OrgAccountFact("777700000000", "closed", "CLOSED"))
+    insts = (m.StackInstanceFact(MEMBER, "us-east-1", "CURRENT", "SUCCEEDED"),
+             m.StackInstanceFact("333344445555", "us-east-1", "OUTDATED", "FAILED", "Account is suspended"),
+             m.StackInstanceFact("444455556666", "us-east-1", "OUTDATED", "FAILED", "excluded"),
+             m.StackInstanceFact("777700000000", "us-east-1", "INOPERABLE", None))
+    snap = _org(mgmt, member, stackset_instances=insts, org_accounts=org)
+    assert codes(mgmt, snap) == set()
+    cov = h.org_coverage(mgmt, snap)
+    assert cov is not None and cov.failed_instances == () and len(cov.stackset_instances) == 4
+    assert cov.suspended == ("333344445555", "777700000000") and cov.excluded == ("444455556666",)
+    # the same failure in an ACTIVE account counts
+    active = tuple(replace(f, status="ACTIVE") if f.account_id == "333344445555" else f for f in org)
+    snap = _org(mgmt, member, stackset_instances=insts, org_accounts=active)
+    assert issue(mgmt, snap, "stackset-instances-failed").message.startswith(
+        "1 of 2 instance(s) of StackSet MDC-StackSet failed or outdated; first: account 333344445555")
+
+
+def test_a_connector_whose_evaluation_fails_is_unknown_not_healthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = native()
+    bad = native(MEMBER, name="aws-bad")
+    real = h._stack
+
+    def boom(conn: m.Connector, setup: m.AwsAccountSetup, idx: Any) -> h.HealthIssue | None:
+        if conn.name == "aws-bad":
+            raise RuntimeError("odd data")
+        return real(conn, setup, idx)
+
+    monkeypatch.setattr(h, "_stack", boom)
+    snap = snapshot([good, bad], providers={SUB: {"Microsoft.Security": "Registered"}})
+    by = h.health_by_connector(snap)
+    assert set(by) == {good.id.lower()} and by[good.id.lower()].state == "healthy"
+    assert h.connector_health(bad, snap) is None
+    views = {v.aws_account_id: v for v in d.account_views(snap)}
+    v = views[MEMBER]
+    assert v.connector_health == {} and v.health_not_evaluated == (bad.id.lower(),) and v.health_state is None
+    assert v.health.unchecked[-1] == "connector aws-bad: its health could not be evaluated (odd data; see the log)"
+    assert views[ACCT].health_state == "healthy" and views[ACCT].health_not_evaluated == ()
+    doc = export.snapshot_to_dict(snap)
+    jsonschema.validate(doc, SCHEMA)
+    acc = {a["aws_account_id"]: a for a in doc["accounts"]}
+    assert acc[MEMBER]["connectors"][0]["health_report"] is None and acc[MEMBER]["health_state"] is None
+    assert acc[ACCT]["health_state"] == "healthy" and acc[ACCT]["connectors"][0]["health_report"]["state"] == "healthy"
+    lines = export.render_table(snap).splitlines()
+    assert any(line.startswith(MEMBER) and line.endswith(" unknown") for line in lines)
+    _, rows = export.export_tables(snap)["accounts"]
+    assert {r[0]: r[-2] for r in rows} == {ACCT: "healthy", MEMBER: None}
+
+
+def test_none_in_a_facts_text_never_crashes_the_check() -> None:
+    mgmt = native(role="management")
+    odd = (m.StackInstanceFact(MEMBER, "us-east-1", None, None),)  # type: ignore[arg-type]
+    snap = snapshot([mgmt], setups={ACCT: setup_of(mgmt, stackset_instances=odd)})
+    assert f"first: account {MEMBER} in us-east-1 is ?" in issue(mgmt, snap, "stackset-instances-failed").message
+    c = native()
+    st = m.StackFact(None, None, "ROLLBACK_COMPLETE")  # type: ignore[arg-type]
+    i = issue(c, snapshot([c], setups={ACCT: setup_of(c, stack=st)}), "stack-not-complete")
+    assert i.message == f"stack DefenderForCloud-Connector in us-east-1 (account {ACCT}) is ROLLBACK_COMPLETE"
+    sentinel = m.OidcProviderFact(None, ISSUER, (None, SENTINEL), None)  # type: ignore[arg-type]
+    i = issue(c, snapshot([c], setups={ACCT: setup_of(c, oidc_providers=(sentinel,))}), "sentinel-oidc-conflict")
+    assert f"(client ids {SENTINEL})" in i.message
+
+
+def test_unchecked_says_what_was_not_checked_and_why() -> None:
+    mgmt = native(role="management")
+    errors = {"roles": "AccessDenied: iam:ListRoles", "org_accounts": "AWSOrganizationsNotInUseException",
+              "billable.s3_buckets": "AccessDenied: s3:ListAllMyBuckets"}
+    snap = snapshot([mgmt], setups={ACCT: setup_of(mgmt, roles=None, org_accounts=None, errors=errors)},
+                    locks_read=False, recs=False, tenant=None)
+    got = health(mgmt, snap)
+    assert got.codes() == ()
+    assert got.unchecked == (
+        "resource locks (resource-lock): the management locks of every subscription were not read",
+        "assessments (no-data): the recommendations section was not read",
+        f"resource providers (provider-not-registered): those of subscription {SUB} were not read",
+        "IAM roles and trust policies (role-missing, trust-policy-mismatch, least-privilege-gap): AccessDenied: "
+        "iam:ListRoles",
+        "the organization's accounts (org-members-missing): AWSOrganizationsNotInUseException",
+        "the trust policies' session name (trust-policy-mismatch): the tenant id is unknown")
+    assert got.to_dict()["unchecked"] == list(got.unchecked)
+    # a single account's connector is not told about organization reads; a member not about the stack
+    single = native()
+    errs = {"org_accounts": "x", "stack": "AccessDenied: cloudformation:DescribeStacks"}
+    snap = snapshot([single], setups={ACCT: setup_of(single, errors=errs)},
+                    providers={SUB: {"Microsoft.Security": "Registered"}})
+    assert health(single, snap).unchecked == (
+        "the CloudFormation stack (stack-not-complete): AccessDenied: cloudformation:DescribeStacks",)
+    member = native(role="member", parent="999999999999")
+    snap = snapshot([member], setups={ACCT: setup_of(member, errors=errs)},
+                    providers={SUB: {"Microsoft.Security": "Registered"}})
+    assert health(member, snap).unchecked == ()
+    unsearched = snapshot([single], setups={ACCT: setup_of(single, stack=None, stack_searched=False)},
+                          providers={SUB: {"Microsoft.Security": "Registered"}})
+    assert health(single, unsearched).unchecked == (
+        "the CloudFormation stack (stack-not-complete): not looked for (the connector names no region to look in)",)
+    # the set-up not read at all (the account unreadable): one entry with the reason
+    inv = inventory(ACCT, None, readable=False, error="AccessDenied assuming MDC-Reader", error_kind="denied")
+    snap = snapshot([single], inventories={ACCT: inv}, providers={SUB: {"Microsoft.Security": "Registered"}})
+    assert health(single, snap).unchecked == (
+        "the AWS-side checks (stack, roles, trust policies, OIDC provider, organization, CloudTrail): the set-up of "
+        f"account {ACCT} was not read (AccessDenied assuming MDC-Reader)",)
+    # the account's Health carries its connectors' entries once each
+    acc = h.account_health([health(single, snap), health(single, snap)])
+    assert acc.unchecked == health(single, snap).unchecked
+
+
 # ------------------------------------------------------------------------------------------------ roll-ups
 
 def test_states_order_and_account_health() -> None:
@@ -670,6 +912,10 @@ def test_snapshot_json_new_keys_validate() -> None:
     report = by[ACCT]["connectors"][0]["health_report"]
     assert report["state"] == "failing" and report["issues"][0]["code"] == "org-trusted-access-off"
     assert set(report["issues"][0]) == {"code", "message", "fix"}
+    assert report["unchecked"] == [f"resource providers (provider-not-registered): those of subscription {SUB} were "
+                                   "not read"]
+    member_report = by[MEMBER]["connectors"][0]["health_report"]
+    assert any(u.startswith("the AWS-side checks") for u in member_report["unchecked"])
     assert by[ACCT]["connectors"][0]["health"] == "ok"  # the old string stays as it was
     cov = by[ACCT]["organization_coverage"]
     assert cov["org_accounts"] == 2 and cov["members_with_connector"] == [MEMBER] and cov["missing"] == []
@@ -681,7 +927,8 @@ def test_snapshot_json_new_keys_validate() -> None:
     assert by["999988887777"]["connectors"][0]["health_report"]["issues"][0]["code"] == "classic-retired"
     # the schema rejects what it should
     for path, value in ((("health_state",), "broken"), (("cost", "plans"), {"servers": {"billable": {"x": -1}}}),
-                        (("organization_coverage",), {"org_accounts": 1})):
+                        (("organization_coverage",), {"org_accounts": 1}),
+                        (("connectors", 0, "health_report", "unchecked"), [3])):
         bad = json.loads(json.dumps(doc))
         target = bad["accounts"][0]
         for k in path[:-1]:

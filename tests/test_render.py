@@ -720,3 +720,22 @@ def test_the_flexible_column_takes_the_free_width() -> None:
     assert widths(ACCOUNT_COLUMNS, 60)["NAME"] == 60 - (12 + 7 + 10 + 3 + 4) - 5
     narrow = widths(ACCOUNT_COLUMNS, 44)
     assert narrow["NAME"] == 12 and "HEALTH" not in narrow and "ACCOUNT" in narrow
+
+
+def test_an_account_whose_health_was_not_evaluated_reads_unknown(snap: m.Snapshot,
+                                                                  views: dict[str, d.AccountView]) -> None:
+    """A connector the health model could not judge never reads healthy: the row says "? unknown" (filterable), and
+    the detail lists what was not checked and why (review 10 and 15)."""
+    v = views[MGMT]
+    cid = v.connectors[0].id.lower()
+    unknown = replace(planted(v, Health("healthy", (), unchecked=(f"connector {v.connectors[0].name}: its health "
+                                                                   "could not be evaluated",))),
+                      health_not_evaluated=(cid,))
+    (it,) = account_items([unknown], {})
+    assert plain(it.cells)[6] == "? unknown" and it.fields["status"] == "unknown"
+    body = rd.account_detail(snap, unknown).body.plain
+    assert "not checked (1):" in body and "could not be evaluated" in body
+    # judged: the cell is the state, whatever was left unchecked
+    judged = planted(v, Health("healthy", (), unchecked=("organization: ListAccounts denied",)))
+    assert plain(account_items([judged], {})[0].cells)[6] == "✔ healthy"
+    assert "ListAccounts denied" in rd.account_detail(snap, judged).body.plain

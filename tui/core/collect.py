@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequen
 from . import model as m
 from .aws import CSPM_ROLE, SetupHint
 from .errors import AuthError, SourceError
+from .health import used_roles
 
 log = logging.getLogger(__name__)
 
@@ -278,5 +279,7 @@ def setup_hints(connectors: Iterable[m.Connector]) -> dict[str, SetupHint]:
             with_setup=bool(native),
             stackset_name=next((c.stackset_name for c in mgmt if c.stackset_name), None),
             cspm_role=next((r for r in map(_cspm_role, native) if r), CSPM_ROLE),
+            # the roles its connectors name (custom names too): their trust policies are kept for the health model
+            trust_roles=frozenset(r.name for c in native for r in used_roles(c) if r.account == acct),
         )
     return out

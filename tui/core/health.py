@@ -1100,6 +1100,8 @@ def _unchecked(conn: m.Connector, snap: m.Snapshot, idx: _Index, inv: m.AwsAccou
             if read in ("stack", "stack_events") and conn.organization_role == "member":
                 continue
             out.append(f"{_READ_CHECKS.get(read, read)}: {why}")
+        if not setup.stack_searched and "stack" not in errors and conn.organization_role != "member":
+            out.append(f"{_READ_CHECKS['stack']}: not looked for (the connector names no region to look in)")
         tenant = getattr(snap, "tenant_id", None)
         if not isinstance(tenant, str) or not tenant:
             out.append("the trust policies' session name (trust-policy-mismatch): the tenant id is unknown")

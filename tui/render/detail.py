@@ -148,6 +148,10 @@ def _health_section(t: Text, v: d.AccountView) -> None:
             _issue_lines(t, ch, "    ")
     else:
         _issue_lines(t, h, "  ")
+    if h.unchecked:  # what could not be checked, and why: an unread fact is never shown as healthy
+        t.append(f"  not checked ({len(h.unchecked)}):\n", style="dim")
+        for u in h.unchecked:
+            t.append(f"    · {u}\n", style="dim")
     for c in v.connectors:  # what Azure reports for a native connector (a classic one's is stale: retired)
         if c.kind != "classic" and c.health not in ("ok", "Valid"):
             t.append(f"  ✖ provisioning state {c.health} (Azure, connector {c.name})"

@@ -132,6 +132,8 @@ def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]
         h = v.health
         health = health_cell(h)
         status = " ".join((h.state, *h.codes()))
+        if v.health_state is None:  # a connector the health model could not judge, and no issue found elsewhere
+            health, status = Text("? unknown", style="dim"), "unknown"
         # Azure's provisioning state of a native connector (a classic one's is stale: retired), when no issue is
         # known: a connector Azure could not provision is not healthy whatever the checks found
         bad = [c for c in v.connectors if c.kind != "classic" and c.health not in ("ok", "Valid")]

@@ -448,7 +448,9 @@ def health_checks(snap: Any, account: str | None = None) -> list[Check]:
             continue
         acct = c.aws_account_id or "?"
         h = healths.get(c.id.lower())
-        if h is None:
+        if h is None:  # the health model failed on its data (logged): unknown, never "healthy"
+            out.append(Check(f"connector {c.name} (account {acct})", None,
+                             "its health could not be evaluated (the log says why)", subject=acct))
             continue
         by_code = {i.code: i for i in h.issues}
         if c.kind == "native":
