@@ -32,7 +32,9 @@ def test_standards_match_by_any_part_of_their_name() -> None:
 
 async def test_pane_command_and_account_detail() -> None:
     app = make_app(FakeService(AzureWithStandards()))
-    async with app.run_test(size=(120, 30)) as pilot:
+    # tall enough that the account detail shows its standards below the health section (what this fake service
+    # cannot read is listed there as "not checked")
+    async with app.run_test(size=(120, 60)) as pilot:
         await settle(pilot, app, lambda: app.dashboard.pane("compliance").state == "ok")
         await pilot.press("5")
         await pilot.pause()

@@ -69,7 +69,7 @@ async def test_accounts_rows_show_the_state_and_the_worst_issue() -> None:
         await loaded(pilot)
         lines = screen_lines(app)
         assert "HEALTH" in next(ln for ln in lines if "ACCOUNT" in ln)  # every column kept at 80 columns
-        assert row_of(lines, MGMT) == "▸210987654321 aws-prod     native  mgmt 2m✗2 3   4h   ✖2 stack-not-complete"
+        assert row_of(lines, MGMT) == "▸210987654321 aws-prod     native  mgmt 2m✗2  3   4h   ✖2 stack-not-complete"
         # a code longer than the column at 80 columns ends in "…" (the detail has it whole)
         assert row_of(lines, SANDBOX).endswith("24h  ✖ sentinel-oidc-confli…")
         assert row_of(lines, DEV).endswith("24h  ● pending")
