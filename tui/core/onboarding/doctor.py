@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import policy
 from ..errors import SourceError
+from ..health import role_arns  # (where, cloudRoleArn) of every role an offering uses: one definition
 from ..model import OFFERING_PLANS, PLAN_KEYS
 from .template import DEFAULT_STACK_NAME, STACKSETS_PRINCIPAL, normalize_plans
 
@@ -88,23 +89,6 @@ def allows(permissions: Sequence[Mapping[str, Any]], action: str) -> bool:
         if _matches(action, p.get("actions") or []) and not _matches(action, p.get("notActions") or []):
             return True
     return False
-
-
-def role_arns(obj: Any, path: str = "") -> list[tuple[str, str]]:
-    """(where, cloudRoleArn) of every role an offering uses; parts explicitly disabled ("enabled": false) skipped."""
-    out: list[tuple[str, str]] = []
-    if isinstance(obj, Mapping):
-        if obj.get("enabled") is False:
-            return out
-        for k, x in obj.items():
-            if k == "cloudRoleArn" and isinstance(x, str):
-                out.append((path, x))
-            else:
-                out.extend(role_arns(x, f"{path}.{k}" if path else str(k)))
-    elif isinstance(obj, list):
-        for x in obj:
-            out.extend(role_arns(x, path))
-    return out
 
 
 def connector_plans(connector: Any) -> tuple[str, ...]:
