@@ -1116,11 +1116,15 @@ async def test_pricings_read_the_providers(monkeypatch: pytest.MonkeyPatch) -> N
 
 @settings(max_examples=150, deadline=None)
 @given(doc=_json)
-def test_role_arns_and_plans_agree_with_doctor(doc: Any) -> None:
+def test_role_arns_and_plans(doc: Any) -> None:
+    """One definition (doctor imports these): role ARNs of enabled parts only, whatever the JSON; plans in PLANS
+    order with Foundational CSPM always on."""
     from tui.core.onboarding import doctor
 
-    samples = [doc, {"cloudRoleArn": "arn:aws:iam::1:role/x", "enabled": False}, {"a": [{"cloudRoleArn": "y"}, doc]}]
-    for s in samples:
-        assert h.role_arns(s) == doctor.role_arns(s)
-    for c in (native(plans=("cspm", "servers", "databases")), classic(), native(plans=("containers",))):
-        assert h.connector_plans(c) == doctor.connector_plans(c)
+    assert doctor.role_arns is h.role_arns and doctor.connector_plans is h.connector_plans
+    assert h.role_arns({"cloudRoleArn": "arn:aws:iam::1:role/x", "enabled": False}) == []
+    assert h.role_arns({"a": [{"cloudRoleArn": "y"}, {"b": {"cloudRoleArn": "z"}}]}) == [("a", "y"), ("a.b", "z")]
+    assert all(isinstance(w, str) and isinstance(a, str) for w, a in h.role_arns(doc))
+    assert h.connector_plans(native(plans=("servers", "databases", "cspm"))) == ("cspm", "servers", "databases")
+    assert h.connector_plans(native(plans=("containers",))) == ("cspm", "containers")
+    assert h.connector_plans(classic()) == ("cspm",)

@@ -295,22 +295,12 @@ def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float
                   theme: str | None, read_only: bool = False, onboard: Any = None) -> None:
     """The dashboard (``onboard``: opened on the onboarding screens, "home" or a flow, as `mdc-aws onboard`)."""
     from .app import MdcApp
-    from .core.history import History, Scope
+    from .core.history import History
 
     history = None
     try:
-        folder = cfg.data_dir(settings)
-        scope = Scope.of(settings)  # tenant (once a collection names it), subscriptions, endpoint
-        if opts.get("demo"):
-            folder = folder / f"demo-{opts['scale']}-{opts['seed']}"  # the demo never mixes with a real tenant
-            scope = Scope("demo")
-        elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
-            import hashlib
-
-            digest = hashlib.sha1(settings.azure.arm_endpoint.encode(), usedforsecurity=False).hexdigest()
-            folder = folder / f"endpoint-{digest[:10]}"  # a name for the folder, not a secret
         # never raises: a history that cannot be opened (or is not private) is disabled, with its message
-        history = History.in_dir(folder, scope)
+        history = History.in_dir(*_history_place(settings, opts))
         for problem in (history.error, history.notice):
             if problem:
                 click.echo(f"mdc-aws: {problem}", err=True)
@@ -476,23 +466,31 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
 # ----------------------------------------------------------------------------- check and diff: this run vs the last
 
 
+def _history_place(settings: cfg.Settings, opts: dict[str, Any]) -> tuple[Any, Any]:
+    """(folder, scope) of this run's local history: the demo's own folder (it never mixes with a real tenant), a
+    folder per non-default ARM endpoint; the scope is the tenant (once a collection names it), subscriptions and
+    endpoint. The dashboard, `check` and `diff` open the same one."""
+    from .core.history import Scope
+
+    folder = cfg.data_dir(settings)
+    scope = Scope.of(settings)
+    if opts.get("demo"):
+        return folder / f"demo-{opts['scale']}-{opts['seed']}", Scope("demo")
+    if settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
+        import hashlib
+
+        digest = hashlib.sha1(settings.azure.arm_endpoint.encode(), usedforsecurity=False).hexdigest()
+        folder = folder / f"endpoint-{digest[:10]}"  # a name for the folder, not a secret
+    return folder, scope
+
+
 def _history_for(settings: cfg.Settings, opts: dict[str, Any]) -> tuple[Any, str | None]:
     """The local history of this run's scope, opened as the dashboard opens it (run_dashboard: the demo's own folder,
     a folder per non-default ARM endpoint); (None, why) when it cannot be used."""
-    from .core.history import History, Scope
+    from .core.history import History
 
     try:
-        folder = cfg.data_dir(settings)
-        scope = Scope.of(settings)
-        if opts.get("demo"):
-            folder = folder / f"demo-{opts['scale']}-{opts['seed']}"
-            scope = Scope("demo")
-        elif settings.azure.arm_endpoint != cfg.DEFAULT_ARM_ENDPOINT:
-            import hashlib
-
-            digest = hashlib.sha1(settings.azure.arm_endpoint.encode(), usedforsecurity=False).hexdigest()
-            folder = folder / f"endpoint-{digest[:10]}"
-        history = History.in_dir(folder, scope)
+        history = History.in_dir(*_history_place(settings, opts))
     except Exception as e:  # noqa: BLE001 - without a history nothing is compared; said, never a crash
         return None, f"history disabled ({e})"
     if history.notice:

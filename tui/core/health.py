@@ -369,8 +369,8 @@ class UsedRole:
     default: str | None  # the template's default name for this part (roles.json offering_roles)
 
 
-# role_arns is defined here and doctor imports it (doctor imports the cloud sources, which render/widgets, reading
-# the health model, must not reach); connector_plans repeats doctor's (tests check they agree)
+# role_arns and connector_plans are defined here and doctor imports them (doctor imports the cloud sources, which
+# render/widgets, reading the health model, must not reach)
 def role_arns(obj: Any, path: str = "") -> list[tuple[str, str]]:
     """(where, cloudRoleArn) of every role an offering uses; parts explicitly disabled ("enabled": false) skipped."""
     out: list[tuple[str, str]] = []

@@ -26,7 +26,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import policy
 from ..errors import SourceError
-from ..health import role_arns  # (where, cloudRoleArn) of every role an offering uses: one definition
+# role_arns: (where, cloudRoleArn) of every role an offering uses; connector_plans: the plans its offerings enable
+from ..health import connector_plans, role_arns
 from ..model import OFFERING_PLANS, PLAN_KEYS
 from .template import DEFAULT_STACK_NAME, STACKSETS_PRINCIPAL, normalize_plans
 
@@ -89,12 +90,6 @@ def allows(permissions: Sequence[Mapping[str, Any]], action: str) -> bool:
         if _matches(action, p.get("actions") or []) and not _matches(action, p.get("notActions") or []):
             return True
     return False
-
-
-def connector_plans(connector: Any) -> tuple[str, ...]:
-    offerings = getattr(connector, "offerings", ())
-    keys = {OFFERING_PLAN[o.offering_type] for o in offerings if o.offering_type in OFFERING_PLAN}
-    return normalize_plans(keys)
 
 
 def _short(sub: str) -> str:
