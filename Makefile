@@ -13,8 +13,11 @@ CLIS_STAMP := $(CLIS_VENV)/.installed-stamp
 CLIS_LOCK  := tests/clis-requirements.lock
 # pip-tools, for `make lock` only: installed into a throwaway venv, never into the project's.
 PIP_TOOLS ?= pip-tools>=7.4,<8
+# Chromium + its chromedriver (Debian packages), for tests/test_browser.py and screenshots/browser.png (`make browser`).
+BROWSER_PACKAGES := chromium chromium-driver
+MDC_AWS_BROWSER  ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
 
-.PHONY: demo test clis lock snapshot emulate bench screenshots lint clean
+.PHONY: demo test clis lock snapshot emulate bench screenshots lint clean browser
 
 # hatchling (the build backend) is in the lock too, so the editable install needs nothing unchecked from the index;
 # `pip check` fails the install when the lock no longer satisfies pyproject.toml (edited without `make lock`).
@@ -49,6 +52,20 @@ lock:
 ## Microsoft's az CLI and the AWS CLI, for tests/test_az_cli.py (about 1.5 min the first time).
 clis: $(CLIS_STAMP)
 
+## Chromium and chromedriver for the browser test (`mdc-aws serve` in headless Chromium) and its screenshot: installed
+## with apt-get when missing (as root, else through sudo -n); no browser is ever downloaded by selenium.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make browser: install Chromium and its chromedriver ($(BROWSER_PACKAGES) on Debian/Ubuntu), then retry" >&2; \
+	  exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then s=; elif sudo -n true 2>/dev/null; then s="sudo -n"; else \
+	  echo "make browser: Chromium is missing and this needs root: run \`sudo apt-get install -y --no-install-recommends $(BROWSER_PACKAGES)\`, then retry" >&2; \
+	  exit 1; fi; \
+	echo "installing $(BROWSER_PACKAGES) ..."; \
+	$$s apt-get update -qq && $$s apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null || { \
+	  echo "make browser: apt-get could not install $(BROWSER_PACKAGES): install them, then retry" >&2; exit 1; }
+
 ## The main job on the embedded emulated estate.
 demo: $(STAMP)
 	$(VENV)/bin/mdc-aws --demo
@@ -63,8 +80,9 @@ lint: $(STAMP)
 	exit $$rc
 
 ## The whole test suite (what .ci/run runs).
-test: $(STAMP) $(CLIS_STAMP)
-	MDC_AWS_CLI_VENV=$(abspath $(CLIS_VENV)) $(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider
+test: $(STAMP) $(CLIS_STAMP) browser
+	MDC_AWS_CLI_VENV=$(abspath $(CLIS_VENV)) MDC_AWS_BROWSER=$(MDC_AWS_BROWSER) \
+	  $(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider
 
 snapshot: $(STAMP)
 	$(VENV)/bin/mdc-aws snapshot --demo --format table
@@ -78,8 +96,9 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) $(CLIS_VENV) .pytest_cache .hypothesis
 
-## SVG + PNG of every screen on the demo estate into screenshots/ (PNGs need rsvg-convert: Debian librsvg2-bin).
-screenshots: $(STAMP)
+## SVG + PNG of every screen on the demo estate into screenshots/ (PNGs need rsvg-convert: Debian librsvg2-bin),
+## and screenshots/browser.png: `mdc-aws serve --demo` in headless Chromium.
+screenshots: $(STAMP) browser
 	@command -v rsvg-convert >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    s=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
@@ -92,3 +111,4 @@ screenshots: $(STAMP)
 	  fi; }
 	$(PY) scripts/screenshots.py
 	$(PY) scripts/wizard_screenshots.py
+	MDC_AWS_BROWSER=$(MDC_AWS_BROWSER) $(PY) scripts/browser_screenshot.py

@@ -10,14 +10,19 @@ from tui.core import config as cfg
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_real_cloud_credentials():
-    """Tests never read the developer's real AWS profiles or Azure login."""
+def _no_real_cloud_credentials(tmp_path_factory):
+    """Tests never read the developer's real AWS profiles or Azure login, and never write the real user's log file:
+    MDC_AWS_LOG_FILE for this process, XDG_STATE_HOME (platformdirs' user log dir on Linux) for the CLI processes
+    that tests start with the MDC_AWS_* variables removed (and for a --demo, which removes them from its own)."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                                            "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-                                           "AWS_DEFAULT_REGION", "MDC_AWS_ACCESS_TOKEN", "MDC_AWS_CONFIG")}
+                                           "AWS_DEFAULT_REGION", "MDC_AWS_ACCESS_TOKEN", "MDC_AWS_CONFIG",
+                                           "MDC_AWS_LOG_FILE", "XDG_STATE_HOME")}
+    logs = tmp_path_factory.mktemp("mdc-aws-logs")
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
                       AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-                      MDC_AWS_CONFIG=os.devnull + ".absent.toml")
+                      MDC_AWS_CONFIG=os.devnull + ".absent.toml", MDC_AWS_LOG_FILE=str(logs / "mdc-aws.log"),
+                      XDG_STATE_HOME=str(logs / "state"))
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("MDC_AWS_ACCESS_TOKEN", None)

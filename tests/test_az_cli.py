@@ -264,7 +264,12 @@ def test_az_login_identity_finds_the_worlds_subscriptions(az, emulate, world) ->
     want = [(s.subscription_id, s.display_name, s.state) for s in world.subscriptions]
     for accounts in (az.login, az.json(["az", "account", "list"])):
         assert [(a["id"], a["name"], a["state"]) for a in accounts] == want
-        assert {a["tenantId"] for a in accounts} == {a["homeTenantId"] for a in accounts} == {world.tenant_id}
+        assert {a["tenantId"] for a in accounts} == {world.tenant_id}  # the tenant az signed in to
+        # the subscription's own tenant: the partner's for the one delegated through Azure Lighthouse
+        assert {a["id"]: a["homeTenantId"] for a in accounts} == {
+            s.subscription_id: world.subscription_tenant(s.subscription_id) for s in world.subscriptions}
+        assert {a["id"]: [t["tenantId"] for t in a["managedByTenants"]] for a in accounts} == {
+            s.subscription_id: world.managed_by_tenants(s.subscription_id) for s in world.subscriptions}
         assert {a.get("cloudName") or a.get("environmentName") for a in accounts} == {info.cloud_name}
         assert {(a["user"]["name"], a["user"]["type"]) for a in accounts} == {("systemAssignedIdentity",
                                                                                 "servicePrincipal")}
@@ -332,7 +337,7 @@ def test_az_rest_resource_graph_and_tenants(az, emulate, world) -> None:
                            for s in world.subscriptions), key=lambda r: r["subscriptionId"])
 
     tenants = az.json(["az", "rest", "--url", f"{info.arm_url}/tenants?api-version=2022-12-01"])["value"]
-    assert [t["tenantId"] for t in tenants] == [world.tenant_id]
+    assert [t["tenantId"] for t in tenants] == [world.tenant_id, world.partner_tenant_id]
 
     # `az graph query` is an extension az would download: offline it is simply not there, and az asks no one
     r = az.run(["az", "graph", "query", "-q", "resources | count"], ok=False)

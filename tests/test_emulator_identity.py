@@ -210,12 +210,14 @@ def test_issued_token_reads_subscriptions_tenants_and_resource_graph(info, estat
     subs = arm_get(info, "/subscriptions", tok)
     assert subs.status_code == 200
     got = [(s["subscriptionId"], s["displayName"], s["state"], s["tenantId"]) for s in subs.json()["value"]]
-    assert got == [(s.subscription_id, s.display_name, s.state, estate.world.tenant_id)
-                   for s in estate.world.subscriptions]
-    assert all(s["managedByTenants"] == [] and s["id"] == f"/subscriptions/{s['subscriptionId']}"
-               for s in subs.json()["value"])
+    w = estate.world  # one subscription is the partner tenant's, delegated to this one (tests/test_emulator_tenants.py)
+    assert got == [(s.subscription_id, s.display_name, s.state, w.subscription_tenant(s.subscription_id))
+                   for s in w.subscriptions]
+    assert all(s["managedByTenants"] == [{"tenantId": t} for t in w.managed_by_tenants(s["subscriptionId"])]
+               and s["id"] == f"/subscriptions/{s['subscriptionId']}" for s in subs.json()["value"])
     ten = arm_get(info, "/tenants", tok).json()["value"]
-    assert [t["tenantId"] for t in ten] == [info.tenant_id] and ten[0]["id"] == f"/tenants/{info.tenant_id}"
+    assert [t["tenantId"] for t in ten] == [info.tenant_id, info.partner_tenant_id]
+    assert ten[0]["id"] == f"/tenants/{info.tenant_id}"
     assert ten[0]["tenantCategory"] == "Home" and ten[0]["defaultDomain"] in ten[0]["domains"]
     r = requests.post(f"{info.arm_url}/providers/Microsoft.ResourceGraph/resources", params={"api-version": ARG_API},
                       json={"query": "resourcecontainers | where type == 'microsoft.resources/subscriptions' "

@@ -92,6 +92,9 @@ async def test_classic_flow_writes_no_secret_anywhere(estate, settings, tmp_path
     from tui.cli import _setup_logging
 
     log_file = work / "mdc-aws-vv.log"
+    file_log = work / "state" / "mdc-aws.log"  # the log file (-vv: DEBUG), in this test's folder: scanned too
+    session_log = os.environ.get("MDC_AWS_LOG_FILE", "")
+    monkeypatch.setenv("MDC_AWS_LOG_FILE", str(file_log))
     _setup_logging(2)
     root = logging.getLogger()
     # the handler -vv installs (with its redacting filter), writing to a file instead of stderr
@@ -118,6 +121,7 @@ async def test_classic_flow_writes_no_secret_anywhere(estate, settings, tmp_path
     finally:
         for h in root.handlers:
             h.flush()
+        monkeypatch.setenv("MDC_AWS_LOG_FILE", session_log)  # the session's log file again, for the next tests
         _setup_logging(0)
         log_fh.close()
         forget_connector(estate, name)
@@ -125,11 +129,14 @@ async def test_classic_flow_writes_no_secret_anywhere(estate, settings, tmp_path
 
     log_text = log_file.read_text(encoding="utf-8", errors="replace")
     assert "DEBUG" in log_text and "connectors/" + name in log_text  # the log did record the run, at -vv
+    file_text = file_log.read_text(encoding="utf-8", errors="replace")
+    assert "DEBUG" in file_text and "connectors/" + name in file_text  # the log file too
+    assert oct(file_log.stat().st_mode & 0o777) == oct(0o600)
     roots = [tmp_path, Path(tempfile.gettempdir()), Path.cwd(), Path(os.environ.get("HOME", "/root")) / ".local",
              Path("/tmp")]
     written = sorted(set(_written_since(roots, start)))
     print("\n".join(str(p) for p in written))
-    assert log_file in written and any(p.suffix == ".json" for p in written)
+    assert log_file in written and file_log in written and any(p.suffix == ".json" for p in written)
     assert any("history" in str(p) or p.suffix in (".db", ".sqlite", ".jsonl") for p in written) or \
         any((work / "data").rglob("*"))
     issued = estate.issued_secrets()
@@ -164,7 +171,8 @@ def test_snapshot_demo_vv_writes_no_secret(tmp_path) -> None:
     env.update(HOME=str(dirs["home"]), TMPDIR=str(dirs["tmp"]), MDC_AWS_DATA_DIR=str(dirs["data"]),
                MDC_AWS_EXPORT_DIR=str(dirs["export"]), MDC_AWS_CONFIG=str(work / "absent.toml"),
                XDG_CONFIG_HOME=str(dirs["home"] / ".config"), XDG_DATA_HOME=str(dirs["home"] / ".local/share"),
-               XDG_CACHE_HOME=str(dirs["home"] / ".cache"), MDCAWS_TEST_ESTATE_ISSUED_FILE=str(issued_file))
+               XDG_CACHE_HOME=str(dirs["home"] / ".cache"), XDG_STATE_HOME=str(dirs["home"] / ".local/state"),
+               MDCAWS_TEST_ESTATE_ISSUED_FILE=str(issued_file))
     log_file = work / "mdc-aws-vv.log"
     out_file = dirs["export"] / "snapshot.json"
     with open(log_file, "wb") as log:
@@ -181,7 +189,14 @@ def test_snapshot_demo_vv_writes_no_secret(tmp_path) -> None:
     assert len(issued["sts_session_tokens"]) >= 3 and len(issued["sts_secret_access_keys"]) >= 3, issued.keys()
     assert issued["identity_header"] and issued["bearer_tokens"]
     written = _written_since([work], 0)
-    assert log_file in written and out_file in written
+    # the log file, where it goes by default (no flag, no MDC_AWS_LOG_FILE): -vv, so DEBUG, botocore's included
+    file_log = dirs["home"] / ".local/state/mdc-aws/log/mdc-aws.log"
+    file_logs = sorted(file_log.parent.glob("mdc-aws.log*"))  # -vv writes MBs: rotated (mdc-aws.log.1, ...)
+    file_text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in file_logs)
+    assert "mdc-aws snapshot started (-vv)" in file_text and " DEBUG botocore." in file_text, file_text[-2000:]
+    assert all(oct(p.stat().st_mode & 0o777) == oct(0o600) for p in file_logs), file_logs
+    assert oct(file_log.parent.stat().st_mode & 0o777) == oct(0o700)
+    assert log_file in written and out_file in written and set(file_logs) <= set(written)
     leaks = _scan_with_control(written, _all_forms(issued), work, issued["sts_secret_access_keys"][0])
     assert not leaks, leaks[:20]
     assert r.stdout == b""

@@ -650,15 +650,17 @@ def test_recommendation_detail_caps_the_affected_resources() -> None:
                          "region us-east-1", "",
                          "Description", "  Block public access.", "",
                          "Remediation", "  —", ""]
-    assert lines[9] == "Affected resources (53 unhealthy)"
-    affected = lines[10:-2]
-    assert len(affected) == 51 and affected[0] == f"  bucket-0  {MGMT}  us-east-1"
-    assert affected[49] == f"  bucket-49  {MGMT}  us-east-1"
-    assert affected[50] == "  … and 3 more (filter the pane with the title)"
+    assert lines[9:11] == ["AWS controls", "  not loaded here: a standard's failing controls are in the Compliance "
+                                           "pane (5); `mdc-aws export --view remediation` lists every recommendation's"]
+    assert lines[12] == "Affected resources (53 unhealthy, 53 resources in 1 account)"
+    # grouped by account and region: a count, the first names, how many more (tests/test_runbook.py: many groups)
+    assert lines[13:-2] == [f"  {MGMT}  us-east-1  (53): bucket-0, bucket-1, bucket-2, bucket-3, bucket-4 … and 48 "
+                            "more"]
     assert lines[-2:] == ["", "assessment /assessments/k-1/r0"]
     few = rd.recommendation_detail(r, rows[:3], ["Dashboard", "Compliance", "CIS", "S3.1", "bucket-0"])
     assert few.crumbs == ("Dashboard", "Compliance", "CIS", "S3.1", "bucket-0")
-    assert "more (filter" not in few.body.plain and "Affected resources (3 unhealthy)\n" in few.body.plain
+    assert "… and" not in few.body.plain
+    assert "Affected resources (3 unhealthy, 3 resources in 1 account)\n" in few.body.plain
     assert rd.recommendation_detail(replace(r, resource_name=None), []).crumbs[-1] == "k-1"
 
 
@@ -692,8 +694,11 @@ def test_control_failing_listing() -> None:
     assert plain(li.items[0].cells) == ("○ Low", "bucket-1", MGMT, "us-east-1", "S3 public")
     assert li.items[1].cells[1:] == ("", "", "", "S3 public")
     assert [it.payload for it in li.items] == rows
-    assert li.header == "S3.1 S3 block public access · Failed · 2 failing resources"
-    assert rd.control_failing_listing("X", CONTROLS[2], []).header == "Macie.1  · Unsupported · 0 failing resources"
+    assert li.header == ("S3.1 S3 block public access · Failed · 2 failing resources\nAWS Security Hub: "
+                         "https://docs.aws.amazon.com/securityhub/latest/userguide/s3-controls.html#s3-1")
+    assert rd.control_failing_listing("X", CONTROLS[2], []).header == (
+        "Macie.1  · Unsupported · 0 failing resources\nAWS Security Hub: "
+        "https://docs.aws.amazon.com/securityhub/latest/userguide/macie-controls.html#macie-1")
 
 
 def test_json_block_is_sorted_indented_json() -> None:

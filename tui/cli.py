@@ -45,35 +45,64 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Config file (TOML) [default: the user config dir, see `mdc-aws info`]."),
         click.option("--timeout", type=float, default=120.0, show_default=True, metavar="SECONDS",
                      help="Per-section timeout."),
-        click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug)."),
+        click.option("-v", "--verbose", count=True,
+                     help="Log to stderr (-v info, -vv debug; -vv: the log file at debug too)."),
+        click.option("--log-file", "log_file", type=click.Path(dir_okay=False), metavar="PATH",
+                     help="Log to this file (rotated, 0600) [env MDC_AWS_LOG_FILE; default: the user log dir, see "
+                          "`mdc-aws info`]."),
+        click.option("--no-log-file", "no_log_file", is_flag=True, help="Write no log file."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
 
 
-def _setup_logging(verbose: int) -> None:
-    """Logging to stderr with -v/-vv. Every handler redacts secrets (tui.core.redact); the loggers that dump whole
-    requests and responses stay capped above DEBUG even at -vv."""
-    from .core import redact
+def _setup_logging(verbose: int, screen: bool = False) -> None:
+    """Logging to the log file (INFO, -vv DEBUG; tui.core.logfile: --log-file, --no-log-file, $MDC_AWS_LOG_FILE,
+    read from the command's options) and, with -v/-vv, to stderr; `screen` (a full-screen app: stderr would draw
+    over it): never to stderr. Every handler redacts secrets (tui.core.redact); the loggers that dump whole requests
+    and responses stay capped above DEBUG even at -vv. A log file that cannot be opened: one line, no file."""
+    from .core import logfile, redact
 
     root = logging.getLogger()
+    for old in root.handlers:
+        if isinstance(old, logfile.PrivateRotatingFileHandler):  # ours, from an earlier call (tests): closed
+            old.close()
     root.handlers[:] = []
-    if verbose:
+    redact.register_from_env(os.environ)  # before any handler exists: no line is written unredacted
+    log_file, no_log_file = None, False
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:  # the command's own flags, else the group's (`mdc-aws --no-log-file snapshot`)
+        log_file = log_file or ctx.params.get("log_file")
+        no_log_file = no_log_file or bool(ctx.params.get("no_log_file"))
+        ctx = ctx.parent
+    path = logfile.resolve(log_file, no_log_file)
+    levels = []
+    fh, problem = logfile.open_handler(path, logging.DEBUG if verbose > 1 else logging.INFO) if path else (None, None)
+    if fh is not None:
+        root.addHandler(fh)
+        levels.append(fh.level)
+    elif problem:
+        click.echo(problem, err=True)
+    if verbose and not screen:
         h: logging.Handler = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(h)
-        root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-    else:
-        root.addHandler(logging.NullHandler())
-        root.setLevel(logging.ERROR)
+        levels.append(logging.DEBUG if verbose > 1 else logging.INFO)
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # not logging's last resort (stderr)
+    root.setLevel(min(levels, default=logging.ERROR))
     # a logger's filter does not see records propagated from its children: the filter goes on every handler
     redact.install(root.handlers, root)
-    redact.register_from_env(os.environ)
     # the SDKs log every request (with headers) at INFO; never without -vv
     for name in ("azure", "botocore", "boto3", "urllib3", "werkzeug", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
     redact.cap_wire_loggers(logging.DEBUG if verbose > 1 else logging.WARNING)
+    if fh is not None:  # which run wrote the lines that follow (several runs share the file; no argument is logged)
+        cmd = click.get_current_context(silent=True)
+        what = "" if cmd is None else f" {cmd.info_name}" if cmd.parent else " dashboard"
+        logging.getLogger("tui.cli").info("mdc-aws%s started%s", what,
+                                          " (-vv)" if verbose > 1 else " (-v)" if verbose else "")
 
 
 def build_settings(opts: dict[str, Any], env: dict[str, str] | None = None,
@@ -216,10 +245,10 @@ def _settings(opts: dict[str, Any], read_only: bool = False) -> cfg.Settings:
 
 async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
     from .core.aws import AwsSource
-    from .core.azure import AzureSource
+    from .core.azure import azure_source
     from .core.collect import Collector
 
-    async with AzureSource(settings.azure) as az:
+    async with azure_source(settings) as az:
         async with AwsSource(settings.aws) as aws:
             col = Collector(az, aws, section_timeout_s=timeout_s)
             snap = await col.collect()
@@ -281,7 +310,7 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
     """
     if ctx.invoked_subcommand is not None:
         return
-    _setup_logging(0)
+    _setup_logging(opts.get("verbose", 0), screen=True)  # the log file only: stderr would draw over the screen
     try:
         settings = _settings(opts, read_only)
     except SourceError as e:
@@ -325,7 +354,7 @@ def onboard(flow: str = "home", read_only: bool = False, mouse: bool = False, th
             **opts: Any) -> None:
     """Connect an AWS account: the guided wizard (native connector), the classic flow, or remove classic
     connectors. Every write is shown exactly and confirmed first; --read-only sends none."""
-    _setup_logging(0)  # a full-screen app: logging to stderr would draw over it (as for the dashboard)
+    _setup_logging(opts.get("verbose", 0), screen=True)  # a full-screen app: the log file only (as the dashboard)
     try:
         settings = _settings(opts, read_only)
     except SourceError as e:
@@ -407,12 +436,15 @@ def _report_sections(snap: Any) -> None:
 @_common
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="md", show_default=True)
 @click.option("--view", type=click.Choice(["all", "accounts", "plans", "onboarding", "stuck", "recommendations",
-                                           "compliance"]), default="all", show_default=True,
-              help="Which table (csv needs one table: default accounts).")
+                                           "compliance", "remediation"]), default="all", show_default=True,
+              help="Which table (csv needs one table: default accounts); remediation: the runbook (failing controls "
+                   "and recommendations, most severe first, with their steps and resources).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 def export(fmt: str = "md", view: str = "all", output: str | None = None, **opts: Any) -> None:
     """Write what the dashboard shows (accounts, plans, onboarding, stuck instances, recommendations, compliance)."""
     settings = _settings_or_exit(opts)
+    if view == "remediation":
+        _export_remediation(settings, opts, fmt, output)  # exits
     from .core.export import export_tables, snapshot_to_dict, to_csv, to_markdown
 
     snap, auth_failed, recs, recs_error = _run_collection(
@@ -440,13 +472,54 @@ def export(fmt: str = "md", view: str = "all", output: str | None = None, **opts
     sys.exit(code if not recs_error else max(code, EXIT_PARTIAL))
 
 
+@main.command("export-connector")
+@_common
+@click.argument("account", metavar="ACCOUNT")
+@click.option("--format", "fmt", type=click.Choice(["arm", "terraform"]), default="arm", show_default=True,
+              help="arm: a deployment template (az deployment group create); terraform: an azapi_resource (azapi v2).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+def export_connector(account: str, fmt: str = "arm", output: str | None = None, **opts: Any) -> None:
+    """Write the native connector of one AWS account (ACCOUNT: its 12-digit id or its name) as code that recreates
+    it: an ARM template or Terraform. Only reads (one GET of the connector). Exit 0 written, 1 Azure could not be
+    read, 2 usage/auth, an unknown account, or an account with only a classic connector."""
+    from .core import connector_code as cc
+
+    opts.setdefault("demo", False)
+    settings = _settings_or_exit(opts)
+    try:
+        with _on_estate(opts, settings, "the export") as settings:  # sealed: the estate on loopback only
+            item = asyncio.run(asyncio.wait_for(cc.read_connector(settings, account),
+                                                opts.get("timeout", 120.0)))
+        code = cc.connector_code(item)
+    except SourceError as e:
+        click.echo(f"mdc-aws: {e}", err=True)
+        sys.exit(EXIT_USAGE if e.kind in ("usage", "auth") else EXIT_PARTIAL)
+    except (RuntimeError, asyncio.TimeoutError) as e:
+        click.echo(f"mdc-aws: the connector could not be read ({e or 'timed out'}): retry, or raise --timeout",
+                   err=True)
+        sys.exit(EXIT_PARTIAL)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - anything else is one line with what to do, never a traceback
+        click.echo(f"mdc-aws: the connector could not be exported ({type(e).__name__}: {' '.join(str(e).split())}"
+                   "): retry with -vv and report it if it persists", err=True)
+        sys.exit(EXIT_PARTIAL)
+    _emit(code.text(fmt), output)  # type: ignore[arg-type]
+    for note in code.notes:
+        click.echo(f"mdc-aws: note: {note}", err=True)
+    if output:
+        how = (f"az deployment group create --resource-group {code.resource_group} --template-file {output}"
+               if fmt == "arm" else "terraform init && terraform apply (in the file's folder)")
+        click.echo(f"wrote {output} ({code.name}); deploy it with: {how}", err=True)
+
+
 async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float, with_recs: bool
                                        ) -> tuple[Any, bool, list[Any], str | None]:
     from .core.aws import AwsSource
-    from .core.azure import AzureSource
+    from .core.azure import azure_source
     from .core.collect import Collector, describe_error
 
-    async with AzureSource(settings.azure) as az:
+    async with azure_source(settings) as az:
         async with AwsSource(settings.aws) as aws:
             col = Collector(az, aws, section_timeout_s=timeout_s)
             snap = await col.collect()
@@ -461,6 +534,80 @@ async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float,
                 except Exception as e:  # noqa: BLE001 - recs are an extra: reported
                     err = describe_error(e)
             return snap, col.auth_failed, recs, err
+
+
+def _export_remediation(settings: cfg.Settings, opts: dict[str, Any], fmt: str, output: str | None) -> None:
+    """`export --view remediation`: the runbook (md, json, or csv: a row per affected resource). Exit as export."""
+    from .core.export import remediation_export, remediation_runbook
+
+    timeout = opts.get("timeout", 120.0)
+    snap, auth_failed, recs, controls, pairs, notes = _run_collection(
+        opts, settings, lambda s: collect_remediation(s, timeout))
+    _emit(remediation_export(remediation_runbook(snap, recs, controls, pairs, notes), fmt), output)
+    for n in notes:
+        click.echo(f"mdc-aws: {n}", err=True)
+    _report_sections(snap)
+    code = _exit_code(snap, auth_failed)
+    sys.exit(code if not notes else max(code, EXIT_PARTIAL))
+
+
+async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool, list[Any], list[Any],
+                                                                                 set[tuple[str, str, str]], list[str]]:
+    """What the runbook needs: the snapshot, the recommendations (accounts attached), the controls of every AWS
+    standard and the (standard, control, assessment key) failing pairs; each part that fails is a note (partial)."""
+    from .core import runbook as rb
+    from .core.aws import AwsSource
+    from .core.azure import azure_source
+    from .core.collect import Collector, describe_error
+    from .core.derive import attach_accounts
+    from .core.export import aws_connector_subscriptions
+
+    notes: list[str] = []
+    async with azure_source(settings) as az:
+        async with AwsSource(settings.aws) as aws:
+            col = Collector(az, aws, section_timeout_s=timeout_s)
+            snap = await col.collect()
+            subs = list(col.subscriptions)
+            comp = snap.data("compliance")
+            standards = [s.name for s in comp.standards] if comp is not None else []
+            if not subs:
+                return snap, col.auth_failed, [], [], set(), notes
+
+            async def recommendations() -> list[Any]:
+                try:
+                    return attach_accounts(list(await asyncio.wait_for(az.recommendations(subs), timeout_s)), snap)
+                except Exception as e:  # noqa: BLE001 - a part that fails is a note, the rest is still written
+                    notes.append(f"recommendations: {describe_error(e)}")
+                    return []
+
+            async def compliance() -> tuple[list[Any], set[tuple[str, str, str]]]:
+                try:
+                    found = await asyncio.wait_for(asyncio.gather(*(az.compliance_controls(subs, s)
+                                                                    for s in standards)), timeout_s)
+                    controls = [c for per_standard in found for c in per_standard]
+                    graph = getattr(az, "graph", None)  # one tenant: one paged query for every failing pair
+                    if graph is not None:
+                        rows = await asyncio.wait_for(graph.query_parsed(
+                            rb.FAILING_PAIRS_QUERY, subs, rb.parse_failing_pair,
+                            name="failing compliance assessments query"), timeout_s)
+                        return controls, rb.failing_pairs(rows, aws_connector_subscriptions(snap), standards)
+                    # several tenants: the drill-down's query, control by control (merged over the tenants), a few
+                    # at a time (Resource Graph throttles a burst)
+                    failed = [c for c in controls if c.state == "Failed"]
+                    gate = asyncio.Semaphore(4)
+
+                    async def keys_of(c: Any) -> list[str]:
+                        async with gate:
+                            return list(await az.compliance_failing_assessments(subs, c.standard, c.name))
+
+                    keys = await asyncio.wait_for(asyncio.gather(*(keys_of(c) for c in failed)), timeout_s)
+                    return controls, {(c.standard, c.name, k.lower()) for c, ks in zip(failed, keys) for k in ks}
+                except Exception as e:  # noqa: BLE001 - a part that fails is a note, the rest is still written
+                    notes.append(f"compliance controls: {describe_error(e)}")
+                    return [], set()
+
+            recs, (controls, pairs) = await asyncio.gather(recommendations(), compliance())
+            return snap, col.auth_failed, recs, controls, pairs, notes
 
 
 # ----------------------------------------------------------------------------- check and diff: this run vs the last
@@ -502,10 +649,10 @@ async def _collect_after(settings: cfg.Settings, timeout_s: float, previous: Any
     """collect_once, the collector seeded with the last run's snapshot: a section that fails now keeps that run's
     data (marked stale, with the error), so the history keeps a baseline for the next run's comparisons."""
     from .core.aws import AwsSource
-    from .core.azure import AzureSource
+    from .core.azure import azure_source
     from .core.collect import Collector
 
-    async with AzureSource(settings.azure) as az:
+    async with azure_source(settings) as az:
         async with AwsSource(settings.aws) as aws:
             col = Collector(az, aws, section_timeout_s=timeout_s)
             if previous is not None:
@@ -601,6 +748,30 @@ def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready
     serve(seed, scale, tick_seconds, ready_file, quota_limit=quota)
 
 
+@main.command("serve")
+@_common
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (beyond loopback: "
+              "--allow-remote).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--allow-remote", is_flag=True, help="Allow a --host other machines can reach (plain http: prefer an "
+              "SSH tunnel).")
+@click.option("--read-only", "read_only", is_flag=True,
+              help="Onboarding shows every request it would send but sends none.")
+@click.option("--refresh", "refresh_s", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
+              help="Refresh cadence of the panes [default 60, config refresh_s].")
+@click.option("--ready-file", type=click.Path(dir_okay=False), help="Write {\"url\": ...} here (0600) once listening.")
+def serve_cmd(host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False, read_only: bool = False,
+              refresh_s: float | None = None, ready_file: str | None = None, **opts: Any) -> None:
+    """The dashboard in a web browser: one dashboard per browser session. Prints a URL with a secret token (every
+    request needs it); --demo shares one emulated estate between the sessions."""
+    from .serve import run_server
+
+    _setup_logging(opts.get("verbose", 0))
+    sys.exit(run_server(opts, host=host, port=port, allow_remote=allow_remote, read_only=read_only,
+                        refresh_s=refresh_s, ready_file=ready_file))
+
+
 @main.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Check this config file (with the environment), without any network: exit 0 valid, 2 invalid.")
@@ -609,6 +780,10 @@ def info(config_file: str | None = None) -> None:
     if config_file is None:
         click.echo(f"config file: {cfg.config_path()}")
         click.echo(f"data dir:    {cfg.data_dir()}")
+        from .core import logfile
+
+        log_path = logfile.resolve(None, False)
+        click.echo(f"log file:    {log_path if log_path else f'none (${logfile.ENV_LOG_FILE}={logfile.OFF})'}")
         click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} "
                    f"({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
         return
@@ -621,6 +796,26 @@ def info(config_file: str | None = None) -> None:
     click.echo(f"data dir:    {cfg.data_dir(settings)}")
     click.echo(f"token env:   {cfg.ENV_ACCESS_TOKEN} ({'set' if os.environ.get(cfg.ENV_ACCESS_TOKEN) else 'not set'})")
 
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script (click's own) of bash, zsh or fish: commands, options and their values complete
+    on Tab. Install it once:
+
+    \b
+      mdc-aws completion bash > ~/.local/share/bash-completion/completions/mdc-aws
+      mdc-aws completion zsh > ~/.zfunc/_mdc-aws   (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)
+      mdc-aws completion fish > ~/.config/fish/completions/mdc-aws.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    if cls is None:  # not reached: the choice is click's own shells
+        raise click.BadParameter(f"no completion for {shell}", param_hint="SHELL")
+    script = cls(main, {}, "mdc-aws", "_MDC_AWS_COMPLETE").source()
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
 
 
 @main.command()

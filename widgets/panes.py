@@ -7,13 +7,14 @@ most: filtered and sorted here. Recommendations can be 100k rows: filtered and s
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.widgets import Static
 
 from tui.render.rows import (ACCOUNT_COLUMNS, COMPLIANCE_COLUMNS, ONBOARDING_COLUMNS, PLAN_COLUMNS, Columns, Flex, Item,
-                             account_items, compliance_items, onboarding_items, plan_items, rec_cells, sort_items)
+                             account_columns, account_items, compliance_items, onboarding_items, plan_items,
+                             rec_cells, sort_items)
 
 from .pane import Pane
 from .virtual_table import Column, VirtualTable
@@ -42,7 +43,7 @@ class TablePane(Pane):
     """A pane over a VirtualTable of Items (one table widget for every pane: the stock DataTable costs ~15 ms more
     on the first frame for a dozen rows), filtered with the k9s-style language, sorted by any column with s / S."""
 
-    columns: ClassVar[Columns] = ()
+    columns: Columns = ()  # a pane whose columns depend on its rows (accounts: TENANT) sets its own
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -93,7 +94,7 @@ class TablePane(Pane):
         f = parse_filter(self.filter_text) if self.filter_text else None
         if f is not None and not f.is_empty:
             ix = Index(self.items, fields={k: partial(_item_field, k) for k in
-                                           ("sev", "status", "account", "region", "type", "std")},
+                                           ("sev", "status", "account", "region", "type", "std", "tenant")},
                        text=[_item_text])
             shown = ix.rows_at(ix.filter(f))
         else:
@@ -137,6 +138,18 @@ class AccountsPane(TablePane):
 
     def show(self, views: list[d.AccountView], rollup: dict[str, d.OrgRollup]) -> None:
         self.set_items(account_items(views, rollup))
+
+    def set_items(self, items: list[Item]) -> None:
+        """New rows; a TENANT column comes and goes with them (more than one tenant in view)."""
+        cols = account_columns(items)
+        if cols != self.columns:
+            self.columns = cols
+            if self.sort_column is not None and self.sort_column not in [label for label, _ in cols]:
+                self.sort_column = None
+            for table in self.query(VirtualTable):  # none before compose: it is composed with these columns
+                table.set_columns(table_columns(cols))
+            self.items = []  # the cells' layout changed: render every row again
+        super().set_items(items)
 
 
 # ----------------------------------------------------------------------------------------------- plans

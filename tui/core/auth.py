@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import AuthError
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import AccessToken, AccessTokenInfo
     from azure.core.credentials_async import AsyncTokenCredential
 
-    from .config import AzureSettings
+    from .config import AzureSettings, TenantSettings
 
 # A token whose lifetime we cannot read is assumed valid for this long (ARM tokens live 60-90 minutes).
 _UNKNOWN_LIFETIME_S = 3600
@@ -40,14 +40,15 @@ class StaticTokenCredential:
     claim is honoured: an expired token fails fast with an AuthError that says how to get a fresh one.
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, source: str = "MDC_AWS_ACCESS_TOKEN") -> None:
         token = token.strip()
         if token.lower().startswith("bearer "):
             token = token[7:].strip()
         if not token:
-            raise AuthError("MDC_AWS_ACCESS_TOKEN is empty: set it to the output of "
+            raise AuthError(f"{source} is empty: set it to the output of "
                             "`az account get-access-token --query accessToken -o tsv`, or unset it to use `az login`")
         self._token = token
+        self._source = source
         claims = jwt_claims(token)
         exp = claims.get("exp")
         self._expires_on = int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
@@ -63,7 +64,7 @@ class StaticTokenCredential:
 
             ago = now - self._expires_on
             raise ClientAuthenticationError(
-                message=f"MDC_AWS_ACCESS_TOKEN expired {ago // 60} min ago: "
+                message=f"{self._source} expired {ago // 60} min ago: "
                 "get a fresh one with `az account get-access-token --query accessToken -o tsv`"
             )
         return self._expires_on
@@ -105,3 +106,62 @@ def make_credential(settings: "AzureSettings") -> "AsyncTokenCredential":
                         "or set MDC_AWS_ACCESS_TOKEN to a bearer token") from None
     # The interactive browser is never used: this runs in a terminal dashboard, often over SSH.
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+class TenantCredential:
+    """DefaultAzureCredential asked for one tenant: every token request names `tenant_id` (the credential allows that
+    tenant besides its own). `tenant_id` is known without asking, like a static token's `tid`."""
+
+    def __init__(self, inner: Any, tenant_id: str) -> None:
+        self._inner = inner
+        self.tenant_id = tenant_id
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        kwargs["tenant_id"] = self.tenant_id
+        return await self._inner.get_token(*scopes, **kwargs)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def __aenter__(self) -> "TenantCredential":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"TenantCredential(tenant_id={self.tenant_id!r})"
+
+
+def make_tenant_credential(tenant: "TenantSettings", env: Mapping[str, str] | None = None) -> "AsyncTokenCredential":
+    """The credential of one configured tenant ([[tenants]]): the static token of its `access_token_env` variable,
+    else DefaultAzureCredential asked for that tenant. A variable that is unset, or a token of another tenant (its
+    `tid`), is an AuthError saying what to do. The token is registered for redaction."""
+    import os
+
+    from . import redact
+
+    if tenant.access_token_env:
+        name = tenant.access_token_env
+        value = (os.environ if env is None else env).get(name)
+        if not value or not value.strip():
+            raise AuthError(f"tenant {tenant.name or tenant.tenant_id}: environment variable {name} (its "
+                            "access_token_env) is not set: export it to a bearer token of that tenant "
+                            "(`az account get-access-token --tenant <tenant id> --query accessToken -o tsv`), or "
+                            "remove access_token_env to sign in with `az login`")
+        redact.register(value)
+        cred = StaticTokenCredential(value, source=name)
+        if cred.tenant_id and cred.tenant_id.lower() != tenant.tenant_id.lower():
+            raise AuthError(f"tenant {tenant.name or tenant.tenant_id}: the token in {name} belongs to tenant "
+                            f"{cred.tenant_id}, not {tenant.tenant_id}: get one with `az account get-access-token "
+                            f"--tenant {tenant.tenant_id}`")
+        cred.tenant_id = tenant.tenant_id
+        return cred
+    try:
+        from azure.identity.aio import DefaultAzureCredential
+    except ImportError as e:  # pragma: no cover - a broken install
+        raise AuthError(f"azure-identity is not installed ({e}): reinstall mdc-aws, or set access_token_env of "
+                        f"tenant {tenant.tenant_id}") from None
+    inner = DefaultAzureCredential(exclude_interactive_browser_credential=True,
+                                   additionally_allowed_tenants=[tenant.tenant_id])
+    return TenantCredential(inner, tenant.tenant_id)

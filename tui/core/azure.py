@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 from collections import Counter
+from dataclasses import replace as dc_replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
@@ -37,7 +38,7 @@ from .arg import (
     subscription_of,
     to_source_error,
 )
-from .auth import jwt_claims, make_credential
+from .auth import jwt_claims, make_credential, make_tenant_credential
 from .errors import AuthError, SourceError
 from .model import (
     KNOWN_AWS_OFFERINGS,
@@ -55,7 +56,7 @@ from .model import (
 from .redact import redact_data
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import AzureSettings
+    from .config import AzureSettings, Settings, TenantSettings
     from .model import OrganizationRole
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ CLASSIC_CONNECTORS_API = "2020-01-01-preview"
 PRICINGS_API = "2024-01-01"
 PROVIDERS_API = "2021-04-01"  # Microsoft.Resources providers (Providers - List)
 LOCKS_API = "2016-09-01"  # Microsoft.Authorization management locks (Management Locks - List At Subscription Level)
+TENANTS_API = "2022-12-01"  # Microsoft.Resources tenants (Tenants - List): the display names of the caller's tenants
 
 SECURITY_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/securityConnectors"
 CLASSIC_CONNECTORS_PATH = "/subscriptions/{sub}/providers/Microsoft.Security/connectors"
@@ -360,12 +362,19 @@ def _raise_all_failed(errors: list[SourceError], what: str, n: int) -> None:
 class AzureSource:
     """Reads MDC's AWS estate from Azure. Clients are created lazily (first call), closed by `close()`.
 
-    `credential`: an AsyncTokenCredential the caller owns; None = make_credential(settings), owned and closed here.
+    `credential`: an AsyncTokenCredential the caller owns; None = make_credential(settings), owned and closed here
+    (with `tenant`: that configured tenant's credential, tui.core.auth.make_tenant_credential).
     `client_overrides`: extra azure-core client options (tests: retry_backoff_factor, transport, ...).
     """
 
-    def __init__(self, settings: "AzureSettings", credential: Any = None, **client_overrides: Any) -> None:
+    def __init__(self, settings: "AzureSettings", credential: Any = None, *, tenant: "TenantSettings | None" = None,
+                 **client_overrides: Any) -> None:
         self.settings = settings
+        self.tenant = tenant
+        # subscription -> its own tenant (Resource Graph's resourcecontainers tenantId: a subscription delegated
+        # through Azure Lighthouse names its customer's tenant), as the last subscriptions() read them
+        self.subscription_tenants: dict[str, str] = {}
+        self._tenant_names: dict[str, str] | None = None  # GET /tenants, asked once
         self.endpoint = endpoint_of(settings)
         self._credential = credential
         self._owns_credential = credential is None
@@ -380,7 +389,8 @@ class AzureSource:
     @property
     def credential(self) -> Any:
         if self._credential is None:
-            self._credential = make_credential(self.settings)
+            self._credential = (make_credential(self.settings) if self.tenant is None
+                                else make_tenant_credential(self.tenant))
         return self._credential
 
     @property
@@ -539,7 +549,32 @@ class AzureSource:
                             "--subscription")
         tenants = Counter(i.tenant_id for i in readable if i.tenant_id)
         tenant = tenants.most_common(1)[0][0] if tenants else None
+        self.subscription_tenants = {i.subscription_id.lower(): i.tenant_id.lower() for i in readable if i.tenant_id}
         return _dedupe_subs(i.subscription_id for i in readable), tenant
+
+    async def tenant_names(self, tenant_ids: Sequence[str]) -> dict[str, str]:
+        """Display names of these tenants as ARM's tenant list gives them (only the tenants the identity belongs
+        to: a customer's tenant seen through Lighthouse is not listed). Asked once, only for more than one tenant;
+        a failure is logged and gives no names, never an error."""
+        if len(tenant_ids) < 2:
+            return {}
+        if self._tenant_names is None:
+            names: dict[str, str] = {}
+            try:
+                for item in await self._list("/tenants", TENANTS_API, what="tenant list", subscription=None):
+                    tid = _s(item.get("tenantId")) if isinstance(item, Mapping) else None
+                    name = _s(item.get("displayName")) if isinstance(item, Mapping) else None
+                    if tid and name:
+                        names[tid.lower()] = name
+            except Exception as e:  # noqa: BLE001 - names are a nicety: the ids stand in for them
+                log.info("tenant names not read: %s", e)
+            self._tenant_names = names
+        return {t: self._tenant_names[t.lower()] for t in tenant_ids if t.lower() in self._tenant_names}
+
+    def tenant_of(self, subscription: str) -> str | None:
+        """The tenant of a subscription: its own (Resource Graph), else the credential's (when known)."""
+        return (self.subscription_tenants.get(subscription.lower()) or self._tenant
+                or (self.tenant.tenant_id if self.tenant is not None else None))
 
     # -- connectors --------------------------------------------------------------------------------------------
 
@@ -603,6 +638,7 @@ class AzureSource:
         if len(errors) == len(subs):
             _raise_all_failed(errors, "connectors", len(subs))
         ordered = sorted(connectors.values(), key=lambda c: (c.subscription_id, c.name.lower(), c.kind))
+        ordered = [c if c.tenant_id else dc_replace(c, tenant_id=self.tenant_of(c.subscription_id)) for c in ordered]
         locks, locks_read = await self._locks(ordered)
         return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped), locks=locks, locks_read=locks_read)
 
@@ -773,6 +809,28 @@ class AzureSource:
         standards, assigned = _arg.aws_compliance(counted, aws_names, assigned_rows)
         return ComplianceData(standards=standards, assigned=assigned)
 
+    async def compliance_rows(self, subscriptions: Sequence[str] | None) -> tuple[list[Any], ...]:
+        """The rows compliance() combines over several batches (assignments, control states, AWS assessment keys,
+        standards' assessment keys), for a caller that combines them over several sources (MultiTenantAzure)."""
+        scope = self._scope(subscriptions)
+        whole = {"page_size": _arg.MAX_PAGE_SIZE}
+        graph = self.graph
+        results: list[Any] = []
+        for r in await asyncio.gather(
+                graph.query_parsed(_arg.COMPLIANCE_ASSIGNMENTS_QUERY, scope, _arg.parse_compliance_assignment,
+                                   name="standard assignments query"),
+                graph.query_parsed(_arg.COMPLIANCE_CONTROL_STATES_QUERY, scope, _arg.parse_control_states,
+                                   name="compliance query", **whole),
+                graph.query_parsed(_arg.AWS_ASSESSMENT_KEYS_QUERY, scope, _arg.parse_key_set,
+                                   name="AWS assessment keys query", **whole),
+                graph.query_parsed(_arg.COMPLIANCE_ASSESSMENT_KEYS_QUERY, scope, _arg.parse_standard_keys,
+                                   name="compliance assessment keys query", **whole),
+                return_exceptions=True):
+            if isinstance(r, BaseException):
+                raise r
+            results.append(r)
+        return tuple(results)
+
     async def compliance_controls(self, subscriptions: Sequence[str] | None, standard: str) -> list[ComplianceControl]:
         """The controls of one standard (name as Azure reports it, matched case-insensitively), merged over batches:
         in-scope rows of subscriptions with an AWS connector, as the standard's counts."""
@@ -794,3 +852,250 @@ def _natural_key(s: str) -> tuple[Any, ...]:
     import re
 
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", s) if p)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several tenants ([[tenants]] in the config file)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def azure_source(settings: "Settings", **client_overrides: Any) -> "AzureSource | MultiTenantAzure":
+    """The Azure source of these settings: one AzureSource (no [[tenants]]: today's single-tenant source, exactly),
+    else a MultiTenantAzure over one AzureSource per configured tenant."""
+    if not settings.tenants:
+        return AzureSource(settings.azure, **client_overrides)
+    return MultiTenantAzure(settings, **client_overrides)
+
+
+class MultiTenantAzure:
+    """One AzureSource per configured tenant, read as one: each tenant lists its subscriptions with its own
+    credential (its `subscriptions`, else --subscription / azure.subscriptions, else every one it sees); a subscription
+    seen through two tenants (Azure Lighthouse: the customer's own, delegated to the managing tenant) is read once,
+    through the tenant it belongs to when that tenant is configured, else the first that lists it. Every section is
+    read per tenant over its subscriptions and merged. A tenant that fails is a `skipped` line of the connectors
+    section (what to do); only when every tenant fails is the section's error raised."""
+
+    def __init__(self, settings: "Settings", **client_overrides: Any) -> None:
+        from dataclasses import replace
+
+        self.settings = settings
+        self.members: list[AzureSource] = []
+        for t in settings.tenants:
+            az = replace(settings.azure, access_token=None,
+                         subscriptions=t.subscriptions or settings.azure.subscriptions)
+            self.members.append(AzureSource(az, tenant=t, **client_overrides))
+        self.subscription_tenants: dict[str, str] = {}
+        self._owner: dict[str, AzureSource] = {}  # subscription -> the source that reads it
+        self._notes: list[str] = []  # a failed tenant's line for the connectors section
+
+    def _label(self, src: AzureSource) -> str:
+        t = src.tenant
+        assert t is not None
+        return f"tenant {t.name} ({t.tenant_id})" if t.name else f"tenant {t.tenant_id}"
+
+    async def close(self) -> None:
+        for src in self.members:
+            await src.close()
+
+    async def __aenter__(self) -> "MultiTenantAzure":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # -- subscriptions -----------------------------------------------------------------------------------------
+
+    async def subscriptions(self) -> tuple[list[str], str | None]:
+        results = await asyncio.gather(*(src.subscriptions() for src in self.members), return_exceptions=True)
+        listed: list[tuple[AzureSource, list[str]]] = []
+        errors: list[BaseException] = []
+        notes: list[str] = []
+        primary: str | None = None
+        sub_tenants: dict[str, str] = {}
+        for src, res in zip(self.members, results):
+            assert src.tenant is not None
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res
+                errors.append(res)
+                err = res if isinstance(res, SourceError) else to_source_error(res, endpoint=src.endpoint,
+                                                                                what="sign-in")
+                notes.append(f"{self._label(src)}: not read ({err})")
+                continue
+            subs, _ = res
+            listed.append((src, subs))
+            primary = primary or src.tenant.tenant_id
+            for sub in subs:  # what Resource Graph says first; the listing tenant only when it said nothing
+                if src.subscription_tenants.get(sub):
+                    sub_tenants.setdefault(sub, src.subscription_tenants[sub])
+        if not listed:  # every tenant failed: one error naming each
+            first = errors[0]
+            if all(isinstance(e, AuthError) for e in errors):
+                raise AuthError("; ".join(notes))
+            if isinstance(first, SourceError):
+                raise SourceError("; ".join(notes), kind=first.kind, retry_after=first.retry_after)
+            raise first
+        owner: dict[str, AzureSource] = {}
+        for src, subs in listed:  # a subscription goes to the tenant it belongs to, else to the first listing it
+            assert src.tenant is not None
+            for sub in subs:
+                sub_tenants.setdefault(sub, src.tenant.tenant_id)
+                cur = owner.get(sub)
+                own = sub_tenants[sub]
+                if cur is None or (src.tenant.tenant_id == own and cur.tenant is not None
+                                   and cur.tenant.tenant_id != own):
+                    owner[sub] = src
+        self._owner, self._notes, self.subscription_tenants = owner, notes, sub_tenants
+        for note in notes:
+            log.warning("%s", note)
+        return list(owner), primary
+
+    def _split(self, subscriptions: Sequence[str] | None) -> list[tuple[AzureSource, list[str]]]:
+        """The subscriptions asked for, per source that reads them (in the order of the configured tenants)."""
+        subs = _dedupe_subs(subscriptions if subscriptions is not None else list(self._owner))
+        out: dict[int, list[str]] = {}
+        for sub in subs:
+            src = self._owner.get(sub)
+            if src is not None:
+                out.setdefault(self.members.index(src), []).append(sub)
+        return [(self.members[i], out[i]) for i in sorted(out)]
+
+    async def _each(self, subscriptions: Sequence[str] | None, fn: Callable[[AzureSource, list[str]], Awaitable[T]]
+                    ) -> list[tuple[AzureSource, T]]:
+        """fn per source over its subscriptions; a failed tenant is logged (and a connectors' skipped line) unless
+        every tenant failed (then the first error is raised)."""
+        parts = self._split(subscriptions)
+        if not parts:
+            return []
+        results = await asyncio.gather(*(fn(src, subs) for src, subs in parts), return_exceptions=True)
+        ok: list[tuple[AzureSource, T]] = []
+        errors: list[BaseException] = []
+        for (src, _), res in zip(parts, results):
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res
+                errors.append(res)
+                log.warning("%s: %s", self._label(src), res)
+            else:
+                ok.append((src, res))
+        if errors and not ok:
+            raise errors[0]
+        return ok
+
+    # -- sections ----------------------------------------------------------------------------------------------
+
+    async def connectors(self, subscriptions: Sequence[str]) -> ConnectorsData:
+        parts = self._split(subscriptions)
+        results = await asyncio.gather(*(src.connectors(subs) for src, subs in parts), return_exceptions=True)
+        connectors: dict[str, Connector] = {}
+        skipped: list[str] = list(self._notes)
+        locks: dict[str, tuple[str, ...]] = {}
+        locks_read = True
+        errors: list[BaseException] = []
+        for (src, _), res in zip(parts, results):
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res
+                errors.append(res)
+                skipped.append(f"{self._label(src)}: {res}")
+                continue
+            skipped.extend(res.skipped)
+            locks.update(res.locks)
+            locks_read = locks_read and res.locks_read
+            for c in res.connectors:
+                tid = self.subscription_tenants.get(c.subscription_id.lower()) or c.tenant_id
+                connectors.setdefault(c.id.lower(), c if tid == c.tenant_id else dc_replace(c, tenant_id=tid))
+        if errors and len(errors) == len(parts):
+            raise errors[0]
+        ordered = sorted(connectors.values(), key=lambda c: (c.subscription_id, c.name.lower(), c.kind))
+        return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped), locks=locks, locks_read=locks_read)
+
+    async def pricings(self, subscriptions: Sequence[str]) -> PlansData:
+        pricings: list[Pricing] = []
+        errors: dict[str, str] = {}
+        providers: dict[str, Mapping[str, str]] = {}
+        for _, pd in await self._each(subscriptions, lambda src, subs: src.pricings(subs)):
+            pricings.extend(pd.pricings)
+            errors.update(pd.pricing_errors)
+            providers.update(pd.providers)
+        return PlansData(pricings=tuple(pricings), pricing_errors=errors, providers=providers)
+
+    async def arc_machines(self, subscriptions: Sequence[str] | None,
+                           progress: _arg.Progress | None = None) -> tuple[ArcMachine, ...]:
+        found = await self._each(subscriptions, lambda src, subs: src.arc_machines(subs))
+        seen: dict[str, ArcMachine] = {}
+        for _, machines in found:
+            for a in machines:
+                seen.setdefault(a.id.lower(), a)
+        return tuple(seen.values())
+
+    async def recommendation_counts(self, subscriptions: Sequence[str] | None) -> tuple[RecommendationCount, ...]:
+        merged: dict[tuple[str, str, str, str, str], int] = {}
+        for _, counts in await self._each(subscriptions, lambda src, subs: src.recommendation_counts(subs)):
+            for c in counts:
+                k = (c.connector_id, c.arc_account_id or "", c.azure_resource_id or "", c.severity, c.status)
+                merged[k] = merged.get(k, 0) + c.count
+        return tuple(RecommendationCount(cid, sev, st, n, arc_account_id=acct or None, azure_resource_id=arm or None)
+                     for (cid, acct, arm, sev, st), n in sorted(merged.items()))
+
+    async def recommendations(self, subscriptions: Sequence[str] | None, limit: int | None = None,
+                              **kw: Any) -> list[Recommendation]:
+        out: list[Recommendation] = []
+        for src, subs in self._split(subscriptions):  # one tenant after another: `limit` and on_rows in order
+            left = None if limit is None else limit - len(out)
+            if left is not None and left <= 0:
+                break
+            out.extend(await src.recommendations(subs, left, **kw))
+        return out
+
+    async def compliance(self, subscriptions: Sequence[str] | None) -> ComplianceData:
+        """The standards over every tenant: control states rolled up over all of them (failed anywhere wins), as
+        compliance() does over several Resource Graph batches."""
+        parts = await self._each(subscriptions, lambda src, subs: src.compliance_rows(subs))
+        assigned_rows: list[Any] = []
+        states: list[Any] = []
+        aws_keys: list[Any] = []
+        standard_keys: list[Any] = []
+        for _, (a, st, k, sk) in parts:
+            assigned_rows += a
+            states += st
+            aws_keys += k
+            standard_keys += sk
+        counted = _arg.rollup_control_states(s for per_standard in states for s in per_standard)
+        names: dict[str, frozenset[str]] = {}
+        for std, keys in standard_keys:  # one standard's keys over every tenant
+            names[std] = names.get(std, frozenset()) | keys
+        aws_names = _arg.aws_standard_names(aws_keys, list(names.items()))
+        standards, assigned = _arg.aws_compliance(counted, aws_names, assigned_rows)
+        return ComplianceData(standards=standards, assigned=assigned)
+
+    async def compliance_controls(self, subscriptions: Sequence[str] | None, standard: str) -> list[ComplianceControl]:
+        found = await self._each(subscriptions, lambda src, subs: src.compliance_controls(subs, standard))
+        merged = _arg.merge_controls(c for _, controls in found for c in controls)
+        return sorted(merged, key=lambda c: _natural_key(c.name))
+
+    async def compliance_failing_assessments(self, subscriptions: Sequence[str] | None, standard: str,
+                                             control: str) -> list[str]:
+        found = await self._each(subscriptions,
+                                 lambda src, subs: src.compliance_failing_assessments(subs, standard, control))
+        return sorted({k for _, keys in found for k in keys})
+
+    # -- tenants -----------------------------------------------------------------------------------------------
+
+    async def tenant_names(self, tenant_ids: Sequence[str]) -> dict[str, str]:
+        """The configured names, then ARM's display names (asked through each tenant's credential)."""
+        out = {t.tenant_id: t.name for t in self.settings.tenants if t.name and t.tenant_id in tenant_ids}
+        missing = [t for t in tenant_ids if t not in out]
+        for src in self.members:
+            if not missing:
+                break
+            try:
+                got = await src.tenant_names(list(tenant_ids))
+            except Exception as e:  # noqa: BLE001 - names are a nicety
+                log.info("tenant names not read: %s", e)
+                continue
+            for t in list(missing):
+                if t in got:
+                    out[t] = got[t]
+                    missing.remove(t)
+        return out

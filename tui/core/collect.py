@@ -68,6 +68,7 @@ class Collector:
         self.last_good: dict[str, m.Section] = {}
         self.subscriptions: tuple[str, ...] = ()
         self.tenant_id: str | None = None
+        self.tenants: dict[str, str] = {}  # tenant id -> display name, as the last collection named them
         self.auth_failed = False
 
     def seed(self, snapshot: m.Snapshot) -> None:
@@ -77,6 +78,7 @@ class Collector:
                 self.last_good[name] = sec
         self.subscriptions = snapshot.subscriptions
         self.tenant_id = snapshot.tenant_id
+        self.tenants = dict(getattr(snapshot, "tenants", None) or {})
 
     async def _timed(self, coro: Awaitable[Any]) -> tuple[Any, float]:
         t0 = time.perf_counter()
@@ -151,8 +153,25 @@ class Collector:
         sections["onboarding"] = await self._onboarding(t_arc, t_aws)
 
         ordered = {n: sections[n] for n in m.SECTION_NAMES}
+        cd = sections["connectors"].data
+        await self._name_tenants(cd.connectors if isinstance(cd, m.ConnectorsData) else ())
         return m.Snapshot(generated_at=started, subscriptions=tuple(subs), sections=ordered,
-                          tenant_id=self.tenant_id)
+                          tenant_id=self.tenant_id, tenants=dict(self.tenants))
+
+    async def _name_tenants(self, connectors: Iterable[m.Connector]) -> None:
+        """self.tenants: every tenant in view (the credential's, each connector's) with its display name: the
+        source's (config name, ARM's displayName) when it gives one, else the last known, else the id's first 8
+        characters. Names are asked for only when more than one tenant is in view; never an error."""
+        ids = sorted({c.tenant_id for c in connectors if c.tenant_id} | ({self.tenant_id} if self.tenant_id else set()))
+        names: dict[str, str] = {}
+        ask = getattr(self.azure, "tenant_names", None)
+        if ask is not None and len(ids) > 1:
+            try:
+                got = await asyncio.wait_for(ask(ids), self.section_timeout_s)
+                names = {k: v for k, v in (got or {}).items() if isinstance(v, str) and v}
+            except Exception as e:  # noqa: BLE001 - a tenant's name is a nicety: its id stands in for it
+                log.info("tenant names not read: %s", describe_error(e))
+        self.tenants = {t: names.get(t) or self.tenants.get(t) or t[:8] for t in ids}
 
     def _note_auth(self, e: BaseException) -> None:
         if isinstance(e, AuthError):

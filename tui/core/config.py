@@ -58,6 +58,19 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class TenantSettings:
+    """One Entra ID tenant to read (config file `[[tenants]]`): its own credential, optionally its own subscriptions.
+
+    `access_token_env` is the NAME of an environment variable that holds a static bearer token of this tenant (the
+    token itself never sits in the config file); without it, DefaultAzureCredential is asked for this tenant."""
+
+    tenant_id: str
+    name: str | None = None  # display name (accounts pane, `tenant:` filter); None: Azure's, else the id's start
+    subscriptions: tuple[str, ...] = ()  # empty: every subscription this tenant's credential sees
+    access_token_env: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting: config file < environment < flags."""
 
@@ -65,6 +78,15 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     refresh_s: float = 60.0
     data_dir: str | None = None  # history store; None = platformdirs user data dir
+    # [[tenants]]: several tenants, each with its own credential; empty = the one tenant of azure.access_token /
+    # DefaultAzureCredential (the single-tenant behaviour)
+    tenants: tuple[TenantSettings, ...] = ()
+
+    @property
+    def tenants_key(self) -> str | None:
+        """The history scope's tenant with [[tenants]] configured: the sorted tenant ids joined by ","; None
+        without (the tenant a collection names)."""
+        return ",".join(sorted(t.tenant_id.lower() for t in self.tenants)) if self.tenants else None
 
 
 def config_path() -> Path:
@@ -92,6 +114,7 @@ _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}\Z")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}\Z")
 _PROFILE = re.compile(r"[^\s\x00-\x1f\[\]]{1,256}\Z")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 # Environment variables read here, and the setting each one sets
 ENV_VARS = {"MDC_AWS_ACCESS_TOKEN": "azure.access_token", "MDC_AWS_ARM_ENDPOINT": "azure.arm_endpoint",
@@ -175,7 +198,61 @@ def _account_map(value_rx: re.Pattern[str], what: str) -> Callable[[Any], tuple[
     return check
 
 
+def _tenant_name(v: Any) -> tuple[Any, str | None]:
+    if not isinstance(v, str) or not v.strip() or len(v) > 64 or any(ord(c) < 32 for c in v):
+        return v, "expected a display name (1-64 printable characters)"
+    return v.strip(), None
+
+
 _Check = Callable[[Any], "tuple[Any, str | None]"]
+TENANT_SCHEMA: dict[str, _Check] = {
+    "tenant_id": _text(_GUID, "a tenant id (a GUID)"),
+    "name": _tenant_name,
+    "subscriptions": _subscriptions,
+    "access_token_env": _text(_ENV_NAME, "the NAME of an environment variable that holds the token (letters, "
+                                         "digits and _), e.g. \"FABRIKAM_TOKEN\"; never the token itself"),
+}
+assert set(TENANT_SCHEMA) == set(TenantSettings.__dataclass_fields__)
+
+
+def _tenants(v: Any) -> tuple[tuple[TenantSettings, ...], list[str]]:
+    """[[tenants]] -> TenantSettings, every key checked (strict: an unknown key is an error, not a warning)."""
+    if not isinstance(v, list) or not all(isinstance(t, Mapping) for t in v):
+        return (), ['tenants: expected an array of tables ([[tenants]] entries, each with tenant_id = "<GUID>")']
+    out: list[TenantSettings] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for n, t in enumerate(v, 1):
+        where = f"tenants[{n}]"
+        vals: dict[str, Any] = {}
+        for k, x in t.items():
+            check = TENANT_SCHEMA.get(k)
+            if check is None:
+                hint = ("; a token goes into an environment variable named by access_token_env"
+                        if k in ("access_token", "token") else "")
+                errors.append(f"{where}.{k}: unknown key (known: {', '.join(TENANT_SCHEMA)}){hint}")
+                continue
+            value, problem = check(x)
+            if problem:
+                errors.append(f"{where}.{k} = {_short(x)}: {problem}")
+            else:
+                vals[k] = value
+        if "tenant_id" not in t:
+            errors.append(f'{where}.tenant_id: missing (each [[tenants]] entry needs tenant_id = "<GUID>")')
+            continue
+        if "tenant_id" not in vals:
+            continue
+        tid = vals["tenant_id"].lower()
+        if tid in seen:
+            errors.append(f"{where}.tenant_id = {_short(vals['tenant_id'])}: the same tenant as tenants[{seen[tid]}]; "
+                          "list each tenant once")
+            continue
+        seen[tid] = n
+        vals["tenant_id"] = tid
+        out.append(TenantSettings(**vals))
+    return tuple(out), errors
+
+
 SCHEMA: dict[str, dict[str, _Check]] = {
     "azure": {
         "arm_endpoint": _url(("https",)),
@@ -275,7 +352,12 @@ def from_mapping(cfg: Mapping[str, Any], base: Settings | None = None, *, path: 
     if not isinstance(cfg, Mapping):
         raise UsageError(f"{where}: expected a TOML document (tables and keys)")
     for key, val in cfg.items():
-        if key in ("azure", "aws"):
+        if key == "tenants":
+            tenants, problems = _tenants(val)
+            errors.extend(problems)
+            if not problems:
+                values[""]["tenants"] = tenants
+        elif key in ("azure", "aws"):
             if not isinstance(val, Mapping):
                 errors.append(f"{key} = {_short(val)}: expected a table ([{key}])")
                 continue
@@ -297,7 +379,7 @@ def from_mapping(cfg: Mapping[str, Any], base: Settings | None = None, *, path: 
                 values[""][key] = out
         else:
             kind = "table" if isinstance(val, Mapping) else "key"
-            known = "azure, aws, " + ", ".join(sorted(SCHEMA[""]))
+            known = "azure, aws, tenants, " + ", ".join(sorted(SCHEMA[""]))
             warnings.append(f"unknown {kind} {key} ignored (known: {known})")
     for w in warnings:
         if warn is not None:

@@ -32,7 +32,8 @@ PLACEHOLDER_AWS_ENDPOINT = "http://127.0.0.1:9"
 PLACEHOLDER_TOKEN = "mdc-aws-demo-placeholder"  # noqa: S105 - not a secret: a marker
 
 # What a demo keeps of the operator's environment: where files go, nothing about where requests go or who signs them.
-KEEP_MDC_ENV = frozenset({"MDC_AWS_CONFIG", "MDC_AWS_DATA_DIR", "MDC_AWS_EXPORT_DIR", "MDC_AWS_CLI_VENV"})
+KEEP_MDC_ENV = frozenset({"MDC_AWS_CONFIG", "MDC_AWS_DATA_DIR", "MDC_AWS_EXPORT_DIR", "MDC_AWS_CLI_VENV",
+                          "MDC_AWS_LOG_FILE"})
 # Azure identity outside the AZURE_ prefix (managed identity of App Service / Arc / Cloud Shell, pipelines' OIDC).
 AZURE_IDENTITY_ENV = frozenset({"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
                                 "MSI_ENDPOINT", "MSI_SECRET", "ACTIONS_ID_TOKEN_REQUEST_URL",

@@ -217,6 +217,10 @@ class AccountView:
     # lower-case ids of the connectors whose health could not be evaluated (health_by_connector left them out):
     # their health is unknown, and `health` holds the others' only
     health_not_evaluated: tuple[str, ...] = ()
+    # the Entra ID tenant of its connectors' subscription (its first native connector's, else its first's; else the
+    # snapshot's) and that tenant's display name (Snapshot.tenants)
+    tenant_id: str | None = None
+    tenant_name: str | None = None
 
     @property
     def health_state(self) -> h.HealthState | None:
@@ -926,6 +930,7 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
         by_conn = {c.id.lower(): healths[c.id.lower()] for c in conns if c.id.lower() in healths}
         unknown = [c for c in conns if c.id.lower() not in healths]
         mgmt = next((c for c in conns if c.kind == "native" and c.organization_role == "management"), None)
+        tenant = next((c.tenant_id for c in conns if c.tenant_id), None) or snap.tenant_id
         views.append(AccountView(
             aws_account_id=account, connectors=tuple(conns), duplicate_classic_native=account in dups,
             plans=plans, onboarding=onboarding, recommendations=rec,
@@ -933,8 +938,22 @@ def account_views(snap: m.Snapshot) -> list[AccountView]:
             health=h.account_health(list(by_conn.values()), [c.name for c in unknown]), connector_health=by_conn,
             health_not_evaluated=tuple(c.id.lower() for c in unknown),
             org_coverage=h.org_coverage(mgmt, snap) if mgmt is not None else None,
-            cost=h.account_cost(account, conns, snap)))
+            cost=h.account_cost(account, conns, snap),
+            tenant_id=tenant, tenant_name=tenant_name(snap, tenant)))
     return views
+
+
+def tenant_name(snap: m.Snapshot, tenant_id: str | None) -> str | None:
+    """A tenant's display name (Snapshot.tenants), else its id's first 8 characters; None for no tenant."""
+    if not tenant_id:
+        return None
+    names = getattr(snap, "tenants", None) or {}
+    return names.get(tenant_id) or names.get(tenant_id.lower()) or tenant_id[:8]
+
+
+def tenants_in_view(views: Iterable[AccountView]) -> list[str]:
+    """The distinct tenants of these accounts (sorted ids): the accounts pane shows a TENANT column for two or more."""
+    return sorted({v.tenant_id.lower() for v in views if v.tenant_id})
 
 
 def compliance_percent(s: m.ComplianceStandard) -> float | None:

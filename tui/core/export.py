@@ -32,7 +32,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t is not None else None
 
 
-def _connector(c: m.Connector, report: h.Health | None = None) -> dict[str, Any]:
+def _connector(c: m.Connector, report: h.Health | None = None, tenant: str | None = None) -> dict[str, Any]:
     # a classic connector's health is its retirement ("classic (retired, no data since 2023-09-15): migrate") and
     # the detail the way to a native connector, whatever stale state Azure still reports for it
     health, health_detail = d.connector_health(c)
@@ -50,6 +50,7 @@ def _connector(c: m.Connector, report: h.Health | None = None) -> dict[str, Any]
         "health": health,
         "health_detail": health_detail,
         "retired": c.kind == "classic",
+        "tenant_id": c.tenant_id or tenant,  # its subscription's tenant (Lighthouse: the customer's), else the scope's
         # tui.core.health: the state, every issue with its code, message and fix, and what was not checked (`health`
         # above stays as it was); null when the connector's health could not be evaluated (unknown)
         "health_report": report.to_dict() if report is not None else None,
@@ -133,7 +134,8 @@ def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": _iso(snap.generated_at),
-        "scope": {"subscriptions": list(snap.subscriptions), "tenant_id": snap.tenant_id},
+        "scope": {"subscriptions": list(snap.subscriptions), "tenant_id": snap.tenant_id,
+                  "tenants": dict(sorted((getattr(snap, "tenants", None) or {}).items()))},
         "sections": {
             name: {"status": s.status.status, "as_of": _iso(s.status.as_of), "error": s.status.error,
                    "duration_s": s.status.duration_s}
@@ -145,7 +147,9 @@ def snapshot_to_dict(snap: m.Snapshot) -> dict[str, Any]:
                 "name": a.name,
                 "organization_role": a.organization_role,
                 "organization": rollup.get(a.aws_account_id),
-                "connectors": [_connector(c, a.connector_health.get(c.id.lower())) for c in a.connectors],
+                "tenant_id": a.tenant_id,
+                "connectors": [_connector(c, a.connector_health.get(c.id.lower()), snap.tenant_id)
+                               for c in a.connectors],
                 "duplicate_classic_native": a.duplicate_classic_native,
                 "plans": {k: _plan(p) for k, p in a.plans.items()},
                 "onboarding": _onboarding(a.onboarding),
@@ -223,7 +227,8 @@ def render_table(snap: m.Snapshot) -> str:
 # ----------------------------------------------------------------------------------------------- export
 
 _CODE_ORDER = {c.code: n for n, c in enumerate(h.CODES)}
-EXPORT_VIEWS = ("accounts", "plans", "onboarding", "stuck", "recommendations", "compliance")
+EXPORT_VIEWS = ("accounts", "plans", "onboarding", "stuck", "recommendations", "compliance",
+                "remediation")  # remediation: the runbook (remediation_export), not one of export_tables
 
 
 def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
@@ -293,3 +298,40 @@ def to_markdown(tables: dict[str, tuple[list[str], list[list[Any]]]], snap: m.Sn
                   "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(_md_cell(v) for v in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- remediation
+
+def aws_connector_subscriptions(snap: m.Snapshot) -> set[str]:
+    """The subscriptions (lower-case) hosting a native AWS connector: compliance figures count there only."""
+    cd: m.ConnectorsData | None = snap.data("connectors")
+    return {c.subscription_id.lower() for c in (cd.connectors if cd else ()) if c.kind == "native"}
+
+
+def remediation_runbook(snap: m.Snapshot, recs: list[m.Recommendation], controls: list[m.ComplianceControl],
+                        pairs: set[tuple[str, str, str]], notes: list[str] | None = None) -> Any:
+    """The remediation runbook (tui.core.runbook.Runbook) of a snapshot: `recs` (accounts attached), the controls of
+    its AWS standards (every state: the failing ones are kept) and the (standard, control, assessment key) failing
+    pairs (runbook.failing_pairs)."""
+    from . import runbook as rb
+
+    notes = list(notes or [])
+    if snap.data("compliance") is None:
+        notes.append("compliance section unavailable: no failing control and no control per recommendation listed")
+    elif snap.data("connectors") is None:
+        notes.append("connectors section unavailable: which recommendations fail under each control is not known")
+    names = {a.aws_account_id: a.name for a in d.account_views(snap) if a.name}
+    return rb.build_runbook(recs, controls, pairs, generated_at=snap.generated_at, account_names=names, notes=notes)
+
+
+def remediation_export(runbook: Any, fmt: str) -> str:
+    """The runbook as `fmt`: md (the readable runbook), json, or csv (one row per affected resource)."""
+    from . import runbook as rb
+
+    if fmt == "json":
+        import json
+
+        return json.dumps(rb.to_dict(runbook), indent=2) + "\n"
+    if fmt == "csv":
+        return to_csv(*rb.to_rows(runbook))
+    return rb.to_markdown(runbook)

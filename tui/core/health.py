@@ -1108,10 +1108,17 @@ def _unchecked(conn: m.Connector, snap: m.Snapshot, idx: _Index, inv: m.AwsAccou
             out.append(f"{_READ_CHECKS.get(read, read)}: {why}")
         if not setup.stack_searched and "stack" not in errors and conn.organization_role != "member":
             out.append(f"{_READ_CHECKS['stack']}: not looked for (the connector names no region to look in)")
-        tenant = getattr(snap, "tenant_id", None)
-        if not isinstance(tenant, str) or not tenant:
+        tenant = _tenant_of(conn, snap)
+        if not tenant:
             out.append("the trust policies' session name (trust-policy-mismatch): the tenant id is unknown")
     return out
+
+
+def _tenant_of(conn: m.Connector, snap: m.Snapshot) -> str | None:
+    """The tenant whose session name the connector's roles must trust: its subscription's (a subscription delegated
+    through Azure Lighthouse keeps its own tenant), else the snapshot's."""
+    tenant = getattr(conn, "tenant_id", None) or getattr(snap, "tenant_id", None)
+    return tenant if isinstance(tenant, str) and tenant else None
 
 
 def _evaluate(conn: m.Connector, snap: m.Snapshot, idx: _Index) -> Health:
@@ -1133,10 +1140,9 @@ def _evaluate(conn: m.Connector, snap: m.Snapshot, idx: _Index) -> Health:
     if setup is not None:
         used = [r for r in used_roles(conn) if r.account == acct]
         oidc_roles = [r for r in used if oidc_trusted(r)]
-        tenant = getattr(snap, "tenant_id", None)
         issues += [_stack(conn, setup, idx), _stackset(conn, setup), _trusted_access(conn, setup),
                    _members(conn, setup, idx), _oidc(conn, setup, oidc_roles, idx), _roles(conn, setup, used, idx),
-                   _trust(conn, setup, oidc_roles, tenant if isinstance(tenant, str) else None, idx),
+                   _trust(conn, setup, oidc_roles, _tenant_of(conn, snap), idx),
                    _least_privilege(conn, setup, used, idx), _sqs(conn, setup)]
     issues += [_pricing(conn, idx.plans), _providers(conn, idx.plans), _lock(conn, idx)]
     return _health([i for i in issues if i is not None], unchecked)
@@ -1265,9 +1271,9 @@ def account_cost(account_id: str, conns: "list[m.Connector] | tuple[m.Connector,
             plans.append(PlanCost(key, got, note))
         intervals = [c.scan_interval_hours for c in natives if isinstance(c.scan_interval_hours, int)]
         region = next((c.regions[0] for c in natives if c.regions), None)
-        tenant = getattr(snap, "tenant_id", None)
+        tenant = _tenant_of(natives[0], snap)  # the session name its roles are signed in with
         return AccountCost(scan_interval_hours=min(intervals) if intervals else None, plans=tuple(plans),
-                           cloudtrail_query=cloudtrail_query(region, tenant if isinstance(tenant, str) else None,
+                           cloudtrail_query=cloudtrail_query(region, tenant,
                                                              idx.now))
     except Exception:  # broad: odd data never breaks a view (logged)
         log.warning("cost of account %s not evaluated", account_id, exc_info=True)

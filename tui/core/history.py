@@ -92,7 +92,10 @@ class Scope:
 
     @classmethod
     def of(cls, settings: "Settings") -> "Scope":
-        return cls(settings.azure.arm_endpoint.rstrip("/"), tuple(settings.azure.subscriptions))
+        """The scope of these settings; with [[tenants]] configured its tenant is theirs (the sorted tenant ids
+        joined by ","): a multi-tenant view keeps its own history apart from each single tenant's."""
+        return cls(settings.azure.arm_endpoint.rstrip("/"), tuple(settings.azure.subscriptions),
+                   getattr(settings, "tenants_key", None))
 
     @property
     def subs_key(self) -> str:
@@ -225,8 +228,9 @@ class History:
         """The scope's tenant: given, else the one of the most recent snapshot saved for endpoint + subscriptions."""
         if self.scope.tenant is not None:
             return self.scope.tenant
-        row = db.execute("SELECT tenant FROM latest WHERE endpoint = ? AND subs = ? ORDER BY saved_at DESC LIMIT 1",
-                         (self.scope.endpoint, self.scope.subs_key)).fetchone()
+        # a set of tenants ([[tenants]]: ids joined by ",") never stands for one tenant's history
+        row = db.execute("SELECT tenant FROM latest WHERE endpoint = ? AND subs = ? AND instr(tenant, ',') = 0 "
+                         "ORDER BY saved_at DESC LIMIT 1", (self.scope.endpoint, self.scope.subs_key)).fetchone()
         return None if row is None else row[0]
 
     def _scoped(self, sql: str, *params: Any, tenant: str | None = None) -> list[Any]:
@@ -265,7 +269,8 @@ class History:
                 cur = db.cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    tenant = snap.tenant_id or self._tenant(db) or ""
+                    # a scope that names its tenant ([[tenants]]: theirs) keeps its snapshots under it
+                    tenant = self.scope.tenant or snap.tenant_id or self._tenant(db) or ""
                     cur.execute("INSERT OR REPLACE INTO latest(tenant, endpoint, subs, saved_at, generated_at, payload)"
                                 " VALUES (?, ?, ?, ?, ?, ?)", (tenant, ep, subs, _now(), run_at, payload))
                     cur.executemany("INSERT INTO aggregates(tenant, endpoint, subs, run_at, kind, key, value) "
@@ -319,7 +324,7 @@ class History:
             try:
                 row = db.execute("SELECT tenant FROM latest WHERE endpoint = ? AND subs = ? AND generated_at = ? "
                                  "ORDER BY saved_at DESC LIMIT 1", (ep, subs, stamp)).fetchone()
-                tenant = row[0] if row is not None else (self._tenant(db) or "")
+                tenant = self.scope.tenant or (row[0] if row is not None else (self._tenant(db) or ""))
                 db.execute("INSERT OR REPLACE INTO views(tenant, endpoint, subs, format, generated_at, payload) "
                            "VALUES (?, ?, ?, ?, ?, ?)", (tenant, ep, subs, fmt, stamp, text))
             except sqlite3.Error as e:

@@ -106,6 +106,9 @@ class Connector:
     auth_type: str | None = None  # classic: "awsAssumeRole" | "awsCreds"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     created_at: datetime | None = None  # systemData.createdAt (native): a connector under 12 hours old is pending
+    # the Entra ID tenant of its subscription (Resource Graph's tenantId: a subscription delegated through Azure
+    # Lighthouse names its own tenant, not the reader's), else the credential's; None: not known
+    tenant_id: str | None = None
 
     def offering(self, offering_type: str) -> Offering | None:
         for o in self.offerings:
@@ -434,6 +437,9 @@ class Snapshot:
     subscriptions: tuple[str, ...]
     sections: Mapping[str, Section]
     tenant_id: str | None = None
+    # tenant id -> display name of every tenant in view (the config's name, else ARM's displayName, else the id's
+    # first 8 characters)
+    tenants: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def data(self, name: str) -> Any:
         s = self.sections.get(name)

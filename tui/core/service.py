@@ -59,10 +59,10 @@ class Service:
         if self._collector is not None:
             return
         from .aws import AwsSource
-        from .azure import AzureSource
+        from .azure import azure_source
         from .collect import Collector
 
-        self._azure = AzureSource(self.settings.azure)
+        self._azure = azure_source(self.settings)  # one AzureSource; one per tenant with [[tenants]] configured
         self._aws = AwsSource(self.settings.aws)
         self._collector = Collector(self._azure, self._aws, section_timeout_s=self.section_timeout_s)
         if self._start_from is not None:

@@ -11,6 +11,7 @@ Filter language (``parse_filter``), terms are separated by spaces and must all m
 ``sev:high`` ``severity:h``  field term; ``sev``/``severity`` and ``status`` match the *start* of the value
 ``status:unhealthy``        (so ``status:healthy`` does not match "Unhealthy")
 ``account:2109``            ``account``, ``region``, ``type``, ``std`` match a substring of the value
+``tenant:fabrikam``         ``tenant`` matches the start of a word of the value (a tenant's name or id)
 ``sev:high,medium``         commas inside a field value mean OR
 ``!public``                 ``!`` in front of a term negates that term
 ``!sev:low s3``             a *leading* ``!`` negates the whole expression (k9s ``/!x``):
@@ -54,12 +55,15 @@ FIELDS: Mapping[str, str] = {
     "type": "type",
     "std": "std",
     "standard": "std",
+    "tenant": "tenant",
 }
 
 #: Canonical fields whose values are matched from the start (short closed vocabularies); the others by substring.
 PREFIX_FIELDS = frozenset({"sev", "status"})
+#: Canonical fields matched from the start of any word of the value ("Fabrikam 9f3c…": a name's word or an id's start).
+WORD_PREFIX_FIELDS = frozenset({"tenant"})
 
-_FIELD_LIST = "sev status account region type std"
+_FIELD_LIST = "sev status account region type std tenant"
 _NOT_FIELDS = frozenset({"arn", "http", "https", "s3", "ssm"})  # prefixes of ids/URLs, never a mistyped field
 
 Accessor = str | Callable[[Any], Any]
@@ -198,7 +202,7 @@ def _parse(text: str) -> Filter:
 
 def _example(canon: str) -> str:
     return {"sev": "high", "status": "unhealthy", "account": "2109", "region": "eu-", "type": "s3",
-            "std": "cis"}.get(canon, "x")
+            "std": "cis", "tenant": "contoso"}.get(canon, "x")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -386,9 +390,22 @@ class _Column:
         assert self.codes is not None
         return bytes(map(ok.__getitem__, self.codes))
 
+    def word_hits(self, vals: tuple[str, ...]) -> bytes:
+        """One byte per row: 1 where a word of the value starts with one of ``vals``."""
+        def ok(v: str) -> bool:
+            return v.startswith(vals) or any(w.startswith(vals) for w in v.split())
+
+        if self.distinct is None:
+            assert self.lowered is not None
+            return bytes(map(ok, self.lowered))
+        good = [ok(v) for v in self.distinct]
+        assert self.codes is not None
+        return bytes(map(good.__getitem__, self.codes))
+
     def mask(self, term: Term) -> bytes:
         """One byte per row: 1 where the field term ``term`` holds."""
-        m = self.hits(term.values, term.field in PREFIX_FIELDS)
+        m = (self.word_hits(term.values) if term.field in WORD_PREFIX_FIELDS
+             else self.hits(term.values, term.field in PREFIX_FIELDS))
         return m.translate(_FLIP) if term.negate else m
 
 

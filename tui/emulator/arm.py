@@ -10,7 +10,7 @@
 Served (api-versions checked like ARM; every route but /metadata/endpoints requires `Authorization: Bearer <token>`):
 
     GET    /metadata/endpoints?api-version=2022-09-01                             cloud metadata (public, identity.py)
-    GET    /tenants                                                               the world's tenant
+    GET    /tenants                                                               the caller's tenant (+ delegating)
     GET    /subscriptions                                                         subscriptions list
     GET    /subscriptions/{sub}
     GET    /subscriptions/{sub}[/resourceGroups/{rg}]/providers/Microsoft.Security/securityConnectors   (paged)
@@ -31,7 +31,14 @@ served when its token is one of `accepted_tokens` or a token `identity` issued a
 tenant, lifetime, audience); else 401 with ARM's error body and `WWW-Authenticate` challenge. With neither, any
 bearer token is accepted. With `identity`, `start()` also serves the managed-identity token endpoint over plain
 HTTP on the same host (as App Service does): `emu.identity_url` is IDENTITY_ENDPOINT, `identity.header_secret`
-IDENTITY_HEADER.
+IDENTITY_HEADER. `identities`: the issuers of other tenants (the partner tenant's), checked the same way.
+
+Tenants (issue 14): a request sees its token's tenant's view (`tid` of an issued token; a static token or no
+authentication: the world's home tenant). A tenant sees the subscriptions `world.tenant_subscriptions(tenant)` lists
+(its own and those delegated to it through Azure Lighthouse): GET /subscriptions lists only those (`tenantId` = the
+subscription's own tenant, `managedByTenants` = the tenants it is delegated to), any route on another existing
+subscription answers 403 AuthorizationFailed, and Resource Graph answers only those subscriptions' rows. A world
+without `tenant_subscriptions` has one view: everything.
 
 Admin (no auth, loopback only, never faulted or logged): GET/DELETE /_emulator/requests, GET/POST/DELETE
 /_emulator/faults, POST /_emulator/advance?ticks=N, GET /_emulator/health.
@@ -247,7 +254,7 @@ class ArmEmulator:
     def __init__(self, world: Any, *, faults: FaultConfig | None = None, quota: Quota | None = None,
                  page_size: int = 100, accepted_tokens: set[str] | None = None, tls: TlsMaterial | None = None,
                  request_log: RequestLog | None = None, query_timeout_s: float = 60.0,
-                 identity: TokenIssuer | None = None) -> None:
+                 identity: TokenIssuer | None = None, identities: tuple[TokenIssuer, ...] = ()) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
         self.world = world
@@ -256,6 +263,7 @@ class ArmEmulator:
         self.page_size = page_size
         self.accepted_tokens = set(accepted_tokens) if accepted_tokens is not None else None
         self.identity = identity
+        self.identities = tuple(identities)  # other tenants' issuers (their tokens are checked like identity's)
         self.identity_url: str = ""  # IDENTITY_ENDPOINT (plain HTTP, like App Service's), set by start()
         self._mi_runner: web.AppRunner | None = None
         self.request_log = request_log if request_log is not None else RequestLog()
@@ -478,18 +486,55 @@ class ArmEmulator:
             raise ArmError(401, "AuthenticationFailed",
                            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
                            {"WWW-Authenticate": challenge.format("The authentication header is invalid.")})
+        home = getattr(self.world, "tenant_id", None)
         if self.accepted_tokens is not None and token in self.accepted_tokens:
+            request[_TENANT] = home  # a static token signs in to the home tenant
             return _user_key(request)
-        if self.identity is not None:
+        issuers = [i for i in (self.identity, *self.identities) if i is not None]
+        if issuers:
+            # the issuer whose key signed it (else the home one: its check says why the token is refused)
+            issuer = next((i for i in issuers if i.verify_signature(token) is not None), issuers[0])
             try:
-                self.identity.check(token)
+                claims = issuer.check(token)
             except TokenError as e:
                 raise ArmError(401, e.code, e.message, {"WWW-Authenticate": challenge.format(e.message)}) from None
+            request[_TENANT] = claims.get("tid") or home
+            request[_OID] = claims.get("oid")
             return _user_key(request)
         if self.accepted_tokens is not None:
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
                            {"WWW-Authenticate": challenge.format("The access token is invalid.")})
         return _user_key(request)
+
+    # -- tenants ------------------------------------------------------------------------------------------------
+
+    def _tenant_of_request(self, request: web.Request) -> str | None:
+        return request.get(_TENANT) or getattr(self.world, "tenant_id", None)
+
+    def _visible(self, tenant: str | None) -> frozenset[str] | None:
+        """The lower-case subscription ids `tenant` may read; None: every subscription of the world."""
+        fn = getattr(self.world, "tenant_subscriptions", None)
+        if tenant is None or not callable(fn):
+            return None
+        mine = frozenset(str(s).lower() for s in fn(tenant))
+        if mine >= {s.subscription_id.lower() for s in self.world.subscriptions}:
+            return None
+        return mine
+
+    def _authorize(self, request: web.Request, sub: str | None) -> None:
+        """403 AuthorizationFailed (ARM's body) for an existing subscription the caller's tenant cannot see."""
+        if not sub:
+            return
+        visible = self._visible(self._tenant_of_request(request))
+        if visible is None or sub.lower() in visible:
+            return
+        if not any(s.subscription_id.lower() == sub.lower() for s in self.world.subscriptions):
+            return  # not the world's: the handler answers 404 as before
+        oid = request.get(_OID) or str(uuid.uuid5(uuid.NAMESPACE_URL, f"mdc-aws:{self._tenant_of_request(request)}"))
+        raise ArmError(403, "AuthorizationFailed",
+                       f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
+                       f"'{_arm_action(request.method, request.path)}' over scope '{request.path.rstrip('/')}' or "
+                       f"the scope is invalid. If access was recently granted, please refresh your credentials.")
 
     async def _handle(self, request: web.Request) -> web.Response:
         path = request.path
@@ -520,6 +565,8 @@ class ArmEmulator:
         if route.needs_sub:
             spec = self._sub_spec(params["sub"])
             params["sub"] = spec.subscription_id
+        if not route.public:
+            self._authorize(request, params.get("sub") or _scope_subscription(params.get("scope")))
         handler = getattr(self, handler_name)
         return await handler(request, user=user, **params)
 
@@ -544,7 +591,9 @@ class ArmEmulator:
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
                                                           "deserialized.", headers).response()
-        status, text = await self._in_thread(self.resource_graph.execute, body, pool="arg")
+        # the caller's tenant sees its own and its delegated subscriptions' rows only
+        visible = self._visible(self._tenant_of_request(request))
+        status, text = await self._in_thread(self.resource_graph.execute, body, visible, pool="arg")
         return _json_response(text, status, headers)
 
     # -- security connectors (2023-10-01-preview) ----------------------------------------------------------
@@ -988,25 +1037,45 @@ class ArmEmulator:
         return _json_response(out.body, out.status)
 
     async def _list_tenants(self, request: web.Request, *, user: str) -> web.Response:
-        tid = getattr(self.world, "tenant_id", None)
+        """The caller's tenant (Home), then the tenants that delegated a subscription to it (ProjectedBy: assumed
+        to be the category ARM gives an Azure Lighthouse customer's tenant)."""
+        tid = self._tenant_of_request(request)
         if not tid:
             return _json_response({"value": []})
-        domain = f"mdcaws{tid.replace('-', '')[:8]}.onmicrosoft.com"
-        return _json_response({"value": [{
-            "id": f"/tenants/{tid}", "tenantId": tid, "countryCode": "US",
-            "displayName": "mdc-aws emulated estate", "domains": [domain], "tenantCategory": "Home",
-            "defaultDomain": domain, "tenantType": "AAD",
-        }]})
+        names = getattr(self.world, "tenant_names", None) or {}
+        of = getattr(self.world, "subscription_tenant", None)
+        visible = self._visible(tid)
+        others: list[str] = []
+        if callable(of):
+            for s in self.world.subscriptions:
+                t = of(s.subscription_id)
+                if (visible is None or s.subscription_id.lower() in visible) and t != tid and t not in others:
+                    others.append(t)
+
+        def view(t: str, category: str) -> dict:
+            domain = f"mdcaws{t.replace('-', '')[:8]}.onmicrosoft.com"
+            out = {"id": f"/tenants/{t}", "tenantId": t, "countryCode": "US",
+                   "displayName": names.get(t, "mdc-aws emulated estate"), "domains": [domain],
+                   "tenantCategory": category, "defaultDomain": domain}
+            if category == "Home":
+                out["tenantType"] = "AAD"  # "only available for Home tenant category" (Tenants - List)
+            return out
+
+        return _json_response({"value": [view(tid, "Home")] + [view(t, "ProjectedBy") for t in others]})
 
     # -- subscriptions, providers, permissions ---------------------------------------------------------------
 
     def _subscription_view(self, spec: Any) -> dict:
+        of = getattr(self.world, "subscription_tenant", None)
+        managers = getattr(self.world, "managed_by_tenants", None)
         return {
             "id": f"/subscriptions/{spec.subscription_id}",
             "authorizationSource": "RoleBased",
-            "managedByTenants": [],
+            # Subscriptions 2022-12-01: the tenants managing it through Azure Lighthouse
+            "managedByTenants": ([{"tenantId": t} for t in managers(spec.subscription_id)] if callable(managers)
+                                 else []),
             "subscriptionId": spec.subscription_id,
-            "tenantId": getattr(self.world, "tenant_id", None),
+            "tenantId": of(spec.subscription_id) if callable(of) else getattr(self.world, "tenant_id", None),
             "displayName": spec.display_name,
             "state": spec.state,
             "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
@@ -1014,7 +1083,9 @@ class ArmEmulator:
         }
 
     async def _list_subscriptions(self, request: web.Request, *, user: str) -> web.Response:
-        return _json_response({"value": [self._subscription_view(s) for s in self.world.subscriptions]})
+        visible = self._visible(self._tenant_of_request(request))
+        return _json_response({"value": [self._subscription_view(s) for s in self.world.subscriptions
+                                         if visible is None or s.subscription_id.lower() in visible]})
 
     async def _get_subscription(self, request: web.Request, *, user: str, sub: str) -> web.Response:
         return _json_response(self._subscription_view(self._sub_spec(sub)))
@@ -1285,6 +1356,30 @@ class ArmEmulator:
             else:
                 raise ArmError(409, "Conflict", "The world clock cannot be advanced.")
         return {"tick": self.world.tick()}
+
+
+# request storage: the tenant the caller's token belongs to, the caller's object id (issued tokens). Typed keys
+# where aiohttp has them (3.12+; plain strings warn there), strings before.
+_REQUEST_KEY: Any = getattr(web, "RequestKey", None)
+_TENANT: Any = _REQUEST_KEY("mdc_aws.tenant", str) if _REQUEST_KEY else "mdc_aws.tenant"
+_OID: Any = _REQUEST_KEY("mdc_aws.oid", str) if _REQUEST_KEY else "mdc_aws.oid"
+_SCOPE_SUB = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
+_PROVIDER_TYPE = re.compile(r"/providers/([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)+)/([A-Za-z][A-Za-z0-9]*)",
+                            re.IGNORECASE)
+
+
+def _scope_subscription(scope: str | None) -> str | None:
+    m = _SCOPE_SUB.match(scope or "")
+    return m.group(1) if m else None
+
+
+def _arm_action(method: str, path: str) -> str:
+    """The RBAC action a request needs, as ARM names it in AuthorizationFailed: the last provider's resource type
+    of the path (else the subscription) and read / write / delete / action."""
+    found = _PROVIDER_TYPE.findall(path)
+    rtype = f"{found[-1][0]}/{found[-1][1]}" if found else "Microsoft.Resources/subscriptions"
+    verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(method.upper(), "action")
+    return f"{rtype}/{verb}"
 
 
 def _is_arg_path(path: str) -> bool:

@@ -19,6 +19,8 @@ the default in brackets):
 - "oidc": MDC's provider ["mdc" when the account has an OIDC-trusted role], none ("missing"), or Sentinel's for the
   same issuer ("sentinel": client id api://1462b192-..., tag Name=MicrosoftSentinel);
 - "trust_mismatch": those roles' trust names another tenant's session (MicrosoftDefenderForClouds_<other tenant>);
+  the others trust the tenant of the subscription that holds the account's connector (`world.account_tenant`, issue
+  14: the partner tenant's for the delegated subscription's accounts; else `world.tenant_id`);
 - "least_privilege": {"role", "actions"}: inline <role>Policy with those Allow actions, no ReadOnlyAccess;
 - "stack": name / region / StackStatus of the connector stack [world.cfn_stack's, CREATE_COMPLETE], with the events
   CloudFormation writes and FailedResource's <OP>_FAILED event carrying Reason (DescribeStacks/DescribeStackEvents);
@@ -786,13 +788,16 @@ def _seed_iam(world: Any, account: str, iam: Any, instance_profiles: set[str],
     elif kind not in (None, "mdc", "missing"):
         raise ValueError(f"aws_setup({account})['oidc'] = {kind!r}: expected 'mdc', 'missing' or 'sentinel'")
     mismatch = set(setup.get("trust_mismatch") or ())
-    other = _other_tenant(getattr(world, "tenant_id", "")) if mismatch else None
+    # the tenant whose Defender for Cloud the account's roles trust: its connector's subscription's (issue 14)
+    account_tenant = getattr(world, "account_tenant", None)
+    own = str(account_tenant(account)) if callable(account_tenant) else getattr(world, "tenant_id", "")
+    other = _other_tenant(own) if mismatch else None
     least = setup.get("least_privilege") or None
     least_role = (least.get("role") or CSPM_ROLE) if least else None
     classic = data.get("classic") or {}
     for name in names:
         iam.create_role(role_name=name, assume_role_policy_document=_role_trust(
-            world, account, name, audiences, issuer, other if name in mismatch else None),
+            world, account, name, audiences, issuer, other if name in mismatch else (own or None)),
                         path="/", permissions_boundary=None, description="Microsoft Defender for Cloud",
                         tags=[], max_session_duration="3600")
         if least is not None and name == least_role:  # least privilege: the template's read policy, no ReadOnlyAccess

@@ -7,6 +7,12 @@
 Two ways in for Azure clients: the static bearer token `DEMO_TOKEN` (`EstateInfo.env()`, MDC_AWS_ACCESS_TOKEN), and
 a managed identity (identity.py): IDENTITY_ENDPOINT + IDENTITY_HEADER, which DefaultAzureCredential, the az CLI and
 azure-identity use as they do on App Service (`EstateInfo.identity_env()`, `az_env()`, `az_setup()`).
+
+Two tenants (issue 14): the home tenant (`tenant_id`) and a partner tenant (`partner_tenant_id`) that owns one
+subscription and delegates it to the home tenant (Azure Lighthouse; see world.py). `tenant_tokens` maps each tenant
+id to a bearer token of that tenant (a JWT its own issuer signed, valid for STATIC_TOKEN_LIFETIME_S): the home one
+sees every subscription, the partner one only the partner's. They are secrets of the estate's life, like
+IDENTITY_HEADER: kept in the ready file (0600), never printed.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from .identity import CLOUD_NAME
 
 DEMO_TOKEN = "mdc-aws-demo-token"  # noqa: S105 - the emulated ARM accepts only this bearer token: a fixture, not a secret
 DEMO_AWS_KEY = "testing"  # moto accepts any key; these are not credentials
+STATIC_TOKEN_LIFETIME_S = 366 * 86_400  # the tenants' static tokens outlive any demo session
 
 
 @dataclass
@@ -46,6 +53,9 @@ class EstateInfo:
     azure_config_dir: str = ""  # a throwaway AZURE_CONFIG_DIR, removed with the estate
     ca_bundle_az: str = ""  # public roots + the estate's CA (REQUESTS_CA_BUNDLE for az: the shell still reaches Azure)
     aws_operator: dict[str, str] = field(default_factory=dict)  # account_id, access_key_id, secret_access_key
+    partner_tenant_id: str = ""  # the partner tenant: owns one subscription, delegated to tenant_id (Lighthouse)
+    # tenant id -> a static bearer token of that tenant (a secret: kept out of repr, so out of tracebacks)
+    tenant_tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     def env(self) -> dict[str, str]:
         """Environment that points mdc-aws (and boto3) at this estate, signed in with the static demo token."""
@@ -120,6 +130,8 @@ class Estate:
         self.aws: Any = None
         self.info: EstateInfo | None = None
         self.identity: Any = None
+        self.partner_identity: Any = None  # the partner tenant's issuer (no managed-identity endpoint of its own)
+        self.tenant_tokens: dict[str, str] = {}
 
     def start(self) -> EstateInfo:
         from .arm import ArmEmulatorThread
@@ -134,8 +146,15 @@ class Estate:
         mirid = (f"/subscriptions/{subs[0]}/resourcegroups/mdc-aws-demo/providers/Microsoft.Web/sites/mdc-aws"
                  if subs else None)
         self.identity = TokenIssuer(self.world.tenant_id, identity_resource_id=mirid)
+        partner = self.world.partner_tenant_id
+        self.partner_identity = TokenIssuer(partner, name="mdc-aws-demo-partner")
+        audience = "https://management.azure.com/"
+        self.tenant_tokens = {
+            self.world.tenant_id: self.identity.issue(audience, lifetime_s=STATIC_TOKEN_LIFETIME_S),
+            partner: self.partner_identity.issue(audience, lifetime_s=STATIC_TOKEN_LIFETIME_S)}
         self.arm = ArmEmulatorThread(self.world, quota=self._quota, page_size=self._page_size,
-                                     accepted_tokens={DEMO_TOKEN}, identity=self.identity)
+                                     accepted_tokens={DEMO_TOKEN}, identity=self.identity,
+                                     identities=(self.partner_identity,))
         self.arm.start()
         ca_pem = str(self.arm.ca_pem_path)
         tls_dir = os.path.dirname(ca_pem)  # removed when the estate stops: so are these
@@ -149,7 +168,8 @@ class Estate:
             ca_bundle_az=_write_public_plus(ca_pem, os.path.join(tls_dir, "ca-bundle-public-plus-estate.pem")),
             aws_operator={"account_id": str(getattr(self.aws, "operator_account_id", "") or ""),
                           "access_key_id": op.get("aws_access_key_id", ""),
-                          "secret_access_key": op.get("aws_secret_access_key", "")} if op else {})
+                          "secret_access_key": op.get("aws_secret_access_key", "")} if op else {},
+            partner_tenant_id=partner, tenant_tokens=dict(self.tenant_tokens))
         return self.info
 
     def stop(self) -> None:
@@ -184,8 +204,10 @@ class Estate:
         if self.info is not None:
             out["iam_secret_keys"].append(self.info.aws_operator.get("secret_access_key", ""))
             out["identity_header"].append(self.info.identity_header)
-        if self.identity is not None:
-            out["bearer_tokens"] += list(self.identity.recent)
+        for issuer in (self.identity, self.partner_identity):
+            if issuer is not None:
+                out["bearer_tokens"] += list(issuer.recent)
+        out["bearer_tokens"] += list(self.tenant_tokens.values())
         return {k: sorted({v for v in vs if v and v != DEMO_AWS_KEY}) for k, vs in out.items()}
 
     def __enter__(self) -> EstateInfo:
@@ -263,6 +285,11 @@ def instructions(info: EstateInfo) -> str:
         f"  Managed identity (App Service style):    {info.identity_endpoint}",
         f"  AWS (moto + SSM/Security Hub layer):     {info.aws_url}",
         f"  tenant {info.tenant_id}; subscriptions: {', '.join(info.subscriptions)}",
+    ]
+    if info.partner_tenant_id:
+        lines.append(f"  partner tenant {info.partner_tenant_id}: one subscription, delegated to the tenant above "
+                     "(Azure Lighthouse)")
+    lines += [
         "",
         "mdc-aws, signed in as in production (DefaultAzureCredential -> managed identity):",
     ]

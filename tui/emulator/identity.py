@@ -17,6 +17,10 @@ InvalidAuthenticationTokenAudience, InvalidAuthenticationTokenTenant).
 (one cloud, a JSON object; `az cloud register --endpoint-resource-manager` reads exactly that). 2019-05-01 answers
 the list form (every cloud this ARM knows: here one).
 
+One TokenIssuer per tenant: the estate has the home tenant's (with the managed-identity endpoint) and the partner
+tenant's (issue 14: its tokens only, handed out as `EstateInfo.tenant_tokens`); ARM accepts the tokens of both and
+serves each its tenant's view (arm.py).
+
 Nothing here imports tui.core.
 """
 from __future__ import annotations
@@ -110,10 +114,11 @@ class TokenIssuer:
 
     # -- issuing -----------------------------------------------------------------------------------------------
 
-    def claims(self, audience: str, now: float | None = None) -> dict[str, Any]:
+    def claims(self, audience: str, now: float | None = None, lifetime_s: int | None = None) -> dict[str, Any]:
         now = int(self.clock() if now is None else now)
+        life = self.lifetime_s if lifetime_s is None else int(lifetime_s)
         c: dict[str, Any] = {
-            "aud": audience, "iss": self.issuer, "iat": now, "nbf": now, "exp": now + self.lifetime_s,
+            "aud": audience, "iss": self.issuer, "iat": now, "nbf": now, "exp": now + life,
             "aio": _b64url(secrets.token_bytes(24)), "appid": self.client_id, "appidacr": "2",
             "idp": self.issuer, "idtyp": "app", "oid": self.object_id, "rh": _b64url(secrets.token_bytes(16)) + ".",
             "sub": self.object_id, "tid": self.tenant_id, "uti": _b64url(secrets.token_bytes(16)), "ver": "1.0",
@@ -122,9 +127,10 @@ class TokenIssuer:
             c["xms_mirid"] = self.resource_id
         return c
 
-    def issue(self, audience: str, now: float | None = None) -> str:
-        """A signed JWT for `audience` (any resource URI: ARM refuses the ones it is not)."""
-        return self.sign(self.claims(audience, now))
+    def issue(self, audience: str, now: float | None = None, lifetime_s: int | None = None) -> str:
+        """A signed JWT for `audience` (any resource URI: ARM refuses the ones it is not); `lifetime_s`: how long it
+        is valid (default the issuer's, about a day)."""
+        return self.sign(self.claims(audience, now, lifetime_s))
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         header = {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}

@@ -10,6 +10,8 @@ identity, zones, extendedLocation).
   subscriptions runs on its own cursor where TEMP VIEWs of the same names shadow the full tables
   (`memory.main.<table>`): zero-copy, and duckdb-kql — whose catalog skips views — still finds the same-named base
   table with identical columns, so `join` gets its schema.
+- `ResourceGraph.execute(body, allowed)`: `allowed` is what the caller's tenant may read (arm.py, issue 14): the
+  request's scope is cut down to those subscriptions, a tenant-scope request is scoped to exactly them.
 - `ResourceGraph` implements the QueryRequest/QueryResponse semantics: `$top` (default 100, max 1000), `$skip`,
   `$skipToken` (only when the result has an `id` column; later pages are served from the first computation, cached
   by token), `resultTruncated` (a string), objectArray/table formats, facets, and ARG-shaped error bodies.
@@ -732,9 +734,11 @@ class ResourceGraph:
 
     # -- public ------------------------------------------------------------------------------------------------
 
-    def execute(self, body: Any) -> tuple[int, str]:
+    def execute(self, body: Any, allowed: frozenset[str] | None = None) -> tuple[int, str]:
+        """`allowed`: the lower-case subscription ids the caller may read (None: all); a request's own scope is cut
+        down to them, a tenant-scope request sees exactly them (ARG answers what the caller can access)."""
         try:
-            return 200, self._execute(body)
+            return 200, self._execute(body, allowed)
         except ArgError as e:
             return e.status, json.dumps(e.body(), ensure_ascii=False)
 
@@ -745,7 +749,7 @@ class ResourceGraph:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _execute(self, body: Any) -> str:
+    def _execute(self, body: Any, allowed: frozenset[str] | None = None) -> str:
         if not isinstance(body, dict):
             raise bad_request("InvalidRequestContent", "The request content must be a JSON object.")
         query = body.get("query")
@@ -769,6 +773,8 @@ class ResourceGraph:
         table = fmt.lower() == "table"
 
         scope = self.store.resolve_scope(subs, mgs)
+        if allowed is not None:
+            scope = allowed if scope is None else scope & allowed
         digest = self._digest(query, scope)
         if token:
             entry, offset = self._from_token(token, digest)

@@ -6,7 +6,13 @@ AWS do, the core reads them; two independent readings of the APIs catch each oth
 World (tui/emulator/world.py) public API used by the servers:
 
     world = World(seed=42, scale="default" | "large", clock=ManualClock() | WallClock(tick_seconds=60))
-    world.tenant_id: str
+    world.tenant_id: str                                # the home tenant
+    world.partner_tenant_id: str                        # a second tenant (issue 14), deterministic from the seed
+    world.tenant_names: dict[str, str]                  # tenant id -> display name ("Contoso", "Fabrikam")
+    world.subscription_tenant(sub) -> str               # the tenant a subscription belongs to (ARM / ARG tenantId)
+    world.managed_by_tenants(sub) -> list[str]          # the tenants it is delegated to (Azure Lighthouse)
+    world.tenant_subscriptions(tenant) -> list[str]     # what a token of that tenant sees: its own + delegated ones
+    world.account_tenant(account_id) -> str             # the tenant the account's Defender for Cloud roles trust
     world.subscriptions: list[SubscriptionSpec]
     world.aws_accounts: list[AwsAccountSpec]          # every AWS account of the estate (incl. org members)
     world.lock: threading.RLock                         # hold while reading/writing the stores below

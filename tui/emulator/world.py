@@ -5,6 +5,12 @@ clock except through `clock`):
 
 - an Azure side: tenant, subscriptions, REST stores (native security connectors, classic connectors, pricings,
   resource providers, permissions) shaped like the official examples in shared/reference/azure;
+- two tenants (issue 14): the home tenant ("Contoso", `tenant_id`) owns every subscription but the one at PARTNER_SUB
+  (the second: "Contoso Security Dev", with the native connectors aws-staging and aws-sandbox at the default scale),
+  which belongs to the partner tenant ("Fabrikam", `partner_tenant_id`) and is delegated to the home tenant through
+  Azure Lighthouse (`subscription_tenant`, `managed_by_tenants`, `tenant_subscriptions`). Every ARG row of a
+  subscription carries its tenant; the roles of that subscription's AWS accounts trust the partner tenant
+  (`account_tenant`). The partner draws from its own random stream: every other id, count and plant is unchanged;
 - an AWS side: accounts (one or more Organizations + standalone accounts), regions, EC2 instances with an SSM agent
   timeline, EKS clusters, Security Hub standards, and synthetic resources (buckets, users, security groups ...);
 - Azure Resource Graph tables derived from both (`arg_tables()`): connectors and Arc machines in `resources`,
@@ -97,6 +103,12 @@ SUBSCRIPTION_NAMES = ["Contoso Security Prod", "Contoso Security Dev", "Contoso 
 # the subscription with VirtualMachines "Free" (Servers prerequisite fails) / the Reader-only one (+ GuestConfiguration
 # NotRegistered). The LAST subscription is Azure-only: no AWS connector, only Azure resources and compliance rows.
 SUB_VM_FREE, SUB_READER = 1, 2
+# Two tenants (issue 14): the home tenant ("Contoso") owns every subscription but one; the PARTNER tenant ("Fabrikam")
+# owns the subscription at index PARTNER_SUB (two native AWS connectors at the default scale: aws-staging and
+# aws-sandbox; not the organizations' subscription) and delegates it to the home tenant through Azure Lighthouse.
+# A home-tenant token sees every subscription, a partner-tenant token only the partner's own.
+PARTNER_SUB = SUB_VM_FREE
+HOME_TENANT_NAME, PARTNER_TENANT_NAME = "Contoso", "Fabrikam"
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "eu-west-2", "ap-southeast-2",
            "ap-northeast-1", "ap-south-1", "ca-central-1", "sa-east-1"]
@@ -592,6 +604,10 @@ class World:
         with _gc_paused():
             rng = self._rng("tenant")
             self.tenant_id = _guid(rng)
+            # the partner tenant draws from its own stream: every other id of the estate stays as it was
+            self.partner_tenant_id = _guid(self._rng("partner-tenant"))
+            self.tenant_names: dict[str, str] = {self.tenant_id: HOME_TENANT_NAME,
+                                                 self.partner_tenant_id: PARTNER_TENANT_NAME}
             self._build_subscriptions()
             self._build_accounts()
             self._build_instances()
@@ -627,6 +643,31 @@ class World:
 
     def now(self) -> float:
         return self.clock.time_of(self.tick())
+
+    # ------------------------------------------------------------------------------------- public: tenants
+    def subscription_tenant(self, subscription_id: str) -> str:
+        """The tenant a subscription belongs to (ARM's `tenantId`, ARG's on every row of it); the home tenant for a
+        subscription the world does not know."""
+        return self._sub_tenant.get(str(subscription_id).lower(), self.tenant_id)
+
+    def managed_by_tenants(self, subscription_id: str) -> list[str]:
+        """The tenants a subscription is delegated to through Azure Lighthouse (ARM's `managedByTenants`)."""
+        return list(self._sub_managers.get(str(subscription_id).lower(), ()))
+
+    def tenant_subscriptions(self, tenant_id: str) -> list[str]:
+        """The subscriptions a token of `tenant_id` sees, in the world's order: its own and those delegated to it."""
+        tid = str(tenant_id).lower()
+        return [s for s in self._sub_ids
+                if self.subscription_tenant(s).lower() == tid
+                or tid in (t.lower() for t in self.managed_by_tenants(s))]
+
+    def account_tenant(self, account_id: str) -> str:
+        """The tenant of the subscription that holds the account's connector as the world was built (the tenant its
+        Defender for Cloud roles trust); the home tenant for an account the world does not know."""
+        i = self._acct_idx.get(str(account_id))
+        if i is None:
+            return self.tenant_id
+        return self.subscription_tenant(self._sub_ids[self._plans[i]["sub"]])
 
     # ------------------------------------------------------------------------------------- public: mutation
     def touch(self) -> None:
@@ -1087,6 +1128,12 @@ class World:
         n = self._cfg["subscriptions"]
         self.subscriptions = [SubscriptionSpec(_guid(rng), SUBSCRIPTION_NAMES[i]) for i in range(n)]
         self._sub_ids = [s.subscription_id for s in self.subscriptions]
+        # lower-case subscription id -> its tenant; -> the tenants it is delegated to (Azure Lighthouse)
+        self._sub_tenant: dict[str, str] = {
+            sid.lower(): (self.partner_tenant_id if i == PARTNER_SUB else self.tenant_id)
+            for i, sid in enumerate(self._sub_ids)}
+        self._sub_managers: dict[str, tuple[str, ...]] = {
+            sid.lower(): ((self.tenant_id,) if i == PARTNER_SUB else ()) for i, sid in enumerate(self._sub_ids)}
 
     # ---- accounts
     def _build_accounts(self):
@@ -2096,7 +2143,7 @@ class World:
 
     def _build_tables(self, t: int) -> dict[str, list[dict]]:
         self._sync_connectors(t)
-        tenant = self.tenant_id
+        tenant_of = self.subscription_tenant
         ssm_now = [self._ssm_at(inst, t) for inst in self._insts]
         aws_conns = self._aws_connectors()
 
@@ -2108,8 +2155,8 @@ class World:
             sub, rg = ids.get("subscriptions", ""), ids.get("resourcegroups", "")
             rgs.add((sub, rg))
             resources.append(_arg_row(body.get("id", key), body.get("name", ids["name"]),
-                                      str(body.get("type", "Microsoft.Security/securityConnectors")).lower(), tenant,
-                                      sub, rg.lower(), kind=body.get("kind", "") or "",
+                                      str(body.get("type", "Microsoft.Security/securityConnectors")).lower(),
+                                      tenant_of(sub), sub, rg.lower(), kind=body.get("kind", "") or "",
                                       location=_norm_location(body.get("location", "")),
                                       properties=copy.deepcopy(body.get("properties")),
                                       tags=dict(body.get("tags") or {})))
@@ -2180,19 +2227,22 @@ class World:
                 body = self.pricings[sub][name]
                 pricing_id = f"/subscriptions/{sub}/providers/Microsoft.Security/pricings/{name}"
                 security.append(_arg_row(body.get("id", pricing_id),
-                                         body.get("name", name), "microsoft.security/pricings", tenant, sub,
+                                         body.get("name", name), "microsoft.security/pricings", tenant_of(sub), sub,
                                          properties=copy.deepcopy(body.get("properties"))))
         self._truth_pending = truth
 
         containers: list[dict] = []
         for s in self.subscriptions:
+            tenant = tenant_of(s.subscription_id)
+            org = self.tenant_names.get(tenant, HOME_TENANT_NAME)
             containers.append(_arg_row(
                 f"/subscriptions/{s.subscription_id}", s.display_name, "microsoft.resources/subscriptions", tenant,
                 s.subscription_id, properties={
                     "state": s.state,
                     "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
                                              "quotaId": "EnterpriseAgreement_2014-09-01", "spendingLimit": "Off"},
-                    "managementGroupAncestorsChain": [{"displayName": "Contoso", "name": "contoso"},
+                    # the chain of the subscription's own tenant (a delegated one is not in the managing tenant's)
+                    "managementGroupAncestorsChain": [{"displayName": org, "name": org.lower()},
                                                       {"displayName": "Tenant Root Group", "name": tenant}]},
                 tags={}))
         known_subs = set(self._sub_ids)
@@ -2200,7 +2250,8 @@ class World:
             if sub not in known_subs or not rg:
                 continue
             containers.append(_arg_row(f"/subscriptions/{sub}/resourceGroups/{rg}", rg,
-                                       "microsoft.resources/subscriptions/resourcegroups", tenant, sub, rg.lower(),
+                                       "microsoft.resources/subscriptions/resourcegroups", tenant_of(sub), sub,
+                                       rg.lower(),
                                        location="centralus", properties={"provisioningState": "Succeeded"}, tags={}))
         return {"resources": resources, "securityresources": security, "resourcecontainers": containers}
 
@@ -2317,10 +2368,12 @@ class World:
         }
         return _arg_row(
             f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{spec.instance_id}",
-            spec.instance_id, "microsoft.hybridcompute/machines", self.tenant_id, sub, rg.lower(), kind="AWS",
+            spec.instance_id, "microsoft.hybridcompute/machines", self.subscription_tenant(sub), sub, rg.lower(),
+            kind="AWS",
             location=location, properties=props,
             tags={"AccountId": aid, "Cloud": "AWS", "InstanceId": spec.instance_id, "MDFCSecurityConnector": "true"},
-            identity={"type": "SystemAssigned", "principalId": inst.principal_id, "tenantId": self.tenant_id})
+            identity={"type": "SystemAssigned", "principalId": inst.principal_id,
+                      "tenantId": self.subscription_tenant(sub)})
 
     # ---- assessments
     def _conn_static(self, key: str, body: dict, a_i: int) -> _ConnCache:
@@ -2334,7 +2387,7 @@ class World:
         if len(self._conn_cache) > 4 * max(1, len(self.aws_accounts)) + 64:
             self._conn_cache.clear()
         recs = self._cat["recs"]
-        tenant = self.tenant_id
+        tenant = self.subscription_tenant(sub)
         connector_guid = _uuid5("connector", key)
         base = (f"/subscriptions/{sub}/resourcegroups/{rg.lower()}/providers/microsoft.security/securityconnectors/"
                 f"{cname.lower()}/securityentitydata/")
@@ -2457,7 +2510,8 @@ class World:
             p = {"resourceDetails": {"Source": "Aws", "AzureResourceId": azure_id}, "displayName": rec.title,
                  "status": status, "additionalData": ent.additional, "metadata": rec.meta, "links": rec.links}
             rows.append(_arg_row(f"{azure_id}/providers/Microsoft.Security/assessments/{rec.key}", rec.key,
-                                 "microsoft.security/assessments", self.tenant_id, sub, rg.lower(), location="global",
+                                 "microsoft.security/assessments", self.subscription_tenant(sub), sub, rg.lower(),
+                                 location="global",
                                  properties=p))
             unhealthy += code == U
             keys.add(pair[1])
@@ -2610,7 +2664,8 @@ class World:
         if row is None:
             if len(self._row_intern) > 400_000:
                 self._row_intern.clear()
-            row = self._row_intern[key] = _arg_row(rid, name, rtype, self.tenant_id, sub, rg, properties=props)
+            row = self._row_intern[key] = _arg_row(rid, name, rtype, self.subscription_tenant(sub), sub, rg,
+                                                                   properties=props)
         return row
 
     # ---- Azure-only content (NOTES §11: MCSB also covers Azure subscriptions; an Azure-only standard)
@@ -2651,7 +2706,8 @@ class World:
                              "links": {"azurePortal": "portal.azure.com/#blade/Microsoft_Azure_Security/"
                                                       f"RecommendationsBlade/assessmentKey/{key}"}}
                     rows.append(_arg_row(f"{rid}/providers/Microsoft.Security/assessments/{key}", key,
-                                         "microsoft.security/assessments", self.tenant_id, sub, AZURE_RG.lower(),
+                                         "microsoft.security/assessments", self.subscription_tenant(sub), sub,
+                                         AZURE_RG.lower(),
                                          location="global", properties=props))
         root = f"/subscriptions/{sub}/providers/Microsoft.Security/regulatoryComplianceStandards"
         n_cat = len(self._cat["standards"])
@@ -2717,7 +2773,8 @@ class World:
                  "links": {"azurePortal": "portal.azure.com/#blade/Microsoft_Azure_Security/RecommendationsBlade/"
                                           f"assessmentKey/{key}"}}
         row = self._drow_cache[ckey] = _arg_row(f"{arc_id}/providers/Microsoft.Security/assessments/{key}", key,
-                                                "microsoft.security/assessments", self.tenant_id, sub, rg,
+                                                "microsoft.security/assessments", self.subscription_tenant(sub), sub,
+                                                rg,
                                                 location="global", properties=props)
         return row
 

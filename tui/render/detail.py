@@ -18,13 +18,15 @@ if TYPE_CHECKING:  # imported where used: a drill-down opens only once the snaps
     from tui.core import derive as d
     from tui.core import model as m
     from tui.core.health import AccountCost, Health
+    from tui.core.runbook import ControlRef
 
 STUCK_COLUMNS: Columns = (("INSTANCE", 19), ("REGION", 10), ("REASON", Flex(19)), ("SSM", 10), ("ARC", 6),
                           ("NEXT SCAN", 10))
 CONTROLS_COLUMNS: Columns = (("CONTROL", 16), ("STATE", 11), ("FAILING", 7), ("TITLE", Flex(41)))
 FAILING_COLUMNS: Columns = (("SEV", 7), ("RESOURCE", 22), ("ACCOUNT", 12), ("REGION", 14),
                             ("RECOMMENDATION", Flex(19)))
-AFFECTED_SHOWN = 50  # a recommendation's detail lists this many affected resources, then says how many more
+AFFECTED_SHOWN = 50  # a recommendation's detail lists this many account/region groups, then says how many more
+AFFECTED_NAMES = 5  # ... each with its count and this many resource names, then how many more
 CONTROL_ORDER = {"Failed": 0, "Passed": 1, "Skipped": 2, "Unsupported": 3}  # the controls listing: failing first
 
 
@@ -303,10 +305,19 @@ def instance_detail(snap: m.Snapshot | None, v: d.AccountView, s: d.StuckInstanc
 # ----------------------------------------------------------------------------------------------- recommendations
 
 def recommendation_detail(r: m.Recommendation, rows: Sequence[m.Recommendation],
-                          crumbs: Sequence[str] | None = None) -> Detail:
-    """A recommendation: severity, description, remediation and the unhealthy resources with the same assessment
-    (of `rows`, all the recommendation rows; the first AFFECTED_SHOWN, then how many more)."""
-    same = [x for x in rows if x.assessment_key == r.assessment_key and x.status == "Unhealthy"]
+                          crumbs: Sequence[str] | None = None,
+                          controls: Sequence[ControlRef] | None = None) -> Detail:
+    """A recommendation: severity, description, the remediation (its numbered steps when the text has them), the
+    controls of AWS standards it fails under (`controls`, from the compliance data: tui.core.runbook.control_index;
+    None when not loaded) with their AWS documentation links, and the unhealthy resources with the same assessment
+    (of `rows`, all the recommendation rows) grouped by account and region: a count and the first names of each
+    group (the first AFFECTED_SHOWN groups, then how many more)."""
+    from tui.core import runbook as rb
+
+    key = r.assessment_key.lower()
+    same = [x for x in rows if x.assessment_key.lower() == key and x.status == "Unhealthy"]
+    groups = rb.group_resources(same)
+    affected, accounts = rb.reach(groups)
     t = Text()
     t.append(f"{r.title}\n", style="bold")
     t.append(f"severity {r.severity} · status {r.status} · resource {r.resource_name} ({r.resource_type}) · "
@@ -314,12 +325,37 @@ def recommendation_detail(r: m.Recommendation, rows: Sequence[m.Recommendation],
     t.append("Description\n", style="bold")
     t.append(f"  {r.description or '—'}\n\n")
     t.append("Remediation\n", style="bold")
-    t.append(f"  {r.remediation or '—'}\n\n")
-    t.append(f"Affected resources ({len(same)} unhealthy)\n", style="bold")
-    for x in same[:AFFECTED_SHOWN]:
-        t.append(f"  {x.resource_name}  {x.aws_account_id}  {x.region}\n")
-    if len(same) > AFFECTED_SHOWN:
-        t.append(f"  … and {len(same) - AFFECTED_SHOWN} more (filter the pane with the title)\n")
+    steps = rb.split_steps(r.remediation)
+    if steps.intro:
+        t.append(f"  {steps.intro}\n")
+    for n, step in enumerate(steps.steps, 1):
+        t.append(f"  {n:>2}. {step}\n")
+    if not steps.intro and not steps.steps:
+        t.append("  —\n")
+    t.append("\nAWS controls\n", style="bold")
+    if controls is None:
+        t.append("  not loaded here: a standard's failing controls are in the Compliance pane (5); "
+                 "`mdc-aws export --view remediation` lists every recommendation's\n", style="dim")
+    elif not controls:
+        t.append("  none: it fails under no control of an AWS standard\n", style="dim")
+    for c in controls or ():
+        t.append(f"  {c.standard_display}  ")
+        t.append(c.control, style="bold")
+        t.append(f"  {c.title}\n" if c.title else "\n")
+        if c.link:
+            t.append(f"      {c.link}\n", style="dim")
+    t.append(f"\nAffected resources ({len(same)} unhealthy" +
+             (f", {affected} resources in {accounts} account{'s' if accounts != 1 else ''}" if same else "") + ")\n",
+             style="bold")
+    for g in groups[:AFFECTED_SHOWN]:
+        names = ", ".join(g.resources[:AFFECTED_NAMES])
+        more = len(g.resources) - AFFECTED_NAMES
+        t.append(f"  {g.aws_account_id or rb.UNATTRIBUTED}  {g.region or '?'}  ({len(g.resources)}): {names}"
+                 + (f" … and {more} more" if more > 0 else "") + "\n")
+    if len(groups) > AFFECTED_SHOWN:
+        rest = groups[AFFECTED_SHOWN:]
+        t.append(f"  … and {len(rest)} more account/region groups ({sum(len(g.resources) for g in rest)} "
+                 "resources): filter the pane with the title\n")
     t.append(f"\nassessment {r.id}\n", style="dim")
     return Detail(tuple(crumbs) if crumbs else ("Dashboard", "Recommendations", r.resource_name or r.assessment_key),
                   t, recommendation_link(r.assessment_key))
@@ -342,8 +378,13 @@ def controls_listing(standard_name: str, controls: Sequence[m.ComplianceControl]
 def control_failing_listing(standard_name: str, control: m.ComplianceControl,
                             rows: Sequence[m.Recommendation]) -> Listing:
     """A control's failing resources: `rows`, the unhealthy recommendations behind it (payload: the
-    Recommendation)."""
+    Recommendation). The summary: the control, its state, how many failing resources, and on a second line its
+    page in the AWS Security Hub controls reference (an id like "EC2.6" only)."""
+    from .links import aws_control_link
+
     items = [Item(r.id, rec_cells(r)[:1] + (r.resource_name or "", r.aws_account_id or "", r.region or "",
                                              r.title), payload=r) for r in rows]
+    link = aws_control_link(control.name)
     return Listing(("Dashboard", "Compliance", standard_name, control.name), FAILING_COLUMNS, items,
-                   f"{control.name} {control.description or ''} · {control.state} · {len(rows)} failing resources")
+                   f"{control.name} {control.description or ''} · {control.state} · {len(rows)} failing resources"
+                   + (f"\nAWS Security Hub: {link}" if link else ""))

@@ -1,9 +1,14 @@
-"""Azure portal links: of a resource, of a recommendation, and of any selection the dashboard shows (by its type)."""
+"""Links: Azure portal pages (of a resource, of a recommendation, of any selection the dashboard shows, by its type)
+and the AWS Security Hub controls reference of a control id. The recommendation and AWS ones are built by
+tui.core.runbook (the remediation export writes the same links)."""
 from __future__ import annotations
 
+from tui.core.runbook import REC_PORTAL, aws_control_link, recommendation_portal_link
+
+__all__ = ["COMPLIANCE_PORTAL", "PORTAL", "REC_PORTAL", "aws_control_link", "portal_link", "recommendation_link",
+           "resource_link"]
+
 PORTAL = "https://portal.azure.com/#@{tenant}/resource{id}"
-REC_PORTAL = ("https://portal.azure.com/#view/Microsoft_Azure_Security/GenericRecommendationDetailsBlade/"
-              "assessmentKey/{key}")
 COMPLIANCE_PORTAL = "https://portal.azure.com/#view/Microsoft_Azure_Security/SecurityMenuBlade/~/22"
 
 
@@ -14,7 +19,7 @@ def resource_link(tenant_id: str | None, resource_id: str) -> str:
 
 def recommendation_link(key: str) -> str:
     """The portal page of a recommendation (its assessment key)."""
-    return REC_PORTAL.format(key=key)
+    return recommendation_portal_link(key)
 
 
 def portal_link(target: object, tenant_id: str | None) -> str | None:

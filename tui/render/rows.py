@@ -30,6 +30,8 @@ Columns = tuple[tuple[str, int | None], ...]  # (label, width) per column; Flex(
 # most codes (at 80 columns every column fits; a longer cell ends in "…"), it shares a wide pane's width with NAME
 ACCOUNT_COLUMNS: Columns = (("ACCOUNT", 12), ("NAME", Flex(12)), ("KIND", 7), ("ORG", 10), ("RGN", 3), ("SCAN", 4),
                             ("HEALTH", Flex(23)))
+# With more than one Entra ID tenant in view (Azure Lighthouse, [[tenants]]): TENANT (the tenant's name) after NAME
+ACCOUNT_COLUMNS_TENANTS: Columns = (*ACCOUNT_COLUMNS[:2], ("TENANT", 10), *ACCOUNT_COLUMNS[2:])
 PLAN_COLUMNS: Columns = (("ACCOUNT", 12), ("CSPM", 4), ("DCSPM", 5), ("SERVERS", Flex(24)), ("CONTAINERS", 10),
                          ("DATABASES", 9))
 ONBOARDING_COLUMNS: Columns = (("ACCOUNT", 12), ("REGION", Flex(14)), ("EC2", 4), ("SSM", 15), ("ARC", 15),
@@ -107,11 +109,19 @@ def health_cell(h: Health) -> Text:
     return Text(f"{glyph} {worst.code}", style=STATE_STYLE.get(h.state, ""))
 
 
+def account_columns(items: Sequence[Item]) -> Columns:
+    """The accounts pane's columns for these rows: ACCOUNT_COLUMNS_TENANTS when they carry a TENANT cell."""
+    return ACCOUNT_COLUMNS_TENANTS if items and len(items[0].cells) == len(ACCOUNT_COLUMNS_TENANTS) else ACCOUNT_COLUMNS
+
+
 def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]) -> list[Item]:
     """The accounts pane: one row per AWS account (payload: its AccountView). HEALTH: the account's health (the
     worst of its connectors'); ORG: a management account's members with a connector and, once AWS Organizations
-    was read, how many of its accounts have none ("mgmt 4m✗2")."""
+    was read, how many of its accounts have none ("mgmt 4m✗2"). With more than one tenant in view, a TENANT cell
+    after NAME (account_columns) and the `tenant:` filter field (the tenant's name and id)."""
     items = []
+    tenants = {v.tenant_id.lower() for v in views if v.tenant_id}
+    several = len(tenants) > 1
     for v in views:
         kinds = v.kinds
         kind: Text | str
@@ -140,14 +150,17 @@ def account_items(views: Sequence[d.AccountView], rollup: dict[str, d.OrgRollup]
         if bad and not h.issues:
             health = Text(f"✖ {bad[0].health}", style="red")
             status = f"failing provisioning-state {bad[0].health}"
-        items.append(Item(
-            key=v.aws_account_id,
-            cells=(v.aws_account_id, v.name or "", kind, org, str(len(regions)) if regions else "all",
-                   f"{scan}h" if scan else "·", health),
-            fields={"account": v.aws_account_id, "region": " ".join(regions), "type": " ".join(kinds),
-                    "status": status},
-            text=f"{v.aws_account_id} {v.name} {' '.join(kinds)} {v.organization_role} {status}",
-            payload=v))
+        cells: tuple[Any, ...] = (v.aws_account_id, v.name or "", kind, org, str(len(regions)) if regions else "all",
+                                  f"{scan}h" if scan else "·", health)
+        fields = {"account": v.aws_account_id, "region": " ".join(regions), "type": " ".join(kinds),
+                  "status": status}
+        text = f"{v.aws_account_id} {v.name} {' '.join(kinds)} {v.organization_role} {status}"
+        if several:
+            tname = v.tenant_name or (v.tenant_id or "")[:8] or "?"
+            cells = (*cells[:2], tname, *cells[2:])
+            fields["tenant"] = f"{tname} {v.tenant_id or ''}".strip()
+            text += f" {tname}"
+        items.append(Item(key=v.aws_account_id, cells=cells, fields=fields, text=text, payload=v))
     return items
 
 

@@ -373,7 +373,7 @@ class DashboardScreen(Screen[None]):
 
         snap = self.mdc.snap
         if isinstance(sel, d.AccountView) and snap is not None:
-            self.push_detail(detail.account_detail(snap, sel))
+            self.push_detail(detail.account_detail(snap, sel), connectors=sel.connectors)
         elif isinstance(sel, RegionStuck) and snap is not None:
             listing = detail.stuck_listing(snap, sel, self.mdc.now())
             self.push_listing(listing, on_open=lambda it: self.push_detail(
@@ -383,9 +383,13 @@ class DashboardScreen(Screen[None]):
         elif isinstance(sel, m.ComplianceStandard):
             self.open_standard(sel.name)
 
-    def push_detail(self, d: Detail) -> None:
-        from .detail import DetailScreen
+    def push_detail(self, d: Detail, connectors: tuple[m.Connector, ...] | None = None) -> None:
+        """Push a detail; with `connectors` (an account's), its screen also writes them as code (x)."""
+        from .detail import AccountDetailScreen, DetailScreen
 
+        if connectors is not None:
+            self.app.push_screen(AccountDetailScreen(list(d.crumbs), d.body, portal=d.portal, connectors=connectors))
+            return
         self.app.push_screen(DetailScreen(list(d.crumbs), d.body, portal=d.portal))
 
     def push_listing(self, listing: Listing, on_open: Callable[[Item], None] | None = None,

@@ -19,6 +19,7 @@ from widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from tui.app import MdcApp
+    from tui.core import model as m
 
 KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
@@ -91,6 +92,63 @@ class DetailScreen(Screen[None]):
 
     def action_portal(self) -> None:
         cast("MdcApp", self.app).show_portal(self.portal)
+
+
+class AccountDetailScreen(DetailScreen):
+    """An account's detail; `x` writes its native connector as code (an ARM template and a Terraform file, 0600, in
+    $MDC_AWS_EXPORT_DIR or the current directory) and shows the Terraform. From the snapshot's connector body: no
+    request is sent."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *DetailScreen.BINDINGS,
+        Binding("x", "connector_code", "As code", show=False),
+    ]
+
+    def __init__(self, crumbs: Sequence[str], body: Any, portal: str | None = None,
+                 connectors: Sequence[m.Connector] = ()) -> None:
+        super().__init__(crumbs, body, portal)
+        self.connectors = tuple(connectors)
+
+    def action_connector_code(self) -> None:
+        import os
+        from pathlib import Path
+
+        from tui.core import connector_code as cc
+        from tui.core.errors import SourceError
+        from tui.core.export import write_private
+
+        native = cc.native_connectors(self.connectors)
+        if not native:
+            self.app.notify("only a classic connector (retired): nothing to write as code; o onboards a native one",
+                            severity="warning")
+            return
+        folder = Path(os.environ.get("MDC_AWS_EXPORT_DIR", "."))
+        shown = Text()
+        written: list[str] = []
+        for c in native:
+            try:
+                code = cc.connector_code(c.raw)
+                for fmt in cc.FORMATS:
+                    path = folder / cc.file_name(code, fmt)
+                    write_private(path, code.text(fmt))  # 0600
+                    written.append(str(path))
+            except SourceError as e:
+                self.app.notify(f"{c.name}: {e}", severity="error")
+                continue
+            except OSError as e:
+                self.app.notify(f"{c.name}: cannot write {folder} ({e.strerror or e}): set MDC_AWS_EXPORT_DIR",
+                                severity="error")
+                return
+            shown.append(f"{c.name}: ARM template and Terraform written (deploy: {written[-2]} with "
+                         f"`az deployment group create -g {code.resource_group} --template-file …`, or "
+                         f"`terraform apply` next to {written[-1]})\n", style="bold")
+            for note in code.notes:
+                shown.append(f"note: {note}\n", style="yellow")
+            shown.append("\n" + code.text("terraform") + "\n")
+        if not written:
+            return
+        self.app.notify("wrote " + ", ".join(written), title="Connector as code")
+        self.app.push_screen(DetailScreen([*self.crumbs, "as code"], shown, portal=self.portal))
 
 
 class ListScreen(Screen[None]):
