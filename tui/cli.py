@@ -321,8 +321,9 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
 
 
 def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float, mouse: bool,
-                  theme: str | None, read_only: bool = False, onboard: Any = None) -> None:
-    """The dashboard (``onboard``: opened on the onboarding screens, "home" or a flow, as `mdc-aws onboard`)."""
+                  theme: str | None, read_only: bool = False, onboard: Any = None, estate: Any = None) -> None:
+    """The dashboard (``onboard``: opened on the onboarding screens, "home" or a flow, as `mdc-aws onboard`;
+    ``estate``: the demo estate to use, default this run's own for --demo, e.g. `serve`'s shared one)."""
     from .app import MdcApp
     from .core.history import History
 
@@ -336,7 +337,8 @@ def run_dashboard(settings: cfg.Settings, opts: dict[str, Any], refresh_s: float
     except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
         click.echo(f"mdc-aws: history disabled ({e})", err=True)
     # `mdc-aws onboard`: the same app, opened on the onboarding screens
-    app = MdcApp(settings, estate=_estate(opts), refresh_s=refresh_s, history=history,
+    app = MdcApp(settings, estate=estate if estate is not None else _estate(opts), refresh_s=refresh_s,
+                 history=history,
                  theme=theme or os.environ.get("TEXTUAL_THEME"), section_timeout_s=opts.get("timeout", 120.0),
                  read_only=read_only, start_flow=onboard)
     app.run(mouse=mouse)

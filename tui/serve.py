@@ -468,21 +468,8 @@ def child(refresh_s: float | None = None, read_only: bool = False, **opts: Any) 
     except SourceError as e:
         click.echo(f"mdc-aws: {e}", err=True)
         sys.exit(cli.EXIT_USAGE)
-    from .app import MdcApp
-    from .core.history import History
-
-    history = None
-    try:
-        history = History.in_dir(*cli._history_place(settings, opts))  # noqa: SLF001 - the dashboard's history
-        for problem in (history.error, history.notice):
-            if problem:
-                click.echo(f"mdc-aws: {problem}", err=True)
-    except Exception as e:  # noqa: BLE001 - no history is a degraded start, not a failure
-        click.echo(f"mdc-aws: history disabled ({e})", err=True)
-    app = MdcApp(settings, estate=shared, refresh_s=refresh_s if refresh_s is not None else settings.refresh_s,
-                 history=history, theme=os.environ.get("TEXTUAL_THEME"),
-                 section_timeout_s=opts.get("timeout", 120.0), read_only=read_only)
-    app.run(mouse=True)
+    cli.run_dashboard(settings, opts, refresh_s if refresh_s is not None else settings.refresh_s, mouse=True,
+                      theme=None, read_only=read_only, estate=shared)
 
 
 if __name__ == "__main__":
