@@ -450,8 +450,18 @@ async def test_every_pane_filter_drilldown_and_refresh_on_the_estate(estate, set
         assert all(r.aws_account_id for r in rp.shown if r.connector_id)
         assert sum(not r.aws_account_id for r in rp.shown) <= 5
         await pilot.press("enter")
-        await pilot.pause()
-        assert "Remediation" in screen_text(app)
+        await settle(pilot, app, lambda: "Remediation" in screen_text(app), timeout=30)
+        # the AWS controls it fails under: read once (the failing pairs of every AWS standard), then from memory
+        from tui.screens.detail import DetailScreen
+
+        assert isinstance(app.screen, DetailScreen)
+        shown = rp.selection()
+        index = app.dashboard._control_index[1]  # what the detail was built from
+        assert index, "no failing control pairs were read"
+        body = app.screen.body.plain
+        refs = index.get(shown.assessment_key.lower(), ())
+        assert "AWS controls" in body and all(f"  {c.control}" in body for c in refs)
+        assert ("none: it fails under no control" in body) == (not refs)
         await pilot.press("escape")
         # compliance drill-down via the jump line
         await pilot.press("colon", *"compliance pci", "enter")

@@ -650,8 +650,9 @@ def test_recommendation_detail_caps_the_affected_resources() -> None:
                          "region us-east-1", "",
                          "Description", "  Block public access.", "",
                          "Remediation", "  —", ""]
-    assert lines[9:11] == ["AWS controls", "  not loaded here: a standard's failing controls are in the Compliance "
-                                           "pane (5); `mdc-aws export --view remediation` lists every recommendation's"]
+    assert lines[9:11] == ["AWS controls", "  not read (Azure did not answer): a standard's failing controls are in "
+                                           "the Compliance pane (5); `mdc-aws export --view remediation` lists every "
+                                           "recommendation's"]
     assert lines[12] == "Affected resources (53 unhealthy, 53 resources in 1 account)"
     # grouped by account and region: a count, the first names, how many more (tests/test_runbook.py: many groups)
     assert lines[13:-2] == [f"  {MGMT}  us-east-1  (53): bucket-0, bucket-1, bucket-2, bucket-3, bucket-4 … and 48 "

@@ -562,7 +562,6 @@ async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple
     from .core.azure import azure_source
     from .core.collect import Collector, describe_error
     from .core.derive import attach_accounts
-    from .core.export import aws_connector_subscriptions
 
     notes: list[str] = []
     async with azure_source(settings) as az:
@@ -570,8 +569,6 @@ async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple
             col = Collector(az, aws, section_timeout_s=timeout_s)
             snap = await col.collect()
             subs = list(col.subscriptions)
-            comp = snap.data("compliance")
-            standards = [s.name for s in comp.standards] if comp is not None else []
             if not subs:
                 return snap, col.auth_failed, [], [], set(), notes
 
@@ -584,26 +581,7 @@ async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple
 
             async def compliance() -> tuple[list[Any], set[tuple[str, str, str]]]:
                 try:
-                    found = await asyncio.wait_for(asyncio.gather(*(az.compliance_controls(subs, s)
-                                                                    for s in standards)), timeout_s)
-                    controls = [c for per_standard in found for c in per_standard]
-                    graph = getattr(az, "graph", None)  # one tenant: one paged query for every failing pair
-                    if graph is not None:
-                        rows = await asyncio.wait_for(graph.query_parsed(
-                            rb.FAILING_PAIRS_QUERY, subs, rb.parse_failing_pair,
-                            name="failing compliance assessments query"), timeout_s)
-                        return controls, rb.failing_pairs(rows, aws_connector_subscriptions(snap), standards)
-                    # several tenants: the drill-down's query, control by control (merged over the tenants), a few
-                    # at a time (Resource Graph throttles a burst)
-                    failed = [c for c in controls if c.state == "Failed"]
-                    gate = asyncio.Semaphore(4)
-
-                    async def keys_of(c: Any) -> list[str]:
-                        async with gate:
-                            return list(await az.compliance_failing_assessments(subs, c.standard, c.name))
-
-                    keys = await asyncio.wait_for(asyncio.gather(*(keys_of(c) for c in failed)), timeout_s)
-                    return controls, {(c.standard, c.name, k.lower()) for c, ks in zip(failed, keys) for k in ks}
+                    return await rb.failing_controls(az, subs, snap, timeout_s)
                 except Exception as e:  # noqa: BLE001 - a part that fails is a note, the rest is still written
                     notes.append(f"compliance controls: {describe_error(e)}")
                     return [], set()

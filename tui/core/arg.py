@@ -878,6 +878,24 @@ def compliance_controls_query(standard: str) -> str:
     return kql_format(COMPLIANCE_CONTROLS_QUERY, standard=standard)
 
 
+# The failing compliance assessments of every standard, one row per (subscription, standard, control, assessment):
+# in scope only (NOTES §11: scope empty, Subscription or MultiCloudAggregation; per-connector copies would
+# double-count), projected with `id` so Resource Graph can page it. The caller keeps the subscriptions that host an
+# AWS connector and the AWS standards (failing_pairs), as the drill-down's query does (
+# COMPLIANCE_FAILING_ASSESSMENTS_QUERY, one control at a time: one query here instead of one per failing control).
+FAILING_PAIRS_QUERY = (
+    "securityresources\n"
+    "| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
+    "regulatorycomplianceassessments'\n"
+    """| extend rcScope = tostring(properties.scope)
+| where isempty(rcScope) or rcScope in~ ('Subscription', 'MultiCloudAggregation')
+| where tostring(properties.state) =~ 'failed'
+| extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id),
+    control = extract(@'(?i)/regulatoryComplianceControls/([^/]+)/', 1, id)
+| project id, subscriptionId, standard, control, assessmentKey = tolower(name)"""
+)
+
+
 # The recommendations (assessment keys) failing under one control of a standard: the drill-down from a control to
 # its failing resources. Regulatory compliance assessments are named by the assessment key. In scope, and in
 # subscriptions with an AWS connector, like the counts.

@@ -7,8 +7,8 @@ pages). In the dashboard's process the cyclic collector then stops every thread,
 what it shows.
 
 - The API is the :class:`Service`'s (``collect``, ``recommendations``, ``recommendation_table``,
-  ``compliance_controls``, ``compliance_failing_keys``, ``close``): blocking calls, from the UI's worker threads,
-  several at once.
+  ``compliance_controls``, ``compliance_failing_keys``, ``failing_controls``, ``close``): blocking calls, from the
+  UI's worker threads, several at once.
 - Messages are length-prefixed pickles over the child's stdin/stdout (a private pipe: nothing is written to disk).
   The child writes history itself.
 - Recommendations travel in chunks with their repeated strings sent once (a string table), so 100k rows arrive
@@ -59,7 +59,7 @@ _REC_RAW = frozenset({"id"})  # unique per row; everything else repeats (a resou
 _REC_CODED = tuple(i for i, name in enumerate(_REC_FIELDS) if name not in _REC_RAW)
 
 METHODS = frozenset({"collect", "recommendations", "recommendation_table", "compliance_controls",
-                     "compliance_failing_keys"})
+                     "compliance_failing_keys", "failing_controls"})
 
 
 # ---------------------------------------------------------------------------------------------------------- framing
@@ -562,6 +562,10 @@ class ProcessService:
 
     def compliance_failing_keys(self, standard: str, control: str) -> list[str]:
         return self._wait(self._request("compliance_failing_keys", standard, control), self._timeout)
+
+    def failing_controls(self) -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
+        controls, pairs = self._wait(self._request("failing_controls"), self._timeout)
+        return list(controls), [tuple(p) for p in pairs]
 
     @property
     def pid(self) -> int | None:

@@ -31,22 +31,6 @@ _CONTROL_ID = re.compile(r"([A-Za-z][A-Za-z0-9]*)\.([1-9][0-9]{0,3})")
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}  # anything else after Low
 UNATTRIBUTED = "unattributed"  # the account of a row no account could be found for
 
-# The failing compliance assessments of every standard, one row per (subscription, standard, control, assessment):
-# in scope only (NOTES §11: scope empty, Subscription or MultiCloudAggregation; per-connector copies would
-# double-count), projected with `id` so Resource Graph can page it. The caller keeps the subscriptions that host an
-# AWS connector and the AWS standards (failing_pairs), as the drill-down's query does (arg.py:
-# COMPLIANCE_FAILING_ASSESSMENTS_QUERY, one control at a time: one query here instead of one per failing control).
-FAILING_PAIRS_QUERY = (
-    "securityresources\n"
-    "| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
-    "regulatorycomplianceassessments'\n"
-    """| extend rcScope = tostring(properties.scope)
-| where isempty(rcScope) or rcScope in~ ('Subscription', 'MultiCloudAggregation')
-| where tostring(properties.state) =~ 'failed'
-| extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id),
-    control = extract(@'(?i)/regulatoryComplianceControls/([^/]+)/', 1, id)
-| project id, subscriptionId, standard, control, assessmentKey = tolower(name)"""
-)
 
 
 # ----------------------------------------------------------------------------------------------- links
@@ -207,6 +191,43 @@ def control_index(pairs: Iterable[tuple[str, str, str]], controls: Iterable[m.Co
     for std, ctl, key in pairs:
         out.setdefault(key.lower(), set()).add(ControlRef(std, ctl, titles.get((std.lower(), ctl.lower()))))
     return {k: tuple(sorted(v, key=lambda c: (c.standard.lower(), _natural(c.control)))) for k, v in out.items()}
+
+
+async def failing_controls(az: Any, subscriptions: Sequence[str], snap: m.Snapshot, timeout_s: float
+                           ) -> tuple[list[m.ComplianceControl], set[tuple[str, str, str]]]:
+    """The controls of the snapshot's AWS standards (every state) and the (standard, control, assessment key) failing
+    pairs, read through `az` (an AzureSource or several tenants' MultiTenantAzure): one paged Resource Graph query
+    for every pair where there is one graph, else the drill-down's query control by control, a few at a time
+    (Resource Graph throttles a burst). Raises what the reads raise; the CLI's runbook and the dashboard's
+    recommendation detail both call it."""
+    import asyncio
+
+    from .arg import FAILING_PAIRS_QUERY
+    from .export import aws_connector_subscriptions
+
+    comp = snap.data("compliance")
+    standards = [s.name for s in comp.standards] if comp is not None else []
+    subs = list(subscriptions)
+    if not subs or not standards:
+        return [], set()
+    found = await asyncio.wait_for(asyncio.gather(*(az.compliance_controls(subs, s) for s in standards)), timeout_s)
+    controls = [c for per_standard in found for c in per_standard]
+    graph = getattr(az, "graph", None)  # one tenant: one paged query for every failing pair
+    # ... of the subscriptions that host an AWS connector only (an Azure-only subscription's standards fail too)
+    aws_subs = sorted(aws_connector_subscriptions(snap))
+    if graph is not None and aws_subs:
+        rows = await asyncio.wait_for(graph.query_parsed(FAILING_PAIRS_QUERY, aws_subs, parse_failing_pair,
+                                                         name="failing compliance assessments query"), timeout_s)
+        return controls, failing_pairs(rows, aws_subs, standards)
+    failed = [c for c in controls if c.state == "Failed"]
+    gate = asyncio.Semaphore(4)
+
+    async def keys_of(c: m.ComplianceControl) -> list[str]:
+        async with gate:
+            return list(await az.compliance_failing_assessments(subs, c.standard, c.name))
+
+    keys = await asyncio.wait_for(asyncio.gather(*(keys_of(c) for c in failed)), timeout_s)
+    return controls, {(c.standard, c.name, k.lower()) for c, ks in zip(failed, keys) for k in ks}
 
 
 # ----------------------------------------------------------------------------------------------- the runbook

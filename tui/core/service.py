@@ -150,6 +150,25 @@ class Service:
 
         return self._call(go)
 
+    def failing_controls(self) -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
+        """The controls of the newest collection's AWS standards and their (standard, control, assessment key) failing
+        pairs (tui.core.runbook.failing_controls): the AWS control ids of the recommendation detail."""
+        async def go() -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
+            from . import runbook
+
+            await self._ensure()
+            snap = self.last_snapshot
+            if snap is None or snap.data("compliance") is None:
+                from .errors import SourceError
+
+                raise SourceError("the compliance section has not loaded (see its pane); the controls are read "
+                                  "from it")
+            controls, pairs = await runbook.failing_controls(self._azure, list(self._collector.subscriptions), snap,
+                                                             self.section_timeout_s)
+            return controls, sorted(pairs)
+
+        return self._call(go)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -191,6 +210,15 @@ class DashboardService(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class ControlIndexService(Protocol):
+    """A service that also reads which controls of the AWS standards each recommendation fails under: `Service` and
+    `ProcessService`."""
+
+    def failing_controls(self) -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
         ...
 
 

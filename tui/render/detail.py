@@ -334,7 +334,7 @@ def recommendation_detail(r: m.Recommendation, rows: Sequence[m.Recommendation],
         t.append("  —\n")
     t.append("\nAWS controls\n", style="bold")
     if controls is None:
-        t.append("  not loaded here: a standard's failing controls are in the Compliance pane (5); "
+        t.append("  not read (Azure did not answer): a standard's failing controls are in the Compliance pane (5); "
                  "`mdc-aws export --view remediation` lists every recommendation's\n", style="dim")
     elif not controls:
         t.append("  none: it fails under no control of an AWS standard\n", style="dim")

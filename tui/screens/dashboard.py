@@ -88,6 +88,8 @@ class DashboardScreen(Screen[None]):
         super().__init__(id="dashboard")
         self.active = "accounts"
         self._topbar = Text()  # kept: the status may be set before the top bar is composed (the first frame)
+        # (snapshot time, assessment key -> the AWS standards' controls it fails under): the recommendation detail's
+        self._control_index: tuple[Any, dict[str, tuple[Any, ...]] | None] | None = None
         # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
         self.accounts = AccountsPane(id="pane-accounts", classes="pane")
         self.plans = PlansPane(id="pane-plans", classes="pane")
@@ -379,7 +381,7 @@ class DashboardScreen(Screen[None]):
             self.push_listing(listing, on_open=lambda it: self.push_detail(
                 detail.instance_detail(snap, sel.view, it.payload, self.mdc.now())))
         elif isinstance(sel, m.Recommendation):
-            self.push_detail(detail.recommendation_detail(sel, self.mdc.recs_rows))
+            self.open_recommendation(sel)
         elif isinstance(sel, m.ComplianceStandard):
             self.open_standard(sel.name)
 
@@ -455,9 +457,51 @@ class DashboardScreen(Screen[None]):
 
         listing = detail.control_failing_listing(standard, c, rows)
         crumbs = list(listing.crumbs)
-        self.push_listing(listing, on_open=lambda it: self.push_detail(detail.recommendation_detail(
-            it.payload, self.mdc.recs_rows, crumbs + [it.payload.resource_name or "?"])),
+        self.push_listing(listing, on_open=lambda it: self.open_recommendation(
+            it.payload, crumbs + [it.payload.resource_name or "?"]),
             portal=lambda it: recommendation_link(it.payload.assessment_key))
+
+    def open_recommendation(self, r: m.Recommendation, crumbs: list[str] | None = None) -> None:
+        """A recommendation's detail, with the controls of the AWS standards it fails under: read once per compliance
+        data (one Resource Graph query, in a worker), then from memory; "not read" when that read failed (not retried
+        until the compliance data changes)."""
+        from tui.core.service import ControlIndexService
+
+        snap = self.mdc.snap
+        sec = snap.sections.get("compliance") if snap is not None else None
+        key = (sec.status.as_of, id(sec.data)) if sec is not None else None
+        cached = self._control_index
+        svc = self.mdc.service
+        if (cached is not None and cached[0] == key) or not isinstance(svc, ControlIndexService):
+            self._show_recommendation(r, crumbs, cached[1] if cached is not None and cached[0] == key else None)
+            return
+        self.app.notify("reading the AWS controls of the recommendations…", timeout=2)
+        self.run_worker(partial(self._control_index_job, svc, key, r, crumbs, self.app.screen), thread=True,
+                        exclusive=True,
+                        group="drill", exit_on_error=False, name="control index")
+
+    def _control_index_job(self, svc: Any, key: Any, r: m.Recommendation, crumbs: list[str] | None,
+                           origin: Any) -> None:
+        from tui.core import runbook
+
+        index: dict[str, tuple[Any, ...]] | None = None
+        try:
+            controls, pairs = svc.failing_controls()
+            index = runbook.control_index(pairs, controls)
+        except Exception as e:  # noqa: BLE001 - any failure of the service becomes one line, never a traceback
+            self.app.call_from_thread(self.app.notify, "AWS controls of the recommendations: "
+                                      f"{' '.join(str(e).split())}", severity="warning")
+        self._control_index = (key, index)  # a failure too: not asked again until the compliance data changes
+        self.app.call_from_thread(self._show_recommendation, r, crumbs, index, origin)
+
+    def _show_recommendation(self, r: m.Recommendation, crumbs: list[str] | None,
+                             index: dict[str, tuple[Any, ...]] | None, origin: Any = None) -> None:
+        from tui.render import detail
+
+        if origin is not None and self.app.screen is not origin:
+            return  # the operator went elsewhere while the controls were read: nothing pops up over it
+        controls = index.get(r.assessment_key.lower(), ()) if index is not None else None
+        self.push_detail(detail.recommendation_detail(r, self.mdc.recs_rows, crumbs, controls=controls))
 
     def _tenant(self) -> str | None:
         snap = self.mdc.snap

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("1-5 / tab", "switch pane (at 80x24 one pane at a time; 140+ columns show all)"),
     (":", "jump to a view: :accounts :plans :arc :recs :compliance [any part of a standard's name] :quit"),
-    ("/", "filter the focused table: text, sev:high, status:failing, account:2109, !negate"),
+    ("/", "filter the focused table: text, sev:high, status:failing, account:2109, tenant:fab, !negate"),
     ("enter", "open the selection: account (health, fixes, cost), region, finding, standard"),
     ("esc", "back (closes the filter, then the screen)"),
     ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
+    ("x", "on an account's detail: write its connector as code (ARM template + Terraform) and show it"),
     ("s / S", "sort the focused table by the next column / reverse (numbers by value)"),
     ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
     ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
@@ -101,7 +102,7 @@ class AccountDetailScreen(DetailScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *DetailScreen.BINDINGS,
-        Binding("x", "connector_code", "As code", show=False),
+        Binding("x", "connector_code", "As code"),
     ]
 
     def __init__(self, crumbs: Sequence[str], body: Any, portal: str | None = None,
