@@ -63,7 +63,7 @@ browser:
 	  echo "make browser: Chromium is missing and this needs root: run \`sudo apt-get install -y --no-install-recommends $(BROWSER_PACKAGES)\`, then retry" >&2; \
 	  exit 1; fi; \
 	echo "installing $(BROWSER_PACKAGES) ..."; \
-	$$s apt-get update -qq && $$s apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null || { \
+	$$s apt-get update -qq && $$s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null || { \
 	  echo "make browser: apt-get could not install $(BROWSER_PACKAGES): install them, then retry" >&2; exit 1; }
 
 ## The main job on the embedded emulated estate.

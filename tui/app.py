@@ -402,7 +402,11 @@ class MdcApp(App[None]):
         snap = self.snap
         if snap is None:
             return
-        tenant = f"tenant {snap.tenant_id[:8]}…" if snap.tenant_id else "tenant ?"
+        tenants = getattr(snap, "tenants", None) or {}
+        if len(tenants) > 1:  # several in view (Lighthouse, [[tenants]]): how many; the TENANT column says whose
+            tenant = f"{len(tenants)} tenants"
+        else:
+            tenant = f"tenant {snap.tenant_id[:8]}…" if snap.tenant_id else "tenant ?"
         demo = " · demo estate" if self.demo else ""
         self.scope_text = f"{tenant} · {len(snap.subscriptions)} subs · {len(self.views)} AWS accounts{demo}"
         self._tick()
