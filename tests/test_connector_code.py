@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -171,6 +172,20 @@ def test_arm_escapes_a_value_that_looks_like_an_expression() -> None:
     assert cc.arm_resource_body(template)[1]["tags"] == item["tags"]
 
 
+def test_arm_escapes_an_object_key_that_looks_like_an_expression() -> None:
+    """ARM evaluates an expression in a property name too: a key `[...]` is written `[[...]`, at every depth."""
+    item = reference_item()
+    item["tags"] = {"[concat('k')]": "v", "[open": "w"}
+    item["properties"]["offerings"][0]["[parameters('p')]"] = {"[variables('v')]": "[x]"}
+    code = cc.connector_code(item)
+    template = json.loads(code.text("arm"))
+    res = template["resources"][0]
+    assert res["tags"] == {"[[concat('k')]": "v", "[open": "w"}
+    assert res["properties"]["offerings"][0]["[[parameters('p')]"] == {"[[variables('v')]": "[[x]"}
+    assert "[parameters('p')]" not in res["properties"]["offerings"][0]
+    assert cc.arm_resource_body(template)[1] == dict(code.body)  # what ARM deploys: the keys as they were
+
+
 # ------------------------------------------------------------------------------------------------ the estate
 
 
@@ -296,13 +311,21 @@ def test_cli_writes_the_template_and_refuses_a_classic_only_account(estate, sett
     classic_only = sorted(a for a, k in kinds.items() if k == {"classic"})[0]
     target = next(c for c in cs if c.kind == "native" and c.organization_role == "management")
     out = tmp_path / "connector.json"
+    tf = tmp_path / "tf" / "main.tf"
+    tf.parent.mkdir()
     env = estate.info.env()
     ok = _run_cli([target.aws_account_id or "", "-o", str(out)], env)
     refused = _run_cli([classic_only, "--format", "terraform"], env)
+    terraform = _run_cli([target.name, "--format", "terraform", "-o", str(tf)], env)
     ok_out, ok_err = ok.communicate(timeout=120)
     ref_out, ref_err = refused.communicate(timeout=120)
-    for text in (ok_out, ok_err, ref_out, ref_err):
+    tf_out, tf_err = terraform.communicate(timeout=120)
+    for text in (ok_out, ok_err, ref_out, ref_err, tf_out, tf_err):
         assert "Traceback" not in text and estate.info.token not in text
+    assert terraform.returncode == 0 and tf_out == "", tf_err
+    assert f"wrote {tf} and {tf.parent / 'providers.tf'}" in tf_err and "import block adopts" in tf_err
+    assert tf.read_text() == cc.connector_code(target.raw).text("terraform")
+    assert (tf.parent / "providers.tf").read_text() == cc.terraform_providers_text()
     assert ok.returncode == 0, ok_err
     assert ok_out == "" and f"wrote {out}" in ok_err and "az deployment group create" in ok_err
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -337,16 +360,152 @@ def test_account_detail_x_writes_the_connector_as_code(settings, tmp_path, monke
             await pilot.press("x")
             await pilot.pause()
             assert type(app.screen) is DetailScreen and app.screen.crumbs[-1] == "as code"
-            assert 'resource "azapi_resource"' in str(app.screen.body)
+            shown = str(app.screen.body)
+            assert 'resource "azapi_resource"' in shown and "import {" in shown
+            assert "of unknown age" in shown  # no snapshot in this app: it says so
+            assert "providers.tf: the azapi provider, written once" in shown
 
     asyncio.run(run())
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["mdc-aws-connector-aws-dev.json", "mdc-aws-connector-aws-dev.tf"]
+    assert files == ["mdc-aws-connector-aws-dev.json", "mdc-aws-connector-aws-dev.tf", "providers.tf"]
     for p in tmp_path.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     code = cc.connector_code(native.raw)
     assert json.loads((tmp_path / files[0]).read_text()) == code.arm_template()
     assert (tmp_path / files[1]).read_text() == code.text("terraform")
+    assert (tmp_path / files[2]).read_text() == cc.terraform_providers_text()
+
+
+def _aged_snapshot(connector: m.Connector, as_of: Any, status: str = "ok", error: str | None = None) -> m.Snapshot:
+    from datetime import timedelta
+
+    conns = m.Section(m.SectionStatus("connectors", status, as_of, error),  # type: ignore[arg-type]
+                      m.ConnectorsData(connectors=(connector,)))
+    return m.Snapshot(generated_at=as_of + timedelta(minutes=1), subscriptions=("s1",), sections={"connectors": conns})
+
+
+def test_account_detail_x_says_how_old_the_connector_body_is(tmp_path, monkeypatch) -> None:
+    """The `x` text states the age of the body it wrote: the snapshot's connectors section as_of, and "from history"
+    while the app shows the history's snapshot (no collection answered yet); fresh and recent: no warning."""
+    from datetime import datetime, timedelta, timezone
+
+    from textual.app import App
+
+    from tui.screens.detail import AccountDetailScreen
+
+    monkeypatch.setenv("MDC_AWS_EXPORT_DIR", str(tmp_path))
+    native = _conn("aws-dev", "native", "123456789012")
+    native = m.Connector(**{**native.__dict__, "raw": {**reference_item(), "name": "aws-dev", "id": RID.replace(
+        "exampleSecurityConnectorName", "aws-dev")}})
+    now = datetime(2025, 3, 4, 12, 0, tzinfo=timezone.utc)
+
+    class Host(App[None]):
+        def __init__(self, snap: m.Snapshot, last_refresh: float | None) -> None:
+            super().__init__()
+            self.snap, self.last_refresh = snap, last_refresh
+
+        def now(self) -> datetime:
+            return now
+
+    async def shown(snap: m.Snapshot, last_refresh: float | None) -> Any:
+        app = Host(snap, last_refresh)
+        async with app.run_test() as pilot:
+            await app.push_screen(AccountDetailScreen(["Dashboard", "aws-dev"], "body", connectors=[native]))
+            await pilot.press("x")
+            await pilot.pause()
+            assert app.screen.crumbs[-1] == "as code"
+            return app.screen.body
+
+    old = now - timedelta(hours=3)
+    body = asyncio.run(shown(_aged_snapshot(native, old), None))
+    first = str(body).splitlines()[0]
+    assert "as of 2025-03-04 09:00 UTC (3 h ago)" in first and "from history" in first, first
+    assert body.style == "yellow"
+    body = asyncio.run(shown(_aged_snapshot(native, now - timedelta(minutes=2)), 12.0))
+    first = str(body).splitlines()[0]
+    assert "as of 2025-03-04 11:58 UTC (2 min ago)" in first and "history" not in first and body.style == "dim"
+    body = asyncio.run(shown(_aged_snapshot(native, old, "stale", "throttled"), 12.0))
+    first = str(body).splitlines()[0]
+    assert "(3 h ago)" in first and "stale: the last read of the connectors failed (throttled)" in first
+    assert "history" not in first and body.style == "yellow"
+    # a section the history loaded (the snapshot's own marker): "from history", not a failed read
+    from tui.core.history import FROM_HISTORY
+
+    body = asyncio.run(shown(_aged_snapshot(native, old, "stale", FROM_HISTORY), 12.0))
+    first = str(body).splitlines()[0]
+    assert "(3 h ago)" in first and "from history" in first and "failed" not in first and body.style == "yellow"
+
+
+def _tf_blocks(folder: Path) -> dict[str, list[Any]]:
+    """Every top-level block of every .tf file of a folder, by block type (as Terraform loads one module)."""
+    out: dict[str, list[Any]] = {}
+    for f in sorted(folder.glob("*.tf")):
+        doc = hcl2.loads(f.read_text(), serialization_options=hcl2.SerializationOptions(
+            strip_string_quotes=True, with_comments=False, explicit_blocks=False))
+        for kind, blocks in doc.items():
+            out.setdefault(kind, []).extend(blocks)
+    return out
+
+
+def test_two_terraform_exports_in_one_folder_have_one_provider_configuration(tmp_path) -> None:
+    """Terraform refuses a second required_providers block or a second default provider "azapi" in one folder:
+    the connector files hold neither, providers.tf holds both, once. Each file imports its connector by its ARM id
+    (the api-version of its type), under a label of its own (also two connectors of one AWS account)."""
+    codes = []
+    for name, sub in (("aws-dev", "s1"), ("aws-dev-2", "s2"), ("aws-prod", "s1")):
+        item = reference_item()
+        item["id"] = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/{name}"
+        item["name"] = name
+        item["properties"]["hierarchyIdentifier"] = "111111111111" if name != "aws-prod" else "222222222222"
+        codes.append(cc.connector_code(item))
+    results = []
+    for code in codes:
+        path = tmp_path / cc.file_name(code, "terraform")
+        path.write_text(code.text("terraform"))
+        results.append(cc.ensure_providers(path))
+    assert results[0] == cc.Providers(written=tmp_path / "providers.tf") and results[1:] == [cc.Providers()] * 2
+    assert stat.S_IMODE((tmp_path / "providers.tf").stat().st_mode) == 0o600
+    blocks = _tf_blocks(tmp_path)
+    assert blocks["provider"] == [{"azapi": {}}]
+    (terraform,) = blocks["terraform"]
+    assert terraform["required_providers"] == [{"azapi": {"source": "Azure/azapi", "version": "~> 2.0"}}]
+    labels = [label for r in blocks["resource"] for label in r["azapi_resource"]]
+    assert len(set(labels)) == 3 == len(labels)
+    imports = {i["to"]: i["id"] for i in blocks["import"]}
+    assert imports == {f"${{azapi_resource.{cc.terraform_label(c)}}}": f"{c.source_id}?api-version=2023-10-01-preview"
+                       for c in codes}
+    assert cc.terraform_import_id(codes[0]).startswith(codes[0].source_id + "?")
+    for code in codes:  # each resource still carries its body
+        _label, attrs = hcl_body(code.text("terraform"))
+        assert attrs["name"] == code.name
+    if shutil.which("terraform"):  # Terraform itself loads the folder (no provider download: `providers` only)
+        env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
+        done = subprocess.run(["terraform", "providers", "-no-color"], cwd=tmp_path, env=env, text=True,
+                              capture_output=True, timeout=60)
+        assert done.returncode == 0 and "azure/azapi" in done.stdout, done.stdout + done.stderr
+
+
+def test_providers_tf_is_not_written_over_the_folders_own_configuration(tmp_path) -> None:
+    """The folder's own required_providers (an operator's versions.tf, a file of an older mdc-aws): no providers.tf;
+    without azapi in it, the note says what to add. A providers.tf of the operator's is never overwritten."""
+    code = cc.connector_code(reference_item())
+    tf = tmp_path / "main.tf"
+    tf.write_text(code.text("terraform"))
+    own = tmp_path / "versions.tf"
+    own.write_text('terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n')
+    got = cc.ensure_providers(tf)
+    assert got.written is None and got.note and 'azapi = { source = "Azure/azapi"' in got.note
+    own.write_text('terraform {\n  required_providers {\n    azapi = { source = "azure/azapi" }\n  }\n}\n')
+    assert cc.ensure_providers(tf) == cc.Providers()
+    own.unlink()
+    mine = tmp_path / "providers.tf"
+    mine.write_text('provider "azapi" {}\n')
+    got = cc.ensure_providers(tf)
+    assert got.written is None and got.note and "required_providers" in got.note
+    assert mine.read_text() == 'provider "azapi" {}\n'
+    mine.unlink()
+    assert cc.ensure_providers(tmp_path / "absent.tf") == cc.Providers()  # not a file: nothing next to it
+    assert not mine.exists()
 
 
 def test_read_connector_by_name_and_through_each_configured_tenant(estate, settings, monkeypatch) -> None:

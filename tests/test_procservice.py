@@ -444,3 +444,61 @@ def test_a_history_the_collector_cannot_open_disables_it_with_a_message(tmp_path
         assert str(blocker) in ps.history_error and ps.starts == 1
     finally:
         ps.close()
+
+
+# ------------------------------------------------------------------------------------------------- the log file
+
+def test_the_collectors_log_lines_reach_the_log_file_redacted(tmp_path, monkeypatch) -> None:
+    """What the collector process logs goes to the dashboard's log file (review finding 2), written by the child
+    itself (its pid on the line) through its redacting filter: a registered secret and a bearer token never reach
+    the file. Its own lines are not repeated on its stderr (what the parent quotes when it dies)."""
+    from tui.core import logfile, redact
+    from tui.core.config import Settings
+
+    secret = "Proc-test-AzureClientSecret-5e6f7a8b"  # a test value, in the environment the child inherits
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9jLXRlc3QifQ.c2lnbmF0dXJlLXByb2M"  # the shape of a JWT (a test value)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", secret)
+    path = tmp_path / "logs" / "mdc-aws.log"
+    fh, problem = logfile.open_handler(path, logging.INFO)  # as tui.cli._setup_logging opens it (no -vv)
+    assert fh is not None and problem is None
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.addHandler(fh)
+    redact.install([fh])
+    ps = ProcessService(Settings(), max_child_mb=None)
+    try:
+        with pytest.raises(ValueError, match="unknown method"):
+            ps._wait(ps._request(f"no_such_method {secret} Bearer {jwt}"), 30)
+        pid = ps.pid
+        assert _until(lambda: "no_such_method" in path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        line = next(ln for ln in text.splitlines() if "no_such_method" in ln)
+        assert f" {pid} WARNING tui.core.servicehost: no_such_method " in line, line
+        assert "unknown method" in line and redact.MASK in line, line
+        assert secret not in text and jwt not in text
+        assert not any("no_such_method" in ln for ln in ps._stderr_tail)
+    finally:
+        ps.close()
+        root.handlers[:] = saved
+        fh.close()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_a_failed_section_is_logged_once_while_it_stays_the_same(caplog) -> None:
+    from types import SimpleNamespace
+
+    from tui.core import servicehost
+
+    def snap(**errors: str | None) -> SimpleNamespace:
+        return SimpleNamespace(sections={
+            name: SimpleNamespace(status=SimpleNamespace(status="stale" if e else "ok", error=e))
+            for name, e in errors.items()})
+
+    first = snap(plans="HTTP 429 throttled", connectors=None)
+    with caplog.at_level(logging.WARNING, logger="tui.core.servicehost"):
+        servicehost._log_sections(first, None)
+        servicehost._log_sections(snap(plans="HTTP 429 throttled", connectors=None), first)  # the same: not again
+        servicehost._log_sections(snap(plans="HTTP 503", connectors="timed out"), first)
+    assert [r.getMessage() for r in caplog.records] == [
+        "section plans stale: HTTP 429 throttled", "section plans stale: HTTP 503",
+        "section connectors stale: timed out"]

@@ -292,3 +292,56 @@ def test_failing_pairs_match_the_drill_down(collected, settings) -> None:
     for (std, ctl), keys in asyncio.run(drill()).items():
         mine = {k for s, c, k in pairs if s.lower() == std and c.lower() == ctl}
         assert mine == keys and keys, (std, ctl)
+
+
+# ----------------------------------------------------------------------------------------------- data stays text
+
+EVIL = "![x](https://attacker.example/p.png)"
+
+
+def test_markdown_data_never_becomes_a_link_image_or_structure() -> None:
+    """A resource name, title, description or step of Azure's data renders as the text it is (review finding 9):
+    rendered with a CommonMark parser with GFM tables, the runbook has the same HTML elements as one of plain data
+    (our own headings, lists and links only), and the data reads as itself."""
+    from markdown_it import MarkdownIt
+
+    def runbook(key: str, name: str, steps: str, title: str, description: str, account: str) -> str:
+        r = rec(0, key, name=name, remediation=steps)
+        r = m.Recommendation(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "title": title,
+                                "description": description})
+        return rb.to_markdown(rb.build_runbook([r], [], set(), account_names={"111111111111": account}))
+
+    text = runbook("k-x`y", EVIL, f"# Heading {EVIL} 1. *bold* [link](https://e.example) `code`",
+                   "- [t](https://e.example) _em_ ~~s~~", "1. <b>x</b> | y", "[n](https://e.example)")
+    plain = runbook("k-x`y", "name", "Heading and more words", "title", "description", "prod")
+    render = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render
+    html = render(text)
+    assert Counter(re.findall(r"<(\w+)", html)) == Counter(re.findall(r"<(\w+)", render(plain)))
+    assert "<img" not in html and "e.example" not in " ".join(re.findall(r'href="([^"]*)"', html))
+    # the data still reads as itself once rendered
+    assert "![x](https://attacker.example/p.png)" in html and "[t](https://e.example) _em_ ~~s~~" in html
+    assert "1. &lt;b&gt;x&lt;/b&gt; | y" in html and "*bold*" in html and "`code`" in html
+    assert "# Heading" in html and "[n](https://e.example)" in html
+    # a key that would end its code span is written as text; the portal link stays one address
+    assert "`k-x`y`" not in text and "k-x\\`y" in text
+    assert links.recommendation_link("k-x`y").replace("`", "%60") in text
+    # ids, accounts and regions read as before
+    assert rb._md("111111111111 (prod)") == "111111111111 (prod)" and rb._md("1.2") == "1.2"
+    assert rb._md("S3.1") == "S3.1" and rb._md("-") == "\\-"
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    """The runbook's csv (and every csv export: they share to_csv): a cell starting = + - @ gets a leading '."""
+    import csv
+
+    from tui.core.export import remediation_export, to_csv
+
+    names = ["=HYPERLINK(\"https://attacker.example\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+             "\t=1", "plain", "-5", "-"]
+    book = rb.build_runbook([rec(i, name=n) for i, n in enumerate(names)], [], set())
+    rows = list(csv.reader(remediation_export(book, "csv").splitlines()))
+    got = {r[-1] for r in rows[1:]}
+    assert got == {"'" + n for n in names[:5]} | {"plain", "-5", "-"}
+    assert all(not c.startswith(("=", "+", "@")) for r in rows[1:] for c in r)
+    # the other exports' cells, and numbers as numbers
+    assert to_csv(["a", "b", "c"], [["=1+1", -3, None]]) == "a,b,c\n'=1+1,-3,\n"

@@ -244,3 +244,42 @@ def test_cli_processes_of_the_tests_log_to_the_sessions_folder() -> None:
     assert after.startswith(before) and "mdc-aws snapshot started" in after[len(before):]
     assert (real.stat().st_mtime_ns if real.exists() else None) == real_before
     assert _mode(expected) == 0o600 and _mode(expected.parent) == 0o700
+
+
+@pytest.mark.parametrize("verbose, level", [(0, "WARNING"), (2, "DEBUG")])
+def test_the_collector_is_told_the_log_file_and_level_only(verbose, level, tmp_path, monkeypatch,
+                                                           root_logging) -> None:
+    """The collector process (tui.core.servicehost) writes the dashboard's log file: its environment names the
+    file and the level (WARNING; DEBUG with -vv), and nothing else of the log set-up (never a secret). With no log
+    file, or a broken one, nothing is named (and a name inherited from a parent is dropped)."""
+    path = tmp_path / "dash.log"
+    monkeypatch.setenv("MDC_AWS_LOG_FILE", str(path))
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", ENV_SECRET)
+    cli._setup_logging(verbose, screen=True)
+    try:
+        env = {"PATH": "/bin"}
+        logfile.child_env(env)
+        assert env == {"PATH": "/bin", logfile.ENV_CHILD_LOG: str(path), logfile.ENV_CHILD_LEVEL: level}
+        # the child's side: the same file, private, at that level
+        h, got, problem = logfile.child_handler(env)
+        assert h is not None and problem is None and got == logging.getLevelName(level) and h.level == got
+        assert Path(h.baseFilename) == path and _mode(path) == 0o600
+        h.close()
+        fh = next(x for x in root_logging.handlers if isinstance(x, logfile.PrivateRotatingFileHandler))
+        fh.broken = True  # stopped writing (disk full): the child is not sent there either
+        logfile.child_env(env)
+        assert env == {"PATH": "/bin"}
+        cli._setup_logging(verbose, screen=True)
+        root_logging.handlers[:] = [x for x in root_logging.handlers
+                                    if not isinstance(x, logfile.PrivateRotatingFileHandler)]
+        env = {logfile.ENV_CHILD_LOG: "/inherited.log", logfile.ENV_CHILD_LEVEL: "DEBUG"}
+        logfile.child_env(env)
+        assert env == {}
+        assert logfile.child_handler(env)[::2] == (None, None)
+    finally:
+        redact.forget_all()
+    # a file the child cannot open: one line saying so, no handler, never an exception
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    h, _, problem = logfile.child_handler({logfile.ENV_CHILD_LOG: str(blocker / "x.log")})
+    assert h is None and problem is not None and "cannot open the log file" in problem

@@ -26,7 +26,7 @@ from tui.core import redact
 from tui.core.auth import StaticTokenCredential, make_tenant_credential
 from tui.core.azure import AzureSource, MultiTenantAzure, azure_source
 from tui.core.collect import Collector
-from tui.core.errors import AuthError, UsageError
+from tui.core.errors import AuthError, SourceError, UsageError
 from tui.core.export import snapshot_to_dict
 from tui.core.health import _tenant_of
 from tui.core.history import History, Scope
@@ -124,6 +124,33 @@ def test_tenant_without_a_token_asks_default_credential_for_that_tenant() -> Non
     assert asked == {"tenant_id": PARTNER, "scopes": ("s",)}
 
 
+def test_default_credential_token_of_another_tenant_is_refused() -> None:
+    # a managed identity ignores tenant_id: DefaultAzureCredential hands out a token of its own (home) tenant
+    from azure.core.credentials import AccessToken
+
+    cred = make_tenant_credential(cfg.TenantSettings(PARTNER))
+    asyncio.run(cred.close())
+    tokens = {"tid": HOME}
+
+    class Inner:
+        async def get_token(self, *scopes: str, **kw: Any) -> AccessToken:
+            return AccessToken(jwt({"tid": tokens["tid"], "exp": 4102444800}), 4102444800)
+
+        async def close(self) -> None:
+            pass
+
+    cred._inner = Inner()  # type: ignore[attr-defined]
+    with pytest.raises(AuthError) as e:
+        asyncio.run(cred.get_token("https://management.azure.com/.default"))
+    msg = str(e.value)
+    for needle in (f"signed in to tenant {HOME}, not {PARTNER}", "managed identity", "access_token_env",
+                   f"az login --tenant {PARTNER}", "AZURE_TOKEN_CREDENTIALS=AzureCliCredential"):
+        assert needle in msg, msg
+    assert "eyJ" not in msg  # never the token
+    tokens["tid"] = PARTNER.upper()  # its own tenant (any case) is fine
+    assert jwt({"tid": PARTNER.upper(), "exp": 4102444800}) == asyncio.run(cred.get_token("s")).token
+
+
 def test_no_tenants_is_the_single_source() -> None:
     s = cfg.Settings()
     src = azure_source(s)
@@ -146,11 +173,19 @@ def conn(sub: str, name: str, account: str) -> m.Connector:
 class FakeSource:
     """A tenant's AzureSource as MultiTenantAzure uses it."""
 
-    def __init__(self, tenant: str, subs: list[str], sub_tenants: dict[str, str], fail: Exception | None = None):
+    def __init__(self, tenant: str, subs: list[str], sub_tenants: dict[str, str], fail: Exception | None = None,
+                 fail_in: tuple[str, ...] = ()):
         self.tenant = cfg.TenantSettings(tenant, name=tenant[-1].upper())
+        self.settings = cfg.AzureSettings()
         self.subs, self.subscription_tenants, self.fail = subs, sub_tenants, fail
+        self.fail_in = fail_in  # the sections that raise SourceError (throttled)
         self.endpoint = "https://management.azure.com"
         self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def _maybe_fail(self, what: str) -> None:
+        if what in self.fail_in:
+            raise SourceError(f"Resource Graph throttled {what} of {self.tenant.tenant_id[-1]}: retried at the next "
+                              "refresh", kind="throttled")
 
     async def subscriptions(self) -> tuple[list[str], str | None]:
         if self.fail is not None:
@@ -164,7 +199,25 @@ class FakeSource:
 
     async def recommendation_counts(self, subs: list[str]) -> tuple[m.RecommendationCount, ...]:
         self.asked.append(("counts", tuple(subs)))
+        self._maybe_fail("counts")
         return tuple(m.RecommendationCount(f"c-{s}", "High", "Unhealthy", 2) for s in subs)
+
+    async def pricings(self, subs: list[str]) -> m.PlansData:
+        self._maybe_fail("pricings")
+        return m.PlansData(tuple(m.Pricing(s, "VirtualMachines", "Standard") for s in subs))
+
+    async def arc_machines(self, subs: list[str]) -> tuple[m.ArcMachine, ...]:
+        self._maybe_fail("arc")
+        return ()
+
+    async def compliance_rows(self, subs: list[str]) -> tuple[list[Any], ...]:
+        self._maybe_fail("compliance")
+        return [], [], [], []
+
+    async def recommendations(self, subs: list[str], limit: int | None = None, **kw: Any) -> list[m.Recommendation]:
+        self._maybe_fail("recommendations")
+        return [m.Recommendation(id=f"/subscriptions/{s}/a", assessment_key="k", title="A", severity="High",
+                                 status="Unhealthy", connector_id=f"c-{s}") for s in subs][:limit]
 
     async def tenant_names(self, ids: list[str]) -> dict[str, str]:
         return {HOME: "Contoso from ARM", PARTNER: "Fabrikam from ARM"}
@@ -213,6 +266,43 @@ def test_a_failing_tenant_is_a_line_and_every_tenant_failing_an_error() -> None:
     both = multi(FakeSource(HOME, [], {}, fail=AuthError("no az login")), bad)
     with pytest.raises(AuthError, match="tenant A .*no az login.*tenant B .*FABRIKAM_TOKEN"):
         asyncio.run(both.subscriptions())
+
+
+def test_a_tenant_failing_inside_a_section_is_shown_not_zeros() -> None:
+    home = FakeSource(HOME, [SUB_A], {SUB_A: HOME})
+    partner = FakeSource(PARTNER, [SUB_B, SUB_SHARED], {SUB_B: PARTNER, SUB_SHARED: PARTNER},
+                         fail_in=("counts", "pricings", "arc", "recommendations"))
+    src = multi(home, partner)
+    snap = asyncio.run(Collector(src, None).collect())
+    line = f"tenant B ({PARTNER}): its 2 subscription(s) not read (Resource Graph throttled"
+    for name in ("recommendations", "plans"):
+        st = snap.sections[name].status
+        assert st.status == "stale" and st.as_of is not None, (name, st)
+        assert st.error is not None and st.error.startswith("partial: ") and line in st.error, (name, st.error)
+    # the home tenant's part is fresh and shown; the partner's plans are unknown with its error, not "off"
+    counts = snap.data("recommendations").counts
+    assert {c.connector_id for c in counts} == {f"c-{SUB_A}"}
+    plans = snap.data("plans")
+    assert {p.subscription_id for p in plans.pricings} == {SUB_A}
+    assert set(plans.pricing_errors) == {SUB_B, SUB_SHARED} and "throttled counts" not in plans.pricing_errors[SUB_B]
+    assert "throttled pricings of b" in plans.pricing_errors[SUB_B]
+    onb = snap.sections["onboarding"].status
+    assert onb.status != "ok" and onb.error is not None and "Arc machines (Azure): partial: " + line in onb.error
+    # sections nobody failed in stay ok; a partial section is not kept as last good data
+    assert snap.sections["connectors"].status.status == "ok" and snap.sections["compliance"].status.status == "ok"
+    assert snap.sections["connectors"].status.error is None
+    # recommendations(): the others' rows, the failed tenant recorded; every tenant failing is the error
+    with src.tenant_failures() as failed:
+        rows = asyncio.run(src.recommendations([SUB_A, SUB_B]))
+    assert [r.connector_id for r in rows] == [f"c-{SUB_A}"]
+    assert len(failed) == 1 and f"tenant B ({PARTNER}): its 1 subscription(s) not read" in failed[0]
+    with pytest.raises(SourceError, match="throttled recommendations of b"):
+        asyncio.run(src.recommendations([SUB_B]))
+    # a tenant that could not even list its subscriptions marks the connectors partial (its accounts are missing)
+    down = multi(FakeSource(HOME, [SUB_A], {SUB_A: HOME}),
+                 FakeSource(PARTNER, [], {}, fail=AuthError("FABRIKAM_TOKEN expired 3 min ago: get a fresh one")))
+    cs = asyncio.run(Collector(down, None).collect()).sections["connectors"].status
+    assert cs.status == "stale" and cs.error is not None and "FABRIKAM_TOKEN expired" in cs.error, cs
 
 
 def test_collector_names_every_tenant_in_view() -> None:
@@ -396,3 +486,46 @@ def test_estate_tenants_from_config(estate, settings, monkeypatch) -> None:
     want = {i: t for i, t in truth.items() if t == partner}
     assert want and {c.id.lower(): c.tenant_id for c in snap.data("connectors").connectors} == want
     assert {s.lower() for s in subs} == {s.lower() for s in estate.world.tenant_subscriptions(partner)}
+
+
+async def _listed(settings: cfg.Settings) -> tuple[Any, list[str], str | None, m.ConnectorsData]:
+    async with azure_source(settings) as az:
+        subs, tenant = await az.subscriptions()
+        return az, subs, tenant, await az.connectors(subs)
+
+
+def test_estate_explicit_subscriptions_learn_their_tenant(estate, settings, monkeypatch) -> None:
+    home, partner, tokens = _estate_tenants(estate)
+    monkeypatch.setenv("MDC_T_HOME", tokens[home])
+    monkeypatch.setenv("MDC_T_PARTNER", tokens[partner])
+    world = estate.world
+    truth = _world_connectors(world)
+    by_sub: dict[str, str] = {i.split("/")[2]: t for i, t in truth.items()}
+    home_sub = next(s for s, t in by_sub.items() if t == home)
+    partner_sub = next(s for s, t in by_sub.items() if t == partner)
+    assert home in [t.lower() for t in world.managed_by_tenants(partner_sub)]  # the home tenant sees it too
+    # two tenants (the partner first: it must not claim the home subscription) and one global subscription list
+    base = replace(settings, azure=replace(settings.azure, access_token=None, subscriptions=(home_sub, partner_sub)))
+    both = replace(base, tenants=(cfg.TenantSettings(partner, access_token_env="MDC_T_PARTNER"),
+                                  cfg.TenantSettings(home, "Home", access_token_env="MDC_T_HOME")))
+    az, subs, _, cd = asyncio.run(_listed(both))
+    assert sorted(subs) == sorted([home_sub, partner_sub])
+    assert {s: src.tenant.tenant_id for s, src in az._owner.items()} == {home_sub: home, partner_sub: partner}
+    assert az.subscription_tenants == {home_sub: home, partner_sub: partner}
+    want = {i: t for i, t in truth.items() if i.split("/")[2] in (home_sub, partner_sub)}
+    assert {c.id.lower(): c.tenant_id for c in cd.connectors} == want and set(want.values()) == {home, partner}
+    assert not any("not read" in x or "not visible" in x for x in cd.skipped), cd.skipped
+    # one tenant only: the subscription it cannot see is a line, never claimed
+    alone = replace(base, tenants=(cfg.TenantSettings(partner, access_token_env="MDC_T_PARTNER"),))
+    az, subs, _, cd = asyncio.run(_listed(alone))
+    assert subs == [partner_sub] and any(f"subscription {home_sub}: not visible" in x for x in cd.skipped)
+    # single tenant (a home tenant's token) + --subscription of the delegated one: labelled with the partner tenant
+    single = replace(settings, azure=replace(settings.azure, access_token=tokens[home], subscriptions=(partner_sub,)))
+    az, subs, tenant, cd = asyncio.run(_listed(single))
+    assert subs == [partner_sub] and tenant == home and az.subscription_tenants == {partner_sub: partner}
+    assert cd.connectors and {c.tenant_id for c in cd.connectors} == {partner}
+    # a subscription it cannot see is kept (each section says what to do), labelled with the token's tenant
+    other = "00000000-0000-4000-8000-00000000dead"
+    az, subs, tenant, cd = asyncio.run(_listed(replace(single, azure=replace(single.azure,
+                                                                             subscriptions=(partner_sub, other)))))
+    assert subs == [partner_sub, other] and az.tenant_of(other) == home

@@ -478,7 +478,8 @@ def export(fmt: str = "md", view: str = "all", output: str | None = None, **opts
 @_common
 @click.argument("account", metavar="ACCOUNT")
 @click.option("--format", "fmt", type=click.Choice(["arm", "terraform"]), default="arm", show_default=True,
-              help="arm: a deployment template (az deployment group create); terraform: an azapi_resource (azapi v2).")
+              help="arm: a deployment template (az deployment group create); terraform: an azapi_resource (azapi v2) "
+                   "and its import block (-o also writes providers.tf next to FILE when the folder has none).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 def export_connector(account: str, fmt: str = "arm", output: str | None = None, **opts: Any) -> None:
     """Write the native connector of one AWS account (ACCOUNT: its 12-digit id or its name) as code that recreates
@@ -511,8 +512,21 @@ def export_connector(account: str, fmt: str = "arm", output: str | None = None, 
         click.echo(f"mdc-aws: note: {note}", err=True)
     if output:
         how = (f"az deployment group create --resource-group {code.resource_group} --template-file {output}"
-               if fmt == "arm" else "terraform init && terraform apply (in the file's folder)")
-        click.echo(f"wrote {output} ({code.name}); deploy it with: {how}", err=True)
+               if fmt == "arm" else cc.terraform_hint(code))
+        providers = cc.Providers()
+        try:
+            providers = cc.ensure_providers(output) if fmt == "terraform" else providers
+        except OSError as e:  # the connector's file is written; its folder's provider configuration is not
+            click.echo(f"mdc-aws: cannot write {cc.PROVIDERS_FILE} next to {output} ({e.strerror or e}): declare "
+                       "the azapi provider (Azure/azapi) in that folder yourself, or choose a writable one", err=True)
+            sys.exit(EXIT_USAGE)
+        also = f" and {providers.written} (the azapi provider, once per folder)" if providers.written else ""
+        click.echo(f"wrote {output}{also} ({code.name}); deploy it with: {how}", err=True)
+        if providers.note:
+            click.echo(f"mdc-aws: note: {providers.note}", err=True)
+    elif fmt == "terraform":
+        click.echo(f"mdc-aws: note: the azapi provider is not in this text (once per folder): -o FILE writes "
+                   f"{cc.PROVIDERS_FILE} next to FILE when absent; then {cc.terraform_hint(code)}", err=True)
 
 
 async def collect_with_recommendations(settings: cfg.Settings, timeout_s: float, with_recs: bool
@@ -557,10 +571,10 @@ async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple
                                                                                  set[tuple[str, str, str]], list[str]]:
     """What the runbook needs: the snapshot, the recommendations (accounts attached), the controls of every AWS
     standard and the (standard, control, assessment key) failing pairs; each part that fails is a note (partial)."""
-    from .core import runbook as rb
     from .core.aws import AwsSource
     from .core.azure import azure_source
     from .core.collect import Collector, describe_error
+    from .core.controlmap import failing_controls
     from .core.derive import attach_accounts
 
     notes: list[str] = []
@@ -581,7 +595,7 @@ async def collect_remediation(settings: cfg.Settings, timeout_s: float) -> tuple
 
             async def compliance() -> tuple[list[Any], set[tuple[str, str, str]]]:
                 try:
-                    return await rb.failing_controls(az, subs, snap, timeout_s)
+                    return await failing_controls(az, subs, snap, timeout_s)
                 except Exception as e:  # noqa: BLE001 - a part that fails is a note, the rest is still written
                     notes.append(f"compliance controls: {describe_error(e)}")
                     return [], set()
@@ -741,15 +755,18 @@ def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready
 @click.option("--refresh", "refresh_s", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
               help="Refresh cadence of the panes [default 60, config refresh_s].")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write {\"url\": ...} here (0600) once listening.")
+@click.option("--max-sessions", "max_sessions", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Browser sessions at once (each is a dashboard and a collector); one more tab is told so.")
 def serve_cmd(host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False, read_only: bool = False,
-              refresh_s: float | None = None, ready_file: str | None = None, **opts: Any) -> None:
+              refresh_s: float | None = None, ready_file: str | None = None, max_sessions: int = 4,
+              **opts: Any) -> None:
     """The dashboard in a web browser: one dashboard per browser session. Prints a URL with a secret token (every
     request needs it); --demo shares one emulated estate between the sessions."""
     from .serve import run_server
 
     _setup_logging(opts.get("verbose", 0))
     sys.exit(run_server(opts, host=host, port=port, allow_remote=allow_remote, read_only=read_only,
-                        refresh_s=refresh_s, ready_file=ready_file))
+                        refresh_s=refresh_s, ready_file=ready_file, max_sessions=max_sessions))
 
 
 @main.command()

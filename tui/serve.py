@@ -1,16 +1,22 @@
 """`mdc-aws serve`: the dashboard in a web browser, one dashboard process per browser session (textual-serve).
 
     mdc-aws serve [--demo] [--host 127.0.0.1] [--port 8080] [--allow-remote] [--read-only] [--ready-file F]
+                  [--max-sessions 4]
 
 The server (`DashboardServer`, textual-serve's `Server`) answers only a browser that holds this run's secret: the URL
-it prints carries `?token=…` (secrets.token_urlsafe(32)); that page sets an HttpOnly, SameSite=Strict cookie, and
-every other request (the page's script and styles, the websocket, downloads) needs the cookie or the token, else 403
-with one line saying what to open. A websocket opened by a page of another origin (another port of the same host is
+it prints carries `?token=…` (secrets.token_urlsafe(32)); that page sets an HttpOnly, SameSite=Strict cookie holding
+a second random value (never the printed token: cookies go to every port of the host), and every other request (the
+page's script and styles, the websocket, downloads) needs the cookie or the token, else 403 with one line saying what
+to open. A websocket opened by a page of another origin (another port of the same host is
 the same *site* for cookies) is refused too. Loopback is no boundary on a shared jump host: the token is always
 required. Listening beyond loopback needs --allow-remote (a warning on stderr; plain http: use an SSH tunnel).
 
 Each websocket spawns `python -P -m tui.serve …` (this module's `child`, below): no shell, no secret in its argv,
-`-P` (the current directory never shadows the package) and a private working folder that is not the operator's cwd.
+`-P` (the current directory never shadows the package) and a private working folder that is not the operator's cwd,
+in a process group of its own: a session that does not quit within CHILD_GRACE_S is killed with everything it
+started (its collector, any az). At most --max-sessions sessions run at once (each is a full collector); one more
+tab gets a line saying so in its terminal. A session's stderr (a crash's traceback) goes to the log file, redacted,
+never to the server's stdout/stderr: the operator sees one line naming the log file.
 With --demo the server starts ONE emulated estate (tui.demo_estate.DemoEstate), shared by every session: the children
 receive its endpoints, CA and demo token in their environment ($MDC_AWS_SERVE_ESTATE, read and removed before the
 child seals its environment as every --demo run does) and reach nothing but that estate on 127.0.0.1. The estate is
@@ -26,6 +32,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -49,6 +56,13 @@ HINT = ("mdc-aws serve: forbidden: open the URL that `mdc-aws serve` printed (it
         "first; restart the server for a new one")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHILD_GRACE_S = 5.0  # a session's dashboard asked to quit, then killed
+MAX_SESSIONS = 4  # default of --max-sessions: each session is a dashboard plus a collector (ARM/ARG load)
+STDERR_MAX_LINES = 2000  # of one session's stderr into the log file; the rest counted
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class ReadyFileError(Exception):
+    """--ready-file could not be written (the server was listening: not a port problem)."""
 
 
 def statics_path() -> Path:
@@ -123,16 +137,43 @@ def estate_env(info: Any) -> dict[str, str]:
 # The server
 
 
+def to_log_file(level: int, msg: str, *args: Any) -> list[str]:
+    """One record to the log file(s) only (never the -v stderr handler: a session's traceback must not reach the
+    operator's screen), through their redacting filters. Returns the files written to ([] without a log file)."""
+    from .core import logfile
+
+    logger = logging.getLogger("mdc-aws.serve.session")
+    record = logger.makeRecord(logger.name, level, __file__, 0, msg, args, None)
+    paths = []
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logfile.PrivateRotatingFileHandler) and level >= h.level:
+            h.handle(record)
+            paths.append(h.baseFilename)
+    return paths
+
+
+def _clean(raw: bytes) -> str:
+    """One line of a child's stderr as text for the log: decoded, colours and control characters gone."""
+    return _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip()
+
+
 def _app_service_class() -> type:
     from textual_serve.app_service import AppService
 
     class ChildAppService(AppService):
         """textual-serve's AppService, but the child is exec'd (no shell) with our argv, folder and environment, in
-        its own session (the server stops it: asked, then killed)."""
+        a process group of its own (the server stops it: asked, then the whole group killed), and its stderr goes
+        to the log file (textual-serve would copy it raw to the server's stdout)."""
 
         def __init__(self, argv: list[str], cwd: str, extra_env: dict[str, str], **kw: Any) -> None:
             super().__init__(" ".join(argv[:4]), **kw)
             self.argv, self.cwd, self.extra_env = argv, cwd, extra_env
+            self.label = self.app_service_id[:8]  # names the session in the log file
+            self.stderr_lines = 0
+            self.crashed = False  # a traceback on its stderr
+            self.killed = False
+            self.ended = False
+            self._stderr_task: asyncio.Task[None] | None = None
 
         async def _open_app_process(self, width: int = 80, height: int = 24) -> Any:
             env = self._build_environment(width=width, height=height)
@@ -140,23 +181,84 @@ def _app_service_class() -> type:
             self._process = process = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=env, cwd=self.cwd, start_new_session=True)
-            assert process.stdin is not None
+            assert process.stdin is not None and process.stderr is not None
             self._stdin = process.stdin
+            # textual-serve's run() reads `process.stderr` and writes it to sys.stdout: it gets an empty stream,
+            # the real one is read here, line by line into the log file
+            self._stderr_task = asyncio.create_task(self._drain_stderr(process.stderr))
+            empty = asyncio.StreamReader()
+            empty.feed_eof()
+            process.stderr = empty
             return process
 
+        async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+            pending = b""
+            while True:
+                data = await stream.read(4096)
+                if not data:
+                    break
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                if len(pending) > 8192:  # no newline in sight: log what there is
+                    lines.append(pending)
+                    pending = b""
+                for line in lines:
+                    self._stderr_line(line)
+            if pending:
+                self._stderr_line(pending)
+
+        def _stderr_line(self, raw: bytes) -> None:
+            text = _clean(raw)
+            if not text.strip():
+                return
+            self.stderr_lines += 1
+            self.crashed = self.crashed or "Traceback (most recent call last)" in text
+            if self.stderr_lines <= STDERR_MAX_LINES:
+                to_log_file(logging.WARNING, "browser session %s stderr: %s", self.label, text)
+
         async def shutdown(self, grace_s: float = CHILD_GRACE_S) -> None:
-            """Ask the dashboard to quit; kill it after ``grace_s``."""
+            """Ask the dashboard to quit; after ``grace_s`` kill its process group (the dashboard, its collector and
+            whatever they started). The first call also reports how the session ended."""
             proc = self._process
             try:
                 await asyncio.wait_for(self.stop(), grace_s)
             except (asyncio.TimeoutError, OSError, RuntimeError):
                 pass
             if proc is not None and proc.returncode is None:
+                self.killed = True
                 try:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: the group is the child's pid
+                except (ProcessLookupError, PermissionError):
+                    pass
+                try:
                     await asyncio.wait_for(proc.wait(), 2.0)
                 except (ProcessLookupError, asyncio.TimeoutError, OSError):
                     pass
+            await self._report()
+
+        async def _report(self) -> None:
+            if self.ended or self._process is None:
+                return
+            self.ended = True
+            if self._stderr_task is not None:
+                try:  # EOF once the group is gone; a grandchild that left the group and holds the pipe: not waited
+                    await asyncio.wait_for(asyncio.shield(self._stderr_task), 2.0)
+                except Exception:  # noqa: BLE001 - a reader that failed or hangs: the session's end still reported
+                    self._stderr_task.cancel()
+            if self.stderr_lines > STDERR_MAX_LINES:
+                to_log_file(logging.WARNING, "browser session %s: %d more stderr lines not logged", self.label,
+                            self.stderr_lines - STDERR_MAX_LINES)
+            code = self._process.returncode
+            if self.killed:
+                to_log_file(logging.WARNING, "browser session %s did not quit within %.0f s: killed with its "
+                            "collector", self.label, CHILD_GRACE_S)
+            failed = self.crashed or (code not in (0, None) and not self.killed)
+            if failed or self.stderr_lines:
+                what = "ended with an error" if failed else "wrote warnings"
+                paths = to_log_file(logging.WARNING, "browser session %s (exit code %s) %s", self.label, code, what)
+                where = (f"see the log file {paths[0]}" if paths else
+                         "no log file kept them (--no-log-file): run without it to see them")
+                click.echo(f"mdc-aws: a browser session {what}: {where}", err=True)
 
     return ChildAppService
 
@@ -169,11 +271,19 @@ def _server_class() -> type:
 
         def __init__(self, argv: list[str], *, host: str, port: int, token: str, cwd: str,
                      extra_env: dict[str, str], ready_file: str | None = None,
-                     on_listening: Callable[[str], None] | None = None) -> None:
+                     on_listening: Callable[[str], None] | None = None, max_sessions: int = MAX_SESSIONS) -> None:
+            from .core import redact
+
             super().__init__(" ".join(argv), host=host, port=port, title="mdc-aws",
                              statics_path=statics_path(), templates_path=TEMPLATES)
             self.argv, self.token, self.cwd, self.extra_env = argv, token, cwd, extra_env
+            # what the cookie carries: not the printed token (a cookie goes to every port of this host name)
+            self.session_value = secrets.token_urlsafe(32)
+            redact.register(self.session_value)
             self.ready_file, self.on_listening = ready_file, on_listening
+            self.max_sessions = max(1, int(max_sessions))
+            self.active = 0  # sessions started or starting (counted before the first await: no race)
+            self.refused = 0
             self.url = ""
             self.bound: list[tuple[str, int]] = []
             self.services: set[Any] = set()
@@ -186,7 +296,7 @@ def _server_class() -> type:
 
         def authorized(self, request: Any) -> bool:
             name = cookie_name(self.port)
-            return (same_token(request.cookies.get(name), self.token)
+            return (same_token(request.cookies.get(name), self.session_value)
                     or same_token(request.query.get(TOKEN_PARAM), self.token))
 
         async def _make_app(self) -> Any:
@@ -235,7 +345,8 @@ def _server_class() -> type:
             }
             response = aiohttp_jinja2.render_template("app_index.html", request, context)
             if same_token(request.query.get(TOKEN_PARAM), self.token):
-                response.set_cookie(cookie_name(self.port), self.token, httponly=True, samesite="Strict", path="/")
+                response.set_cookie(cookie_name(self.port), self.session_value, httponly=True, samesite="Strict",
+                                    path="/")
             response.headers["Cache-Control"] = "no-store"
             response.headers["Content-Security-Policy"] = _csp(request)
             return response
@@ -249,6 +360,9 @@ def _server_class() -> type:
             websocket = web.WebSocketResponse(heartbeat=15)
             width = to_int(request.query.get("width", "80"), 80)
             height = to_int(request.query.get("height", "24"), 24)
+            if self.active >= self.max_sessions:
+                return await self.refuse(request, websocket)
+            self.active += 1
             service: Any = None
             try:
                 await websocket.prepare(request)
@@ -268,10 +382,36 @@ def _server_class() -> type:
             except Exception as e:  # noqa: BLE001 - one session failed: logged (redacted), the server goes on
                 log.error("session failed: %s", e)
             finally:
+                self.active -= 1
                 if service is not None:
                     await service.shutdown()
                     self.services.discard(service)
                 self.sockets.discard(websocket)
+            return websocket
+
+        def refusal(self) -> str:
+            return (f"mdc-aws serve: {self.max_sessions} browser session{'s are' if self.max_sessions > 1 else ' is'}"
+                    f" open already (--max-sessions {self.max_sessions}): close one of them, then reload this page")
+
+        async def refuse(self, request: Any, websocket: Any) -> Any:
+            """One session too many: no dashboard; the page's terminal shows one line saying why (the socket stays
+            open, so the page does not cover it with "Session ended", until the tab goes or the server stops)."""
+            from aiohttp import WSMsgType
+
+            self.refused += 1
+            log.warning("browser session refused: %d open (--max-sessions %d)", self.active, self.max_sessions)
+            try:
+                await websocket.prepare(request)
+                self.sockets.add(websocket)
+                await websocket.send_bytes(("\x1b[2J\x1b[H" + self.refusal() + "\r\n").encode())
+                async for msg in websocket:
+                    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.ERROR):
+                        break
+            except (asyncio.CancelledError, ConnectionError, RuntimeError):
+                pass
+            finally:
+                self.sockets.discard(websocket)
+                await websocket.close()
             return websocket
 
         async def on_startup(self, app: Any) -> None:
@@ -309,7 +449,10 @@ def _server_class() -> type:
                 if self.ready_file:
                     from .core.export import write_private
 
-                    write_private(self.ready_file, json.dumps({"url": self.url}) + "\n")
+                    try:
+                        write_private(self.ready_file, json.dumps({"url": self.url}) + "\n")
+                    except OSError as e:
+                        raise ReadyFileError(e.strerror or str(e)) from None
                 if self.on_listening is not None:
                     self.on_listening(self.url)
                 await self._stop.wait()
@@ -339,14 +482,15 @@ def _csp(request: Any) -> str:
 
 
 def make_server(argv: list[str], *, host: str, port: int, token: str, cwd: str, extra_env: dict[str, str],
-                ready_file: str | None = None, on_listening: Callable[[str], None] | None = None) -> Any:
+                ready_file: str | None = None, on_listening: Callable[[str], None] | None = None,
+                max_sessions: int = MAX_SESSIONS) -> Any:
     """A DashboardServer (not started: ``await server.run()``)."""
     return _server_class()(argv, host=host, port=port, token=token, cwd=cwd, extra_env=extra_env,
-                           ready_file=ready_file, on_listening=on_listening)
+                           ready_file=ready_file, on_listening=on_listening, max_sessions=max_sessions)
 
 
 def run_server(opts: dict[str, Any], *, host: str, port: int, allow_remote: bool, read_only: bool,
-               refresh_s: float | None, ready_file: str | None) -> int:
+               refresh_s: float | None, ready_file: str | None, max_sessions: int = MAX_SESSIONS) -> int:
     """`mdc-aws serve`: checks, the demo's estate (started now, stopped at exit), the server. Returns an exit code;
     every failure is one line on stderr."""
     if not cli._is_loopback_host(host):  # noqa: SLF001 - the CLI's one definition of loopback
@@ -391,9 +535,12 @@ def run_server(opts: dict[str, Any], *, host: str, port: int, allow_remote: bool
                        err=True)
 
         server = make_server(argv, host=host, port=port, token=token, cwd=workdir, extra_env=extra_env,
-                             ready_file=ready_file, on_listening=listening)
+                             ready_file=ready_file, on_listening=listening, max_sessions=max_sessions)
         try:
             asyncio.run(server.run())
+        except ReadyFileError as e:
+            click.echo(f"mdc-aws: --ready-file {ready_file}: cannot write it ({e}): choose another path", err=True)
+            return cli.EXIT_USAGE
         except OSError as e:
             click.echo(f"mdc-aws: cannot listen on {host}:{port} ({e.strerror or e}): choose another --port "
                        "(0 = any free port)", err=True)

@@ -110,15 +110,31 @@ def make_credential(settings: "AzureSettings") -> "AsyncTokenCredential":
 
 class TenantCredential:
     """DefaultAzureCredential asked for one tenant: every token request names `tenant_id` (the credential allows that
-    tenant besides its own). `tenant_id` is known without asking, like a static token's `tid`."""
+    tenant besides its own). `tenant_id` is known without asking, like a static token's `tid`.
+
+    Not every credential of the chain honours `tenant_id`: a managed identity (IMDS on an Azure VM or Arc machine,
+    App Service) ignores it and hands out a token of its own tenant. So each token's `tid` is checked: a token of
+    another tenant is an AuthError saying what to do, never a silent read of the wrong tenant."""
 
     def __init__(self, inner: Any, tenant_id: str) -> None:
         self._inner = inner
         self.tenant_id = tenant_id
 
+    def _check(self, token: str) -> None:
+        tid = jwt_claims(token).get("tid")
+        if isinstance(tid, str) and tid and tid.lower() != self.tenant_id.lower():
+            t = self.tenant_id
+            raise AuthError(f"tenant {t}: DefaultAzureCredential signed in to tenant {tid}, not {t} (a managed "
+                            "identity cannot sign in to another tenant): set access_token_env of this tenant to a "
+                            f"token from `az account get-access-token --tenant {t} --query accessToken -o tsv`, or "
+                            f"run `az login --tenant {t}` and export AZURE_TOKEN_CREDENTIALS=AzureCliCredential "
+                            "(DefaultAzureCredential then skips the managed identity)")
+
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         kwargs["tenant_id"] = self.tenant_id
-        return await self._inner.get_token(*scopes, **kwargs)
+        token = await self._inner.get_token(*scopes, **kwargs)
+        self._check(getattr(token, "token", "") or "")
+        return token
 
     async def close(self) -> None:
         await self._inner.close()

@@ -13,12 +13,14 @@ Never imports textual, rich or tui.emulator; azure.* is imported lazily.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import replace as dc_replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
 from . import arg as _arg
@@ -535,11 +537,46 @@ class AzureSource:
         self._tenant = tid if isinstance(tid, str) and tid else ""  # asked once: az CLI tokens cost a subprocess
         return self._tenant or None
 
+    async def _explicit_subscriptions(self) -> tuple[list[str], str | None]:
+        """settings.subscriptions, with each one's own tenant learnt from Resource Graph (resourcecontainers scoped to
+        those ids: a subscription delegated through Azure Lighthouse names its customer's tenant).
+
+        Single tenant: every given id is kept (one the identity cannot read fails in each section, with what to
+        do); a failed look-up only loses the labels (logged). A configured tenant ([[tenants]]) claims only the ids
+        its credential sees, so another tenant's subscription is read with that tenant's credential; its look-up
+        failing fails the tenant."""
+        given = _dedupe_subs(self.settings.subscriptions)
+        tenant = await self._tenant_hint()
+        try:
+            try:
+                rows = await self.graph.query(_arg.SUBSCRIPTIONS_QUERY, given, name="subscription list")
+            except SourceError as e:
+                if e.kind != "auth":
+                    raise
+                # an id the identity cannot read may fail a scoped query: ask at tenant scope (what it sees) instead
+                rows = await self.graph.query(_arg.SUBSCRIPTIONS_QUERY, None, name="subscription list")
+        except SourceError as e:
+            if self.tenant is not None:
+                raise
+            log.warning("the tenants of the subscriptions given (--subscription / azure.subscriptions) not read "
+                        "(%s): they are labelled with the signed-in tenant", e)
+            return given, tenant
+        infos, _ = _arg.parse_rows(rows, _arg.parse_subscription)
+        wanted = set(given)
+        seen = {i.subscription_id: i for i in infos if i.subscription_id in wanted}
+        self.subscription_tenants = {s: i.tenant_id.lower() for s, i in seen.items() if i.tenant_id}
+        if self.tenant is None:
+            if tenant is None and self.subscription_tenants:  # a token that names no tenant: most of theirs
+                tenant = Counter(self.subscription_tenants.values()).most_common(1)[0][0]
+            return given, tenant
+        return [s for s in given if s in seen], tenant
+
     async def subscriptions(self) -> tuple[list[str], str | None]:
-        """(subscription ids, tenant id): settings.subscriptions if given, else every readable subscription
-        the identity can see (Resource Graph, tenant scope)."""
+        """(subscription ids, tenant id): settings.subscriptions if given (each one's tenant from Resource Graph;
+        see _explicit_subscriptions), else every readable subscription the identity can see (Resource Graph, tenant
+        scope)."""
         if self.settings.subscriptions:
-            return _dedupe_subs(self.settings.subscriptions), await self._tenant_hint()
+            return await self._explicit_subscriptions()
         rows = await self.graph.query(_arg.SUBSCRIPTIONS_QUERY, None, name="subscription list")
         infos, bad = _arg.parse_rows(rows, _arg.parse_subscription)
         readable = [i for i in infos if (i.state or "enabled").lower() not in _arg.UNREADABLE_SUBSCRIPTION_STATES]
@@ -859,6 +896,12 @@ def _natural_key(s: str) -> tuple[Any, ...]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The lines of the configured tenants that failed inside MultiTenantAzure's calls made in this context, when a caller
+# asked for them (MultiTenantAzure.tenant_failures(), the Collector per section); None: nobody asked, they are logged.
+_TENANT_FAILURES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("mdc_aws_tenant_failures",
+                                                                                    default=None)
+
+
 def azure_source(settings: "Settings", **client_overrides: Any) -> "AzureSource | MultiTenantAzure":
     """The Azure source of these settings: one AzureSource (no [[tenants]]: today's single-tenant source, exactly),
     else a MultiTenantAzure over one AzureSource per configured tenant."""
@@ -872,8 +915,13 @@ class MultiTenantAzure:
     credential (its `subscriptions`, else --subscription / azure.subscriptions, else every one it sees); a subscription
     seen through two tenants (Azure Lighthouse: the customer's own, delegated to the managing tenant) is read once,
     through the tenant it belongs to when that tenant is configured, else the first that lists it. Every section is
-    read per tenant over its subscriptions and merged. A tenant that fails is a `skipped` line of the connectors
-    section (what to do); only when every tenant fails is the section's error raised."""
+    read per tenant over its subscriptions and merged. With explicit subscriptions a tenant claims only those its
+    credential sees (Resource Graph), so each is read with its own tenant's credential.
+
+    A tenant that fails is never silent: a `skipped` line of the connectors section (what to do), `pricing_errors`
+    for its subscriptions, a warning in the log, and a line in `tenant_failures()` (the Collector marks the section
+    partial with it) — the other tenants' data is still returned; only when every tenant fails is the section's
+    error raised."""
 
     def __init__(self, settings: "Settings", **client_overrides: Any) -> None:
         from dataclasses import replace
@@ -886,7 +934,33 @@ class MultiTenantAzure:
             self.members.append(AzureSource(az, tenant=t, **client_overrides))
         self.subscription_tenants: dict[str, str] = {}
         self._owner: dict[str, AzureSource] = {}  # subscription -> the source that reads it
-        self._notes: list[str] = []  # a failed tenant's line for the connectors section
+        self._notes: list[str] = []  # lines for the connectors section (a failed tenant, an unseen subscription)
+        self._down: list[str] = []  # the lines of the tenants that failed to list their subscriptions
+
+    @staticmethod
+    @contextmanager
+    def tenant_failures() -> Iterator[list[str]]:
+        """`with src.tenant_failures() as failed:` the calls made inside (this task and the tasks it starts) add one
+        line per configured tenant that failed, "tenant NAME (ID): error": their part is missing from the result."""
+        failed: list[str] = []
+        token = _TENANT_FAILURES.set(failed)
+        try:
+            yield failed
+        finally:
+            _TENANT_FAILURES.reset(token)
+
+    def _record(self, line: str) -> None:
+        sink = _TENANT_FAILURES.get()
+        if sink is not None and line not in sink:
+            sink.append(line)
+
+    def _tenant_failed(self, src: "AzureSource", err: BaseException, n_subs: int) -> str:
+        """Log and record a tenant that failed inside a section; its line."""
+        e = err if isinstance(err, SourceError) else to_source_error(err, endpoint=src.endpoint, what="Azure")
+        line = f"{self._label(src)}: its {n_subs} subscription(s) not read ({e})"
+        log.warning("%s", line)
+        self._record(line)
+        return line
 
     def _label(self, src: AzureSource) -> str:
         t = src.tenant
@@ -945,7 +1019,16 @@ class MultiTenantAzure:
                 if cur is None or (src.tenant.tenant_id == own and cur.tenant is not None
                                    and cur.tenant.tenant_id != own):
                     owner[sub] = src
-        self._owner, self._notes, self.subscription_tenants = owner, notes, sub_tenants
+        down = list(notes)
+        unseen: dict[str, list[str]] = {}  # an explicit subscription no tenant that answered sees: said, not claimed
+        for src, _ in listed:
+            for sub in _dedupe_subs(src.settings.subscriptions):
+                if sub not in owner:
+                    unseen.setdefault(sub, []).append(self._label(src))
+        for sub, labels in unseen.items():
+            notes.append(f"subscription {sub}: not visible to {', '.join(labels)}: ask for Reader on it there, or "
+                         "remove it from --subscription / azure.subscriptions / the tenant's subscriptions")
+        self._owner, self._notes, self._down, self.subscription_tenants = owner, notes, down, sub_tenants
         for note in notes:
             log.warning("%s", note)
         return list(owner), primary
@@ -960,26 +1043,29 @@ class MultiTenantAzure:
                 out.setdefault(self.members.index(src), []).append(sub)
         return [(self.members[i], out[i]) for i in sorted(out)]
 
-    async def _each(self, subscriptions: Sequence[str] | None, fn: Callable[[AzureSource, list[str]], Awaitable[T]]
-                    ) -> list[tuple[AzureSource, T]]:
-        """fn per source over its subscriptions; a failed tenant is logged (and a connectors' skipped line) unless
-        every tenant failed (then the first error is raised)."""
+    async def _each(self, subscriptions: Sequence[str] | None, fn: Callable[[AzureSource, list[str]], Awaitable[T]],
+                    failed: list[tuple[list[str], BaseException]] | None = None) -> list[tuple[AzureSource, T]]:
+        """fn per source over its subscriptions; a failed tenant is logged and recorded (tenant_failures(); its
+        subscriptions and error appended to `failed`) unless every tenant failed (then the first error is raised)."""
         parts = self._split(subscriptions)
         if not parts:
             return []
         results = await asyncio.gather(*(fn(src, subs) for src, subs in parts), return_exceptions=True)
         ok: list[tuple[AzureSource, T]] = []
-        errors: list[BaseException] = []
-        for (src, _), res in zip(parts, results):
+        errors: list[tuple[AzureSource, list[str], BaseException]] = []
+        for (src, subs), res in zip(parts, results):
             if isinstance(res, BaseException):
                 if not isinstance(res, Exception):
                     raise res
-                errors.append(res)
-                log.warning("%s: %s", self._label(src), res)
+                errors.append((src, subs, res))
             else:
                 ok.append((src, res))
         if errors and not ok:
-            raise errors[0]
+            raise errors[0][2]
+        for src, subs, err in errors:
+            self._tenant_failed(src, err, len(subs))
+            if failed is not None:
+                failed.append((subs, err))
         return ok
 
     # -- sections ----------------------------------------------------------------------------------------------
@@ -992,12 +1078,13 @@ class MultiTenantAzure:
         locks: dict[str, tuple[str, ...]] = {}
         locks_read = True
         errors: list[BaseException] = []
-        for (src, _), res in zip(parts, results):
+        for (src, subs), res in zip(parts, results):
             if isinstance(res, BaseException):
                 if not isinstance(res, Exception):
                     raise res
                 errors.append(res)
-                skipped.append(f"{self._label(src)}: {res}")
+                if len(errors) < len(parts):
+                    skipped.append(self._tenant_failed(src, res, len(subs)))
                 continue
             skipped.extend(res.skipped)
             locks.update(res.locks)
@@ -1007,6 +1094,8 @@ class MultiTenantAzure:
                 connectors.setdefault(c.id.lower(), c if tid == c.tenant_id else dc_replace(c, tenant_id=tid))
         if errors and len(errors) == len(parts):
             raise errors[0]
+        for line in self._down:  # a tenant that could not list its subscriptions: its accounts are missing here
+            self._record(line)
         ordered = sorted(connectors.values(), key=lambda c: (c.subscription_id, c.name.lower(), c.kind))
         return ConnectorsData(connectors=tuple(ordered), skipped=tuple(skipped), locks=locks, locks_read=locks_read)
 
@@ -1014,10 +1103,14 @@ class MultiTenantAzure:
         pricings: list[Pricing] = []
         errors: dict[str, str] = {}
         providers: dict[str, Mapping[str, str]] = {}
-        for _, pd in await self._each(subscriptions, lambda src, subs: src.pricings(subs)):
+        failed: list[tuple[list[str], BaseException]] = []
+        for _, pd in await self._each(subscriptions, lambda src, subs: src.pricings(subs), failed):
             pricings.extend(pd.pricings)
             errors.update(pd.pricing_errors)
             providers.update(pd.providers)
+        for subs, err in failed:  # a failed tenant's subscriptions: plans unknown, with its error
+            for sub in subs:
+                errors.setdefault(sub, str(err))
         return PlansData(pricings=tuple(pricings), pricing_errors=errors, providers=providers)
 
     async def arc_machines(self, subscriptions: Sequence[str] | None,
@@ -1040,12 +1133,25 @@ class MultiTenantAzure:
 
     async def recommendations(self, subscriptions: Sequence[str] | None, limit: int | None = None,
                               **kw: Any) -> list[Recommendation]:
+        """One tenant after another (`limit` and on_rows in order). A tenant that fails is logged and recorded
+        (tenant_failures()) and the others' rows are returned; only when every tenant asked fails is its error
+        raised."""
         out: list[Recommendation] = []
-        for src, subs in self._split(subscriptions):  # one tenant after another: `limit` and on_rows in order
+        errors: list[tuple[AzureSource, list[str], Exception]] = []
+        asked = 0
+        for src, subs in self._split(subscriptions):
             left = None if limit is None else limit - len(out)
             if left is not None and left <= 0:
                 break
-            out.extend(await src.recommendations(subs, left, **kw))
+            asked += 1
+            try:
+                out.extend(await src.recommendations(subs, left, **kw))
+            except Exception as e:  # noqa: BLE001 - one tenant failing never fails the others
+                errors.append((src, subs, e))
+        if errors and len(errors) == asked:
+            raise errors[0][2]
+        for src, subs, err in errors:
+            self._tenant_failed(src, err, len(subs))
         return out
 
     async def compliance(self, subscriptions: Sequence[str] | None) -> ComplianceData:

@@ -5,6 +5,8 @@
 - A failed section keeps its last good data with its error and age ("stale"); with no good data it is "error".
 - One failing cloud never blocks the other: Arc (Azure) and EC2/SSM (AWS) are fetched independently.
 - Each section has its own timeout, so a slow query never holds the snapshot hostage.
+- Several tenants ([[tenants]]): a section some configured tenant failed in shows the others' fresh data, marked
+  stale with "partial: <the tenant's line>" (the source's `tenant_failures()`), never silent zeros for its accounts.
 
 Never imports textual or rich.
 """
@@ -90,6 +92,12 @@ class Collector:
         self.last_good[name] = sec
         return sec
 
+    def _partial(self, name: str, data: Any, duration: float, as_of: datetime, failures: Sequence[str]) -> m.Section:
+        """Fresh data that lacks a configured tenant's part: shown, marked stale with what is missing (so `check`
+        does not compare it and the history records no aggregate from it); not kept as last good data."""
+        return m.Section(m.SectionStatus(name, "stale", as_of, "partial: " + "; ".join(failures),
+                                         round(duration, 3)), data)
+
     def _failed(self, name: str, error: str, duration: float | None = None) -> m.Section:
         prev = self.last_good.get(name)
         if prev is not None:
@@ -114,10 +122,18 @@ class Collector:
             sub_error = describe_error(e)
             subs = list(self.subscriptions)
 
-        async def azure_section(name: str, fn: Callable[[Sequence[str]], Awaitable[Any]]) -> tuple[Any, float]:
+        track = getattr(self.azure, "tenant_failures", None)  # several tenants: which failed inside a section
+
+        async def azure_section(name: str, fn: Callable[[Sequence[str]], Awaitable[Any]]
+                                ) -> tuple[Any, float, list[str]]:
             if sub_error and not subs:
                 raise SourceError(sub_error)
-            return await self._timed(fn(subs))
+            if track is None:
+                data, dur = await self._timed(fn(subs))
+                return data, dur, []
+            with track() as failures:
+                data, dur = await self._timed(fn(subs))
+            return data, dur, list(failures)
 
         t_conn = asyncio.create_task(azure_section("connectors", self.azure.connectors))
         t_plans = asyncio.create_task(azure_section("plans", self.azure.pricings))
@@ -128,8 +144,9 @@ class Collector:
         # connectors first: the AWS half of onboarding needs the accounts and regions
         conn_data: m.ConnectorsData | None = None
         try:
-            conn_data, dur = await t_conn
-            sections["connectors"] = self._ok("connectors", conn_data, dur, self.clock())
+            conn_data, dur, failures = await t_conn
+            sections["connectors"] = (self._partial("connectors", conn_data, dur, self.clock(), failures) if failures
+                                      else self._ok("connectors", conn_data, dur, self.clock()))
         except Exception as e:  # noqa: BLE001 - a failed section is shown as failed; the others still load
             self._note_auth(e)
             sections["connectors"] = self._failed("connectors", describe_error(e))
@@ -140,12 +157,13 @@ class Collector:
 
         for name, task in (("plans", t_plans), ("recommendations", t_recs), ("compliance", t_comp)):
             try:
-                data, dur = await task
+                data, dur, failures = await task
                 if name == "recommendations":
                     data = m.RecommendationsData(tuple(data))
                 elif name == "compliance" and not isinstance(data, m.ComplianceData):
                     data = m.ComplianceData(tuple(data))  # a source that knows no assignments: standards only
-                sections[name] = self._ok(name, data, dur, self.clock())
+                sections[name] = (self._partial(name, data, dur, self.clock(), failures) if failures
+                                  else self._ok(name, data, dur, self.clock()))
             except Exception as e:  # noqa: BLE001 - a failed section is shown as failed; the others still load
                 self._note_auth(e)
                 sections[name] = self._failed(name, describe_error(e))
@@ -205,8 +223,10 @@ class Collector:
         arc: tuple[m.ArcMachine, ...] | None
         dur = 0.0
         try:
-            arc, dur = await t_arc
+            arc, dur, failures = await t_arc
             arc = tuple(arc)
+            if failures:  # a configured tenant's Arc machines are missing: say so rather than "not onboarded"
+                errors.append("Arc machines (Azure): partial: " + "; ".join(failures))
         except Exception as e:  # noqa: BLE001 - Arc failing leaves the AWS half of onboarding shown
             self._note_auth(e)
             errors.append("Arc machines (Azure): " + describe_error(e))

@@ -3,6 +3,7 @@
     item = await read_connector(settings.azure, "123456789012")     # its REST body, GET through azure-mgmt-security
     code = connector_code(item)                                     # pure: nothing is sent
     code.text("arm") / code.text("terraform")                       # the file's text; code.notes: what to check
+    ensure_providers("out/mdc-aws-connector-x.tf")                  # the folder's providers.tf, once (if absent)
 
 The body is the connector's own (a GET of Microsoft.Security/securityConnectors@2023-10-01-preview, or the list
 item the dashboard already holds) minus what Azure computes and refuses on a PUT: id, name and type (they become the
@@ -13,13 +14,20 @@ tool does not know, is kept as it is: the template recreates the connector as Az
 A native connector holds no secret (its AWS access is IAM roles trusting Defender for Cloud's OIDC identity); every
 value still goes through tui.core.redact, and a value it would mask is replaced and said in `notes`.
 
+The Terraform text is the connector's azapi_resource and an `import` block (Terraform >= 1.5) that adopts the
+existing connector on `terraform apply` (azapi refuses to create one that exists). The azapi provider's configuration
+(`terraform { required_providers }`, `provider "azapi"`) may appear once per folder only, so it is not in that text:
+ensure_providers writes it as providers.tf next to the file, when the folder has none.
+
 Read-only: this module never writes to Azure (the only request it sends is a GET). Never imports textual or rich.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
 from .errors import SourceError, UsageError
@@ -35,6 +43,8 @@ RESOURCE_TYPE = "Microsoft.Security/securityConnectors"
 API_VERSION = "2023-10-01-preview"  # the api-version azure-mgmt-security 7.0.0 pins for security_connectors
 ARM_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 AZAPI_VERSION = "~> 2.0"
+TERRAFORM_VERSION = ">= 1.5"  # import blocks
+PROVIDERS_FILE = "providers.tf"
 
 # computed by Azure, refused or ignored on a PUT (swagger 2023-10-01-preview: readOnly)
 READ_ONLY_TOP = frozenset({"id", "name", "type", "etag", "systemData"})
@@ -179,12 +189,13 @@ def connector_code(item: Mapping[str, Any]) -> ConnectorCode:
 
 
 def arm_escape(value: Any) -> Any:
-    """A JSON value safe in an ARM template: a string that starts with "[" and ends with "]" is an expression there;
-    a leading "[[" makes it the literal string (ARM template syntax, "Escape characters")."""
+    """A JSON value safe in an ARM template: a string that starts with "[" and ends with "]" is an expression there,
+    in a value and in an object's key alike; a leading "[[" makes it the literal string (ARM template syntax, "Escape
+    characters")."""
     if isinstance(value, str):
         return "[" + value if value.startswith("[") and value.endswith("]") else value
     if isinstance(value, Mapping):
-        return {k: arm_escape(v) for k, v in value.items()}
+        return {arm_escape(k): arm_escape(v) for k, v in value.items()}
     if isinstance(value, list):
         return [arm_escape(v) for v in value]
     return value
@@ -195,7 +206,7 @@ def arm_unescape(value: Any) -> Any:
     if isinstance(value, str):
         return value[1:] if value.startswith("[[") and value.endswith("]") else value
     if isinstance(value, Mapping):
-        return {k: arm_unescape(v) for k, v in value.items()}
+        return {arm_unescape(k): arm_unescape(v) for k, v in value.items()}
     if isinstance(value, list):
         return [arm_unescape(v) for v in value]
     return value
@@ -282,14 +293,36 @@ def hcl_value(v: Any, indent: int = 0) -> str:
 
 
 def terraform_label(code: ConnectorCode) -> str:
-    """The resource's local name: aws_<account id> (the name's letters when there is none)."""
+    """The resource's local name: aws_<account id>_<connector name> (the name alone when there is no account id):
+    unique in a folder that holds several connectors, also two of one AWS account (in two subscriptions)."""
     props = code.body.get("properties") or {}
     hid = str(props.get("hierarchyIdentifier") or "")
-    label = f"aws_{hid}" if _ACCOUNT_ID.fullmatch(hid) else re.sub(r"[^A-Za-z0-9_]", "_", code.name)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", code.name)
+    label = f"aws_{hid}_{name}" if _ACCOUNT_ID.fullmatch(hid) else name
     return label if re.match(r"[A-Za-z_]", label) else f"c_{label}"
 
 
+def terraform_import_id(code: ConnectorCode) -> str:
+    """What azapi imports: the connector's ARM id with the api-version of the resource's type (without it azapi
+    would read the newest api-version it knows, and plan a change of `type`)."""
+    return f"{code.source_id}?api-version={API_VERSION}"
+
+
+def terraform_hint(code: ConnectorCode) -> str:
+    """How to deploy a Terraform file (the printed hint and the file's comment)."""
+    return (f"terraform init && terraform apply in its folder (Terraform {TERRAFORM_VERSION}; its import block "
+            f"adopts the existing connector {code.name}: delete that block to create the connector where none "
+            "exists)")
+
+
+def _comment(text: str) -> str:
+    """Text for one `#` comment line: a line break or other control character would end the comment."""
+    return "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in text)
+
+
 def terraform_text(code: ConnectorCode) -> str:
+    """The connector's azapi_resource and its import block. No provider configuration: that is once per folder
+    (ensure_providers)."""
     body = dict(code.body)
     attrs: list[tuple[str, str]] = [
         ("type", hcl_string(f"{RESOURCE_TYPE}@{API_VERSION}")),
@@ -305,11 +338,34 @@ def terraform_text(code: ConnectorCode) -> str:
     attrs.append(("body", hcl_value(body, 2)))
     width = max(len(k) for k, _ in attrs)
     lines = [f"  {k.ljust(width)} = {v}" for k, v in attrs]
-    head = [f"# {code.source_id}", "# recreated by `mdc-aws export-connector`: terraform init && terraform apply"]
-    head += [f"# NOTE: {n}" for n in code.notes]
+    label = terraform_label(code)
+    head = [f"# {_comment(code.source_id)}",
+            "# recreated by `mdc-aws export-connector`. It needs the azapi provider, configured once per folder in "
+            f"{PROVIDERS_FILE}",
+            f"# (written next to this file when absent). Deploy: terraform init && terraform apply (Terraform "
+            f"{TERRAFORM_VERSION})."]
+    head += [f"# NOTE: {_comment(n)}" for n in code.notes]
     return "\n".join(head + [
         "",
+        "# adopts the existing connector instead of failing on it (Terraform >= 1.5); delete it to create a new one",
+        "import {",
+        f"  to = azapi_resource.{label}",
+        f"  id = {hcl_string(terraform_import_id(code))}",
+        "}",
+        "",
+        f'resource "azapi_resource" {hcl_string(label)} {{',
+        *lines,
+        "}",
+        "",
+    ])
+
+
+def terraform_providers_text(*, provider_block: bool = True) -> str:
+    """providers.tf: the Terraform version and the azapi provider the connector files need, once per folder."""
+    lines = [
+        "# written by `mdc-aws export-connector` once per folder: the mdc-aws-connector-*.tf files next to it use it",
         "terraform {",
+        f"  required_version = {hcl_string(TERRAFORM_VERSION)} # import blocks",
         "  required_providers {",
         "    azapi = {",
         '      source  = "Azure/azapi"',
@@ -317,14 +373,63 @@ def terraform_text(code: ConnectorCode) -> str:
         "    }",
         "  }",
         "}",
-        "",
-        'provider "azapi" {}',
-        "",
-        f'resource "azapi_resource" {hcl_string(terraform_label(code))} {{',
-        *lines,
-        "}",
-        "",
-    ])
+    ]
+    if provider_block:
+        lines += ["", 'provider "azapi" {}']
+    return "\n".join(lines) + "\n"
+
+
+_REQUIRED_PROVIDERS = re.compile(r"\brequired_providers\s*\{")
+_AZAPI_SOURCE = re.compile(r"(?i)\"(?:registry\.terraform\.io/)?azure/azapi\"")
+_AZAPI_PROVIDER = re.compile(r'\bprovider\s+"azapi"\s*\{')
+_TF_READ_LIMIT = 1 << 20  # of each .tf file looked at
+
+
+@dataclass(frozen=True)
+class Providers:
+    """What ensure_providers did: the file it wrote (None: none was needed, or it could not be) and what the
+    operator must change by hand (None: nothing)."""
+
+    written: Path | None = None
+    note: str | None = None
+
+
+def ensure_providers(tf_file: str | os.PathLike[str]) -> Providers:
+    """After a connector's .tf file is written: the azapi provider configuration of its folder, written once.
+
+    A module may hold one `required_providers` block and one default `provider "azapi"` only (Terraform refuses
+    duplicates), so providers.tf is written (0600, never over an existing file) only when no .tf file of the folder
+    has a `required_providers` block; when one has it without azapi, the note says what to add. Nothing is written
+    next to what is not a regular file (-o /dev/stdout). Raises OSError when providers.tf cannot be written."""
+    path = Path(tf_file)
+    if not path.is_file():
+        return Providers()
+    folder = path.parent
+    target = folder / PROVIDERS_FILE
+    texts: list[str] = []
+    for tf in sorted(folder.glob("*.tf")):
+        try:
+            with open(tf, encoding="utf-8", errors="replace") as fh:
+                texts.append(fh.read(_TF_READ_LIMIT))
+        except OSError:  # unreadable: Terraform will say so itself
+            continue
+    joined = "\n".join(texts)
+    want = f'azapi = {{ source = "Azure/azapi", version = "{AZAPI_VERSION}" }}'
+    if _REQUIRED_PROVIDERS.search(joined):
+        if _AZAPI_SOURCE.search(joined):
+            return Providers()
+        return Providers(note=f"the Terraform in {folder} has its own required_providers block, without azapi: add "
+                              f"{want} to it (one such block per folder)")
+    if os.path.lexists(target):
+        return Providers(note=f"{target} exists and declares no required_providers: add `terraform {{ "
+                              f"required_providers {{ {want} }} }}` to it")
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # written meanwhile (another export into the same folder)
+        return Providers()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(terraform_providers_text(provider_block=not _AZAPI_PROVIDER.search(joined)))
+    return Providers(written=target)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -271,7 +271,21 @@ def export_tables(snap: m.Snapshot, recs: list[m.Recommendation] | None = None
     return out
 
 
+def _csv_cell(v: Any) -> Any:
+    """A cell a spreadsheet never runs as a formula: text starting with = + - @ (or a tab or carriage return) gets a
+    leading ' (a number written as text, "-5", and a lone "-" stay as they are)."""
+    if v is None:
+        return ""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") and v != "-":
+        try:
+            float(v)
+        except ValueError:
+            return "'" + v
+    return v
+
+
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:
+    """Every csv export (the tables, the remediation runbook): data cells never start a formula (_csv_cell)."""
     import csv
     import io
 
@@ -279,7 +293,7 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for r in rows:
-        w.writerow(["" if v is None else v for v in r])
+        w.writerow([_csv_cell(v) for v in r])
     return buf.getvalue()
 
 

@@ -9,7 +9,9 @@
   cannot be written later (disk full) is one line on stderr and the handler stops (never logging's traceback).
 
 The handler carries no redaction itself: the CLI installs the same RedactingFilter on it as on the stderr handler
-(tui.core.redact.install). Never imports textual or rich.
+(tui.core.redact.install). The collector process (tui.core.servicehost) writes the same file: its parent passes the
+file's path and the level to log at through the child's environment (`child_env`; a path and a level name, never a
+secret) and the child opens it with `child_handler`. Never imports textual or rich.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["BACKUPS", "ENV_LOG_FILE", "FORMAT", "MAX_BYTES", "PrivateRotatingFileHandler", "default_path",
-           "open_handler", "resolve"]
+__all__ = ["BACKUPS", "ENV_CHILD_LEVEL", "ENV_CHILD_LOG", "ENV_LOG_FILE", "FORMAT", "MAX_BYTES",
+           "PrivateRotatingFileHandler", "child_env", "child_handler", "default_path", "open_handler", "resolve"]
 
 APP_NAME = "mdc-aws"
 ENV_LOG_FILE = "MDC_AWS_LOG_FILE"
@@ -31,6 +33,10 @@ OFF = "off"  # MDC_AWS_LOG_FILE=off: no log file (as --no-log-file)
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+# what a child process (the collector) is told: the log file's path, and the level it logs at (set by child_env
+# only: absent, the child writes no file)
+ENV_CHILD_LOG = "MDC_AWS_CHILD_LOG_FILE"
+ENV_CHILD_LEVEL = "MDC_AWS_CHILD_LOG_LEVEL"
 
 
 def default_path() -> Path:
@@ -144,3 +150,29 @@ def open_handler(path: Path, level: int) -> tuple[PrivateRotatingFileHandler | N
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(FORMAT))
     return handler, None
+
+
+def child_env(env: dict[str, str], root: logging.Logger | None = None) -> None:
+    """Tell a child process (the collector) to write this process's log file: its path, and the level to log at
+    (DEBUG when this process logs DEBUG to it, -vv; else WARNING). Nothing is set when this process writes no log
+    file (or stopped writing it). Only a path and a level name: never a secret."""
+    env.pop(ENV_CHILD_LOG, None)
+    env.pop(ENV_CHILD_LEVEL, None)
+    root = root or logging.getLogger()
+    for h in root.handlers:
+        if isinstance(h, PrivateRotatingFileHandler) and not h.broken:
+            level = h.level or root.getEffectiveLevel()
+            env[ENV_CHILD_LOG] = h.baseFilename
+            env[ENV_CHILD_LEVEL] = "DEBUG" if level <= logging.DEBUG else "WARNING"
+            return
+
+
+def child_handler(env: Mapping[str, str]) -> tuple[PrivateRotatingFileHandler | None, int, str | None]:
+    """In a child process: (the handler writing the file `child_env` named, or None; the level to log at; a line
+    saying why the file cannot be opened, or None). No file named: (None, WARNING, None). Never raises."""
+    level = logging.DEBUG if env.get(ENV_CHILD_LEVEL, "").strip().upper() == "DEBUG" else logging.WARNING
+    path = env.get(ENV_CHILD_LOG, "").strip()
+    if not path:
+        return None, level, None
+    handler, problem = open_handler(Path(path), level)
+    return handler, level, problem

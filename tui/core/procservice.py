@@ -17,7 +17,8 @@ what it shows.
 - Errors come back as the core's own exceptions with their message. A child that dies or stops answering fails
   the calls in flight with a clear message and is started again, from the last snapshot, on the next call.
 - The child's stderr never reaches the terminal (the dashboard draws there): its last lines are kept in memory and
-  quoted when it dies.
+  quoted when it dies. Its log lines (WARNING, DEBUG with -vv) go to the same log file as the parent's, redacted
+  in the child (tui.core.logfile.child_env: the file's path and the level travel in its environment).
 - A collection travels as what changed since the snapshot the parent holds; the rest arrives as references to
   the parent's own objects (see encode_snapshot).
 - A child that holds more than ``max_child_mb`` once it has nothing to do is retired (it closes its clients and
@@ -368,6 +369,10 @@ class ProcessService:
         env = dict(os.environ)
         # its heaps capped from the start (a dozen SDK threads: see tui.core.memory)
         memory.POLICY.child_env(env)
+        # its log lines go to this process's log file too (the path and level only; tui.core.logfile)
+        from . import logfile
+
+        logfile.child_env(env)
         # -P: the current directory never comes first on sys.path (a tui/ package there must not run here)
         proc = subprocess.Popen([self.python, "-P", "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
@@ -432,7 +437,7 @@ class ProcessService:
             err = errors.SourceError(
                 f"the collector process stopped (exit code {code}{': ' + tail if tail else ''}); "
                 "it starts again on the next refresh (r)")
-            log.warning("collector process stopped: %s (%s)", code, reason)
+            log.warning("collector process stopped: %s (%s)%s", code, reason, f": {tail}" if tail else "")
         for c in calls.values():
             if not c.future.done():
                 c.future.set_exception(err)

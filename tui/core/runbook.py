@@ -193,43 +193,6 @@ def control_index(pairs: Iterable[tuple[str, str, str]], controls: Iterable[m.Co
     return {k: tuple(sorted(v, key=lambda c: (c.standard.lower(), _natural(c.control)))) for k, v in out.items()}
 
 
-async def failing_controls(az: Any, subscriptions: Sequence[str], snap: m.Snapshot, timeout_s: float
-                           ) -> tuple[list[m.ComplianceControl], set[tuple[str, str, str]]]:
-    """The controls of the snapshot's AWS standards (every state) and the (standard, control, assessment key) failing
-    pairs, read through `az` (an AzureSource or several tenants' MultiTenantAzure): one paged Resource Graph query
-    for every pair where there is one graph, else the drill-down's query control by control, a few at a time
-    (Resource Graph throttles a burst). Raises what the reads raise; the CLI's runbook and the dashboard's
-    recommendation detail both call it."""
-    import asyncio
-
-    from .arg import FAILING_PAIRS_QUERY
-    from .export import aws_connector_subscriptions
-
-    comp = snap.data("compliance")
-    standards = [s.name for s in comp.standards] if comp is not None else []
-    subs = list(subscriptions)
-    if not subs or not standards:
-        return [], set()
-    found = await asyncio.wait_for(asyncio.gather(*(az.compliance_controls(subs, s) for s in standards)), timeout_s)
-    controls = [c for per_standard in found for c in per_standard]
-    graph = getattr(az, "graph", None)  # one tenant: one paged query for every failing pair
-    # ... of the subscriptions that host an AWS connector only (an Azure-only subscription's standards fail too)
-    aws_subs = sorted(aws_connector_subscriptions(snap))
-    if graph is not None and aws_subs:
-        rows = await asyncio.wait_for(graph.query_parsed(FAILING_PAIRS_QUERY, aws_subs, parse_failing_pair,
-                                                         name="failing compliance assessments query"), timeout_s)
-        return controls, failing_pairs(rows, aws_subs, standards)
-    failed = [c for c in controls if c.state == "Failed"]
-    gate = asyncio.Semaphore(4)
-
-    async def keys_of(c: m.ComplianceControl) -> list[str]:
-        async with gate:
-            return list(await az.compliance_failing_assessments(subs, c.standard, c.name))
-
-    keys = await asyncio.wait_for(asyncio.gather(*(keys_of(c) for c in failed)), timeout_s)
-    return controls, {(c.standard, c.name, k.lower()) for c, ks in zip(failed, keys) for k in ks}
-
-
 # ----------------------------------------------------------------------------------------------- the runbook
 
 @dataclass(frozen=True)
@@ -337,9 +300,32 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t is not None else None
 
 
+# Backslash-escaped wherever they are: no link or image (`![x](https://…)` has no `[` left to open one; `(`, `)` and
+# `!` do nothing without it, and stay as they are to keep the text readable), no emphasis, code span, strikethrough
+# or table break. `<` and `>` become entities: no raw HTML, no autolink.
+_MD_PUNCT = re.compile(r"([\\`*_\[\]|~])")
+# escaped at the start of the text (a line of its own: a heading, list item, rule or setext underline otherwise)
+_MD_LEAD = re.compile(r"\A(?:([#+=-])|(\d{1,9})([.)])(?=\s|\Z))")
+
+
 def _md(s: str | None) -> str:
-    """Data as Markdown text: one line, no raw HTML, no table breaks."""
-    return _squash(s or "").replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Data as Markdown text: one line, no raw HTML, no table break, no link or image (`![x](https://…)` stays
+    text), no emphasis or code span, and no heading, list or rule when it starts a line."""
+    t = _MD_PUNCT.sub(r"\\\1", _squash(s or "")).replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_LEAD.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), t)
+
+
+def _url(u: str) -> str:
+    """A link of ours written bare (the text of it data: an assessment key): what Markdown or HTML would read as
+    structure percent-encoded (the same address)."""
+    from urllib.parse import quote
+
+    return quote(u, safe="/:#?&=%.-_,;@+$")
+
+
+def _code(s: str) -> str:
+    """Data as a code span, or as text when it holds what would end the span or the table cell."""
+    return f"`{s}`" if s and not any(ch in s for ch in "`|\n\r\\") else _md(s)
 
 
 def _account(rb: Runbook, aws_account_id: str | None) -> str:
@@ -376,7 +362,7 @@ def to_markdown(rb: Runbook) -> str:
         number = {e.assessment_key: n for n, e in enumerate(rb.recommendations, 1)}
         for c in rb.controls:
             # a recommendation by its number below; a key with no unhealthy resource in view by itself
-            refs = " ".join(f"#{number[k]}" if k in number else f"`{k}`" for k in c.recommendations) or "-"
+            refs = " ".join(f"#{number[k]}" if k in number else _code(k) for k in c.recommendations) or "-"
             out.append(f"| {_md(c.severity)} | {_md(c.standard_display)} | {_control_cell(c)} | "
                        f"{_md(c.title) or '-'} | {c.affected} | {c.accounts} | {refs} |")
     else:
@@ -387,8 +373,8 @@ def to_markdown(rb: Runbook) -> str:
                 f"- severity: {_md(e.severity)}",
                 f"- affected: {e.affected} resources in {e.accounts} accounts",
                 f"- AWS controls: {', '.join(_control_md(c) for c in e.controls) or 'none failing'}",
-                f"- portal: {e.portal}",
-                f"- assessment key: `{e.assessment_key}`"]
+                f"- portal: {_url(e.portal)}",
+                f"- assessment key: {_code(e.assessment_key)}"]
         if e.description:
             out += ["", _md(e.description)]
         out += ["", "**Remediation**", ""]

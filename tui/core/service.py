@@ -152,9 +152,9 @@ class Service:
 
     def failing_controls(self) -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
         """The controls of the newest collection's AWS standards and their (standard, control, assessment key) failing
-        pairs (tui.core.runbook.failing_controls): the AWS control ids of the recommendation detail."""
+        pairs (tui.core.controlmap.failing_controls): the AWS control ids of the recommendation detail."""
         async def go() -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
-            from . import runbook
+            from .controlmap import failing_controls
 
             await self._ensure()
             snap = self.last_snapshot
@@ -163,7 +163,7 @@ class Service:
 
                 raise SourceError("the compliance section has not loaded (see its pane); the controls are read "
                                   "from it")
-            controls, pairs = await runbook.failing_controls(self._azure, list(self._collector.subscriptions), snap,
+            controls, pairs = await failing_controls(self._azure, list(self._collector.subscriptions), snap,
                                                              self.section_timeout_s)
             return controls, sorted(pairs)
 

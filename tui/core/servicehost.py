@@ -1,15 +1,18 @@
 """The collector process: ``python -m tui.core.servicehost``, started by :class:`~tui.core.procservice.ProcessService`.
 
 Reads requests from stdin, runs them on a :class:`~tui.core.service.Service` (several at once, as the dashboard
-asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). Each time the last call in
-flight is answered it says how much memory it holds (``(0, "idle", MB)``): the parent retires a process that grew
-too big, and after each answer it collects and trims (the memory policy: :mod:`tui.core.memory`). Exits on
-``close`` or when stdin closes: a dashboard that dies never leaves this process behind.
+asks), answers on stdout. Anything else printed goes to stderr (stdout is the protocol). What it logs (a failed
+call, a section that failed, the SDKs' warnings; DEBUG with -vv) also goes to the parent's log file, redacted.
+Each time the last call in flight is answered it says how much memory it holds (``(0, "idle", MB)``): the parent
+retires a process that grew too big, and after each answer it collects and trims (the memory policy:
+:mod:`tui.core.memory`). Exits on ``close`` or when stdin closes: a dashboard that dies never leaves this process
+behind.
 
 Never imports textual or rich.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -18,6 +21,8 @@ from typing import IO, Any
 
 from . import memory
 from .procservice import CHUNK_ROWS, METHODS, RowEncoder, encode_snapshot, error_payload, read_msg, write_msg
+
+log = logging.getLogger("tui.core.servicehost")  # its name also when run as __main__
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
@@ -92,6 +97,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                     result = None
             elif method == "collect":  # the parent asks for collections one at a time
                 snap = svc.collect()
+                _log_sections(snap, held[0])
                 tell_history()  # before the answer: the dashboard says it when the collection arrives
                 result = encode_snapshot(snap, held[0])
                 held[0] = snap
@@ -102,8 +108,10 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             del result
             memory.POLICY.idle_collect()  # give back what the call left (parsing leaves holes in the heap)
         except BaseException as e:  # noqa: BLE001 - every failure is the caller's to show
+            payload = error_payload(e)
+            log.warning("%s failed: %s: %s", method, *payload)  # the parent shows it; the log file keeps it
             try:
-                write_msg(out, (call_id, "err", error_payload(e)), lock)
+                write_msg(out, (call_id, "err", payload), lock)
             except OSError:
                 pass
             del e
@@ -130,20 +138,48 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
 
 
 def _log_redacted() -> None:
-    """Warnings and errors go to stderr (the parent keeps its last lines and quotes them when the child dies),
-    through the same redacting filter as the CLI's handlers: nothing this process logs carries a secret."""
-    import logging
+    """Warnings and errors go to stderr (the parent keeps its last lines and quotes them when the child dies) and,
+    when the parent writes a log file, to that file too (its path and level from the environment: WARNING, DEBUG
+    with -vv; tui.core.logfile.child_env), through the same redacting filter as the CLI's handlers: nothing this
+    process logs carries a secret."""
+    from . import logfile, redact
 
-    from . import redact
-
+    redact.register_from_env(os.environ)  # before any handler exists: no line is written unredacted
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    handler.setLevel(logging.WARNING)
+    # its own lines (a failed call, a failed section) reach the parent as answers already: the log file only, so
+    # that the last stderr line the parent quotes when this process dies is about that
+    handler.addFilter(lambda r: r.name != log.name)
+    handlers: list[logging.Handler] = [handler]
+    fh, level, problem = logfile.child_handler(os.environ)
+    if fh is not None:
+        handlers.append(fh)
+    else:  # no file (none asked for, or it cannot be opened: one line, the parent quotes it if this process dies)
+        level = logging.WARNING
+        if problem:
+            print(problem, file=sys.stderr)
+    root.handlers[:] = handlers
+    root.setLevel(level)
     redact.install(root.handlers, root)
-    redact.cap_wire_loggers(logging.WARNING)
-    redact.register_from_env(os.environ)
+    # the SDKs log every request (with headers) at INFO: only with -vv, as in the CLI (tui.cli._setup_logging)
+    for name in ("azure", "botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(level)
+    redact.cap_wire_loggers(level)
+
+
+def _log_sections(snap: Any, before: Any) -> None:
+    """Each section that failed, to the log (the panes show it; the log file keeps it for the operator to send):
+    once per new error, not again at every refresh while it stays the same."""
+    for name, sec in snap.sections.items():
+        st = sec.status
+        if st.status == "ok" or not st.error:
+            continue
+        old = before.sections.get(name) if before is not None else None
+        if old is not None and (old.status.status, old.status.error) == (st.status, st.error):
+            continue
+        log.warning("section %s %s: %s", name, st.status, st.error)
 
 
 def main() -> int:

@@ -97,8 +97,9 @@ class DetailScreen(Screen[None]):
 
 class AccountDetailScreen(DetailScreen):
     """An account's detail; `x` writes its native connector as code (an ARM template and a Terraform file, 0600, in
-    $MDC_AWS_EXPORT_DIR or the current directory) and shows the Terraform. From the snapshot's connector body: no
-    request is sent."""
+    $MDC_AWS_EXPORT_DIR or the current directory, and providers.tf there when the folder has none) and shows the
+    Terraform. From the snapshot's connector body: no request is sent, so the shown text says how old that body is
+    (and when it comes from the history)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *DetailScreen.BINDINGS,
@@ -109,6 +110,41 @@ class AccountDetailScreen(DetailScreen):
                  connectors: Sequence[m.Connector] = ()) -> None:
         super().__init__(crumbs, body, portal)
         self.connectors = tuple(connectors)
+        self.body_age: tuple[str, bool] | None = None  # (the connector body's age, whether to warn): at mount
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.body_age = self._body_age()  # the snapshot in view when the account was opened
+
+    def _body_age(self) -> tuple[str, bool]:
+        """How old the connectors' body is: the snapshot's connectors section (as_of, stale) and whether that
+        snapshot is the history's (shown at start-up until a collection answers). (text, warn)."""
+        from datetime import datetime, timezone
+
+        from tui.core.history import FROM_HISTORY
+        from widgets.pane import age_text
+
+        app = self.app
+        snap: m.Snapshot | None = getattr(app, "snap", None)
+        section = snap.sections.get("connectors") if snap is not None else None
+        held = getattr(section.data, "connectors", ()) if section is not None else ()
+        if snap is None or section is None or not any(c in held for c in self.connectors):
+            return "the connector body is the dashboard's, of unknown age: r refreshes it, then x again", True
+        now_of = getattr(app, "now", None)
+        now = now_of() if callable(now_of) else datetime.now(timezone.utc)
+        as_of = section.status.as_of or snap.generated_at
+        when = as_of.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        text, warn = f"connector body as of {when} ({age_text(as_of, now)}), no request sent", False
+        from_history = getattr(app, "last_refresh", 0) is None  # the history's snapshot, until a collection
+        if from_history or section.status.error == FROM_HISTORY:
+            text += "; from history: the last saved collection, not read now (r refreshes, then x again)"
+            warn = True
+        elif section.status.status != "ok":
+            text += f"; {section.status.status}: the last read of the connectors failed"
+            if section.status.error:
+                text += f" ({section.status.error})"
+            warn = True
+        return text, warn
 
     def action_connector_code(self) -> None:
         import os
@@ -124,15 +160,17 @@ class AccountDetailScreen(DetailScreen):
                             severity="warning")
             return
         folder = Path(os.environ.get("MDC_AWS_EXPORT_DIR", "."))
-        shown = Text()
+        age, warn = self.body_age or self._body_age()
+        shown = Text(age + "\n\n", style="yellow" if warn else "dim")
         written: list[str] = []
         for c in native:
             try:
                 code = cc.connector_code(c.raw)
-                for fmt in cc.FORMATS:
-                    path = folder / cc.file_name(code, fmt)
+                paths = {fmt: folder / cc.file_name(code, fmt) for fmt in cc.FORMATS}
+                for fmt, path in paths.items():
                     write_private(path, code.text(fmt))  # 0600
                     written.append(str(path))
+                providers = cc.ensure_providers(paths["terraform"])  # once per folder, when it has none
             except SourceError as e:
                 self.app.notify(f"{c.name}: {e}", severity="error")
                 continue
@@ -140,10 +178,14 @@ class AccountDetailScreen(DetailScreen):
                 self.app.notify(f"{c.name}: cannot write {folder} ({e.strerror or e}): set MDC_AWS_EXPORT_DIR",
                                 severity="error")
                 return
-            shown.append(f"{c.name}: ARM template and Terraform written (deploy: {written[-2]} with "
+            if providers.written is not None:
+                written.append(str(providers.written))
+            shown.append(f"{c.name}: ARM template and Terraform written (deploy: {paths['arm']} with "
                          f"`az deployment group create -g {code.resource_group} --template-file …`, or "
-                         f"`terraform apply` next to {written[-1]})\n", style="bold")
-            for note in code.notes:
+                         f"{paths['terraform']}: {cc.terraform_hint(code)})\n", style="bold")
+            if providers.written is not None:
+                shown.append(f"{providers.written}: the azapi provider, written once for the folder\n")
+            for note in (*code.notes, *((providers.note,) if providers.note else ())):
                 shown.append(f"note: {note}\n", style="yellow")
             shown.append("\n" + code.text("terraform") + "\n")
         if not written:
