@@ -425,11 +425,27 @@ async def test_subscriptions_from_arg_at_tenant_scope(stub, az_settings) -> None
     assert "--subscription" in str(ei.value)
 
 
-async def test_configured_subscriptions_skip_arg(stub, az_settings) -> None:
+async def test_configured_subscriptions_learn_their_tenant_from_arg(stub, az_settings) -> None:
+    # review finding 1: --subscription still asks Resource Graph which tenant each given subscription belongs to
+    # (scoped to those ids), so a Lighthouse-delegated one is labelled with its customer's tenant
+    def answer(body: dict) -> Reply:
+        assert sorted(body["subscriptions"]) == sorted([SUB_A, SUB_B]) and body["query"] == arg.SUBSCRIPTIONS_QUERY
+        return arg_page([{"id": f"/subscriptions/{SUB_A}", "subscriptionId": SUB_A.upper(), "name": "A",
+                          "tenantId": "Tenant-1", "state": "Enabled"}])
+
+    stub.arg = answer
     s = replace(az_settings, subscriptions=(SUB_A.upper(), SUB_B))
     async with AzureSource(s, **FAST) as az:
         subs, tenant = await az.subscriptions()
-    assert subs == [SUB_A, SUB_B] and tenant is None and stub.calls == []
+        # every given id is kept (one it cannot see fails in each section with what to do); the token names no
+        # tenant here, so the snapshot's is the one the given subscriptions belong to
+        assert subs == [SUB_A, SUB_B] and tenant == "tenant-1"
+        assert az.subscription_tenants == {SUB_A: "tenant-1"} and az.tenant_of(SUB_A) == "tenant-1"
+    assert len(stub.calls) == 1
+    stub.arg = lambda body: Reply(400, {"error": {"code": "BadRequest", "message": "no"}})
+    async with AzureSource(s, **FAST) as az:  # a failed look-up only loses the labels, never the subscriptions
+        subs, tenant = await az.subscriptions()
+    assert subs == [SUB_A, SUB_B] and tenant is None
 
 
 # ----------------------------------------------------------------------------------------------------------------

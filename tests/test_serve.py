@@ -332,7 +332,7 @@ def test_a_hung_session_is_killed_with_its_process_group(tmp_path) -> None:
         threading.Event().wait(0.05)
     try:
         assert not _alive(kid), "the hung session's child survived"
-        assert service.killed and service._process.returncode == -signal.SIGKILL
+        assert service.killed == 0.5 and service._process.returncode == -signal.SIGKILL
     finally:
         if _alive(kid):
             os.kill(kid, signal.SIGKILL)

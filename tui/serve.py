@@ -55,7 +55,9 @@ TOKEN_PARAM = "token"  # noqa: S105 - the name of the query parameter, not a sec
 HINT = ("mdc-aws serve: forbidden: open the URL that `mdc-aws serve` printed (it ends with ?token=...) in this browser "
         "first; restart the server for a new one")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CHILD_GRACE_S = 5.0  # a session's dashboard asked to quit, then killed
+# a session's dashboard asked to quit, then its process group killed: above the app's own exit (its collector gets
+# 2 s, then is killed; the app waits up to 4.5 s for it), so a dashboard that is quitting is not cut short
+CHILD_GRACE_S = 8.0
 MAX_SESSIONS = 4  # default of --max-sessions: each session is a dashboard plus a collector (ARM/ARG load)
 STDERR_MAX_LINES = 2000  # of one session's stderr into the log file; the rest counted
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
@@ -171,7 +173,7 @@ def _app_service_class() -> type:
             self.label = self.app_service_id[:8]  # names the session in the log file
             self.stderr_lines = 0
             self.crashed = False  # a traceback on its stderr
-            self.killed = False
+            self.killed: float | None = None  # the grace it had, when its group was killed
             self.ended = False
             self._stderr_task: asyncio.Task[None] | None = None
 
@@ -225,7 +227,7 @@ def _app_service_class() -> type:
             except (asyncio.TimeoutError, OSError, RuntimeError):
                 pass
             if proc is not None and proc.returncode is None:
-                self.killed = True
+                self.killed = grace_s
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: the group is the child's pid
                 except (ProcessLookupError, PermissionError):
@@ -249,10 +251,10 @@ def _app_service_class() -> type:
                 to_log_file(logging.WARNING, "browser session %s: %d more stderr lines not logged", self.label,
                             self.stderr_lines - STDERR_MAX_LINES)
             code = self._process.returncode
-            if self.killed:
-                to_log_file(logging.WARNING, "browser session %s did not quit within %.0f s: killed with its "
-                            "collector", self.label, CHILD_GRACE_S)
-            failed = self.crashed or (code not in (0, None) and not self.killed)
+            if self.killed is not None:
+                to_log_file(logging.WARNING, "browser session %s had not quit after %.0f s: its process group (the "
+                            "dashboard, its collector, any az) was killed", self.label, self.killed)
+            failed = self.crashed or (code not in (0, None) and self.killed is None)
             if failed or self.stderr_lines:
                 what = "ended with an error" if failed else "wrote warnings"
                 paths = to_log_file(logging.WARNING, "browser session %s (exit code %s) %s", self.label, code, what)
