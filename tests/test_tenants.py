@@ -4,6 +4,8 @@ tenant), the accounts pane's TENANT column and `tenant:` filter, the history per
 JSON's tenant_id fields. Pure tests first, then the emulated estate (its home and partner tenants' tokens)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import asyncio
 import base64
 import json
@@ -466,6 +468,16 @@ def test_estate_default_token_sees_two_tenants(estate, settings) -> None:
     doc = snapshot_to_dict(snap)
     jsonschema.validate(doc, SCHEMA)
     assert Counter(c["tenant_id"] for a in doc["accounts"] for c in a["connectors"]) == Counter(truth.values())
+    # every subscription's own tenant (the onboarding wizard's template trusts the one holding the connector)
+    assert snap.subscription_tenants == {sub.lower(): estate.world.subscription_tenant(sub)
+                                         for sub in snap.subscriptions}
+    from tui.screens.onboarding.common import Ctx
+
+    ctx = Ctx.__new__(Ctx)  # only its app's snapshot is needed here
+    ctx.app = SimpleNamespace(snap=snap)
+    delegated = next(sub for sub in snap.subscriptions if estate.world.subscription_tenant(sub) == partner)
+    assert ctx.tenant_id(delegated) == partner and ctx.tenant_id(None) == home
+    assert ctx.tenant_id(next(s for s in snap.subscriptions if s != delegated)) == home
 
 
 def test_estate_tenants_from_config(estate, settings, monkeypatch) -> None:

@@ -7,8 +7,8 @@ The server (`DashboardServer`, textual-serve's `Server`) answers only a browser 
 it prints carries `?token=…` (secrets.token_urlsafe(32)); that page sets an HttpOnly, SameSite=Strict cookie holding
 a second random value (never the printed token: cookies go to every port of the host), and every other request (the
 page's script and styles, the websocket, downloads) needs the cookie or the token, else 403 with one line saying what
-to open. A websocket opened by a page of another origin (another port of the same host is
-the same *site* for cookies) is refused too. Loopback is no boundary on a shared jump host: the token is always
+to open. A websocket opened by a page of another origin (another port of the same host is the same *site* for
+cookies) is refused too. Loopback is no boundary on a shared jump host: the token is always
 required. Listening beyond loopback needs --allow-remote (a warning on stderr; plain http: use an SSH tunnel).
 
 Each websocket spawns `python -P -m tui.serve …` (this module's `child`, below): no shell, no secret in its argv,
@@ -384,11 +384,13 @@ def _server_class() -> type:
             except Exception as e:  # noqa: BLE001 - one session failed: logged (redacted), the server goes on
                 log.error("session failed: %s", e)
             finally:
-                self.active -= 1
-                if service is not None:
-                    await service.shutdown()
-                    self.services.discard(service)
-                self.sockets.discard(websocket)
+                try:
+                    if service is not None:
+                        await service.shutdown()
+                        self.services.discard(service)
+                finally:
+                    self.active -= 1  # once its processes are gone: they count until then
+                    self.sockets.discard(websocket)
             return websocket
 
         def refusal(self) -> str:

@@ -173,8 +173,10 @@ class Collector:
         ordered = {n: sections[n] for n in m.SECTION_NAMES}
         cd = sections["connectors"].data
         await self._name_tenants(cd.connectors if isinstance(cd, m.ConnectorsData) else ())
+        sub_tenants = getattr(self.azure, "subscription_tenants", None)
         return m.Snapshot(generated_at=started, subscriptions=tuple(subs), sections=ordered,
-                          tenant_id=self.tenant_id, tenants=dict(self.tenants))
+                          tenant_id=self.tenant_id, tenants=dict(self.tenants),
+                          subscription_tenants=dict(sub_tenants) if isinstance(sub_tenants, dict) else {})
 
     async def _name_tenants(self, connectors: Iterable[m.Connector]) -> None:
         """self.tenants: every tenant in view (the credential's, each connector's) with its display name: the

@@ -440,6 +440,9 @@ class Snapshot:
     # tenant id -> display name of every tenant in view (the config's name, else ARM's displayName, else the id's
     # first 8 characters)
     tenants: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # subscription id (lower-case) -> its tenant, where Resource Graph said (Lighthouse: the customer's); the
+    # onboarding wizard's template trusts the tenant of the subscription that will hold the connector
+    subscription_tenants: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def data(self, name: str) -> Any:
         s = self.sections.get(name)

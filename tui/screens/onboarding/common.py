@@ -98,7 +98,12 @@ class Ctx:
         s = self.settings
         return list(getattr(getattr(s, "azure", None), "subscriptions", ()) or ())
 
-    def tenant_id(self) -> str | None:
+    def tenant_id(self, subscription: str | None = None) -> str | None:
+        """The tenant of `subscription` (Lighthouse: the customer's, as Resource Graph said), else the snapshot's."""
+        if subscription:
+            tid = (getattr(self.snap, "subscription_tenants", None) or {}).get(subscription.lower())
+            if tid:
+                return str(tid)
         return getattr(self.snap, "tenant_id", None)
 
     def connectors(self) -> list[Any]:

@@ -81,8 +81,9 @@ class NativeFlow:
 
     # -- navigation
     def sync(self) -> None:
-        if not self.state.tenant_id and self.ctx.tenant_id():
-            self.state.tenant_id = self.ctx.tenant_id()
+        tid = self.ctx.tenant_id(self.state.subscription_id or None)
+        if not self.state.tenant_id and tid:
+            self.state.tenant_id = tid
 
     def start(self) -> None:
         self.sync()
@@ -225,6 +226,10 @@ class AccountStep(NativeStep):
         if event.key == "subscription_id":
             self.flow.state.subscription_id = event.value or ""
             self.flow.raw["subscription_id"] = event.value or ""
+            # the template trusts the tenant of the subscription that holds the connector (a delegated one's own)
+            tid = self.flow.ctx.tenant_id(event.value or None)
+            if tid:
+                self.flow.state.tenant_id = tid
             self.say("")
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
@@ -436,7 +441,8 @@ class AccessStep(NativeStep):
 
     def _make_template(self) -> None:
         try:
-            text, roles = bridge.template_for(self.flow.state, self.ctx.tenant_id())
+            text, roles = bridge.template_for(self.flow.state,
+                                              self.ctx.tenant_id(self.flow.state.subscription_id or None))
         except Exception as e:  # noqa: BLE001 - any core failure: one line + fix
             self.query_one("#tpl-summary", Static).update(Text(f"✖ the template could not be made: {one_line(e)}",
                                                                style="red"))
