@@ -322,6 +322,14 @@ class FixedService:
     def compliance_failing_keys(self, standard: str, control: str) -> list[str]:
         return [rec_key(k) for name, *_, keys in CONTROLS if name == control for k in keys]
 
+    def failing_controls(self) -> tuple[list[m.ComplianceControl], list[tuple[str, str, str]]]:
+        """The recommendation detail's AWS controls: every failing pair of each standard of the fixed estate."""
+        comp = self.snap.data("compliance")
+        controls = [c for std in comp.standards for c in self.compliance_controls(std.name)]
+        pairs = [(c.standard, c.name, key.lower()) for c in controls if c.state == "Failed"
+                 for key in self.compliance_failing_keys(c.standard, c.name)]
+        return controls, pairs
+
     def close(self) -> None:
         pass
 
