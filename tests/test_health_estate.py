@@ -56,7 +56,9 @@ def seeded(world, found: dict[str, set[str]]) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def tick0(settings, estate):
-    assert estate.world.clock.tick() == 0
+    # the shared estate's clock: where this module reads the World (a test of another file that moved it must have
+    # put it back; this says which number it found instead of failing every test of the module obscurely)
+    assert estate.world.clock.tick() == 0, "another test file left the shared estate's clock moved"
     return collect(settings, estate.world)
 
 

@@ -28,7 +28,7 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("enter", "open the selection: account (health, fixes, cost), region, finding, standard"),
     ("esc", "back (closes the filter, then the screen)"),
     ("b", "Azure portal link of the selection (copied to the clipboard where the terminal allows)"),
-    ("x", "on an account's detail: write its connector as code (ARM template + Terraform) and show it"),
+    ("x", "account detail: connector as code (ARM, Terraform)"),
     ("s / S", "sort the focused table by the next column / reverse (numbers by value)"),
     ("r", "refresh now (each pane also refreshes itself; --refresh sets the cadence)"),
     ("e", "export the snapshot as JSON to the current directory (`mdc-aws export` writes md/csv/json)"),
