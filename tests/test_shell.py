@@ -283,3 +283,37 @@ def test_the_collector_is_told_the_log_file_and_level_only(verbose, level, tmp_p
     blocker.write_text("")
     h, _, problem = logfile.child_handler({logfile.ENV_CHILD_LOG: str(blocker / "x.log")})
     assert h is None and problem is not None and "cannot open the log file" in problem
+
+
+def test_processes_sharing_the_log_file_follow_each_others_rotation(tmp_path) -> None:
+    """Two writers of one file (a dashboard and its collector, serve and its sessions): after one rotates, the other
+    writes into the new file, not into the renamed one, and does not rotate it again (no cascade of backups)."""
+    import logging
+
+    from tui.core import logfile
+
+    path = tmp_path / "shared.log"
+    a = logfile.PrivateRotatingFileHandler(path, max_bytes=2000, backups=3)
+    b = logfile.PrivateRotatingFileHandler(path, max_bytes=2000, backups=3)
+    fmt = logging.Formatter("%(message)s")
+    for h in (a, b):
+        h.setFormatter(fmt)
+
+    def rec(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("t", logging.INFO, __file__, 1, msg, None, None)
+
+    try:
+        b.handle(rec("b-first"))
+        for i in range(40):  # a alone goes over the limit: it rotates once (the first file becomes .1)
+            a.handle(rec(f"a-{i:02d} " + "x" * 60))
+        assert (tmp_path / "shared.log.1").exists() and not (tmp_path / "shared.log.3").exists()
+        b.handle(rec("b-after-rotation"))
+        a.handle(rec("a-last"))
+        current = path.read_text(encoding="utf-8")
+        assert "b-after-rotation" in current and "a-last" in current
+        assert "b-after-rotation" not in (tmp_path / "shared.log.1").read_text(encoding="utf-8")
+        assert "b-first" in "".join(p.read_text(encoding="utf-8") for p in tmp_path.glob("shared.log.*"))
+        assert all(p.stat().st_mode & 0o777 == 0o600 for p in tmp_path.glob("shared.log*"))
+    finally:
+        a.close()
+        b.close()

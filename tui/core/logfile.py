@@ -104,7 +104,34 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.broken:
+            try:
+                self._follow()
+            except (OSError, ValueError):
+                self._failed()
+                return
             super().emit(record)
+
+    def _follow(self) -> None:
+        """Several processes write one file (the dashboard and its collector, `serve` and its sessions, a cron run):
+        when another one rotated it, write to the new file instead of into the renamed one (which would be rotated
+        again, and the backups pushed out in a cascade). Called under the handler's lock, before each record."""
+        stream = self.stream
+        if stream is None:
+            return
+        try:
+            now = os.stat(self.baseFilename)
+            mine = os.fstat(stream.fileno())
+        except FileNotFoundError:  # renamed away and no new one yet: start it
+            now, mine = None, None
+        except (OSError, ValueError):
+            return  # emit reports what is wrong with the stream itself
+        if now is not None and mine is not None and (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+            return
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
+        self.stream = self._open()
 
     def handleError(self, record: logging.LogRecord) -> None:
         self._failed()
