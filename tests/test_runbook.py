@@ -326,8 +326,8 @@ def test_markdown_data_never_becomes_a_link_image_or_structure() -> None:
     assert "`k-x`y`" not in text and "k-x\\`y" in text
     assert links.recommendation_link("k-x`y").replace("`", "%60") in text
     # ids, accounts and regions read as before
-    assert rb._md("111111111111 (prod)") == "111111111111 (prod)" and rb._md("1.2") == "1.2"
-    assert rb._md("S3.1") == "S3.1" and rb._md("-") == "\\-"
+    assert rb.md_text("111111111111 (prod)") == "111111111111 (prod)" and rb.md_text("1.2") == "1.2"
+    assert rb.md_text("S3.1") == "S3.1" and rb.md_text("-") == "\\-"
 
 
 def test_csv_cells_never_start_a_formula() -> None:
@@ -345,3 +345,19 @@ def test_csv_cells_never_start_a_formula() -> None:
     assert all(not c.startswith(("=", "+", "@")) for r in rows[1:] for c in r)
     # the other exports' cells, and numbers as numbers
     assert to_csv(["a", "b", "c"], [["=1+1", -3, None]]) == "a,b,c\n'=1+1,-3,\n"
+
+
+def test_every_markdown_export_keeps_data_as_text() -> None:
+    """`mdc-aws export --format md` (every view, not only the runbook): a resource named like a remote image or a
+    table break stays text in its cell."""
+    from datetime import datetime, timezone
+
+    from tui.core import export
+    from tui.core import model as m
+
+    snap = m.Snapshot(generated_at=datetime(2026, 12, 5, tzinfo=timezone.utc), subscriptions=(), sections={})
+    hostile = "![x](https://attacker.example/p.png) | <b>x</b>\nnext"
+    text = export.to_markdown({"recommendations": (["resource", "account"], [[hostile, None]])}, snap)
+    row = next(ln for ln in text.splitlines() if "attacker" in ln)
+    assert "![x](" not in row and "<b>" not in row and "\\|" in row and row.count(" | ") == 1
+    assert row.endswith("| - |") and "next" in row  # None is "-", the newline folded into the cell

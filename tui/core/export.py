@@ -298,7 +298,10 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _md_cell(v: Any) -> str:
-    return ("-" if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+    """A table cell: data stays text (no table break, link, image, emphasis or raw HTML; runbook.md_text)."""
+    from .runbook import md_text
+
+    return "-" if v is None else md_text(str(v))
 
 
 def to_markdown(tables: dict[str, tuple[list[str], list[list[Any]]]], snap: m.Snapshot) -> str:

@@ -308,7 +308,7 @@ _MD_PUNCT = re.compile(r"([\\`*_\[\]|~])")
 _MD_LEAD = re.compile(r"\A(?:([#+=-])|(\d{1,9})([.)])(?=\s|\Z))")
 
 
-def _md(s: str | None) -> str:
+def md_text(s: str | None) -> str:
     """Data as Markdown text: one line, no raw HTML, no table break, no link or image (`![x](https://…)` stays
     text), no emphasis or code span, and no heading, list or rule when it starts a line."""
     t = _MD_PUNCT.sub(r"\\\1", _squash(s or "")).replace("<", "&lt;").replace(">", "&gt;")
@@ -325,7 +325,7 @@ def _url(u: str) -> str:
 
 def _code(s: str) -> str:
     """Data as a code span, or as text when it holds what would end the span or the table cell."""
-    return f"`{s}`" if s and not any(ch in s for ch in "`|\n\r\\") else _md(s)
+    return f"`{s}`" if s and not any(ch in s for ch in "`|\n\r\\") else md_text(s)
 
 
 def _account(rb: Runbook, aws_account_id: str | None) -> str:
@@ -337,11 +337,11 @@ def _account(rb: Runbook, aws_account_id: str | None) -> str:
 
 def _control_cell(c: ControlRef | ControlEntry) -> str:
     """The control id, linked to the AWS controls reference when it has one."""
-    return f"[{_md(c.control)}]({c.link})" if c.link else _md(c.control)
+    return f"[{md_text(c.control)}]({c.link})" if c.link else md_text(c.control)
 
 
 def _control_md(c: ControlRef | ControlEntry) -> str:
-    return f"{_md(c.standard_display)} {_control_cell(c)}"
+    return f"{md_text(c.standard_display)} {_control_cell(c)}"
 
 
 def to_markdown(rb: Runbook) -> str:
@@ -354,7 +354,7 @@ def to_markdown(rb: Runbook) -> str:
                f"with unhealthy resources ({affected} resources, {accounts} accounts). Most severe first, then by "
                "reach (affected resources, accounts).")
     for note in rb.notes:
-        out += ["", f"> {_md(note)}"]
+        out += ["", f"> {md_text(note)}"]
     out += ["", f"## Failing controls ({len(rb.controls)})", ""]
     if rb.controls:
         out += ["| severity | standard | control | title | resources | accounts | recommendations |",
@@ -363,32 +363,32 @@ def to_markdown(rb: Runbook) -> str:
         for c in rb.controls:
             # a recommendation by its number below; a key with no unhealthy resource in view by itself
             refs = " ".join(f"#{number[k]}" if k in number else _code(k) for k in c.recommendations) or "-"
-            out.append(f"| {_md(c.severity)} | {_md(c.standard_display)} | {_control_cell(c)} | "
-                       f"{_md(c.title) or '-'} | {c.affected} | {c.accounts} | {refs} |")
+            out.append(f"| {md_text(c.severity)} | {md_text(c.standard_display)} | {_control_cell(c)} | "
+                       f"{md_text(c.title) or '-'} | {c.affected} | {c.accounts} | {refs} |")
     else:
         out.append("none")
     out += ["", f"## Recommendations ({len(rb.recommendations)})"]
     for n, e in enumerate(rb.recommendations, 1):
-        out += ["", f"### {n}. {_md(e.title)}", "",
-                f"- severity: {_md(e.severity)}",
+        out += ["", f"### {n}. {md_text(e.title)}", "",
+                f"- severity: {md_text(e.severity)}",
                 f"- affected: {e.affected} resources in {e.accounts} accounts",
                 f"- AWS controls: {', '.join(_control_md(c) for c in e.controls) or 'none failing'}",
                 f"- portal: {_url(e.portal)}",
                 f"- assessment key: {_code(e.assessment_key)}"]
         if e.description:
-            out += ["", _md(e.description)]
+            out += ["", md_text(e.description)]
         out += ["", "**Remediation**", ""]
         if e.steps.intro:
-            out += [_md(e.steps.intro), ""]
-        out += [f"{i}. {_md(s)}" for i, s in enumerate(e.steps.steps, 1)]
+            out += [md_text(e.steps.intro), ""]
+        out += [f"{i}. {md_text(s)}" for i, s in enumerate(e.steps.steps, 1)]
         if not e.steps.intro and not e.steps.steps:
             out.append("none given")
         if out[-1] == "":
             out.pop()
         out += ["", "**Resources**", ""]
         for g in e.groups:
-            out.append(f"- {_md(_account(rb, g.aws_account_id))} · {_md(g.region or '?')} ({len(g.resources)}): "
-                       + ", ".join(_md(x) for x in g.resources))
+            out.append(f"- {md_text(_account(rb, g.aws_account_id))} · {md_text(g.region or '?')} "
+                       f"({len(g.resources)}): " + ", ".join(md_text(x) for x in g.resources))
     return "\n".join(out) + "\n"
 
 
