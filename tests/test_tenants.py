@@ -270,6 +270,21 @@ def test_a_failing_tenant_is_a_line_and_every_tenant_failing_an_error() -> None:
         asyncio.run(both.subscriptions())
 
 
+def test_a_rejected_tenant_says_its_own_fix() -> None:
+    """A tenant's rejected credential: the fix names its own token variable and `az login --tenant`, not the single
+    tenant's MDC_AWS_ACCESS_TOKEN."""
+    home = FakeSource(HOME, [SUB_A], {SUB_A: HOME})
+    bad = FakeSource(PARTNER, [], {}, fail=AuthError("Azure rejected the credentials (401): run `az login` or set "
+                                                     "MDC_AWS_ACCESS_TOKEN to a fresh token"))
+    bad.tenant = replace(bad.tenant, access_token_env="FABRIKAM_TOKEN")
+    src = multi(home, bad)
+    subs, _ = asyncio.run(src.subscriptions())
+    cd = asyncio.run(src.connectors(subs))
+    line = next(s for s in cd.skipped if f"({PARTNER}): not read" in s)
+    assert f"run `az login --tenant {PARTNER}`" in line and "MDC_AWS_ACCESS_TOKEN" not in line
+    assert f"set FABRIKAM_TOKEN to a fresh token of tenant {PARTNER}" in line
+
+
 def test_a_tenant_failing_inside_a_section_is_shown_not_zeros() -> None:
     home = FakeSource(HOME, [SUB_A], {SUB_A: HOME})
     partner = FakeSource(PARTNER, [SUB_B, SUB_SHARED], {SUB_B: PARTNER, SUB_SHARED: PARTNER},

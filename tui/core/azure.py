@@ -957,10 +957,23 @@ class MultiTenantAzure:
     def _tenant_failed(self, src: "AzureSource", err: BaseException, n_subs: int) -> str:
         """Log and record a tenant that failed inside a section; its line."""
         e = err if isinstance(err, SourceError) else to_source_error(err, endpoint=src.endpoint, what="Azure")
-        line = f"{self._label(src)}: its {n_subs} subscription(s) not read ({e})"
+        line = f"{self._label(src)}: its {n_subs} subscription(s) not read ({self._hint(src, e)})"
         log.warning("%s", line)
         self._record(line)
         return line
+
+    @staticmethod
+    def _hint(src: AzureSource, err: BaseException) -> str:
+        """The error's line, its fix naming this tenant's own token variable (`access_token_env`), not the single
+        tenant's MDC_AWS_ACCESS_TOKEN, and `az login --tenant` for it."""
+        text = str(err)
+        t = src.tenant
+        if t is None:
+            return text
+        if t.access_token_env:
+            text = text.replace("set MDC_AWS_ACCESS_TOKEN to a fresh token",
+                                f"set {t.access_token_env} to a fresh token of tenant {t.tenant_id}")
+        return text.replace("run `az login`", f"run `az login --tenant {t.tenant_id}`")
 
     def _label(self, src: AzureSource) -> str:
         t = src.tenant
@@ -994,7 +1007,7 @@ class MultiTenantAzure:
                 errors.append(res)
                 err = res if isinstance(res, SourceError) else to_source_error(res, endpoint=src.endpoint,
                                                                                 what="sign-in")
-                notes.append(f"{self._label(src)}: not read ({err})")
+                notes.append(f"{self._label(src)}: not read ({self._hint(src, err)})")
                 continue
             subs, _ = res
             listed.append((src, subs))
