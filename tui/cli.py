@@ -731,15 +731,26 @@ def diff(fmt: str = "text", output: str | None = None, **opts: Any) -> None:
 @click.option("--tick-seconds", type=float, default=60.0, show_default=True,
               help="Real seconds per estate tick (onboarding advances, findings change).")
 @click.option("--quota", type=int, default=None, help="Resource Graph quota per 5 s (default: off).")
+@click.option("--aws-latency-ms", "aws_latency_ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Every AWS call takes this long (real AWS: 50-300 ms).")
+@click.option("--aws-jitter-ms", "aws_jitter_ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="AWS latency varies by up to this much either way (deterministic from --seed).")
+@click.option("--aws-rate-limits", "aws_rate_limits", is_flag=True,
+              help="Apply AWS's per-account request-rate limits (throttled calls get the service's throttling error).")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write the endpoints as JSON here once serving.")
-def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready_file: str | None) -> None:
+def emulate(scale: str, seed: int, tick_seconds: float, quota: int | None, ready_file: str | None,
+            aws_latency_ms: float = 0.0, aws_jitter_ms: float = 0.0, aws_rate_limits: bool = False) -> None:
     """Run the embedded estate on its own and print, ready to paste into another shell, the environment for
     mdc-aws (signed in through DefaultAzureCredential and the estate's managed identity, as in production), for
     Microsoft's az CLI (cloud register/set, login --identity) and for the AWS CLI."""
     logging.getLogger().addHandler(logging.NullHandler())
     from .emulator.estate import serve
 
-    serve(seed, scale, tick_seconds, ready_file, quota_limit=quota)
+    if aws_jitter_ms > aws_latency_ms:
+        raise click.BadParameter("must not exceed --aws-latency-ms (the delay is the latency +/- the jitter)",
+                                 param_hint="--aws-jitter-ms")
+    serve(seed, scale, tick_seconds, ready_file, quota_limit=quota, aws_latency_ms=aws_latency_ms,
+          aws_jitter_ms=aws_jitter_ms, aws_rate_limits=aws_rate_limits)
 
 
 @main.command("serve")

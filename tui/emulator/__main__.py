@@ -15,10 +15,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--quiet", action="store_true")
     s.add_argument("--quota", type=int, default=None)
     s.add_argument("--parent-pid", type=int, default=None)
+    s.add_argument("--aws-latency-ms", type=float, default=0.0)
+    s.add_argument("--aws-jitter-ms", type=float, default=0.0)
+    s.add_argument("--aws-rate-limits", action="store_true")
     a = p.parse_args(argv)
     from .estate import serve
 
-    serve(a.seed, a.scale, a.tick_seconds, a.ready_file, quiet=a.quiet, quota_limit=a.quota, parent_pid=a.parent_pid)
+    serve(a.seed, a.scale, a.tick_seconds, a.ready_file, quiet=a.quiet, quota_limit=a.quota, parent_pid=a.parent_pid,
+          aws_latency_ms=a.aws_latency_ms, aws_jitter_ms=a.aws_jitter_ms, aws_rate_limits=a.aws_rate_limits)
 
 
 if __name__ == "__main__":

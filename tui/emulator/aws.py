@@ -42,8 +42,16 @@ Our layer, in front of moto:
 - a regional call in an (account, region) of `world.opt_in_disabled` (an opt-in region the account has not enabled)
   -> EC2 401 AuthFailure, others 403 InvalidClientTokenId / UnrecognizedClientException;
 - describe_instances filters `platform`, `platform-details`, `iam-instance-profile.arn` (moto 500s on them);
+- realism (issue 15), off by default: every call takes `latency_ms` +/- `jitter_ms` (deterministic from the seed; a
+  sleep on the request's own thread, so concurrent calls overlap), and with `rate_limits` on, AWS's per-account request
+  rates as token buckets per (account, region, family) (aws_ext.RATE_LIMITS), answered with the protocol's throttling
+  error (EC2 503 RequestLimitExceeded, JSON 400 ThrottlingException, query 400 Throttling); the account is the one
+  moto acts in for the request's credentials (an assumed role's keys -> the role's account), the region the SigV4
+  scope's ("global" for IAM / Organizations);
 - admin routes: GET /_emulator/info, GET|DELETE /_emulator/requests[?since=seq],
-  GET|POST|DELETE /_emulator/faults (POST: JSON list of rules, `?replace=1`), POST /_emulator/reset.
+  GET|POST|DELETE /_emulator/faults (POST: JSON list of rules, `?replace=1`), POST /_emulator/reset,
+  GET|POST|DELETE /_emulator/realism (settings + rate-limit counters; POST {"latency_ms", "jitter_ms", "rate_limits"};
+  DELETE: counters to zero, buckets full).
 
 moto's backends are process-global: one world lives in moto at a time. Seeding resets moto first (so emulators
 made one after another in a pytest process do not pile up state), and stopping the emulator that seeded last
@@ -81,6 +89,7 @@ from .aws_ext import (
     REST_XML,
     AwsFaultRule,
     AwsFaults,
+    AwsRateLimits,
     GLOBAL_SERVICES,
     SecurityHubError,
     SsmError,
@@ -90,9 +99,11 @@ from .aws_ext import (
     error_response,
     fault_response,
     json_response,
+    latency_for,
     opt_in_region_response,
     securityhub_standards,
     standards_key,
+    throttle_response,
 )
 from .spec import ORG_MANAGEMENT, ORG_MEMBER
 
@@ -100,6 +111,7 @@ __all__ = [
     "AwsEmulator",
     "AwsFaultRule",
     "AwsFaults",
+    "AwsRateLimits",
     "AwsRequestRecord",
     "MOTO_VERSION",
     "reset_moto",
@@ -285,10 +297,12 @@ class AwsRequestRecord:
     account: str
     region: str
     status: int
-    fault: str | None  # None | "throttle" | "5xx" | "access_denied" | "latency" | "denied_account" | "opt_in_region"
+    # None | "throttle" | "5xx" | "access_denied" | "latency" | "denied_account" | "opt_in_region" | "rate_limit"
+    fault: str | None
     duration_ms: float
     method: str = ""
     path: str = ""
+    family: str = ""  # the rate-limit family (bucket) of the request: "ec2:DescribeInstances", "sts", "ssm", ...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -300,12 +314,12 @@ class _RequestLog:
         self._items: deque[AwsRequestRecord] = deque(maxlen=maxlen)
         self._seq = 0
 
-    def add(self, req: _Req, status: int, fault: str | None, t0: float) -> None:
+    def add(self, req: _Req, status: int, fault: str | None, t0: float, family: str = "") -> None:
         with self._lock:
             self._seq += 1
             self._items.append(AwsRequestRecord(
                 self._seq, time.time(), req.service, req.action, req.account, req.region, status, fault,
-                round((time.perf_counter() - t0) * 1000, 2), req.method, req.path))
+                round((time.perf_counter() - t0) * 1000, 2), req.method, req.path, family))
 
     def items(self, since: int = 0) -> list[AwsRequestRecord]:
         with self._lock:
@@ -1382,6 +1396,17 @@ class EmulatorApp:
                 if method == "DELETE":
                     emu.faults.clear()
                     return json_response({}, content_type="application/json")(start_response)
+            if path == "/_emulator/realism":
+                if method == "POST":  # {"latency_ms", "jitter_ms", "rate_limits"}: any subset
+                    raw = json.loads(_read_body(environ) or b"{}")
+                    if not isinstance(raw, dict):
+                        raise ValueError("expected a JSON object")
+                    emu.set_realism(**raw)
+                elif method == "DELETE":  # counters to zero, buckets full; settings kept
+                    emu.rate_limits.reset()
+                elif method != "GET":
+                    raise ValueError(f"no admin route {method} {path}")
+                return json_response(emu.realism(), content_type="application/json")(start_response)
             if path == "/_emulator/reset" and method == "POST":
                 rep = emu.reseed()
                 return json_response(asdict(rep), content_type="application/json")(start_response)
@@ -1455,6 +1480,16 @@ class EmulatorApp:
             return self.inner(environ, start_response)
         emu = self.emu
         fault: str | None = None
+        # realism (off by default): the account's bucket is drawn when the call arrives, then the call takes its
+        # latency (a sleep on this request's own thread: concurrent calls overlap), throttled or not
+        family, allowed = emu.rate_limits.take(req.account, req.region, req.service, req.action)
+        delay_ms = emu.call_latency_ms(req.account, req.region, req.service, req.action)
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        if not allowed:
+            resp = throttle_response(req.protocol, req.service)
+            emu.recorder.add(req, resp.status, "rate_limit", t0, family)
+            return resp(start_response)
         latency_ms, rule = emu.faults.apply(req.service, req.action, req.account, req.region)
         if latency_ms:
             time.sleep(latency_ms / 1000.0)
@@ -1462,7 +1497,7 @@ class EmulatorApp:
         if rule is not None:
             resp = fault_response(rule.kind, req.protocol, req.service, req.action,
                                   _caller_arn(req.account, req.access_key))
-            emu.recorder.add(req, resp.status, rule.kind, t0)
+            emu.recorder.add(req, resp.status, rule.kind, t0, family)
             return resp(start_response)
         try:
             ext = self._extension(req, environ)
@@ -1471,7 +1506,7 @@ class EmulatorApp:
             ext = (error_response(req.protocol, req.service, 500, "InternalFailure", f"emulator: {exc}"), None)
         if ext is not None:
             resp, ext_fault = ext
-            emu.recorder.add(req, resp.status, ext_fault or fault, t0)
+            emu.recorder.add(req, resp.status, ext_fault or fault, t0, family)
             return resp(start_response)
         seen: list[int] = []
 
@@ -1480,7 +1515,7 @@ class EmulatorApp:
             return start_response(status, headers, exc_info)
 
         result = self.inner(environ, _start)
-        emu.recorder.add(req, seen[-1] if seen else 0, fault, t0)
+        emu.recorder.add(req, seen[-1] if seen else 0, fault, t0, family)
         return result
 
 
@@ -1503,6 +1538,16 @@ def _quiet_handler() -> type:
     return QuietHandler
 
 
+def http_server(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0) -> Any:
+    """The server the emulator runs `app` on: werkzeug's threaded server with moto's request handler (one thread per
+    request, so calls overlap their latency), not yet serving (call serve_forever)."""
+    from werkzeug.serving import make_server
+
+    server: Any = make_server(host, port, app, threaded=True, request_handler=_quiet_handler())
+    server.daemon_threads = True
+    return server
+
+
 # moto's state is process-global: the emulator whose world is in moto now, and the started ones (oldest first).
 _OWNER_LOCK = threading.RLock()
 _owner: "AwsEmulator | None" = None
@@ -1517,9 +1562,18 @@ class AwsEmulator:
     that starts its own emulator does not leave a session-wide one looking at the wrong estate.
     """
 
-    def __init__(self, world: Any, *, faults: AwsFaults | None = None, log_size: int = 20000) -> None:
+    def __init__(self, world: Any, *, faults: AwsFaults | None = None, log_size: int = 20000,
+                 latency_ms: float = 0.0, jitter_ms: float = 0.0, rate_limits: bool | AwsRateLimits = False,
+                 seed: int | None = None) -> None:
         self.world = world
         self.faults = faults if faults is not None else AwsFaults()
+        # realism (issue 15), off by default: per-call latency with deterministic jitter, per-account rate limits
+        self.seed = int(seed if seed is not None else getattr(world, "seed", 0) or 0)
+        self.latency_ms, self.jitter_ms = 0.0, 0.0
+        self.rate_limits = rate_limits if isinstance(rate_limits, AwsRateLimits) else AwsRateLimits(bool(rate_limits))
+        self.set_realism(latency_ms=latency_ms, jitter_ms=jitter_ms)
+        self._nth_lock = threading.Lock()
+        self._nth: dict[str, int] = {}
         self.recorder = _RequestLog(log_size)  # every request the layer served (request_log)
         self.standards = StandardsStore()  # Security Hub's standards, which moto does not model
         self._server: Any = None
@@ -1549,7 +1603,6 @@ class AwsEmulator:
         if self._server is not None:
             raise RuntimeError("AwsEmulator already started")
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         with _OWNER_LOCK:
@@ -1565,8 +1618,7 @@ class AwsEmulator:
         for service in ("securityhub", "eks"):  # rest-json operation names come from botocore's models
             _ROUTER.action(service, "GET", "/")
         app = EmulatorApp(self, dispatcher)
-        self._server = make_server(host, port, app, threaded=True, request_handler=_quiet_handler())
-        self._server.daemon_threads = True
+        self._server = http_server(app, host, port)
         real_host, real_port = self._server.server_address[:2]
         self.url = f"http://{real_host}:{real_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulator", daemon=True)
@@ -1600,6 +1652,37 @@ class AwsEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ---- realism ----------------------------------------------------------------------------------------
+    def set_realism(self, latency_ms: float | None = None, jitter_ms: float | None = None,
+                    rate_limits: bool | None = None) -> None:
+        """Change the latency, its jitter (ms) or whether rate limits apply, at any time (the admin route's POST)."""
+        lat = self.latency_ms if latency_ms is None else float(latency_ms)
+        jit = self.jitter_ms if jitter_ms is None else float(jitter_ms)
+        if lat < 0 or jit < 0:
+            raise ValueError("latency_ms and jitter_ms must be >= 0")
+        if jit > lat:
+            raise ValueError("jitter_ms must not exceed latency_ms (the delay is latency_ms +/- jitter_ms)")
+        self.latency_ms, self.jitter_ms = lat, jit
+        if rate_limits is not None:
+            if not isinstance(rate_limits, bool):
+                raise ValueError("rate_limits must be true or false")
+            self.rate_limits.enabled = rate_limits
+
+    def call_latency_ms(self, account: str, region: str, service: str, action: str) -> float:
+        """The delay of this call (0 when latency is off): see aws_ext.latency_for."""
+        if self.latency_ms <= 0:
+            return 0.0
+        key = f"{account}/{region}/{service}/{action}"
+        with self._nth_lock:
+            nth = self._nth.get(key, 0)
+            self._nth[key] = nth + 1
+        return latency_for(self.seed, self.latency_ms, self.jitter_ms, key, nth)
+
+    def realism(self) -> dict[str, Any]:
+        """The settings and the rate-limit counters (GET /_emulator/realism)."""
+        return {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms, "seed": self.seed,
+                **self.rate_limits.snapshot()}
+
     # ---- observation ------------------------------------------------------------------------------------
     @property
     def request_log(self) -> list[AwsRequestRecord]:
@@ -1617,6 +1700,8 @@ class AwsEmulator:
             "default_account_id": DEFAULT_ACCOUNT,
             "accounts": [a.account_id for a in self.world.aws_accounts],
             "seed": asdict(self.seed_report) if self.seed_report else None,
+            "realism": {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms,
+                        "rate_limits": self.rate_limits.enabled},
         }
 
     def client_kwargs(self, region: str = "us-east-1", *, operator: bool = False) -> dict[str, Any]:

@@ -730,3 +730,162 @@ def securityhub_standards(
 
 def now() -> float:
     return time.time()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Realism (issue 15): per-call latency with jitter, and AWS's per-account request-rate limits as token buckets
+# --------------------------------------------------------------------------------------------------------------
+
+
+def latency_for(seed: int, latency_ms: float, jitter_ms: float, key: str, nth: int) -> float:
+    """The delay (ms) of the `nth` request with this `key` ("account/region/service/action"): `latency_ms` plus a jitter
+    drawn uniformly from [-jitter_ms, +jitter_ms] (never below 0), a pure function of (seed, key, nth), so a run
+    repeats its delays whatever order its threads reach the server in; the mean stays `latency_ms`."""
+    if latency_ms <= 0 and jitter_ms <= 0:
+        return 0.0
+    if jitter_ms <= 0:
+        return float(latency_ms)
+    u = zlib.crc32(f"mdc-aws-latency/{seed}/{key}/{nth}".encode()) / 0xFFFFFFFF  # 0..1
+    return max(0.0, latency_ms + (2.0 * u - 1.0) * jitter_ms)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One token bucket: `capacity` tokens, refilled continuously at `refill_per_s`; one request takes one token.
+    A quota published as "N transactions per second" is a bucket of N refilled at N/s."""
+
+    capacity: float
+    refill_per_s: float
+    source: str  # where the figure comes from, or "assumed"
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1 or self.refill_per_s <= 0:
+            raise ValueError("a rate limit needs capacity >= 1 and refill_per_s > 0")
+
+
+_EC2_THROTTLING = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html"
+_IAM_STS_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+_SSM_QUOTAS = "https://docs.aws.amazon.com/general/latest/gr/ssm.html"
+
+# The buckets, by family name. EC2 evaluates each API on its own bucket ("ec2:<Action>"); the other services here have
+# one bucket per family. Figures without a published source are marked "assumed" (see docs: FIDELITY).
+RATE_LIMITS: dict[str, RateLimit] = {
+    # EC2: "non-mutating" actions (Describe*, Get*, List*, Search*): 100 tokens, 20 per second, per API, per account
+    # and Region (Request throttling for the Amazon EC2 API)
+    "ec2:non-mutating": RateLimit(100, 20, _EC2_THROTTLING),
+    # EC2 mutating actions: recalled from the same page's table (50 tokens, 5 per second); not checked: assumed
+    "ec2:mutating": RateLimit(50, 5, "assumed"),
+    # STS: 600 requests per second per account per Region (IAM and AWS STS quotas)
+    "sts": RateLimit(600, 600, _IAM_STS_QUOTAS),
+    # SSM Parameter Store's default throughput: 40 TPS shared by GetParameter, GetParameters, GetParametersByPath
+    "ssm:parameter-store": RateLimit(40, 40, _SSM_QUOTAS),
+    # SSM DescribeInstanceInformation and the other SSM APIs: no figure found: assumed
+    "ssm:DescribeInstanceInformation": RateLimit(40, 20, "assumed"),
+    "ssm": RateLimit(40, 20, "assumed"),
+    # global services: one bucket per account (region "global"); no figure found: assumed
+    "iam": RateLimit(20, 10, "assumed"),
+    "organizations": RateLimit(20, 10, "assumed"),
+    "cloudformation": RateLimit(20, 10, "assumed"),
+    "securityhub": RateLimit(30, 10, "assumed"),
+    # any other service
+    "default": RateLimit(50, 20, "assumed"),
+}
+
+_EC2_READ_PREFIXES = ("Describe", "Get", "List", "Search")
+_PARAMETER_STORE_READS = frozenset({"GetParameter", "GetParameters", "GetParametersByPath"})
+# The code AWS answers a throttled call with when it is not the protocol's usual one (_FAULT_SHAPES "throttle").
+_THROTTLE_CODES = {"organizations": "TooManyRequestsException"}
+
+
+def rate_family(service: str, action: str) -> tuple[str, str]:
+    """(family, key of RATE_LIMITS) of a request. The family names the bucket within an account and region."""
+    service = (service or "").lower()
+    if service == "ec2":
+        kind = "ec2:non-mutating" if action.startswith(_EC2_READ_PREFIXES) else "ec2:mutating"
+        return f"ec2:{action or '?'}", kind
+    if service == "ssm":
+        if action in _PARAMETER_STORE_READS:
+            return "ssm:parameter-store", "ssm:parameter-store"
+        if action == "DescribeInstanceInformation":
+            return "ssm:DescribeInstanceInformation", "ssm:DescribeInstanceInformation"
+        return "ssm", "ssm"
+    if service in RATE_LIMITS:
+        return service, service
+    return service or "unknown", "default"
+
+
+def throttle_response(protocol: str, service: str) -> WsgiResponse:
+    """The answer AWS gives a call over its rate limit, in the protocol's own shape."""
+    status, code, message = _FAULT_SHAPES["throttle"][protocol]
+    code = _THROTTLE_CODES.get(service, code)
+    return error_response(protocol, service, status, code, message)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+    requests: int = 0
+    throttled: int = 0
+
+
+class AwsRateLimits:
+    """Token buckets per (account, region, family), off unless `enabled`. Counts requests and throttled answers per
+    bucket whether on or off (the work a client did, and the throttling it caused).
+
+    limits: RATE_LIMITS with some entries replaced (tests use small buckets); clock: seconds, monotonic."""
+
+    def __init__(self, enabled: bool = False, limits: dict[str, RateLimit] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.enabled = enabled
+        self.limits = {**RATE_LIMITS, **(limits or {})}
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
+
+    def take(self, account: str, region: str, service: str, action: str) -> tuple[str, bool]:
+        """(family, allowed): count the request; when enabled, take a token or say it is throttled."""
+        family, kind = rate_family(service, action)
+        limit = self.limits.get(kind) or self.limits["default"]
+        if service in GLOBAL_SERVICES:
+            region = "global"
+        now = self._clock()
+        with self._lock:
+            key = (account, region, family)
+            b = self._buckets.get(key)
+            if b is None:
+                b = self._buckets[key] = _Bucket(float(limit.capacity), now)
+            b.requests += 1
+            if not self.enabled:
+                return family, True
+            b.tokens = min(float(limit.capacity), b.tokens + (now - b.stamp) * limit.refill_per_s)
+            b.stamp = now
+            if b.tokens >= 1.0:
+                b.tokens -= 1.0
+                return family, True
+            b.throttled += 1
+            return family, False
+
+    def reset(self) -> None:
+        """Full buckets and zero counters."""
+        with self._lock:
+            self._buckets.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a benchmark reads: every bucket's counters, totals per family, and the limits in force."""
+        with self._lock:
+            counts = [(a, r, f, b.requests, b.throttled) for (a, r, f), b in sorted(self._buckets.items())]
+        families: dict[str, dict[str, int]] = {}
+        for _, _, fam, requests, throttled in counts:
+            tot = families.setdefault(fam, {"requests": 0, "throttled": 0})
+            tot["requests"] += requests
+            tot["throttled"] += throttled
+        rows = [{"account": a, "region": r, "family": f, "requests": n, "throttled": t} for a, r, f, n, t in counts]
+        return {
+            "enabled": self.enabled,
+            "requests": sum(c[3] for c in counts),
+            "throttled": sum(c[4] for c in counts),
+            "families": families,
+            "buckets": rows,
+            "limits": {k: asdict(v) for k, v in self.limits.items()},
+        }

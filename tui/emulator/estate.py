@@ -56,6 +56,8 @@ class EstateInfo:
     partner_tenant_id: str = ""  # the partner tenant: owns one subscription, delegated to tenant_id (Lighthouse)
     # tenant id -> a static bearer token of that tenant (a secret: kept out of repr, so out of tracebacks)
     tenant_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    # the AWS side's realism (issue 15): {"latency_ms", "jitter_ms", "rate_limits"}; counters at admin["aws_realism"]
+    aws_realism: dict[str, Any] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """Environment that points mdc-aws (and boto3) at this estate, signed in with the static demo token."""
@@ -115,7 +117,11 @@ class EstateInfo:
 
 class Estate:
     def __init__(self, seed: int = 42, scale: str = "default", *, tick_seconds: float | None = None,
-                 start_epoch: float | None = None, quota: Any = None, page_size: int = 100) -> None:
+                 start_epoch: float | None = None, quota: Any = None, page_size: int = 100,
+                 aws_latency_ms: float = 0.0, aws_jitter_ms: float = 0.0, aws_rate_limits: Any = False) -> None:
+        """aws_latency_ms / aws_jitter_ms: every AWS call takes latency +/- jitter ms (deterministic from the seed);
+        aws_rate_limits: True for AWS's per-account request-rate limits (or an aws_ext.AwsRateLimits). All off by
+        default: the demo and the tests stay fast and unthrottled."""
         from .clock import ManualClock, WallClock
         from .world import World
 
@@ -126,6 +132,9 @@ class Estate:
         self.world = World(seed=seed, scale=scale, clock=clock)
         self._quota = quota
         self._page_size = page_size
+        self._aws_realism = {"latency_ms": aws_latency_ms, "jitter_ms": aws_jitter_ms, "rate_limits": aws_rate_limits}
+        if aws_latency_ms < 0 or aws_jitter_ms < 0 or aws_jitter_ms > aws_latency_ms:
+            raise ValueError("AWS latency and jitter must be >= 0, and the jitter at most the latency")
         self.arm: Any = None
         self.aws: Any = None
         self.info: EstateInfo | None = None
@@ -139,7 +148,9 @@ class Estate:
 
         from .identity import TokenIssuer
 
-        self.aws = AwsEmulator(self.world)
+        r = self._aws_realism
+        self.aws = AwsEmulator(self.world, latency_ms=r["latency_ms"], jitter_ms=r["jitter_ms"],
+                               rate_limits=r["rate_limits"], seed=self.seed)
         aws_url = self.aws.start()
         subs = [s.subscription_id for s in self.world.subscriptions]
         # a system-assigned identity, as an App Service site in the estate's first subscription would have
@@ -162,14 +173,17 @@ class Estate:
         self.info = EstateInfo(
             arm_url=self.arm.url, ca_pem=ca_pem, aws_url=aws_url, token=DEMO_TOKEN,
             tenant_id=self.world.tenant_id, subscriptions=subs, seed=self.seed, scale=self.scale,
-            admin={"arm": self.arm.url + "/_emulator", "aws": aws_url + "/_emulator"},
+            admin={"arm": self.arm.url + "/_emulator", "aws": aws_url + "/_emulator",
+                   "aws_realism": aws_url + "/_emulator/realism"},
             identity_endpoint=self.arm.identity_url, identity_header=self.identity.header_secret,
             azure_config_dir=os.path.join(tls_dir, "azure-config"),
             ca_bundle_az=_write_public_plus(ca_pem, os.path.join(tls_dir, "ca-bundle-public-plus-estate.pem")),
             aws_operator={"account_id": str(getattr(self.aws, "operator_account_id", "") or ""),
                           "access_key_id": op.get("aws_access_key_id", ""),
                           "secret_access_key": op.get("aws_secret_access_key", "")} if op else {},
-            partner_tenant_id=partner, tenant_tokens=dict(self.tenant_tokens))
+            partner_tenant_id=partner, tenant_tokens=dict(self.tenant_tokens),
+            aws_realism={"latency_ms": self.aws.latency_ms, "jitter_ms": self.aws.jitter_ms,
+                         "rate_limits": self.aws.rate_limits.enabled})
         return self.info
 
     def stop(self) -> None:
@@ -231,14 +245,16 @@ def _write_public_plus(ca_pem: str, path: str) -> str:
 
 
 def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | None, *, quiet: bool = False,
-          quota_limit: int | None = None, parent_pid: int | None = None) -> None:
+          quota_limit: int | None = None, parent_pid: int | None = None, aws_latency_ms: float = 0.0,
+          aws_jitter_ms: float = 0.0, aws_rate_limits: bool = False) -> None:
     """Run the estate in the foreground until SIGINT/SIGTERM (or the parent process exits)."""
     quota = None
     if quota_limit:
         from .arm import Quota
 
         quota = Quota(limit=quota_limit, window_s=5)
-    est = Estate(seed, scale, tick_seconds=tick_seconds, quota=quota)
+    est = Estate(seed, scale, tick_seconds=tick_seconds, quota=quota, aws_latency_ms=aws_latency_ms,
+                 aws_jitter_ms=aws_jitter_ms, aws_rate_limits=aws_rate_limits)
     info = est.start()
     if ready_file:
         write_private(ready_file, info.to_json())  # it holds IDENTITY_HEADER and the operator's keys: 0600
@@ -284,6 +300,7 @@ def instructions(info: EstateInfo) -> str:
         f"  Azure Resource Manager + Resource Graph: {info.arm_url}  (CA: {info.ca_pem})",
         f"  Managed identity (App Service style):    {info.identity_endpoint}",
         f"  AWS (moto + SSM/Security Hub layer):     {info.aws_url}",
+        *_realism_line(info),
         f"  tenant {info.tenant_id}; subscriptions: {', '.join(info.subscriptions)}",
     ]
     if info.partner_tenant_id:
@@ -313,6 +330,18 @@ def instructions(info: EstateInfo) -> str:
     lines += ["  aws sts get-caller-identity", "  aws ec2 describe-instances --output table", "",
               "Ctrl-C stops the estate."]
     return "\n".join(lines)
+
+
+def _realism_line(info: EstateInfo) -> list[str]:
+    r = info.aws_realism or {}
+    if not (r.get("latency_ms") or r.get("rate_limits")):
+        return []
+    parts = []
+    if r.get("latency_ms"):
+        parts.append(f"{r['latency_ms']:g} ms per call" + (f" +/- {r['jitter_ms']:g}" if r.get("jitter_ms") else ""))
+    if r.get("rate_limits"):
+        parts.append("AWS's per-account rate limits (throttled calls get the service's throttling error)")
+    return [f"    realism: {'; '.join(parts)}; counters: GET {info.admin.get('aws_realism', '')}"]
 
 
 def print_instructions(info: EstateInfo) -> None:
@@ -425,7 +454,8 @@ class EstateProcess:
 
 
 def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 60.0,
-          timeout_s: float = 180.0) -> EstateProcess:
+          timeout_s: float = 180.0, *, aws_latency_ms: float = 0.0, aws_jitter_ms: float = 0.0,
+          aws_rate_limits: bool = False) -> EstateProcess:
     """Start the estate in a child process and wait until it serves.
 
     The child runs with ``-P`` (the current directory never shadows the package) and its TMPDIR inside this
@@ -444,6 +474,10 @@ def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 6
                "--ready-file", ready, "--quiet", "--parent-pid", str(os.getpid())]
         if tick_seconds is not None:
             cmd += ["--tick-seconds", str(tick_seconds)]
+        if aws_latency_ms or aws_jitter_ms:
+            cmd += ["--aws-latency-ms", str(aws_latency_ms), "--aws-jitter-ms", str(aws_jitter_ms)]
+        if aws_rate_limits:
+            cmd.append("--aws-rate-limits")
         with open(os.path.join(tmp.name, "estate.log"), "wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout_s
