@@ -325,8 +325,8 @@ async def test_arg_pages_batches_and_paces_on_quota(stub, az_settings) -> None:
         subs = body.get("subscriptions")
         token = (body.get("options") or {}).get("$skipToken")
         if subs == [SUB_A, SUB_B]:
-            if token is None:  # page 1: the quota is nearly spent -> the next call waits for the reset
-                return arg_page([arc_row(1), arc_row(2)], skip_token="t2", total=3, headers=quota(1, "00:00:01"))
+            if token is None:  # page 1: the quota is spent -> the next call waits for the reset
+                return arg_page([arc_row(1), arc_row(2)], skip_token="t2", total=3, headers=quota(0, "00:00:01"))
             assert token == "t2"
             return arg_page([arc_row(3), {"junk": True}], total=3, headers=quota(14))
         assert subs == [SUB_BUSY]

@@ -8,7 +8,8 @@ A value (standard, control, connector id, severity, status) reaches KQL only thr
 
 `ResourceGraph.query` does what the SDK does not: it loops on `$skipToken`, batches subscriptions
 (Microsoft's guidance: < 300 per query), reads `x-ms-user-quota-remaining` / `x-ms-user-quota-resets-after`
-on every response and waits for the reset before it would be throttled, and turns errors into one-line
+on every response and paces every request to the quota (QuotaPacer: each window used to its last request, never
+one past it), and turns errors into one-line
 SourceErrors. azure-core's retry policy still handles 429/5xx (it honours Retry-After; a small policy of ours
 turns the quota reset into a Retry-After when Azure sends none).
 
@@ -1256,58 +1257,160 @@ def to_source_error(
 
 
 class QuotaPacer:
-    """Reads ARG's quota headers and holds the next query back until the window resets when it is nearly spent.
+    """Paces Resource Graph requests to the caller's quota from ARG's quota headers: each window used to its last
+    request, never one past it (no 429), however long a request takes.
 
-    `observe(headers)` is called for every response (also the 429s azure-core retries); `wait()` before a call.
+    Every response reports `x-ms-user-quota-remaining` (R) and `x-ms-user-quota-resets-after` (S: the time left in
+    the window the request was counted in, rounded up to a second). From them the pacer learns the limit (L: the
+    highest R + 1 seen) and the window (W: the highest S seen), and keeps every request it sent (`acquire`) until it
+    can no longer share a window with a request sent now:
+
+    - answered, once `received + S` has passed (its window has surely ended: S was computed before we received it,
+      and rounded up);
+    - in flight, once `sent + W + jitter_s` has passed (it reached the server within `jitter_s` of being sent, so its
+      window has ended since);
+
+    and lets a request go only while fewer than `L - low_water` of them remain. Every request that arrives in the
+    window of a new one is among those kept, so a window never gets more than L. Before the first answer nothing is
+    known and nothing is held. The first answer in a window bounds its end to within that request's response time;
+    later ones, whose S was rounded up, free their slots at most about a second late, in step with the requests
+    they replace.
+
+    `acquire()` before each request (waits, takes a slot: the ticket) and `observe(headers, ticket)` with its
+    response (or `release(ticket)` when none came) keep that account: `_quota_policy` does both around every HTTP
+    attempt, azure-core's retries included. A 429 holds every request until that window's end. `observe(headers)`
+    without a ticket is a response to a request this pacer did not send (another client of the same identity): its
+    R is taken as is, and at R <= low_water requests wait for its reset. `wait()` waits without taking a slot.
     """
 
-    def __init__(self, *, low_water: int = 1, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, *, low_water: int = 1, jitter_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.low_water = low_water
+        self.jitter_s = jitter_s
         self._clock = clock
         self._sleep = sleep
-        self.remaining: int | None = None
-        self.not_before = 0.0
+        self.remaining: int | None = None  # the last remaining reported (information)
+        self.limit: int | None = None  # requests per window, as learnt (the highest remaining + 1 reported)
+        self.window_s: float | None = None  # the window, as learnt (the highest resets-after reported)
+        self.in_flight = 0  # requests sent (acquired) and not answered yet
+        self.not_before = 0.0  # hold() and 429s: no request before this
         self.waited_s = 0.0
+        self.sent = 0  # requests acquired in all
+        self._kept: dict[int, list[Any]] = {}  # ticket -> [sent at, counts until (None: in flight)]
+        self._others: list[tuple[float, int]] = []  # (reset, remaining) of answers to requests not ours
 
-    def observe(self, headers: Any) -> None:
+    # -- the account ---------------------------------------------------------------------------------------------
+
+    def _counted(self, now: float) -> list[float]:
+        """When each kept request stops counting (inf: not known yet); the ones that have stopped are dropped."""
+        out: list[float] = []
+        for t, (sent_at, until) in list(self._kept.items()):
+            aged = sent_at + self.window_s + self.jitter_s if self.window_s is not None else math.inf
+            end = min(aged, until) if until is not None else aged
+            if end <= now:
+                del self._kept[t]
+            else:
+                out.append(end)
+        return out
+
+    def delay(self) -> float:
+        """Seconds until the next request may go (0: now; inf: when a request in flight is answered)."""
+        now = self._clock()
+        d = self.not_before - now
+        if self.limit is not None:
+            ends = sorted(self._counted(now))
+            excess = len(ends) - (self.limit - self.low_water) + 1  # requests that must stop counting first
+            if excess > 0 and ends:
+                d = max(d, ends[min(excess, len(ends)) - 1] - now)
+        self._others = [(r, n) for r, n in self._others if r > now]
+        for reset, n in self._others:
+            if n <= self.low_water:
+                d = max(d, reset - now)
+        return max(0.0, d)
+
+    def _learn(self, headers: Any) -> tuple[int | None, float | None]:
         try:
             remaining = _int(headers.get("x-ms-user-quota-remaining")) if headers is not None else None
             reset = parse_duration(headers.get("x-ms-user-quota-resets-after")) if headers is not None else None
         except Exception:  # noqa: BLE001 - unreadable quota headers mean no pacing hint, never an error
-            return
+            return None, None
         if remaining is None:
-            return
+            return None, None
+        reset = None if reset is None else min(max(0.0, reset), MAX_QUOTA_WAIT_S)
         self.remaining = remaining
-        if remaining <= self.low_water and reset is not None:
-            self.not_before = max(self.not_before, self._clock() + min(reset, MAX_QUOTA_WAIT_S))
+        self.limit = max(self.limit or 0, remaining + 1)
+        if reset is not None:
+            self.window_s = max(self.window_s or 0.0, reset)
+        return remaining, reset
+
+    def observe(self, headers: Any, ticket: int | None = None, status: int | None = None) -> None:
+        """A response's quota headers; `ticket` (from acquire): the response to that request (`status` its HTTP
+        status), else to a request this pacer did not send."""
+        now = self._clock()
+        if ticket is not None:
+            self.in_flight = max(0, self.in_flight - 1)
+        remaining, reset = self._learn(headers)
+        if ticket is not None:
+            kept = self._kept.get(ticket)
+            if kept is not None:
+                # counts until its window has surely ended (never, as far as we know, without the header)
+                kept[1] = now + reset if reset is not None else None
+            if status == 429:
+                self.not_before = max(self.not_before, now + (reset if reset is not None else 1.0))
+        elif remaining is not None:
+            self._others.append((now + (reset if reset is not None else MAX_QUOTA_WAIT_S), remaining))
+
+    def release(self, ticket: int | None) -> None:
+        """The request of `ticket` ended without a response (a transport error, a cancellation). It may still have
+        reached the server: it counts until it has aged out."""
+        if ticket is not None:
+            self.in_flight = max(0, self.in_flight - 1)
 
     def hold(self, seconds: float) -> None:
         """No query before `seconds` from now (e.g. Azure's Retry-After after the retries ran out)."""
         self.not_before = max(self.not_before, self._clock() + min(max(0.0, seconds), MAX_QUOTA_WAIT_S))
 
-    def delay(self) -> float:
-        return max(0.0, self.not_before - self._clock())
-
     async def wait(self) -> float:
-        d = self.delay()
-        if d > 0:
-            log.info("Resource Graph quota spent: waiting %.1f s for the reset", d)
+        """Wait until a request may go (takes no slot); the seconds waited."""
+        total = 0.0
+        while True:
+            d = self.delay()
+            if d <= 0:
+                return total
+            if math.isinf(d):
+                d = 0.05  # every slot is held by a request in flight whose window is not known: wait for an answer
+            elif d >= 0.5:
+                log.info("Resource Graph quota spent: waiting %.1f s for the reset", d)
             self.waited_s += d
+            total += d
             await self._sleep(d)
-        return d
+
+    async def acquire(self) -> int:
+        """Wait for a slot and take it: the ticket to hand to observe() or release()."""
+        await self.wait()
+        self.in_flight += 1
+        self.sent += 1
+        self._kept[self.sent] = [self._clock(), None]
+        return self.sent
 
 
 def _quota_policy(pacer: QuotaPacer) -> Any:
-    """A per-retry azure-core policy: feeds every response's headers to the pacer and, for a 429 that carries
-    only the quota reset, adds Retry-After so azure-core's retry waits exactly until the reset."""
-    from azure.core.pipeline.policies import SansIOHTTPPolicy
+    """A per-retry azure-core policy around every HTTP attempt of a query (azure-core's retries included): waits for
+    a slot of the quota window (pacer.acquire), feeds the response's headers to the pacer and, for a 429 that
+    carries only the quota reset, adds Retry-After so azure-core's retry waits exactly until the reset."""
+    from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-    class ArgQuotaPolicy(SansIOHTTPPolicy):
-        def on_response(self, request: Any, response: Any) -> None:
+    class ArgQuotaPolicy(AsyncHTTPPolicy):
+        async def send(self, request: Any) -> Any:
+            ticket = await pacer.acquire()
+            try:
+                response = await self.next.send(request)
+            except BaseException:  # broad: the pacer learns it ended, then re-raised (cancellation too)
+                pacer.release(ticket)
+                raise
             http = response.http_response
             headers = http.headers
-            pacer.observe(headers)
+            pacer.observe(headers, ticket, http.status_code)
             if http.status_code == 429 and not any(
                 headers.get(h) for h in ("Retry-After", "retry-after-ms", "x-ms-retry-after-ms")
             ):
@@ -1317,6 +1420,7 @@ def _quota_policy(pacer: QuotaPacer) -> Any:
                         headers["Retry-After"] = str(max(1, math.ceil(min(reset, MAX_QUOTA_WAIT_S))))
                     except TypeError:  # immutable headers: azure-core falls back to its backoff
                         pass
+            return response
 
     return ArgQuotaPolicy()
 
@@ -1355,7 +1459,7 @@ class ResourceGraph:
         self.settings = settings
         self.credential = credential
         self.endpoint = endpoint_of(settings)
-        self.pacer = QuotaPacer()
+        self.pacer = QuotaPacer(low_water=0)  # the whole window: requests in flight are counted
         self._overrides = client_overrides
         self._client: Any = None
         self.last_query_pages = 0

@@ -455,8 +455,11 @@ class EstateProcess:
 
 def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 60.0,
           timeout_s: float = 180.0, *, aws_latency_ms: float = 0.0, aws_jitter_ms: float = 0.0,
-          aws_rate_limits: bool = False) -> EstateProcess:
+          aws_rate_limits: bool = False, quota_limit: int | None = None) -> EstateProcess:
     """Start the estate in a child process and wait until it serves.
+
+    ``quota_limit``: Resource Graph's per-user quota on, ``quota_limit`` queries per 5 s window (``--quota``; off by
+    default, as in ``serve``).
 
     The child runs with ``-P`` (the current directory never shadows the package) and its TMPDIR inside this
     process's private temp folder, so everything it writes there (TLS material, ready.json) goes when the folder
@@ -478,6 +481,8 @@ def spawn(seed: int = 42, scale: str = "default", tick_seconds: float | None = 6
             cmd += ["--aws-latency-ms", str(aws_latency_ms), "--aws-jitter-ms", str(aws_jitter_ms)]
         if aws_rate_limits:
             cmd.append("--aws-rate-limits")
+        if quota_limit:
+            cmd += ["--quota", str(int(quota_limit))]
         with open(os.path.join(tmp.name, "estate.log"), "wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout_s
