@@ -888,8 +888,8 @@ FAILING_PAIRS_QUERY = (
     "securityresources\n"
     "| where type == 'microsoft.security/regulatorycompliancestandards/regulatorycompliancecontrols/"
     "regulatorycomplianceassessments'\n"
-    """| extend rcScope = tostring(properties.scope)
-| where isempty(rcScope) or rcScope in~ ('Subscription', 'MultiCloudAggregation')
+    + _IN_SCOPE
+    + """
 | where tostring(properties.state) =~ 'failed'
 | extend standard = extract(@'(?i)/regulatoryComplianceStandards/([^/]+)/', 1, id),
     control = extract(@'(?i)/regulatoryComplianceControls/([^/]+)/', 1, id)
