@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import pickle
 import threading
 import time
 from typing import Any
@@ -275,8 +274,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - optional diagnostics of private attributes: never fail the run
             pass
         if args.dump_recs:
-            with open(args.dump_recs, "wb") as fh:
-                pickle.dump(app.recs_rows, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            from tui.core import codec  # tagged JSON: reading it back can never run code (no pickle on disk)
+
+            with open(args.dump_recs, "w", encoding="utf-8") as fh:
+                fh.write(codec.dumps(list(app.recs_rows)))
         marks = list(app.marks)
         frames = list(app.flog.frames)
         frame_bytes = app.flog.bytes

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import pickle
 import random
 import time
 from datetime import datetime, timezone
@@ -95,8 +94,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"rss_start": proc_status_mb()}
     t0 = time.perf_counter()
     if args.recs:
-        with open(args.recs, "rb") as fh:
-            rows = pickle.load(fh)
+        from tui.core import codec  # tagged JSON written by benchmarks.live --dump-recs (never pickle)
+
+        with open(args.recs, encoding="utf-8") as fh:
+            rows = codec.loads(fh.read(), codec.model_classes())
         res["source"] = "large estate via the real core (Service.recommendations + attach_accounts)"
     else:
         rows = synthetic_recs(args.synthetic)
@@ -241,7 +242,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.panebench")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--recs", help="pickled list[Recommendation]")
+    src.add_argument("--recs", help="list[Recommendation] as tagged JSON (tui.core.codec)")
     src.add_argument("--synthetic", type=int, metavar="N")
     p.add_argument("--out", required=True)
     p.add_argument("--iterations", type=int, default=10)

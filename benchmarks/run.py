@@ -176,7 +176,46 @@ def bench_arg_quota(work: Path) -> dict[str, Any]:
     return res
 
 
+def bench_module(work: Path, name: str, module: str, args: list[str], timeout: float) -> dict[str, Any]:
+    """One row module (``python -m benchmarks.<module> ... --out F``) in a child process: its JSON figures."""
+    out_file = work / f"{name}.json"
+    child(["-m", module, *args, "--out", str(out_file)], work / f"{name}.log", timeout=timeout)
+    res: dict[str, Any] = json.loads(out_file.read_text(encoding="utf-8"))
+    return res
+
+
+# Issue 15's rows, each its own module (and its own estate): (key in the output, module, arguments, timeout s, what)
+ROW_MODULES: dict[str, tuple[str, list[str], float, str]] = {
+    "aws_fanout": ("benchmarks.awsfanout", ["--scale", "large"], 1200,
+                   "AWS fan-out: the large estate's AWS inventory at 150 +/- 50 ms a call with AWS's rate limits"),
+    "oneshot": ("benchmarks.oneshot", ["--runs", "7"], 900,
+                "one-shot snapshot: `mdc-aws snapshot` against a bare replay of its requests"),
+    "estate_rss": ("benchmarks.estaterss", [], 1200,
+                   "estate RSS: the large estate after two collections and a recommendations fetch"),
+    "million": ("benchmarks.million", ["--feed", "estate", "--iterations", "5", "--timeout", "1500"], 2400,
+                "1,000,000 findings: the dashboard on the estate at scale million"),
+}
+
+
+def run_row_modules(out: dict[str, Any], work: Path, keys: list[str], quick: bool = False) -> None:
+    """Issue 15's rows one after the other (each spawns and stops its own estate); a row that cannot run is
+    reported as skipped with its log's tail, the others still run."""
+    for key in keys:
+        module, margs, timeout, what = ROW_MODULES[key]
+        log(what)
+        try:
+            out[key] = bench_module(work, key, module, margs, timeout)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as e:
+            out["skipped"].append(f"{key}: did not run to the end: {str(e)[-600:]}")
+
+
 # ----------------------------------------------------------------------------------------------------- report
+
+
+def _module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def verdict(value: float, target: float) -> tuple[str, str]:
@@ -238,6 +277,11 @@ def report(out: dict[str, Any]) -> str:
         from .argquota import row as arg_quota_row
 
         rows.append(arg_quota_row(aq))
+    for key, module in (("aws_fanout", "awsfanout"), ("oneshot", "oneshot"), ("estate_rss", "estaterss"),
+                        ("million", "million")):
+        if out.get(key):
+            mod = _module(module)
+            rows.extend(mod.rows(out[key]) if hasattr(mod, "rows") else [mod.row(out[key])])
     sk = out.get("soak")
     if sk and sk.get("growth"):
         g = sk["growth"]
@@ -354,6 +398,10 @@ def report(out: dict[str, Any]) -> str:
         from .argquota import detail as arg_quota_detail
 
         lines += arg_quota_detail(aq)
+    for key, module in (("aws_fanout", "awsfanout"), ("oneshot", "oneshot"), ("estate_rss", "estaterss"),
+                        ("million", "million")):
+        if out.get(key):
+            lines += _module(module).detail(out[key])
     if sk:
         from .soak import report as soak_report
 
@@ -375,8 +423,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the large estate (no 3 and 4; 2 on 100k synthetic rows): about a minute")
     p.add_argument("--arg-quota-only", action="store_true",
                    help="only the ARG quota row (the large estate with Resource Graph's quota on): about 1.5 minutes")
+    p.add_argument("--only", metavar="ROWS", default=None,
+                   help="only these of issue 15's rows, comma-separated: " + ", ".join(ROW_MODULES)
+                        + " (each spawns its own estate)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
-    p.add_argument("--keep", metavar="DIR", help="work directory to keep (logs, pickles, raw JSON)")
+    p.add_argument("--keep", metavar="DIR", help="work directory to keep (logs, raw JSON)")
     args = p.parse_args(argv)
     os.environ.setdefault("MDC_AWS_CONFIG", os.devnull + ".absent.toml")
 
@@ -400,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.arg_quota_only:
         out["arg_quota"] = bench_arg_quota(work)
         return _finish(out, args, tmp, t_all)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in ROW_MODULES]
+        if unknown:
+            p.error(f"--only: unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROW_MODULES)}")
+        run_row_modules(out, work, wanted, quick=args.quick)
+        return _finish(out, args, tmp, t_all)
     try:
         if not args.quick:
             t_large = threading.Thread(target=start_large, name="spawn-large")
@@ -418,14 +476,14 @@ def main(argv: list[str] | None = None) -> int:
         out["first_frame"] = bench_first_frame(work, work / "history", Path(out["history"]["snapshot_only"]),
                                                out["history"]["marker"], args.runs)
 
-        recs_pickle = None
+        recs_file = None
         if large:
             log("3+4. live: the app + Service on the large estate (start-up, then a refresh under keys; ~2.5 min)")
             info_file = work / "estate.json"
             info_file.write_text(large[0].info.to_json(), encoding="utf-8")
-            recs_pickle = work / "recs.pickle"
+            recs_file = work / "recs.json"
             child(["-m", "benchmarks.live", "--estate-info", str(info_file), "--out", str(work / "live.json"),
-                   "--dump-recs", str(recs_pickle), "--data-dir", str(work / "live-history")],
+                   "--dump-recs", str(recs_file), "--data-dir", str(work / "live-history")],
                   work / "live.log", timeout=600)
             out["live"] = json.loads((work / "live.json").read_text(encoding="utf-8"))
             out["estate_rss"]["after"] = proc_status_mb(large[0].proc.pid)
@@ -435,8 +493,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out["skipped"].append("3, 4, ARG quota: skipped (--quick)")
 
+        run_row_modules(out, work, [k for k in ROW_MODULES if not (args.quick and k != "oneshot")],
+                        quick=args.quick)
+        if args.quick:
+            out["skipped"].append("AWS fan-out, estate RSS, 1,000,000 findings: skipped (--quick)")
+
         log("2. filter and sort in the RecommendationsPane")
-        src = ["--recs", str(recs_pickle)] if recs_pickle and recs_pickle.exists() else ["--synthetic", "100000"]
+        src = ["--recs", str(recs_file)] if recs_file and recs_file.exists() else ["--synthetic", "100000"]
         child(["-m", "benchmarks.panebench", *src, "--out", str(work / "pane.json"),
                "--iterations", str(args.iterations)], work / "pane.log", timeout=600)
         out["pane"] = json.loads((work / "pane.json").read_text(encoding="utf-8"))

@@ -8,9 +8,9 @@ answered from moto's own stacks by a botocore before-call hook in the test of th
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-import time
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +22,7 @@ pytest.importorskip("moto.server")
 
 from botocore.config import Config  # noqa: E402
 
+from tui.core import aws as aws_mod  # noqa: E402
 from tui.core import model as m  # noqa: E402
 from tui.core.aws import (  # noqa: E402
     REDACTED,
@@ -449,33 +450,67 @@ async def test_owner_lookup_failing_is_said_not_taken_for_no_stack(emu: AwsEmula
 
 
 async def test_slow_setup_reads_time_out_and_leave_the_inventory(emu: AwsEmulator) -> None:
-    """A set-up API hanging costs its read only: past the deadline the inventory returns with EC2/SSM and every
-    other read, the slow ones say "timed out", an abandoned read makes no further request, and the next refresh on
-    the same source is not held up by the threads still waiting for their answer."""
-    slow_ms, limit = 6000, 2.5
-    # the first ListRoles and the first stack-owner lookup (eu-west-1, the stack read's first request) hang
-    emu.faults.add(AwsFaultRule(service="iam", action="ListRoles", account=SINGLE, kind="latency",
-                                latency_ms=slow_ms, times=1))
-    emu.faults.add(AwsFaultRule(service="cloudformation", action="DescribeStackResources", account=SINGLE,
-                                region="eu-west-1", kind="latency", latency_ms=slow_ms, times=1))
+    """A set-up API hanging costs its read only: at the deadline the inventory returns with EC2/SSM and every other
+    read, the hung ones say "timed out", an abandoned read makes no further request, and the next refresh on the same
+    source is not held up by the threads still waiting for their answer.
+
+    Deterministic (no timer, no load decides): the hung requests wait in a before-send hook until the test lets them
+    go, and the test ends the deadline (as its timer would: _Deadline.abandon) once only they are left."""
+    limit = 600.0  # the timer never fires here: the test ends the deadline
+    release = threading.Event()
+    hanging: list[str] = []  # the hung requests waiting in the hook now
+    first: set[tuple[str, str]] = set()
+    lock = threading.Lock()
+
+    def on_client(client: Any, account: str | None) -> None:
+        region = client.meta.region_name
+
+        def before_send(event_name: str, **_: Any) -> None:
+            op = event_name.rsplit(".", 1)[-1]
+            acct = aws_mod.current_account() if account == aws_mod.SHARED_CLIENT else account
+            # the first ListRoles and the first stack-owner lookup (eu-west-1, the stack read's first request) hang
+            if acct != SINGLE or (op, region) not in {("ListRoles", "us-east-1"), ("DescribeStackResources",
+                                                                                   "eu-west-1")}:
+                return
+            with lock:
+                if (op, region) in first:
+                    return
+                first.add((op, region))
+                hanging.append(op)
+            release.wait(120)
+            with lock:
+                hanging.remove(op)
+
+        client.meta.events.register("before-send", before_send)
+
     # counts the CloudFormation requests in us-east-1, where the stack read would go on if it were not stopped
     later = emu.faults.add(AwsFaultRule(service="cloudformation", account=SINGLE, region="us-east-1",
                                         kind="latency", latency_ms=1))
-    t0 = time.monotonic()
-    src = AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=16), setup_timeout_s=limit)
+    src = AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=16), setup_timeout_s=limit,
+                    on_client=on_client)
     try:
-        inv = await src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS)
-        took = time.monotonic() - t0
-        t1 = time.monotonic()
-        again = await src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS)
-        took_again = time.monotonic() - t1
+        task = asyncio.ensure_future(src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS))
+        for _ in range(12000):  # until only the two hung reads are left (a bound, not a timing: 120 s)
+            st = src.fanout_stats()
+            if len(hanging) == 2 and st["in_flight"] == 2 and st["waiting"] == 0:
+                break
+            assert not task.done()
+            await asyncio.sleep(0.01)
+        assert sorted(hanging) == ["DescribeStackResources", "ListRoles"]
+        await asyncio.sleep(0.05)
+        assert not task.done()  # the inventory waits for its set-up reads until the deadline
+        for d in list(src._deadlines):
+            d.abandon()  # the deadline passes
+        inv = await asyncio.wait_for(task, 60)
+        assert len(hanging) == 2  # it returned while the hung reads still wait for their answer
+        again = await asyncio.wait_for(src.inventory({SINGLE: ACCOUNTS[SINGLE]}, hints=HINTS), 120)
+        assert len(hanging) == 2  # the next refresh, two threads still held, read everything without them
     finally:
+        release.set()
         await src.aclose()  # waits for the abandoned reads' requests in flight
-    total = time.monotonic() - t0
 
     i = inv[SINGLE]
     assert i.readable and [x.instance_id for x in i.instances] == [VM] and i.failed_regions == {}
-    assert limit <= took < slow_ms / 1000 - 1
     s = i.setup
     assert s is not None and set(s.errors) == {"roles", "stack"}
     assert all(e.startswith(f"timed out after {limit:g} s") for e in s.errors.values())
@@ -483,13 +518,11 @@ async def test_slow_setup_reads_time_out_and_leave_the_inventory(emu: AwsEmulato
     # the other reads were not held up
     assert s.oidc_providers is not None and len(s.oidc_providers) == 1
     assert dict(s.billable) == {"s3_buckets": 2, "rds_instances": 1, "eks_clusters": 1}
-    assert total < 2 * slow_ms / 1000 - 1
-    # the abandoned stack read stopped when its lookup answered (after aclose()): the us-east-1 requests are the next
+    # the abandoned stack read stopped when its lookup answered (after release): the us-east-1 requests are the next
     # refresh's own (owner lookup, search over all stacks, events), none of the first read's
     assert later.hits == 3
-    # the next refresh, with two threads still waiting on the emulator, reads everything
     a = again[SINGLE].setup
-    assert a is not None and a.errors == {} and took_again < limit
+    assert a is not None and a.errors == {}
     assert {r.name for r in a.roles or ()} == SINGLE_ROLES and a.stack is not None
 
 

@@ -298,7 +298,9 @@ class Hooks:
 
         def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
             _, service, op = event_name.split(".", 2)
-            call = Call(service, op, account, region, _params(request.body), threading.current_thread().name,
+            # a client every assumed role shares: the request is for the account its worker thread works for
+            acct = aws_mod.current_account() if account == aws_mod.SHARED_CLIENT else account
+            call = Call(service, op, acct, region, _params(request.body), threading.current_thread().name,
                         request.url)
             with self._lock:
                 self.calls.append(call)
@@ -424,29 +426,55 @@ async def test_inventory_two_accounts_several_regions(moto_estate: Estate, hooks
     assert 1 <= len(workers) <= 4 and all(t.startswith("mdc-aws") for t in workers)
 
 
-async def test_clients_of_one_service_share_one_class(moto_estate: Estate, hooks: Hooks) -> None:
-    """botocore builds a class per client (~1 MB and ~25 ms for EC2); here one per service and session."""
+async def test_assumed_roles_share_one_client_per_service_and_region(moto_estate: Estate, hooks: Hooks) -> None:
+    """Every assumed role shares one client per service and region (creating one costs ~6 ms of CPU, one per
+    account x service x region was thousands); each request is signed with its own account's keys (moto maps the
+    access key to the account: a request signed with the other account's keys would read that account's
+    instances). Clients of one service share one class (botocore builds a class per client: ~1 MB, ~25 ms)."""
     made: list[Any] = []
+    signed: list[tuple[str | None, str]] = []  # (account the worker works for, access key in the signature)
 
     def on_client(c: Any, acct: str | None) -> None:
         hooks.install(c, acct)
         made.append((c, acct))
+        if acct == aws_mod.SHARED_CLIENT:
+            def after_sign(request: Any, **_: Any) -> None:
+                auth = request.headers.get("Authorization", b"")
+                auth = auth.decode() if isinstance(auth, bytes) else str(auth)
+                signed.append((aws_mod.current_account(), auth.split("Credential=", 1)[1].split("/", 1)[0]))
+
+            c.meta.events.register("before-send", after_sign)
 
     s = AwsSettings(endpoint_url=moto_estate.url, region="us-east-1", max_workers=4, max_attempts=2, timeout_s=10)
     src = AwsSource(s, on_client=on_client)
     try:
-        inv = await src.inventory({ACCT_A: ["us-east-1", "eu-west-1"],
-                                   ACCT_B: ["us-east-1", "eu-west-1", "ap-southeast-2"]})
+        for _ in range(2):  # a second refresh reuses the clients
+            inv = await src.inventory({ACCT_A: ["us-east-1", "eu-west-1"],
+                                       ACCT_B: ["us-east-1", "eu-west-1", "ap-southeast-2"],
+                                       ACCT_C: ["us-east-1", "eu-west-1"]})
+            assert all(x.readable and x.failed_regions == {} for x in inv.values())
+            for (acct, region) in moto_estate.ec2:  # every account reads its own instances through the shared client
+                _check_region(moto_estate, inv[acct], acct, region)
+            assert len(inv[ACCT_A].instances) == 7 and len(inv[ACCT_B].instances) == 4
+            assert len(inv[ACCT_C].instances) == 1
+            assert {x.instance_id for x in inv[ACCT_B].ssm} == {
+                x["InstanceId"] for x in moto_estate.ssm[(ACCT_B, "eu-west-1")]}
     finally:
         await src.aclose()
-    assert all(x.readable and x.instances for x in inv.values())  # every client still reads its own account
-    assert len(inv[ACCT_A].instances) == 7 and len(inv[ACCT_B].instances) == 4
     ec2 = [(c, acct) for c, acct in made if c.meta.service_model.service_name == "ec2"]
-    assumed = [c for c, acct in ec2 if acct == ACCT_B]
-    assert len(assumed) >= 3 and len({c.meta.region_name for c in assumed}) == 3
-    assert len({type(c) for c in assumed}) == 1  # one session (every assumed role), one class
+    shared = [c for c, acct in ec2 if acct == aws_mod.SHARED_CLIENT]
+    # B and C in three regions: one shared client per region, not one per account and region
+    assert sorted(c.meta.region_name for c in shared) == ["ap-southeast-2", "eu-west-1", "us-east-1"]
+    assert {c.account for c in hooks.calls if c.op == "DescribeInstances" and c.region == "us-east-1"} == {
+        ACCT_A, ACCT_B, ACCT_C}
+    # each account's requests carry one access key of its own (its assumed role's), never another account's
+    keys: dict[str | None, set[str]] = {}
+    for who, key in signed:
+        keys.setdefault(who, set()).add(key)
+    assert set(keys) == {ACCT_B, ACCT_C} and all(len(k) == 1 for k in keys.values())
+    assert not keys[ACCT_B] & keys[ACCT_C]
+    assert len({type(c) for c in shared}) == 1  # one session (every assumed role), one class
     assert len({type(c) for c, _ in ec2}) <= 2  # and one more for the base credentials' session
-    assert len({id(c) for c, _ in ec2}) == len(ec2)  # still a client each
 
 
 async def test_ec2_pagination(moto_estate: Estate, hooks: Hooks, make_source, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -512,8 +540,9 @@ async def test_assumed_credentials_cached_until_near_expiry(hooks: Hooks, make_s
         assert inv[ACCT_B].readable
     assert hooks.count("sts", "AssumeRole") == 1
     assert hooks.count("ssm", "DescribeInstanceInformation") == 2
-    assert sorted(hooks.clients) == [("ec2", ACCT_B, "us-east-1"), ("ssm", ACCT_B, "us-east-1"),
-                                     ("sts", None, "us-east-1")]  # clients are cached across refreshes
+    # clients are cached across refreshes (an assumed role's are the ones every assumed role shares)
+    assert sorted(hooks.clients) == [("ec2", aws_mod.SHARED_CLIENT, "us-east-1"),
+                                     ("ssm", aws_mod.SHARED_CLIENT, "us-east-1"), ("sts", None, "us-east-1")]
 
     later = datetime.now(timezone.utc) + timedelta(minutes=58)  # moto's credentials last an hour
     src._now = lambda: later

@@ -8,6 +8,7 @@ Its own keys work on every screen: r refresh, o onboarding, ? help, q quit.
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # imported where used: none of these is on the way to the fir
     from tui.core import derive as d
     from tui.core import model as m
     from tui.core.service import DashboardService
-    from tui.messages import Booted, RecsLoaded, SnapshotLoaded
+    from tui.messages import Booted, RecsLoaded, RecsProgress, SnapshotLoaded
 
 Flow = Literal["home", "native", "classic", "remove"]
 
@@ -45,6 +46,20 @@ class Estate(Protocol):
 
 
 ServiceFactory = Callable[[Settings, "m.Snapshot | None"], "DashboardService"]
+
+# The collector's young-generation threshold while mdc-aws starts (tui/cli.py: STARTUP_GEN0, set when the CLI is
+# imported, before textual): the imports and the first frame create ~50k objects that all live on, and traversing
+# them every 700 allocations cost ~20 ms of the first frame.
+STARTUP_GEN0 = 200_000
+
+
+def _end_startup_gc() -> None:
+    """After the first frame: what lives now is frozen (never traversed again; the memory policy's refreeze unfreezes
+    it after each drawn load) and CPython's thresholds come back. Nothing to do when start-up did not raise them."""
+    threshold = gc.get_threshold()
+    if threshold[0] == STARTUP_GEN0:
+        gc.freeze()
+        gc.set_threshold(700, *threshold[1:])  # CPython's default young-generation threshold
 
 
 class MdcApp(App[None]):
@@ -85,6 +100,8 @@ class MdcApp(App[None]):
         self.snap: m.Snapshot | None = None
         self.views: list[d.AccountView] = []
         self.recs_rows: list[m.Recommendation] = []
+        self._recs_load = 0  # the newest recommendations fetch started (its messages carry it)
+        self._recs_ended = 0  # the newest one that ended: progress is shown while these two differ
         self.history_as_of: datetime | None = None  # of the cached view shown until the snapshot has loaded
         self.scope_text = "starting…"
         self.last_refresh: float | None = None
@@ -167,6 +184,7 @@ class MdcApp(App[None]):
         return True
 
     def _start(self) -> None:
+        _end_startup_gc()  # the first frame is drawn
         self.run_worker(self._start_job, thread=True, exclusive=True, group="boot", exit_on_error=False,
                         name="boot")
 
@@ -268,12 +286,13 @@ class MdcApp(App[None]):
     def _start_recs(self) -> None:
         if self.service is None or self._quitting:
             return
-        self.run_worker(self._recs_job, thread=True, exclusive=True, group="recs", exit_on_error=False,
-                        name="recs")
+        self._recs_load += 1
+        self.run_worker(partial(self._recs_job, self._recs_load), thread=True, exclusive=True, group="recs",
+                        exit_on_error=False, name="recs")
 
-    def _recs_job(self) -> None:
+    def _recs_job(self, load: int = 0) -> None:
         from tui.core.service import TableService
-        from tui.messages import RecsLoaded
+        from tui.messages import RecsLoaded, RecsProgress
 
         now = self.now()
         svc = self.service
@@ -281,8 +300,18 @@ class MdcApp(App[None]):
             if isinstance(svc, TableService):
                 # rows with accounts attached and every sort order computed where they were fetched (by default
                 # the collector process): the first sort by a column would otherwise cost 0.1-0.5 s at 100k rows
-                t = svc.recommendation_table()
+                fetch = svc.recommendation_table
+                if _takes_progress(fetch):  # a million rows take a minute and more: the pane says how far
+                    from tui.core.progress import Throttle
+
+                    def tell(rows: int, total: int | None) -> None:
+                        self.post_message(RecsProgress(rows, total, load))
+
+                    t = fetch(progress=Throttle(tell))
+                else:
+                    t = fetch()
                 rows, orders = t.rows, t.orders
+                self.post_message(RecsProgress(len(rows), None, load, "index"))
             else:
                 from tui.core import derive as d
 
@@ -290,14 +319,14 @@ class MdcApp(App[None]):
                 rows = d.attach_accounts(svc.recommendations(), self.snap)
                 orders = None
         except Exception as e:  # noqa: BLE001 - any failure of the service is shown in the pane as one line
-            self.post_message(RecsLoaded(None, None, " ".join(str(e).split()), now))
+            self.post_message(RecsLoaded(None, None, " ".join(str(e).split()), now, load))
             return
         from tui.core import rectable  # in the worker: not on the way to the first frame
 
         index = rectable.make_index(rows, orders)
         # the filter's search text and columns, here in the worker (the UI loop only ever queries the index)
         index.prepare([(key, desc) for key in rectable.SORT_KEYS.values() for desc in (False, True)])
-        self.post_message(RecsLoaded(rows, index, None, now))
+        self.post_message(RecsLoaded(rows, index, None, now, load))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         w = event.worker
@@ -312,6 +341,8 @@ class MdcApp(App[None]):
             self.set_timer(self.refresh_s, self._start_collect, name="next-collect")
         elif w.name == "recs":
             if event.state == WorkerState.ERROR:
+                self._recs_ended = self._recs_load
+                self.dashboard.show_recs_progress(None)
                 self.dashboard.mark_failed(" ".join(str(w.error).split()), ("recs",))
             self.set_timer(self.recs_refresh_s, self._start_recs, name="next-recs")
 
@@ -339,9 +370,17 @@ class MdcApp(App[None]):
         if first_fresh:
             self._start_recs()
 
+    def on_recs_progress(self, msg: RecsProgress) -> None:
+        if self._leaving or msg.load != self._recs_load or msg.load <= self._recs_ended:
+            return  # a late word of a fetch that has ended, or was replaced
+        self.dashboard.show_recs_progress(msg.rows, msg.total, msg.phase)
+
     def on_recs_loaded(self, msg: RecsLoaded) -> None:
+        self._recs_ended = max(self._recs_ended, msg.load)  # its progress is over (one still queued is dropped)
         if self._leaving:
             return
+        if msg.load >= self._recs_load:
+            self.dashboard.show_recs_progress(None)
         if msg.error:
             self.dashboard.mark_failed(msg.error, ("recs",))
             return
@@ -535,6 +574,17 @@ class MdcApp(App[None]):
 
         threading.Thread(target=watchdog, name="mdc-aws-exit", daemon=True).start()
         self.exit(return_code=128 + signum)
+
+
+def _takes_progress(fn: Callable[..., Any]) -> bool:
+    """Whether a service's ``recommendation_table`` takes ``progress=`` (Service and ProcessService do; a test's or
+    a benchmark's stand-in may not)."""
+    import inspect
+
+    try:
+        return "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 __all__ = ["MdcApp", "Estate", "Flow"]

@@ -8,17 +8,29 @@ Exit codes (documented in the README):
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import sys
-from dataclasses import replace
-from typing import Any, Callable
+import gc
 
-import click
+# Start-up: the imports of the first frame (textual) or of a one-shot collection (the SDKs) create 50-150k objects
+# that all live on, and the cyclic collector traversing them every 700 allocations cost ~20 ms of the first frame.
+# Until start-up ends the young generation may grow; then what lives is frozen (never traversed again) and the
+# thresholds come back: resume_gc() below (one-shot commands, any command's end), MdcApp._start for the dashboard
+# (after its first frame; the app cannot import this module: the same constant is in tui/app.py).
+STARTUP_GEN0 = 200_000
+_GC_AT_START = gc.get_threshold()
+if _GC_AT_START[0] < STARTUP_GEN0:
+    gc.set_threshold(STARTUP_GEN0, *_GC_AT_START[1:])
 
-from .core import config as cfg
-from .core.errors import SourceError, UsageError
+import asyncio  # noqa: E402 - after the start-up's collector thresholds (above)
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import click  # noqa: E402
+
+from .core import config as cfg  # noqa: E402
+from .core.errors import SourceError, UsageError  # noqa: E402
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -26,8 +38,8 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.option("--demo", is_flag=True, help="Run against the embedded emulated estate (no Azure/AWS needed)."),
-        click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True,
-                     help="Size of the emulated estate (with --demo)."),
+        click.option("--scale", type=click.Choice(["default", "large", "million"]), default="default",
+                     show_default=True, help="Size of the emulated estate (with --demo)."),
         click.option("--seed", type=int, default=42, show_default=True,
                      help="Seed of the emulated estate (with --demo)."),
         click.option("--arm-endpoint", metavar="URL",
@@ -243,16 +255,75 @@ def _settings(opts: dict[str, Any], read_only: bool = False) -> cfg.Settings:
     return s
 
 
-async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
-    from .core.aws import AwsSource
-    from .core.azure import azure_source
-    from .core.collect import Collector
+class _OneShotStart:
+    """The start-up of a one-shot collection (`snapshot`): what it costs on top of the requests it makes
+    (benchmarks/oneshot.py).
 
-    async with azure_source(settings) as az:
-        async with AwsSource(settings.aws) as aws:
-            col = Collector(az, aws, section_timeout_s=timeout_s)
-            snap = await col.collect()
-            return snap, col.auth_failed
+    - Start-up's collector thresholds (STARTUP_GEN0) last until the SDKs are imported: resume_gc() then.
+    - The Azure side's imports happen first, on this thread (the first requests need them); botocore (the AWS
+      source uses botocore's own sessions, never boto3) is imported in a thread while those requests are in flight:
+      the AWS calls wait for the connectors anyway, so the import is off the critical path. It starts only once
+      this thread's imports are done (no two threads import the same packages at once). A failed import there is
+      ignored: the AWS source's own import says what is wrong, where it always did."""
+
+    def __init__(self) -> None:
+        self._thread: Any = None
+
+    AZURE = ("aiohttp", "azure.core.rest", "azure.mgmt.core", "azure.mgmt.resourcegraph.aio",
+             "azure.mgmt.resourcegraph.models")
+    AWS = ("botocore.session", "botocore.client", "botocore.config")
+
+    @staticmethod
+    def _load(names: tuple[str, ...]) -> None:
+        import importlib
+
+        try:
+            for name in names:
+                importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a warm-up: the source that needs it imports it again and says what failed
+            pass
+
+    def azure_now_aws_beside(self) -> None:
+        import threading
+
+        self._load(self.AZURE)
+        self._thread = threading.Thread(target=self._aws_side, name="mdc-aws-sdk-import", daemon=True)
+        self._thread.start()
+
+    def _aws_side(self) -> None:
+        try:
+            self._load(self.AWS)
+        finally:
+            resume_gc()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join(30)
+        resume_gc()
+
+
+def resume_gc() -> None:
+    """End of start-up (see STARTUP_GEN0): what lives now is frozen, the collector's thresholds come back."""
+    if gc.get_threshold()[0] == STARTUP_GEN0 and _GC_AT_START[0] != STARTUP_GEN0:
+        gc.freeze()
+        gc.set_threshold(*_GC_AT_START)
+
+
+async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
+    start = _OneShotStart()
+    try:
+        from .core.aws import AwsSource
+        from .core.azure import azure_source
+        from .core.collect import Collector
+
+        start.azure_now_aws_beside()
+        async with azure_source(settings) as az:
+            async with AwsSource(settings.aws) as aws:
+                col = Collector(az, aws, section_timeout_s=timeout_s)
+                snap = await col.collect()
+                return snap, col.auth_failed
+    finally:
+        start.close()
 
 
 def _exit_code(snap: Any, auth_failed: bool) -> int:
@@ -309,6 +380,9 @@ def main(ctx: click.Context, refresh_s: float | None = None, mouse: bool = False
     Without a command: the live dashboard (`--demo` runs it on the embedded emulated estate).
     """
     if ctx.invoked_subcommand is not None:
+        if ctx.invoked_subcommand not in ("snapshot", "onboard"):  # those end start-up themselves (see STARTUP_GEN0)
+            resume_gc()
+        ctx.call_on_close(resume_gc)
         return
     _setup_logging(opts.get("verbose", 0), screen=True)  # the log file only: stderr would draw over the screen
     try:
@@ -387,7 +461,25 @@ def snapshot(fmt: str = "json", output: str | None = None, print_schema: bool = 
 
     _emit(json.dumps(snapshot_to_dict(snap), indent=2) + "\n" if fmt == "json" else render_table(snap), output)
     _report_sections(snap)
-    sys.exit(_exit_code(snap, auth_failed))
+    _exit_now(_exit_code(snap, auth_failed))
+
+
+def _exit_now(code: int) -> None:
+    """A one-shot command's end, its output written: as `sys.exit(code)`, except that when this process is the
+    `mdc-aws` program (not a test calling the CLI) the interpreter is not torn down: atexit's work (the log file's
+    flush and close, temp folders) runs now, the streams are flushed, and the process ends (os._exit). Freeing the
+    SDKs' million objects one by one cost 0.3-0.8 s of every snapshot (benchmarks/oneshot.py), for nothing."""
+    if os.path.basename(sys.argv[0] if sys.argv else "") != "mdc-aws":
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()  # noqa: SLF001 - the documented-in-CPython way to run them before os._exit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)
 
 
 def _settings_or_exit(opts: dict[str, Any]) -> cfg.Settings:
@@ -726,7 +818,7 @@ def diff(fmt: str = "text", output: str | None = None, **opts: Any) -> None:
 
 
 @main.command()
-@click.option("--scale", type=click.Choice(["default", "large"]), default="default", show_default=True)
+@click.option("--scale", type=click.Choice(["default", "large", "million"]), default="default", show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--tick-seconds", type=float, default=60.0, show_default=True,
               help="Real seconds per estate tick (onboarding advances, findings change).")

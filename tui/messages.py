@@ -34,6 +34,19 @@ class RecsLoaded(Message):
     index: Index | None
     error: str | None
     as_of: datetime
+    load: int = 0  # which fetch (tui.app.MdcApp._start_recs counts them)
+
+
+@dataclass
+class RecsProgress(Message):
+    """How far the recommendations' fetch is: ``rows`` arrived of ``total`` (None: not announced), or
+    ``phase`` "index" once they are all in and the worker indexes them. ``load``: which fetch (a late message of an
+    earlier one is dropped). Posted at most a few times a second (tui.core.progress.Throttle)."""
+
+    rows: int
+    total: int | None
+    load: int
+    phase: str = "fetch"
 
 
 @dataclass

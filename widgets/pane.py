@@ -37,6 +37,16 @@ def age_text(as_of: datetime | None, now: datetime | None = None) -> str:
     return f"{s // 86400} d ago"
 
 
+def progress_line(rows: int, total: int | None, phase: str = "fetch") -> str:
+    """How far a load is, for the pane's status line: '12,000 of 1,013,934 rows', '12,000 rows so far', or once
+    all are in and being indexed, '1,013,934 rows in: indexing'."""
+    if phase == "index":
+        return f"{rows:,} rows in: indexing"
+    if total is not None and total >= rows:
+        return f"{rows:,} of {total:,} rows"
+    return f"{rows:,} rows so far"
+
+
 class Pane(Vertical, can_focus=False):
     """Base pane: title line + message line + body (subclass) + filter input (hidden until `/`)."""
 
@@ -122,6 +132,19 @@ class Pane(Vertical, can_focus=False):
         msg.set_class(bool(text), "-shown")
         self.refresh_title()
 
+    def set_progress(self, text: str) -> None:
+        """How far a load is ('' when it is over): on the message line while the pane is loading, after the state
+        in the title otherwise (a refresh of rows already shown). Cheap: a few times a second at most."""
+        if text == self.progress_text:
+            return
+        self.progress_text = text
+        if not self._ready:
+            return
+        if self.state == "loading":
+            self.set_state(self.state, self.as_of, self.error)
+        else:
+            self.refresh_title()
+
     def set_own_class(self, on: bool, name: str) -> None:
         """Set or clear one of the pane's own classes (-stale, -error, -active) and restyle only what depends on
         them: the pane and its message line (the rules above and the app's `.pane.-active`; none reaches deeper).
@@ -142,7 +165,8 @@ class Pane(Vertical, can_focus=False):
             parts.append(f"/{self.filter_text}")
         self.border_title = " · ".join(parts)
         age = age_text(self.as_of, now) if self.as_of else ""
-        self.border_subtitle = f"{GLYPHS.get(self.state, self.state)}{(' ' + age) if age else ''}"
+        busy = f" · ⟳ {self.progress_text}" if self.progress_text and self.state != "loading" else ""
+        self.border_subtitle = f"{GLYPHS.get(self.state, self.state)}{(' ' + age) if age else ''}{busy}"
 
     # ------------------------------------------------------------------------------------------- filter
 

@@ -235,9 +235,10 @@ class RecommendationsPane(Pane):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self.rows: list[m.Recommendation] = []
+        self.rows: Sequence[m.Recommendation] = []
         self.index: Index | None = None
-        self.shown: list[m.Recommendation] = []
+        self.shown: Sequence[m.Recommendation] = []  # the rows drawn, in order: a view, never a copy of them
+        self._key_rows: dict[str, int] = {}  # recommendation id -> its position in rows, for ids asked lately
         self.sort_key = "severity"
         self.descending = False
         self.unhealthy = 0
@@ -258,15 +259,16 @@ class RecommendationsPane(Pane):
             self.render_rows()
         self.after_mount()
 
-    def set_rows(self, rows: list[m.Recommendation], index: Index | None = None) -> None:
-        self.rows = rows
-        self.unhealthy = sum(1 for r in rows if r.status == "Unhealthy")
-        self.unattributed = sum(1 for r in rows if not r.aws_account_id)
-        if index is None:
-            from tui.core.rectable import make_index
+    def set_rows(self, rows: Sequence[m.Recommendation], index: Index | None = None) -> None:
+        from tui.core.rectable import make_index, unhealthy_and_unattributed
 
+        self.rows = rows
+        if index is None:
             index = make_index(rows)
         self.index = index
+        self._key_rows = {}
+        # from the index's columns when it has them: reading 1M rows costs ~0.5 s of the UI loop
+        self.unhealthy, self.unattributed = unhealthy_and_unattributed(rows, index)
         if self._ready:
             self.render_rows()
 
@@ -278,13 +280,13 @@ class RecommendationsPane(Pane):
 
         expr = " ".join(x for x in (self.fixed_filter, self.filter_text) if x)
         f = parse_filter(expr) if expr else None
-        idx = self.index.query(f, sort_key=SORT_KEYS[self.sort_key], descending=self.descending)
-        rows = self.rows
-        self.shown = [rows[i] for i in idx]
+        # positions, not rows: at 1M rows a list of the rows shown (and one of their ids) cost ~1 s to make
+        idx = self.index.positions(f, sort_key=SORT_KEYS[self.sort_key], descending=self.descending)
+        self.shown = RowsAt(self.rows, idx)
         t = self.table
         t.empty_text = f"no rows match /{expr}" if expr else "no AWS recommendations"
-        t.set_rows(LazyCells(self.shown, rec_cells), keys=[r.id for r in self.shown])
-        self.count_text = f"{self.unhealthy:,} unhealthy of {len(rows):,}"
+        t.set_rows(LazyCells(self.shown, rec_cells), keys=RecKeys(self.rows, idx, self._key_rows))
+        self.count_text = f"{self.unhealthy:,} unhealthy of {len(self.rows):,}"
         if self.unattributed:  # AWS findings no account could be found for: counted, never dropped
             self.count_text += f" · {self.unattributed:,} unattributed"
         if expr and len(self.shown) != self.unhealthy:
@@ -316,6 +318,59 @@ def _item_field(key: str, it: Item) -> Any:
 
 def _item_text(it: Item) -> str:
     return it.text
+
+
+class RowsAt(Sequence[Any]):
+    """``rows[positions[i]]`` for each i: the rows shown, without a list of them."""
+
+    def __init__(self, rows: Sequence[Any], positions: Sequence[int]) -> None:
+        self.rows, self.positions = rows, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i):  # untyped: Sequence's overloads (int and slice) in one body
+        if isinstance(i, slice):
+            rows = self.rows
+            return [rows[p] for p in self.positions[i]]
+        return self.rows[self.positions[i]]
+
+
+class RecKeys(Sequence[str]):
+    """The table's keys (recommendation ids) of the rows shown, each made when asked. ``index`` (where the cursor
+    goes after a filter, a sort or a refresh) finds an id without making the others: through ``known`` (id ->
+    position in rows, filled by the ids asked for: the cursor's) or one scan of the rows (a refresh)."""
+
+    def __init__(self, rows: Sequence[Any], positions: Sequence[int], known: dict[str, int]) -> None:
+        self.rows, self.positions, self.known = rows, positions, known
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i):  # untyped: Sequence's overloads (int and slice) in one body
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        p = self.positions[i]
+        key = self.rows[p].id
+        if len(self.known) > 256:
+            self.known.clear()
+        self.known[key] = p
+        return key
+
+    def index(self, key: Any, start: int = 0, stop: int | None = None) -> int:
+        rows = self.rows
+        p = self.known.get(key)
+        if p is None or p >= len(rows) or rows[p].id != key:
+            try:  # one pass in C over the rows' ids
+                from operator import attrgetter, indexOf
+
+                p = indexOf(map(attrgetter("id"), rows), key)
+            except (ValueError, AttributeError):
+                raise ValueError(f"{key!r} is not shown") from None
+        pos = self.positions
+        if start == 0 and stop is None:
+            return pos.index(p)  # array / range / list: in C
+        return pos.index(p, start, len(pos) if stop is None else stop)
 
 
 class LazyCells(Sequence[tuple[Any, ...]]):

@@ -269,7 +269,7 @@ class VirtualTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns: list[Column] = list(columns)
         self._rows: Sequence[Sequence[object]] = []
-        self._keys: list[Hashable] | None = None
+        self._keys: Sequence[Hashable] | None = None
         # how the next cursor change scrolls: (scroll into view?, scroll position to start from; None: the current)
         self._scroll_plan: tuple[bool, int | None] = _FOLLOW
         self._sort_key: str | None = None
@@ -341,7 +341,9 @@ class VirtualTable(ScrollView, can_focus=True):
         present (live refresh), on the same screen line when possible; otherwise it keeps its index (clamped)."""
         # a Sequence is kept as given: a lazy one (cells made when a line is drawn) stays lazy
         new_rows = rows if isinstance(rows, Sequence) else list(rows)
-        new_keys = list(keys) if keys is not None else None
+        # keys too: a lazy Sequence (a key made when asked, with its own index()) is kept as given
+        new_keys = (None if keys is None else list(keys) if isinstance(keys, list) or not isinstance(keys, Sequence)
+                    else keys)
         if new_keys is not None and len(new_keys) != len(new_rows):
             raise ValueError(f"{len(new_keys)} keys for {len(new_rows)} rows")
         old_key = self.cursor_key

@@ -11,12 +11,25 @@ How an account is reached (first match wins):
     2. settings.account_roles[acct]     -> sts:AssumeRole of that role ARN with the base credentials
     3. acct == the caller's account      -> the base credentials (settings.profile, else boto3's default chain)
     4. otherwise                         -> sts:AssumeRole of arn:<partition>:iam::<acct>:role/<assume_role_name>
-Assumed credentials are cached until REFRESH_MARGIN before they expire; clients are cached per account, service and
-region and created under a per-session lock (botocore sessions are not safe to create clients from concurrently).
+Assumed credentials are cached until REFRESH_MARGIN before they expire. Every assumed role shares one client per
+service and region: each request is signed with the credentials of the account the calling worker thread works for
+(bound by _client; _account_credentials), so a 200-account estate makes tens of clients, not thousands (~6 ms of CPU
+each). The base credentials and profiles keep clients of their own, cached per account, service and region. Clients
+are created under a per-session lock (botocore sessions are not safe to create clients from concurrently).
 
-Blocking boto3 calls run in one bounded ThreadPoolExecutor (settings.max_workers): one task per account to reach it
-(and list its regions when none are given), then one task per account x region x {ec2, ssm}. Queued tasks cost
-nothing; at most max_workers requests are in flight at any time.
+Blocking boto3 calls run on worker threads, as many at a time as an adaptive limit allows (issue 15; AdaptiveLimit):
+it starts at settings.concurrency_start, grows while calls stay latency-bound (slow start, then one more per round
+trip, as long as a call's round trip stays within GROW_TOLERANCE of the fastest seen: past that the machine or the
+server is the bottleneck and more calls would only queue), halves on a throttled answer, and never exceeds the hard
+cap settings.max_workers (requests in flight). Each account's calls are chained: one task reaches it (assume the role
+once, list its regions when none are given), then every region's EC2 and SSM scan and every set-up read start at
+once; a region's next page is requested as soon as the previous one arrives (one task pages through it). A free slot
+goes to reaching an account first, then to the scans, then to the set-up reads (never one a scan waits for).
+Client-side pacing (Pacer) keeps every (account, region, API family) under AWS's published request-rate limits
+(AWS_QUOTAS, with where each figure comes from), so mdc-aws itself causes no throttled answer; a throttled answer
+all the same (another client of the account spent the bucket) empties that bucket, halves the limit and is retried
+by botocore once the pacing lets it go. Nothing that did not fail is retried (botocore's standard retry mode,
+settings.max_attempts).
 
 Failures never become made-up zeros:
     * an account that cannot be reached (AssumeRole denied, missing profile, expired SSO token, describe_regions
@@ -35,20 +48,22 @@ Set-up reads (`inventory(accounts, hints)`; issue 13): for an account whose Setu
 also reads what the Defender for Cloud template left in it (AwsAccountInventory.setup, an AwsAccountSetup): IAM roles
 and trust policies (the CSPM role's policies too), OIDC providers, the connector's CloudFormation stack (and why it
 failed), for a management account the StackSet's instances, StackSets trusted access and the organization's accounts,
-the CloudTrail buckets' SQS notifications and the billable counts the hint asks for. Each read is its own task in a
-second executor (max_workers // 2 threads: EC2/SSM never queue behind them); one that fails leaves its field None
+the CloudTrail buckets' SQS notifications and the billable counts the hint asks for. Each read is its own task on
+the same adaptive slots, after the scans (a scan never queues behind them); one that fails leaves its field None
 with the reason in setup.errors[<read>] (SETUP_READS) and never fails the inventory. The account's set-up reads have a
-deadline (setup_timeout_s, SETUP_TIMEOUT_S): what is still pending then is abandoned (errors[<read>] = "timed out
-after N s ...") and the inventory returns with the rest; an abandoned read stops before its next request, so it holds
-its thread for at most the request in flight. Only the trust policies of Defender for Cloud's roles are kept
-(kept_trust_roles), their sts:ExternalId values redacted. The stack is the one that created the CSPM role
-(DescribeStackResources by physical id), else the first tagged MDFCSecurityConnector or named
-DefenderForCloud-Connector. An account that cannot be reached gets setup None. hints None: no set-up read.
+deadline (setup_timeout_s, SETUP_TIMEOUT_S), running from when the first of them starts (not while they wait
+behind other accounts' calls): what is still pending then is abandoned (errors[<read>] = "timed out
+after N s ...") and the inventory returns with the rest (at once when close() abandons it); an abandoned read stops
+before its next request, so it holds its thread for at most the request in flight. Only the trust policies of
+Defender for Cloud's roles are kept (kept_trust_roles), their sts:ExternalId values redacted. The stack is the one
+that created the CSPM role (DescribeStackResources by physical id), else the first tagged MDFCSecurityConnector or
+named DefenderForCloud-Connector. An account that cannot be reached gets setup None. hints None: no set-up read.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import json
 import math
 import re
@@ -248,20 +263,98 @@ class SetupTimeout(SourceError):
 
 
 class _Deadline:
-    """When one account's set-up reads end (time.monotonic()); abandon() ends them now."""
+    """When one account's set-up reads end (time.monotonic()); abandon() ends them now (from any thread: the
+    inventory waiting for them is woken, _setup_results)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.at = time.monotonic() + seconds
+        # runs from when the first of the account's reads starts (start()), not from when they were queued: time
+        # spent behind other accounts' calls (a large organization's refresh) is not AWS being slow
+        self.at = math.inf
+        self.wake: Callable[[], None] | None = None  # set by the inventory waiting for the reads
+        self.rearm: Callable[[], None] | None = None  # idem: start() moved `at`
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """A read of this account starts running: the deadline runs from now (the first call only)."""
+        with self._lock:
+            if self.at != math.inf:
+                return
+            self.at = time.monotonic() + self.seconds
+        rearm = self.rearm
+        if rearm is not None:
+            rearm()
 
     def passed(self) -> bool:
         return time.monotonic() >= self.at
 
     def abandon(self) -> None:
         self.at = -math.inf
+        wake = self.wake
+        if wake is not None:
+            wake()
 
 
-_job = threading.local()  # .deadline: the _Deadline of the set-up read running on this thread (None: not one)
+# per worker thread: .deadline: the _Deadline of the set-up read running on it (None: not one); .creds / .account:
+# the frozen credentials and account of the assumed role whose shared client it last took (_client), that every
+# request it sends through a shared client is signed with (_AccountCredentials); .requests / .paced / .throttled:
+# what its current call did (_in_thread)
+_job = threading.local()
+
+# the account_id on_client is given for a client shared by every assumed role (one per service and region): inside a
+# botocore event hook of such a client, current_account() tells which account the request is for
+SHARED_CLIENT = "*"
+
+
+def current_account() -> str | None:
+    """The account whose credentials sign the requests the calling thread sends through a shared client (None: no
+    assumed role bound on this thread). For on_client hooks (SHARED_CLIENT) and diagnostics."""
+    return getattr(_job, "account", None)
+
+
+def _bind(account: str | None, creds: Any) -> None:
+    _job.account, _job.creds = account, creds
+
+
+_switching_cls: Any = None
+
+
+def _fast_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser for the shared clients: ISO 8601 text (what EC2, IAM, CloudFormation answer) and
+    epoch numbers (JSON protocols) without dateutil's general parser (~1 ms a timestamp: a DescribeInstances page of
+    1,000 instances spent a second there); anything else goes to botocore's own parser. Same instants (aware, UTC)."""
+    try:
+        if isinstance(value, str) and len(value) >= 10 and value[4] == "-":
+            return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        pass
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value)
+
+
+def _account_credentials() -> Any:
+    """A botocore Credentials whose frozen credentials are those the calling thread bound (_bind): the signer asks
+    for them at every request (RequestSigner.get_auth_instance -> get_frozen_credentials), so one client signs each
+    request with the keys of the account its worker works for. With none bound it refuses to sign (never a guess)."""
+    global _switching_cls
+    if _switching_cls is None:
+        from botocore.credentials import Credentials
+
+        class _AccountCredentials(Credentials):
+            def __init__(self) -> None:
+                super().__init__("per-account", "per-account", method="mdc-aws-assumed-role")
+
+            def get_frozen_credentials(self) -> Any:
+                creds = getattr(_job, "creds", None)
+                if creds is None:
+                    raise RuntimeError("a shared AWS client was used with no account's credentials bound (_client)")
+                return creds
+
+        _switching_cls = _AccountCredentials
+    return _switching_cls()
 
 
 def _stop_abandoned(**_: Any) -> None:
@@ -270,6 +363,19 @@ def _stop_abandoned(**_: Any) -> None:
     d: _Deadline | None = getattr(_job, "deadline", None)
     if d is not None and d.passed():
         raise SetupTimeout(d.seconds)
+
+
+def _event_parts(event_name: str) -> tuple[str, str]:
+    """(service, operation) of a botocore event name "before-send.<service-id>.<Operation>"."""
+    parts = event_name.split(".")
+    return (parts[1] if len(parts) > 1 else ""), (parts[2] if len(parts) > 2 else "")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _tag_map(tags: Any) -> dict[str, str]:
@@ -488,6 +594,248 @@ def _make_error(message: str, kind: str) -> SourceError:
     return AuthError(message) if kind == "auth" else SourceError(message, kind=kind)
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Adaptive fan-out (issue 15): AWS's request-rate limits (client-side pacing) and the concurrency limit
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One token bucket: `capacity` requests at once, refilled at `refill_per_s`; `source`: where the figure is from."""
+
+    capacity: float
+    refill_per_s: float
+    source: str
+
+
+_EC2_THROTTLING = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html"
+_IAM_STS_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+_SSM_QUOTAS = "https://docs.aws.amazon.com/general/latest/gr/ssm.html"
+_NOT_PUBLISHED = "no published figure: a conservative guess (the emulator's)"
+
+# AWS's per-account request-rate limits, per (account, region, family) ("global" region for IAM, Organizations, S3).
+AWS_QUOTAS: dict[str, Quota] = {
+    # EC2 non-mutating actions (Describe*, Get*, List*): 100 tokens, 20 per second, per API, account and Region
+    "ec2:non-mutating": Quota(100, 20, _EC2_THROTTLING),
+    "ec2:mutating": Quota(50, 5, _EC2_THROTTLING),
+    # STS: 600 requests per second per account and Region
+    "sts": Quota(600, 600, _IAM_STS_QUOTAS),
+    # SSM Parameter Store: 40 transactions per second (default throughput)
+    "ssm:parameter-store": Quota(40, 40, _SSM_QUOTAS),
+    "ssm:DescribeInstanceInformation": Quota(40, 20, _NOT_PUBLISHED),
+    "ssm": Quota(40, 20, _NOT_PUBLISHED),
+    "iam": Quota(20, 10, _NOT_PUBLISHED),
+    "organizations": Quota(20, 10, _NOT_PUBLISHED),
+    "cloudformation": Quota(20, 10, _NOT_PUBLISHED),
+    "securityhub": Quota(30, 10, _NOT_PUBLISHED),
+    "default": Quota(50, 20, _NOT_PUBLISHED),
+}
+GLOBAL_SERVICES = frozenset({"iam", "organizations", "s3", "cloudfront", "route53", "waf"})
+# The pacing keeps this far under each quota: a request reaches AWS a little after it leaves, and the bucket counts
+# arrivals (a burst of `capacity` sent at once may land after fewer refills than the client counted).
+PACE_CAPACITY_MARGIN = 2.0  # tokens
+PACE_REFILL_SHARE = 0.9  # of the refill rate
+_PARAMETER_STORE_READS = frozenset({"GetParameter", "GetParameters", "GetParametersByPath"})
+
+
+def quota_family(service: str, action: str) -> tuple[str, str]:
+    """(family, AWS_QUOTAS key) of a request: EC2 has a bucket per API; the other services one per family."""
+    service = (service or "").lower()
+    if service == "ec2":
+        kind = "ec2:non-mutating" if action.startswith(("Describe", "Get", "List", "Search")) else "ec2:mutating"
+        return f"ec2:{action}", kind
+    if service == "ssm":
+        if action in _PARAMETER_STORE_READS:
+            return "ssm:parameter-store", "ssm:parameter-store"
+        if action == "DescribeInstanceInformation":
+            return "ssm:DescribeInstanceInformation", "ssm:DescribeInstanceInformation"
+        return "ssm", "ssm"
+    if service in AWS_QUOTAS:
+        return service, service
+    return service or "unknown", "default"
+
+
+class Pacer:
+    """Client-side token buckets mirroring AWS_QUOTAS: `reserve` takes a token (the balance may go below zero: the
+    requests queue in the order they asked) and answers how long to wait; `drain` empties a bucket after AWS answered
+    it throttled (someone else spent it). Thread-safe; `clock` in seconds."""
+
+    def __init__(self, quotas: Mapping[str, Quota] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quotas = dict(quotas or AWS_QUOTAS)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str, str], list[float]] = {}  # key -> [tokens, stamp]
+        self.waited_s = 0.0
+        self.requests = 0
+        self.drained = 0
+
+    def _quota(self, kind: str) -> tuple[float, float]:
+        q = self.quotas.get(kind) or self.quotas["default"]
+        return max(1.0, q.capacity - PACE_CAPACITY_MARGIN), q.refill_per_s * PACE_REFILL_SHARE
+
+    @staticmethod
+    def _key(account: str, region: str, service: str, action: str) -> tuple[tuple[str, str, str], str]:
+        family, kind = quota_family(service, action)
+        return (account, "global" if service in GLOBAL_SERVICES else region, family), kind
+
+    def reserve(self, account: str, region: str, service: str, action: str) -> float:
+        """Take a token; the seconds to wait before sending (0: now)."""
+        key, kind = self._key(account, region, service, action)
+        cap, refill = self._quota(kind)
+        now = self._clock()
+        with self._lock:
+            self.requests += 1
+            b = self._buckets.get(key)
+            if b is None:
+                b = self._buckets[key] = [cap, now]
+            b[0] = min(cap, b[0] + (now - b[1]) * refill) - 1.0
+            b[1] = now
+            wait = -b[0] / refill if b[0] < 0 else 0.0
+            self.waited_s += wait
+            return wait
+
+    def drain(self, account: str, region: str, service: str, action: str) -> None:
+        """AWS answered throttled: nothing left in that bucket now (the retry waits for a refill)."""
+        key, kind = self._key(account, region, service, action)
+        cap, _ = self._quota(kind)
+        now = self._clock()
+        with self._lock:
+            self.drained += 1
+            b = self._buckets.setdefault(key, [cap, now])
+            b[0], b[1] = min(b[0], 0.0), now
+
+
+class AdaptiveLimit:
+    """How many AWS calls may be in flight (pure: the fan-out reports to it on its event loop; no clock of its own).
+
+    Starts at `start`; each call that ends while the limit was the bottleneck (`saturated`: every slot was taken) and
+    whose round trip stayed within GROW_TOLERANCE x the fastest seen grows it: by one per call up to `ssthresh` (slow
+    start: doubles per round trip), then by 1/limit per call (one per round trip). A longer round trip means the
+    calls queue somewhere (this machine's CPU, the server): the limit holds. A throttled answer halves it (once per
+    window of `limit` calls: one burst is one signal) and sets ssthresh there. Never above `cap`, never below 1."""
+
+    GROW_TOLERANCE = 2.0
+    SMOOTHING = 0.2  # weight of the newest round trip in the running average
+
+    def __init__(self, start: int, cap: int) -> None:
+        self.cap = max(1, int(cap))
+        self.limit = float(min(max(1, int(start)), self.cap))
+        self.ssthresh = float(self.cap)
+        self.rtt_min = math.inf
+        self.rtt_avg: float | None = None
+        self.peak = self.limit
+        self.throttles = 0
+        self.decreases = 0
+        self._since_decrease = math.inf
+
+    @property
+    def slots(self) -> int:
+        return max(1, int(self.limit))
+
+    def on_done(self, rtt_s: float, saturated: bool) -> None:
+        self._since_decrease += 1
+        if rtt_s > 0:
+            self.rtt_min = min(self.rtt_min, rtt_s)
+            self.rtt_avg = rtt_s if self.rtt_avg is None else (
+                (1 - self.SMOOTHING) * self.rtt_avg + self.SMOOTHING * rtt_s)
+        if not saturated or self.limit >= self.cap:
+            return
+        if self.rtt_avg is not None and self.rtt_avg > self.GROW_TOLERANCE * self.rtt_min:
+            return
+        self.limit = min(float(self.cap), self.limit + (1.0 if self.limit < self.ssthresh else 1.0 / self.limit))
+        self.peak = max(self.peak, self.limit)
+
+    def on_throttle(self) -> None:
+        self.throttles += 1
+        if self._since_decrease < self.limit:
+            return
+        self.ssthresh = max(1.0, self.limit / 2)
+        self.limit = self.ssthresh
+        self.decreases += 1
+        self._since_decrease = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {"limit": round(self.limit, 2), "peak": round(self.peak, 2), "cap": self.cap,
+                "throttles": self.throttles, "decreases": self.decreases,
+                "rtt_min_ms": round(self.rtt_min * 1000, 1) if self.rtt_min != math.inf else None,
+                "rtt_avg_ms": round(self.rtt_avg * 1000, 1) if self.rtt_avg is not None else None}
+
+
+# which calls go first when a slot frees: reaching an account (it unlocks the account's chain), then the scans, then
+# the set-up reads (past half the slots only while no scan or access waits)
+_PRIORITY = {"access": 0, "scan": 1, "setup": 2}
+
+
+class _Slots:
+    """The adaptive limit's slots, handed out by priority then arrival, on one event loop."""
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.setup_in_flight = 0
+        self._waiting: list[tuple[int, int, asyncio.Future[bool], str]] = []
+        self._seq = 0
+
+    def _may_start(self, kind: str) -> bool:
+        if self.in_flight >= self.limit.slots:
+            return False
+        if kind == "setup" and self.setup_in_flight >= max(1, self.limit.slots // 2):
+            # past half the slots only when no scan or access waits for one
+            return not any(k != "setup" for _, _, _, k in self._waiting)
+        return True
+
+    def _take(self, kind: str) -> bool:
+        self.in_flight += 1
+        if kind == "setup":
+            self.setup_in_flight += 1
+        return self.in_flight >= self.limit.slots  # saturated: this call took the last slot
+
+    async def acquire(self, kind: str) -> bool:
+        """Wait for a slot; True when the limit was the bottleneck (every slot taken)."""
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiting, (_PRIORITY.get(kind, 1), self._seq, fut, kind))
+        self.wake()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # granted, then cancelled before use: give it back
+                self.release(kind)
+            else:
+                self._waiting = [w for w in self._waiting if w[2] is not fut]
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self, kind: str) -> None:
+        self.in_flight -= 1
+        if kind == "setup":
+            self.setup_in_flight -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Grant slots to waiters, by priority, while the limit allows."""
+        skipped: list[tuple[int, int, asyncio.Future[bool], str]] = []
+        while self._waiting and self.in_flight < self.limit.slots:
+            w = heapq.heappop(self._waiting)
+            if w[2].done():
+                continue
+            if not self._may_start(w[3]):
+                skipped.append(w)
+                continue
+            w[2].set_result(self._take(w[3]) or bool(self._waiting))
+        for w in skipped:
+            heapq.heappush(self._waiting, w)
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot."""
+        return sum(1 for w in self._waiting if not w[2].done())
+
+    def cancel_all(self) -> None:
+        for _, _, fut, _ in self._waiting:
+            fut.cancel()
+        self._waiting.clear()
+
+
 @dataclass
 class _Access:
     """How one account is reached: a session (boto3 or botocore), its clients and, for an assumed role, the expiry."""
@@ -498,6 +846,9 @@ class _Access:
     profile: str | None = None  # the profile behind these credentials, for "run `aws sso login --profile X`"
     role_arn: str | None = None
     expires: datetime | None = None
+    # an assumed role's credentials (botocore ReadOnlyCredentials): its requests go through the clients shared by every
+    # assumed role, signed with these (_client binds them to the calling thread); None: clients of its own
+    frozen: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -550,7 +901,8 @@ class AwsSource:
     """Reads EC2 instances and SSM managed instances per AWS account and region (see the module docstring).
 
     `on_client(client, account_id)` is called once for every botocore client created (account_id None for clients
-    of the base session): tests and diagnostics register botocore event hooks there.
+    of the base session, SHARED_CLIENT for a client every assumed role shares: there current_account() tells, in an
+    event hook, whose request it is): tests and diagnostics register botocore event hooks there.
     """
 
     def __init__(
@@ -562,11 +914,16 @@ class AwsSource:
     ) -> None:
         self.settings = settings
         self._on_client = on_client
-        self._pool = ThreadPoolExecutor(max_workers=max(1, int(settings.max_workers)), thread_name_prefix="mdc-aws")
-        # set-up reads have their own, smaller pool: however slow they are, EC2/SSM never queue behind them, and a
-        # read abandoned at its deadline holds one of these threads for at most its request in flight
-        self._setup_pool = ThreadPoolExecutor(max_workers=max(1, int(settings.max_workers) // 2),
-                                              thread_name_prefix="mdc-aws-setup")
+        cap = max(1, int(settings.max_workers))
+        # one thread per slot at most: the adaptive limit (never above the cap) decides how many calls run; set-up
+        # reads share it (at most half the slots while a scan waits); a read abandoned at its deadline holds its
+        # thread and slot for at most its request in flight
+        self._pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="mdc-aws")
+        start = getattr(settings, "concurrency_start", None)
+        self._limit = AdaptiveLimit(int(start) if isinstance(start, int) and start > 0 else 16, cap)
+        self._slots: _Slots | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self.pacer = Pacer()
         limit = setup_timeout_s if setup_timeout_s is not None else getattr(settings, "setup_timeout_s", None)
         self.setup_timeout_s = float(limit) if isinstance(limit, (int, float)) and limit > 0 else SETUP_TIMEOUT_S
         self._deadlines: set[_Deadline] = set()  # of the inventories running now (close() abandons them)
@@ -581,7 +938,9 @@ class AwsSource:
         self._lru_lock = threading.Lock()
         self._assumed: Any = None
         self._assumed_lock = threading.RLock()
-        self._lru_size = max(32, 4 * int(settings.max_workers))
+        # the clients every assumed role shares: (service, region) -> client (_client; bounded by services x regions)
+        self._shared: dict[tuple[str, str], Any] = {}
+        self._lru_size = max(32, cap)
         self._loader: Any = None  # botocore data loader shared by every session (service models parsed once)
         self._client_config: Any = None
         self._closed = False
@@ -601,20 +960,28 @@ class AwsSource:
         self._closed = True
         for d in list(self._deadlines):
             d.abandon()
+        slots, loop = self._slots, self._slots_loop
+        if slots is not None and loop is not None and not loop.is_closed():
+            try:
+                if _running_loop() is loop:
+                    slots.cancel_all()
+                else:
+                    loop.call_soon_threadsafe(slots.cancel_all)
+            except RuntimeError:  # the loop closed meanwhile: nothing waits on it
+                pass
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._setup_pool.shutdown(wait=False, cancel_futures=True)
 
     async def aclose(self) -> None:
         """close(), then wait (off the event loop) for running calls and close every HTTP connection pool."""
         self.close()
         await asyncio.to_thread(self._pool.shutdown, True)
-        await asyncio.to_thread(self._setup_pool.shutdown, True)
         with self._lock:
             accesses = list(self._accesses.values()) + ([self._base] if self._base else [])
             self._accesses.clear()
         with self._lru_lock:
-            clients = list(self._lru.values())
+            clients = list(self._lru.values()) + list(self._shared.values())
             self._lru.clear()
+            self._shared.clear()
         for c in clients:
             try:
                 c.close()
@@ -623,11 +990,71 @@ class AwsSource:
         for a in accesses:
             a.clients.clear()
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    def _slots_for(self, loop: asyncio.AbstractEventLoop) -> _Slots:
+        """The slots of this loop (a new loop, e.g. the next asyncio.run, starts with no call in flight)."""
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = _Slots(self._limit), loop
+        return self._slots
+
+    async def _run(self, fn: Callable[..., T], *args: Any, kind: str = "scan") -> T:
+        """fn(*args) on a worker thread once the adaptive limit gives it a slot (kind: "access", "scan", "setup")."""
         if self._closed:
             raise RuntimeError("AwsSource is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
+        slots = self._slots_for(loop)
+        saturated = await slots.acquire(kind)
+        box: list[float] = [0.0, 0.0]  # [round trip per request (s), throttled answers]
+
+        def done(_: Any) -> None:  # on the worker thread (or close()'s), when the call ended or was dropped
+            try:
+                loop.call_soon_threadsafe(self._ended, slots, kind, saturated, box)
+            except RuntimeError:  # the loop is closed: nothing waits for the slot any more
+                pass
+
+        try:
+            cf = self._pool.submit(self._in_thread, box, fn, *args)
+        except BaseException:
+            slots.release(kind)
+            raise
+        cf.add_done_callback(done)
+        return await asyncio.wrap_future(cf, loop=loop)
+
+    def _ended(self, slots: _Slots, kind: str, saturated: bool, box: list[float]) -> None:
+        if box[0] > 0 and not box[1]:
+            self._limit.on_done(box[0], saturated)
+        slots.release(kind)
+
+    @staticmethod
+    def _in_thread(box: list[float], fn: Callable[..., T], *args: Any) -> T:
+        """Runs fn, measuring its round trip per request (the pacing's waits left out) for the adaptive limit."""
+        _job.requests, _job.paced, _job.throttled = 0, 0.0, 0
+        t0 = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            _bind(None, None)  # no account's credentials outlive the call on this pool thread
+            n = _job.requests
+            box[0] = max(0.0, time.monotonic() - t0 - _job.paced) / n if n else 0.0
+            box[1] = _job.throttled
+
+    def _on_throttled(self) -> None:
+        """A throttled answer (any thread): halve the limit, on the loop the slots live on."""
+        loop = self._slots_loop
+        if loop is None or loop.is_closed():
+            self._limit.on_throttle()
+            return
+        try:
+            loop.call_soon_threadsafe(self._limit.on_throttle)
+        except RuntimeError:
+            self._limit.on_throttle()
+
+    def fanout_stats(self) -> dict[str, Any]:
+        """The adaptive limit and the pacing, for diagnostics and the benchmark."""
+        slots = self._slots
+        return {**self._limit.stats(), "paced_requests": self.pacer.requests,
+                "paced_wait_s": round(self.pacer.waited_s, 3), "buckets_drained": self.pacer.drained,
+                "in_flight": slots.in_flight if slots else 0, "waiting": slots.waiting if slots else 0,
+                "shared_clients": len(self._shared), "own_clients": len(self._lru)}
 
     # ---------------------------------------------------------------------------------------------- sessions
 
@@ -653,9 +1080,15 @@ class AwsSource:
         return kw
 
     def _client(self, access: _Access, service: str, region: str) -> Any:
-        """A client for (account, service, region), from a bounded LRU: a large estate has thousands of account x
-        region pairs (keeping them all cost 1.7 GB in the benchmark, when each client had its own class: see
-        share_client_classes)."""
+        """A client for (account, service, region). An assumed role's (access.frozen) is the client of (service,
+        region) every assumed role shares, with the role's credentials bound to the calling thread: its requests on
+        this thread are signed with them (_account_credentials). Creating a client costs ~6 ms of CPU (one per
+        account x service x region was ~2,500 clients, 15 s of CPU, at the large estate) and each had its own
+        connection pool. The base credentials' and profiles' clients (their own sessions and credential
+        providers: SSO refresh...) come from a bounded LRU (see share_client_classes)."""
+        if access.frozen is not None:
+            _bind(access.account_id, access.frozen)
+            return self._shared_client(service, region)
         key = (id(access), service, region)
         with self._lru_lock:
             c = self._lru.get(key)
@@ -668,6 +1101,9 @@ class AwsSource:
             if c is None:
                 c = access.make_client(service, region_name=region, **self._client_kwargs())
                 c.meta.events.register("before-send", _stop_abandoned)
+                acct = access.account_id or "caller"
+                c.meta.events.register("before-send", functools.partial(self._pace, acct, region))
+                c.meta.events.register_first("needs-retry", functools.partial(self._throttled, acct, region))
                 if self._on_client is not None:
                     self._on_client(c, access.account_id)
                 with self._lru_lock:
@@ -677,6 +1113,55 @@ class AwsSource:
                         self._lru.popitem(last=False)  # dropped, not closed: a thread may still be using it
         return c
 
+    def _shared_client(self, service: str, region: str) -> Any:
+        """The client of (service, region) every assumed role shares (created once, under the session's lock)."""
+        key = (service, region)
+        c = self._shared.get(key)
+        if c is not None:
+            return c
+        with self._assumed_lock:
+            c = self._shared.get(key)
+            if c is not None:
+                return c
+            c = self._assumed_session().create_client(service, region_name=region, **self._client_kwargs())
+            ops = c.meta.method_to_api_mapping
+            if ops:  # its paginators' model loaded now, once, not by every thread's first get_paginator at once
+                c.can_paginate(next(iter(ops)))
+            c.meta.events.register("before-send", _stop_abandoned)
+            c.meta.events.register("before-send", functools.partial(self._pace, None, region))
+            c.meta.events.register_first("needs-retry", functools.partial(self._throttled, None, region))
+            if self._on_client is not None:
+                self._on_client(c, SHARED_CLIENT)
+            with self._lru_lock:
+                self._shared[key] = c
+        return c
+
+    def _pace(self, account: str | None, region: str, event_name: str = "", **_: Any) -> None:
+        """before-send of every client (every attempt, retries too): wait until the request's bucket (Pacer) has a
+        token, so mdc-aws never spends more than AWS's published rate; counts the request for the round trip.
+        account None: a shared client's, the account bound to this thread."""
+        account = account or current_account() or "caller"
+        service, op = _event_parts(event_name)
+        _job.requests = getattr(_job, "requests", 0) + 1
+        wait = self.pacer.reserve(account, region, service, op)
+        if wait > 0:
+            time.sleep(wait)
+            _job.paced = getattr(_job, "paced", 0.0) + wait
+
+    def _throttled(self, account: str | None, region: str, event_name: str = "", response: Any = None,
+                   **_: Any) -> None:
+        """needs-retry of every client (registered first, decides nothing): a throttled answer empties its bucket
+        and halves the adaptive limit; botocore's retry then waits for the pacing (before-send)."""
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+        err = parsed.get("Error") if isinstance(parsed, Mapping) else None
+        code = err.get("Code") if isinstance(err, Mapping) else None
+        status = getattr(response[0], "status_code", None) if isinstance(response, tuple) and response else None
+        if code in THROTTLE_CODES or status == 429:
+            service, op = _event_parts(event_name)
+            self.pacer.drain(account or current_account() or "caller", region, service, op)
+            _job.throttled = getattr(_job, "throttled", 0) + 1
+            self._on_throttled()
+
     def _botocore_session(self, profile: str | None = None) -> Any:
         """A fresh botocore session sharing the data loader of the others (parsing the EC2 model costs ~0.15 s)."""
         import botocore.session
@@ -685,15 +1170,40 @@ class AwsSource:
         bs = botocore.session.Session(profile=profile)
         with self._loader_lock:
             if self._loader is None:
-                self._loader = bs.get_component("data_loader")
+                loader = bs.get_component("data_loader")
+                # listed once here: the loader caches the lists but not under a lock, and every worker thread
+                # asking at once (a client's first get_paginator) listed ~470 model directories each
+                for kind in ("service-2", "paginators-1"):
+                    try:
+                        loader.list_available_services(kind)
+                    except Exception:  # noqa: BLE001 - a loader that cannot list: each call lists for itself
+                        pass
+                self._loader = loader
             else:
                 bs.register_component("data_loader", self._loader)
         return bs
 
     def _assumed_session(self) -> Any:
+        """The botocore session of the clients every assumed role shares: its credentials are _account_credentials
+        (each request signed with the calling thread's account's keys)."""
         with self._assumed_lock:
             if self._assumed is None:
-                self._assumed = self._botocore_session()
+                from botocore.credentials import CredentialProvider, CredentialResolver
+
+                creds = _account_credentials()
+
+                class _PerAccount(CredentialProvider):
+                    METHOD = "mdc-aws-assumed-role"
+
+                    def load(self) -> Any:
+                        return creds
+
+                bs = self._botocore_session()
+                bs.register_component("credential_provider", CredentialResolver([_PerAccount()]))
+                bs.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_fast_timestamp)
+                if bs.get_credentials() is not creds:  # a botocore that resolves credentials its own way
+                    raise RuntimeError("botocore did not take the per-account credentials provider")
+                self._assumed = bs
             return self._assumed
 
     def _base_access(self) -> _Access:
@@ -703,8 +1213,6 @@ class AwsSource:
         with self._lock:
             if self._base is not None:
                 return self._base
-            import boto3
-
             p = self.settings.profile
             how = f"the base credentials (profile '{p}')" if p else "the base credentials (default chain)"
             try:
@@ -713,11 +1221,13 @@ class AwsSource:
                     from botocore.exceptions import ProfileNotFound
 
                     raise ProfileNotFound(profile=p)
-                session = boto3.Session(botocore_session=bs, region_name=self.settings.region)
+                # botocore's own create_client (every call names its region): boto3's Session would add ~0.3 s of
+                # imports (s3transfer, resources) to a one-shot snapshot for nothing it uses
+                bs.set_config_variable("region", self.settings.region)
                 p = p or bs.profile  # AWS_PROFILE, for "run `aws sso login --profile X`"
             except Exception as e:  # broad: ProfileNotFound, a broken ~/.aws/config...: re-raised as a SourceError
                 raise self._err(e, "loading the AWS configuration", profile=p, how=how) from e
-            self._base = _Access(account_id=None, how=how, make_client=session.client, profile=p)
+            self._base = _Access(account_id=None, how=how, make_client=bs.create_client, profile=p)
             return self._base
 
     def _identity(self) -> tuple[str, str]:
@@ -856,21 +1366,20 @@ class AwsSource:
         except Exception as e:  # broad: any SDK failure is re-raised as a SourceError saying what failed
             self._forget_base_on_auth(e)
             raise self._err(e, "sts:AssumeRole", account=acct, access=base, role_arn=role_arn) from e
-        # one botocore session for every assumed role (a session per account cost ~1 MB each on a 200-account
-        # estate); the credentials go to each client instead
-        shared = self._assumed_session()
+        # no session nor client of its own: the clients every assumed role shares sign its requests with these
+        # (_client); a session per account cost ~1 MB each, a client per account x service x region ~6 ms of CPU
+        from botocore.credentials import ReadOnlyCredentials
 
-        def make_client(service: str, **kw: Any) -> Any:
-            with self._assumed_lock:
-                return shared.create_client(service, aws_access_key_id=key, aws_secret_access_key=secret,
-                                            aws_session_token=token, **kw)
+        def no_client(service: str, **kw: Any) -> Any:  # never called: _client uses the shared clients
+            raise RuntimeError("an assumed role's clients are the shared ones")
 
         return _Access(
             account_id=acct,
             how=f"role {role_arn}",
-            make_client=make_client,
+            make_client=no_client,
             role_arn=role_arn,
             expires=expires if isinstance(expires, datetime) else None,
+            frozen=ReadOnlyCredentials(str(key), str(secret), str(token)),
         )
 
     # ---------------------------------------------------------------------------------------------- reads
@@ -1206,6 +1715,7 @@ class AwsSource:
     @staticmethod
     def _setup_call(deadline: _Deadline, fn: Callable[..., T], *args: Any) -> T:
         """Runs one set-up read on a set-up pool thread, under `deadline` (_stop_abandoned checks it per request)."""
+        deadline.start()
         if deadline.passed():
             raise SetupTimeout(deadline.seconds)
         _job.deadline = deadline
@@ -1219,10 +1729,9 @@ class AwsSource:
         """(read, region, future) of every set-up read the hint asks for, queued in the set-up pool at once."""
         if self._closed:
             raise RuntimeError("AwsSource is closed")
-        loop = asyncio.get_running_loop()
 
         def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-            return loop.run_in_executor(self._setup_pool, self._setup_call, deadline, fn, *args)
+            return asyncio.ensure_future(self._run(self._setup_call, deadline, fn, *args, kind="setup"))
 
         home = self.settings.region
         cspm = hint.cspm_role or CSPM_ROLE
@@ -1255,8 +1764,47 @@ class AwsSource:
         still pending then is abandoned (cancelled if queued, stopped before its next request if running) and
         answers SetupTimeout."""
         futs = [f for _, _, f in jobs]
-        if futs:
-            await asyncio.wait(futs, timeout=max(0.0, deadline.at - time.monotonic()))
+        if futs and not deadline.passed():
+            loop = asyncio.get_running_loop()
+            ended: asyncio.Future[None] = loop.create_future()
+
+            def end() -> None:
+                if not ended.done():
+                    ended.set_result(None)
+
+            def wake() -> None:  # abandon(), on any thread
+                try:
+                    loop.call_soon_threadsafe(end)
+                except RuntimeError:  # the loop is closed: nothing waits
+                    pass
+
+            timer: asyncio.TimerHandle | None = None
+
+            def arm() -> None:  # (again) for the deadline as it is now: not started yet, no timer
+                nonlocal timer
+                if timer is not None:
+                    timer.cancel()
+                    timer = None
+                if deadline.at != math.inf:
+                    timer = loop.call_later(max(0.0, deadline.at - time.monotonic()), end)
+
+            def rearm() -> None:  # start(), on a worker thread
+                try:
+                    loop.call_soon_threadsafe(arm)
+                except RuntimeError:  # the loop is closed: nothing waits
+                    pass
+
+            deadline.wake = wake
+            deadline.rearm = rearm
+            arm()
+            every: asyncio.Future[Any] = asyncio.gather(*futs, return_exceptions=True)
+            try:
+                await asyncio.wait([every, ended], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                deadline.wake = None
+                deadline.rearm = None
         out: list[Any] = []
         for f in futs:
             if not f.done():
@@ -1342,9 +1890,9 @@ class AwsSource:
             )
         regions: list[str] = list(dict.fromkeys(r.strip() for r in wanted if isinstance(r, str) and r.strip()))
         try:
-            access = await self._run(self._access, acct)
+            access = await self._run(self._access, acct, kind="access")
             if not regions:
-                regions = await self._run(self._regions, access)
+                regions = await self._run(self._regions, access, kind="access")
         except Exception as e:  # noqa: BLE001 - every failure becomes the account's error
             err = e if isinstance(e, SourceError) else self._err(e, "reaching the account", account=acct)
             if err.kind == "auth":

@@ -52,7 +52,10 @@ class AwsSettings:
     account_roles: Mapping[str, str] = field(default_factory=dict)
     account_profiles: Mapping[str, str] = field(default_factory=dict)
     external_id: str | None = None
-    max_workers: int = 8  # bounded fan-out over account x region
+    # the hard cap on AWS requests in flight; the fan-out adapts under it (tui.core.aws.AdaptiveLimit): it starts at
+    # concurrency_start, grows while calls are latency-bound and halves on a throttled answer
+    max_workers: int = 64
+    concurrency_start: int = 16
     max_attempts: int = 3  # botocore standard retry mode, total attempts
     timeout_s: float = 20.0
 
@@ -274,6 +277,7 @@ SCHEMA: dict[str, dict[str, _Check]] = {
         "account_profiles": _account_map(_PROFILE, "profile name"),
         "external_id": _text(_EXTERNAL_ID, "an external id (2-1224 of letters, digits and +=,.@:/_-)"),
         "max_workers": _int_in(1, 64),
+        "concurrency_start": _int_in(1, 64),
         "max_attempts": _int_in(1, 20),
         "timeout_s": _num_in(1, 3600),
     },

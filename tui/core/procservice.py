@@ -48,6 +48,7 @@ from typing import IO, Any, Sequence
 from . import errors, memory
 from . import model as m
 from .config import Settings
+from .progress import ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -126,22 +127,39 @@ class RowDecoder:
 
     def __init__(self, previous: Sequence[m.Recommendation] | None = None) -> None:
         self.table: list[Any] = [None]
-        self.previous = {r.id: r for r in previous} if previous else {}
+        # a refresh usually sends the rows in the same order: the previous row at the same position is tried
+        # first; the by-id map (~80 MB at 1M rows) is made only when a row is not where it was
+        self._prev: Sequence[m.Recommendation] = previous or ()
+        self._by_id: dict[str, m.Recommendation] | None = None
+        self._at = 0
         self.reused = 0
+
+    def _previous(self, r: m.Recommendation, at: int) -> m.Recommendation | None:
+        prev = self._prev
+        if at < len(prev) and prev[at].id == r.id:
+            return prev[at]
+        if not prev:
+            return None
+        if self._by_id is None:
+            self._by_id = {x.id: x for x in prev}
+        return self._by_id.get(r.id)
 
     def decode(self, new: list[str], rows: list[tuple[Any, ...]]) -> list[m.Recommendation]:
         t = self.table
         t.extend(new)
         make = m.Recommendation
         coded = _REC_CODED
-        prev = self.previous.get
+        prev = self._previous
+        at = self._at
+        self._at += len(rows)
         out = []
         for row in rows:
             vals = list(row)
             for i in coded:
                 vals[i] = t[vals[i]]
             r = make(*vals)
-            old = prev(r.id)
+            old = prev(r, at)
+            at += 1
             if old is not None and old == r:
                 r = old
                 self.reused += 1
@@ -325,10 +343,14 @@ class _Call:
         self.rows: list[m.Recommendation] = []
         self.decoder: RowDecoder | None = None
         self.previous: Sequence[m.Recommendation] | None = None
+        self.progress: ProgressFn | None = None  # told the rows arrived here and the total the child announced
+        self.total: int | None = None
 
 
 class ProcessService:
     """A :class:`~tui.core.service.Service` in a child process, with the same blocking API."""
+
+    host_module = "tui.core.servicehost"  # the child's module (a benchmark's synthetic feed names its own)
 
     def __init__(self, settings: Settings, history: Any = None, *, section_timeout_s: float = 120.0,
                  start_from: m.Snapshot | None = None, python: str | None = None,
@@ -374,7 +396,7 @@ class ProcessService:
 
         logfile.child_env(env)
         # -P: the current directory never comes first on sys.path (a tui/ package there must not run here)
-        proc = subprocess.Popen([self.python, "-P", "-m", "tui.core.servicehost"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([self.python, "-P", "-m", self.host_module], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self._proc = proc
@@ -467,6 +489,13 @@ class ProcessService:
                 c.decoder = RowDecoder(c.previous)
                 c.previous = None
             c.rows.extend(c.decoder.decode(*payload))
+            if c.progress is not None:
+                self._tell(c)
+            return
+        if kind == "progress":  # (rows fetched in the child, total announced): the rows counted are those here
+            c.total = payload[1]
+            if c.progress is not None:
+                self._tell(c)
             return
         with self._lock:
             self._calls.pop(call_id, None)
@@ -474,6 +503,14 @@ class ProcessService:
             c.future.set_result(payload)
         else:
             c.future.set_exception(rebuild_error(*payload))
+
+    @staticmethod
+    def _tell(c: _Call) -> None:
+        assert c.progress is not None
+        try:
+            c.progress(len(c.rows), c.total)
+        except Exception:  # broad: a progress line must never break the reader (logged with its traceback)
+            log.debug("progress callback failed", exc_info=True)
 
     def _maybe_retire(self, proc: subprocess.Popen[bytes] | None, rss_mb: Any) -> None:
         """``proc`` said it has nothing to do and holds ``rss_mb``: past ``max_child_mb`` (the memory policy
@@ -500,11 +537,13 @@ class ProcessService:
 
     # -- calls -------------------------------------------------------------------------------------------------
 
-    def _request(self, method: str, *args: Any, previous: Sequence[m.Recommendation] | None = None) -> _Call:
+    def _request(self, method: str, *args: Any, previous: Sequence[m.Recommendation] | None = None,
+                 progress: ProgressFn | None = None) -> _Call:
         if self._closed:
             raise errors.SourceError("the data service is closed")
         c = _Call()
         c.previous = previous
+        c.progress = progress
         with self._lock:
             if self._proc is None:
                 self._start()
@@ -553,10 +592,12 @@ class ProcessService:
         self._wait(c, self._timeout)
         return c.rows
 
-    def recommendation_table(self) -> Any:
+    def recommendation_table(self, *, progress: ProgressFn | None = None) -> Any:
+        """As Service.recommendation_table; ``progress(rows, total)`` is called on the reader thread as each chunk
+        of rows is decoded here (and when the child says the total Resource Graph announced)."""
         from .rectable import RecTable
 
-        c = self._request("recommendation_table", previous=self._last_rows)
+        c = self._request("recommendation_table", previous=self._last_rows, progress=progress)
         orders = self._wait(c, self._timeout)
         self._last_rows = c.rows
         self.last_reused = c.decoder.reused if c.decoder is not None else 0

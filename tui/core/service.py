@@ -11,12 +11,15 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from typing import Any, Callable, Coroutine, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol, Sequence, TypeVar, runtime_checkable
 
 from . import derive as d
 from . import model as m
 from .config import Settings
 from .history import History
+
+if TYPE_CHECKING:
+    from .progress import ProgressFn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,19 +101,24 @@ class Service:
 
         return self._call(go)
 
-    def recommendation_table(self, snap: m.Snapshot | None = None) -> Any:
+    def recommendation_table(self, snap: m.Snapshot | None = None, *,
+                             progress: ProgressFn | None = None) -> Any:
         """Recommendations with their accounts attached (from ``snap``, default the newest collection) and every
-        sort order of the table computed: a :class:`tui.core.rectable.RecTable`."""
+        sort order of the table computed: a :class:`tui.core.rectable.RecTable`. ``progress(rows, total)`` is
+        called per page on the service's thread (tui.core.progress: throttle it before it reaches a UI)."""
         from .rectable import RecTable
 
         rows: list[m.Recommendation] = []
-        orders = self.stream_recommendation_table(rows.extend, snap)
+        orders = self.stream_recommendation_table(rows.extend, snap, progress=progress)
         return RecTable(rows, orders)
 
     def stream_recommendation_table(self, emit: Callable[[list[m.Recommendation]], None],
-                                    snap: m.Snapshot | None = None) -> dict[tuple[str, bool], Any]:
+                                    snap: m.Snapshot | None = None, *,
+                                    progress: ProgressFn | None = None) -> dict[tuple[str, bool], Any]:
         """The recommendations page by page to ``emit`` (accounts attached; called on the service's thread), then
-        every sort order of the table (positions in the order emitted). The rows are not kept here."""
+        every sort order of the table (positions in the order emitted). The rows are not kept here.
+        ``progress(rows, total)``: after each page, the rows received and the total Resource Graph announced."""
+        from .progress import page_progress
         from .rectable import OrderBuilder
 
         snap = snap or self.last_snapshot
@@ -124,7 +132,8 @@ class Service:
         async def go() -> None:
             await self._ensure()
             subs = list(self._collector.subscriptions)
-            await asyncio.wait_for(self._azure.recommendations(subs, on_rows=on_rows), self.section_timeout_s)
+            kw: dict[str, Any] = {} if progress is None else {"progress": page_progress(progress)}
+            await asyncio.wait_for(self._azure.recommendations(subs, on_rows=on_rows, **kw), self.section_timeout_s)
 
         self._call(go)
         return orders.orders()
@@ -225,7 +234,9 @@ class ControlIndexService(Protocol):
 @runtime_checkable
 class TableService(Protocol):
     """A service that also serves the recommendations ready for the pane (accounts attached, every sort order
-    computed where they were fetched): `Service` and `ProcessService`."""
+    computed where they were fetched): `Service` and `ProcessService`. Both also take ``progress=`` (a
+    tui.core.progress.ProgressFn: rows so far and the announced total, while the rows arrive); a service whose
+    method has no such parameter is simply not asked (the app checks the signature)."""
 
     def recommendation_table(self) -> Any:
         ...

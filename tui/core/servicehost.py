@@ -91,7 +91,15 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                         write_msg(out, (call_id, "rows", enc.encode(rows[a:a + CHUNK_ROWS])), lock)
 
                 if method == "recommendation_table":  # rows stream out page by page; only their sort keys stay
-                    result = svc.stream_recommendation_table(emit)
+                    from .progress import Throttle
+
+                    def tell(rows: int, total: int | None) -> None:  # the total Resource Graph announced
+                        write_msg(out, (call_id, "progress", (rows, total)), lock)
+
+                    # a stand-in service (benchmarks.million's synthetic feed) may not report progress
+                    stream = svc.stream_recommendation_table
+                    kw: dict[str, Any] = {"progress": Throttle(tell)} if _takes(stream, "progress") else {}
+                    result = stream(emit, **kw)
                 else:
                     emit(svc.recommendations(*args))
                     result = None
@@ -135,6 +143,16 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         if history is not None:
             history.close()
     return 0
+
+
+def _takes(fn: Any, name: str) -> bool:
+    """Whether ``fn`` has a parameter ``name``."""
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _log_redacted() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from array import array
 from collections import deque
 from itertools import compress, repeat
@@ -351,6 +352,10 @@ class _Column:
     distinct: list[str] | None
     codes: bytes | array | None
     lowered: list[str] | None = None
+    planes: tuple[bytes, bytes] | None = None  # two-byte codes: (low bytes, high bytes), made when first needed
+    # many distinct values: the rows of each value, (positions grouped by code, where each code's group starts);
+    # a term then costs what its matching rows cost, not a pass over every row
+    groups: tuple[array, array] | None = None
 
     @classmethod
     def build(cls, values: list[Any]) -> _Column:
@@ -385,10 +390,56 @@ class _Column:
             ok = list(map(operator.contains, self.distinct, repeat(vals[0])))
         else:
             ok = [any(x in v for x in vals) for v in self.distinct]
-        if isinstance(self.codes, bytes):
-            return self.codes.translate(bytes(ok) + bytes(256 - len(ok)))
-        assert self.codes is not None
-        return bytes(map(ok.__getitem__, self.codes))
+        return self._rows_of(ok)
+
+    def _rows_of(self, ok: list[bool]) -> bytes:
+        """One byte per row: 1 where the row's distinct value is ``ok``."""
+        codes = self.codes
+        assert codes is not None
+        if isinstance(codes, bytes):
+            return codes.translate(bytes(ok) + bytes(256 - len(ok)))
+        hit = [i for i, good in enumerate(ok) if good]
+        n = len(codes)
+        if not hit:
+            return bytes(n)
+        if len(hit) == len(ok):
+            return b"\x01" * n
+        if self.groups is not None:
+            perm, starts = self.groups
+            rows = sum(starts[i + 1] - starts[i] for i in hit)
+            flip = rows * 2 > n  # mark the fewer: the rows that match, or those that do not
+            mark = bytearray(n)
+            one = repeat(1)
+            for i in (i for i, good in enumerate(ok) if good != flip) if flip else hit:
+                deque(map(mark.__setitem__, perm[starts[i]:starts[i + 1]], one), maxlen=0)
+            return bytes(mark).translate(_FLIP) if flip else bytes(mark)
+        if codes.itemsize == 2 and len({i >> 8 for i in hit}) <= 8:
+            # two-byte codes, hits in few blocks of 256 codes (a few hundred titles): per block, the rows whose
+            # high byte is the block's and whose low byte is a hit, with bytes.translate (C) instead of a map
+            lo, hi = self._planes()
+            m = 0
+            for block in sorted({i >> 8 for i in hit}):
+                table = bytearray(256)
+                for i in hit:
+                    if i >> 8 == block:
+                        table[i & 255] = 1
+                same = bytearray(256)
+                same[block] = 1
+                m |= int.from_bytes(lo.translate(table), "little") & int.from_bytes(hi.translate(same), "little")
+            return m.to_bytes(n, "little")
+        return bytes(map(bytes(ok).__getitem__, codes))
+
+    def _planes(self) -> tuple[bytes, bytes]:
+        """Two-byte codes as their low bytes and their high bytes (made once)."""
+        if self.planes is None:
+            assert isinstance(self.codes, array)
+            raw = self.codes.tobytes()
+            if sys.byteorder == "big":
+                raw = raw[1::2] + raw[0::2]
+                self.planes = (raw[:len(self.codes)], raw[len(self.codes):])
+            else:
+                self.planes = (raw[0::2], raw[1::2])
+        return self.planes
 
     def word_hits(self, vals: tuple[str, ...]) -> bytes:
         """One byte per row: 1 where a word of the value starts with one of ``vals``."""
@@ -398,9 +449,7 @@ class _Column:
         if self.distinct is None:
             assert self.lowered is not None
             return bytes(map(ok, self.lowered))
-        good = [ok(v) for v in self.distinct]
-        assert self.codes is not None
-        return bytes(map(good.__getitem__, self.codes))
+        return self._rows_of([ok(v) for v in self.distinct])
 
     def mask(self, term: Term) -> bytes:
         """One byte per row: 1 where the field term ``term`` holds."""
@@ -437,6 +486,11 @@ class Index:
     _columns: dict[str, _Column] = field(default_factory=dict, init=False, repr=False)
     _orders: dict[tuple[Hashable, bool], tuple[Sequence[int], Sequence[int] | None]] = field(
         default_factory=dict, init=False, repr=False)
+    # orders adopted from elsewhere, checked the first time they are used (12 checks of 1M positions cost ~0.5 s)
+    _pending: dict[tuple[Hashable, bool], array] = field(default_factory=dict, init=False, repr=False)
+    # columns adopted from elsewhere (built where the rows were fetched), by accessor
+    _adopted: dict[Hashable, _Column] = field(default_factory=dict, init=False, repr=False)
+    _raw: dict[Hashable, list[Any]] = field(default_factory=dict, init=False, repr=False)  # their values as given
 
     def __post_init__(self) -> None:
         if not isinstance(self.rows, Sequence):
@@ -455,7 +509,9 @@ class Index:
         for canon in self.fields:
             self._column(canon)
         for key, descending in sort_keys:
-            self.order(key, descending)
+            cache_key = (key if isinstance(key, Hashable) else id(key), descending)
+            if cache_key not in self._pending:  # an adopted one is ready: it is checked when first used
+                self.order(key, descending)
         return self
 
     # -- precomputed columns (lazy, cached) ---------------------------------------------------------------------
@@ -468,7 +524,9 @@ class Index:
             cols: list[_Column] = []
             for spec in self._text_specs():
                 canon = by_spec.get(spec) if isinstance(spec, Hashable) else None
-                col = self._column(canon) if canon is not None else _Column.build(_values(self.rows, spec))
+                adopted = self._adopted.get(spec) if isinstance(spec, Hashable) else None
+                col = (self._column(canon) if canon is not None else adopted if adopted is not None
+                       else _Column.build(_values(self.rows, spec)))
                 if all(col is not c for c in cols):
                     cols.append(col)
             self._text = cols
@@ -492,8 +550,47 @@ class Index:
     def _column(self, canon: str) -> _Column:
         col = self._columns.get(canon)
         if col is None:
-            col = self._columns[canon] = _Column.build(_values(self.rows, self.fields[canon]))
+            spec = self.fields[canon]
+            col = self._adopted.get(spec) if isinstance(spec, Hashable) else None
+            if col is None:
+                col = _Column.build(_values(self.rows, spec))
+            self._columns[canon] = col
         return col
+
+    def adopt_column(self, spec: Accessor, values: Sequence[Any], codes: bytes | array,
+                     groups: tuple[array, array] | None = None) -> bool:
+        """Use ``values[codes[i]]`` as the value of ``spec`` in row i (built elsewhere, e.g. in the process that
+        fetched the rows: one code per row, 1 to 4 bytes); ``groups`` (optional): the rows grouped by code, (row
+        positions, where each code's rows start in them, one more than values). False (and nothing adopted) when
+        it does not fit the rows. Filtering with it gives what the rows' own values would give."""
+        n = len(self.rows)
+        if not isinstance(spec, Hashable) or len(codes) != n or (n and max(codes) >= len(values)):
+            return False
+        if groups is not None:
+            perm, starts = groups
+            if (len(perm) != n or len(starts) != len(values) + 1 or (n and not starts[-1] == n)
+                    or not _looks_like_permutation(perm, n)):
+                return False
+        distinct = [_as_text(v).lower() for v in values]
+        if isinstance(codes, array) and codes.typecode == "B":
+            codes = codes.tobytes()
+        elif not isinstance(codes, (bytes, array)):
+            return False
+        self._adopted[spec] = _Column(distinct, codes, groups=groups)
+        self._raw[spec] = list(values)
+        self._columns = {c: col for c, col in self._columns.items() if self.fields.get(c) != spec}
+        self._text = None
+        return True
+
+    def count(self, spec: Accessor, holds: Callable[[Any], bool]) -> int | None:
+        """Rows whose value of ``spec`` ``holds``, counted from an adopted column (no row is read); None
+        without one."""
+        col = self._adopted.get(spec) if isinstance(spec, Hashable) else None
+        raw = self._raw.get(spec) if isinstance(spec, Hashable) else None
+        if col is None or col.codes is None or raw is None:
+            return None
+        codes = col.codes
+        return sum(codes.count(i) for i, v in enumerate(raw) if holds(v))
 
     def check(self, f: Filter) -> str | None:
         """A one-line warning for ``f`` on this index (its own warning, or fields this pane cannot filter)."""
@@ -507,11 +604,17 @@ class Index:
 
     def filter(self, f: Filter | str) -> list[int]:
         """Indices of the rows matching ``f`` (a Filter or filter text), in row order."""
+        mask = self.mask(f)
+        n = len(self.rows)
+        return list(range(n)) if mask is None else list(compress(range(n), mask))
+
+    def mask(self, f: Filter | str | None) -> bytes | None:
+        """One byte per row, 1 where the row matches ``f``; None when every row does (an empty filter)."""
         if isinstance(f, str):
             f = parse_filter(f)
         n = len(self.rows)
-        if not f.terms:
-            return [] if f.negate else list(range(n))
+        if f is None or not f.terms:
+            return bytes(n) if f is not None and f.negate else None
         # field terms: a byte mask each (evaluated once per distinct value, then bytes.translate), ANDed as ints
         mask: int | None = None
         for t in f.terms:
@@ -528,7 +631,9 @@ class Index:
             kept: list[int] | None = list(range(len(cand)))
             for t in text_terms:
                 kept = _narrow(sub, t, kept)
-            cand = [cand[p] for p in kept or ()]
+            mark = bytearray(n)
+            deque(map(mark.__setitem__, [cand[p] for p in kept or ()], repeat(1)), maxlen=0)
+            out = bytes(mark)
         else:
             for t in text_terms:
                 if mask == 0:
@@ -536,20 +641,34 @@ class Index:
                 m = self._text_mask(t)
                 mask = m if mask is None else mask & m
             assert mask is not None
-            cand = list(compress(range(n), mask.to_bytes(n, "little"))) if mask else []
-        assert cand is not None
-        if not f.negate:
-            return cand
-        mark = bytearray(n)
-        for i in cand:
-            mark[i] = 1
-        return list(compress(range(n), mark.translate(_FLIP)))
+            out = mask.to_bytes(n, "little")
+        return out.translate(_FLIP) if f.negate else out
+
+    def positions(self, f: Filter | str | None = None, sort_key: Accessor | None = None,
+                  descending: bool = False) -> Sequence[int]:
+        """What :meth:`query` returns, as compact positions (``array('I')``, or the cached order itself or a
+        range when nothing is filtered out: read them, never change them). At 1M rows a list of the positions
+        would cost ~36 MB and ~50 ms to make; this never makes one."""
+        mask = self.mask(f)
+        n = len(self.rows)
+        if sort_key is None:
+            return range(n) if mask is None else array("I", compress(range(n), mask))
+        if mask is not None and mask.count(1) * 8 < n:  # a small subset: sorted by itself
+            return array("I", self.sort(list(compress(range(n), mask)), sort_key, descending))
+        order = self.order(sort_key, descending)
+        if mask is None:
+            return order
+        # the marked rows in the order's order, one pass in C (no list of positions)
+        return array("I", compress(order, map(mask.__getitem__, order)))
 
     # -- sorting -------------------------------------------------------------------------------------------------
 
     def _sorted(self, key: Accessor, descending: bool) -> tuple[Sequence[int], Sequence[int] | None]:
         cache_key = (key if isinstance(key, Hashable) else id(key), descending)
         hit = self._orders.get(cache_key)
+        pending = self._pending.pop(cache_key, None) if hit is None else None
+        if pending is not None and _looks_like_permutation(pending, len(self.rows)):
+            hit = self._orders[cache_key] = (pending, None)
         if hit is None:
             hit = self._orders[cache_key] = (array("I", _order(_values(self.rows, key), descending)), None)
         return hit
@@ -559,28 +678,33 @@ class Index:
         ``array('I')`` (4 bytes a row)."""
         return self._sorted(key, descending)[0]
 
-    def adopt_order(self, key: Accessor, descending: bool, order: Sequence[int]) -> None:
+    def adopt_order(self, key: Accessor, descending: bool, order: Sequence[int], *, check: str = "now") -> None:
         """Use ``order`` (every row position once, as :meth:`order` would compute it, e.g. in another process)
-        for ``key``; raises ValueError when it is not a permutation of the rows."""
-        n = len(self.rows)
-        seen = bytearray(n)
-        try:  # every position marked once, in C (a set of 100k ints would cost ~8 MB for a moment)
-            if len(order) != n or (n and min(order) < 0):
-                raise IndexError
-            deque(map(seen.__setitem__, order, repeat(1)), maxlen=0)
-        except (IndexError, TypeError):
-            raise ValueError("an adopted order must list every row position exactly once") from None
-        if seen.count(1) != n:
-            raise ValueError("an adopted order must list every row position exactly once")
+        for ``key``; raises ValueError when it is not a permutation of the rows. ``check="lazy"`` (an order this
+        code computed in the collector process): checked cheaply (length, bounds, sum) the first time it is used
+        instead; one that fails is dropped and the order computed here."""
         cache_key = (key if isinstance(key, Hashable) else id(key), descending)
-        self._orders[cache_key] = (order if isinstance(order, array) else array("I", order), None)
+        try:
+            arr = order if isinstance(order, array) else array("I", order)
+        except (OverflowError, TypeError):
+            raise ValueError("an adopted order must list every row position exactly once") from None
+        if check == "lazy" and len(arr) == len(self.rows):
+            self._orders.pop(cache_key, None)
+            self._pending[cache_key] = arr
+            return
+        if not _is_permutation(arr, len(self.rows)):
+            raise ValueError("an adopted order must list every row position exactly once")
+        self._pending.pop(cache_key, None)
+        self._orders[cache_key] = (arr, None)
 
     def sort(self, indices: Sequence[int], key: Accessor, descending: bool = False) -> list[int]:
         """``indices`` reordered by ``key``; equal keys keep row order (not the order of ``indices``)."""
         n = len(self.rows)
         cache_key = (key if isinstance(key, Hashable) else id(key), descending)
-        if cache_key not in self._orders and len(indices) * 8 < n:
-            # a small subset and no cached order: sort just those rows (stable in row order)
+        hit = self._orders.get(cache_key)
+        if (hit is None or hit[1] is None) and len(indices) * 8 < n:
+            # a small subset and no position map yet (making one reads 1M positions): sort just those rows, by
+            # their values (stable in row order)
             subset = sorted(indices)
             rows = self.rows
             return [subset[p] for p in _order(_values([rows[i] for i in subset], key), descending)]
@@ -611,6 +735,27 @@ class Index:
         """The rows at ``indices``, in that order."""
         rows = self.rows
         return [rows[i] for i in indices]
+
+
+def _looks_like_permutation(order: Sequence[int], n: int) -> bool:
+    """``order`` has n positions, each in 0..n-1, summing to what 0..n-1 sum to: a cheap check (two passes in C,
+    ~10 ms at 1M) that catches a truncated, shifted or garbled order, for one computed by this code elsewhere."""
+    try:
+        return len(order) == n and (not n or (min(order) >= 0 and max(order) < n and sum(order) == n * (n - 1) // 2))
+    except TypeError:
+        return False
+
+
+def _is_permutation(order: Sequence[int], n: int) -> bool:
+    """``order`` lists every position 0..n-1 exactly once (checked in C: a set of 1M ints would cost ~40 MB)."""
+    seen = bytearray(n)
+    try:
+        if len(order) != n or (n and min(order) < 0):
+            return False
+        deque(map(seen.__setitem__, order, repeat(1)), maxlen=0)
+    except (IndexError, TypeError):
+        return False
+    return seen.count(1) == n
 
 
 def _narrow(blobs: list[str], t: Term, cand: list[int] | None) -> list[int]:

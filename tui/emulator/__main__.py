@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
     s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--scale", choices=["default", "large"], default="default")
+    s.add_argument("--scale", choices=["default", "large", "million"], default="default")
     s.add_argument("--tick-seconds", type=float, default=None)
     s.add_argument("--ready-file")
     s.add_argument("--quiet", action="store_true")

@@ -51,7 +51,8 @@ Our layer, in front of moto:
 - admin routes: GET /_emulator/info, GET|DELETE /_emulator/requests[?since=seq],
   GET|POST|DELETE /_emulator/faults (POST: JSON list of rules, `?replace=1`), POST /_emulator/reset,
   GET|POST|DELETE /_emulator/realism (settings + rate-limit counters; POST {"latency_ms", "jitter_ms", "rate_limits"};
-  DELETE: counters to zero, buckets full).
+  DELETE: counters to zero, buckets full, per-call records cleared), GET /_emulator/realism/calls (what each call
+  was given while realism is on: aws_ext.RealismCalls).
 
 moto's backends are process-global: one world lives in moto at a time. Seeding resets moto first (so emulators
 made one after another in a pytest process do not pile up state), and stopping the emulator that seeded last
@@ -90,6 +91,7 @@ from .aws_ext import (
     AwsFaultRule,
     AwsFaults,
     AwsRateLimits,
+    RealismCalls,
     GLOBAL_SERVICES,
     SecurityHubError,
     SsmError,
@@ -112,6 +114,7 @@ __all__ = [
     "AwsFaultRule",
     "AwsFaults",
     "AwsRateLimits",
+    "RealismCalls",
     "AwsRequestRecord",
     "MOTO_VERSION",
     "reset_moto",
@@ -1396,6 +1399,8 @@ class EmulatorApp:
                 if method == "DELETE":
                     emu.faults.clear()
                     return json_response({}, content_type="application/json")(start_response)
+            if path == "/_emulator/realism/calls" and method == "GET":  # what each call was given (RealismCalls)
+                return json_response(emu.realism_calls.snapshot(), content_type="application/json")(start_response)
             if path == "/_emulator/realism":
                 if method == "POST":  # {"latency_ms", "jitter_ms", "rate_limits"}: any subset
                     raw = json.loads(_read_body(environ) or b"{}")
@@ -1404,6 +1409,7 @@ class EmulatorApp:
                     emu.set_realism(**raw)
                 elif method == "DELETE":  # counters to zero, buckets full; settings kept
                     emu.rate_limits.reset()
+                    emu.realism_calls.clear()
                 elif method != "GET":
                     raise ValueError(f"no admin route {method} {path}")
                 return json_response(emu.realism(), content_type="application/json")(start_response)
@@ -1484,6 +1490,8 @@ class EmulatorApp:
         # latency (a sleep on this request's own thread: concurrent calls overlap), throttled or not
         family, allowed = emu.rate_limits.take(req.account, req.region, req.service, req.action)
         delay_ms = emu.call_latency_ms(req.account, req.region, req.service, req.action)
+        if delay_ms or emu.rate_limits.enabled:  # realism on: what this call was given (RealismCalls)
+            emu.realism_calls.add(req, family, delay_ms, not allowed)
         if delay_ms:
             time.sleep(delay_ms / 1000.0)
         if not allowed:
@@ -1532,6 +1540,10 @@ def _quiet_handler() -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class QuietHandler(MotoRequestHandler):
+        # keep-alive, as AWS's endpoints: HTTP/1.0 (what werkzeug leaves a handler subclass at) closed the connection
+        # after every answer, a new connection and thread per call: ~half of the estate's CPU per request
+        protocol_version = "HTTP/1.1"
+
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no line per request (it would corrupt a TUI)
             pass
 
@@ -1571,6 +1583,7 @@ class AwsEmulator:
         self.seed = int(seed if seed is not None else getattr(world, "seed", 0) or 0)
         self.latency_ms, self.jitter_ms = 0.0, 0.0
         self.rate_limits = rate_limits if isinstance(rate_limits, AwsRateLimits) else AwsRateLimits(bool(rate_limits))
+        self.realism_calls = RealismCalls()  # per-call record while realism is on (GET /_emulator/realism/calls)
         self.set_realism(latency_ms=latency_ms, jitter_ms=jitter_ms)
         self._nth_lock = threading.Lock()
         self._nth: dict[str, int] = {}

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -889,3 +889,42 @@ class AwsRateLimits:
             "buckets": rows,
             "limits": {k: asdict(v) for k, v in self.limits.items()},
         }
+
+
+class RealismCalls:
+    """What each call was given while realism is on (issue 15; the AWS fan-out benchmark's floor is computed from it):
+    one record per request, (arrival epoch seconds, account, bucket region ("global" for a global service), service,
+    action, rate-limit family, the latency it was given in ms, throttled?, target account: for sts:AssumeRole* the
+    account of the role, else ""). Bounded (the oldest go first), cleared with the rate-limit counters; nothing is
+    recorded while latency and rate limits are both off (the demo's default costs nothing)."""
+
+    def __init__(self, maxlen: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[tuple[float, str, str, str, str, str, float, bool, str]] = deque(maxlen=maxlen)
+
+    def add(self, req: Any, family: str, delay_ms: float, throttled: bool) -> None:
+        service = str(getattr(req, "service", "") or "")
+        action = str(getattr(req, "action", "") or "")
+        region = "global" if service in GLOBAL_SERVICES else str(getattr(req, "region", "") or "")
+        target = ""
+        if service == "sts" and action.startswith("AssumeRole"):
+            form = getattr(req, "form", None) or {}
+            query = getattr(req, "query", None) or {}
+            arn = str(form.get("RoleArn") or query.get("RoleArn") or "")
+            parts = arn.split(":")
+            target = parts[4] if len(parts) > 4 else ""
+        item = (time.time(), str(getattr(req, "account", "") or ""), region, service, action, family,
+                round(float(delay_ms), 3), bool(throttled), target)
+        with self._lock:
+            self._items.append(item)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """{"fields": [...], "calls": [[...], ...]} (rows, not objects: a large estate's refresh has thousands)."""
+        with self._lock:
+            rows = [list(x) for x in self._items]
+        return {"fields": ["t", "account", "region", "service", "action", "family", "delay_ms", "throttled", "target"],
+                "calls": rows}

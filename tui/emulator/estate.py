@@ -163,9 +163,12 @@ class Estate:
         self.tenant_tokens = {
             self.world.tenant_id: self.identity.issue(audience, lifetime_s=STATIC_TOKEN_LIFETIME_S),
             partner: self.partner_identity.issue(audience, lifetime_s=STATIC_TOKEN_LIFETIME_S)}
+        from .world import SCALES
+
         self.arm = ArmEmulatorThread(self.world, quota=self._quota, page_size=self._page_size,
                                      accepted_tokens={DEMO_TOKEN}, identity=self.identity,
-                                     identities=(self.partner_identity,))
+                                     identities=(self.partner_identity,),
+                                     query_timeout_s=float(SCALES[self.scale].get("query_timeout_s", 60.0)))
         self.arm.start()
         ca_pem = str(self.arm.ca_pem_path)
         tls_dir = os.path.dirname(ca_pem)  # removed when the estate stops: so are these
@@ -248,6 +251,7 @@ def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | N
           quota_limit: int | None = None, parent_pid: int | None = None, aws_latency_ms: float = 0.0,
           aws_jitter_ms: float = 0.0, aws_rate_limits: bool = False) -> None:
     """Run the estate in the foreground until SIGINT/SIGTERM (or the parent process exits)."""
+    _cap_malloc_arenas()
     quota = None
     if quota_limit:
         from .arm import Quota
@@ -274,6 +278,18 @@ def serve(seed: int, scale: str, tick_seconds: float | None, ready_file: str | N
     finally:
         est.stop()
         _write_issued(est)
+
+
+def _cap_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core); the estate's request threads
+    (ARM, Resource Graph, every AWS call) would each keep freed memory of their own. Two arenas: freed memory is
+    reused across threads. Nothing elsewhere (not glibc)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 # Test only: when set, `serve` writes every secret the estate issued to this file (0600) as it stops, so a test that

@@ -96,6 +96,12 @@ SCALES: dict[str, dict[str, Any]] = {
     # large estate keeps standards only: full copies would double its rows and memory
     "large": {"subscriptions": 8, "orgs": [120, 40], "standalone": 39, "instances": 10_000, "extra_dup": 2,
               "extra_classic_only": 1, "extra_denied": 2, "copy_depth": 1},
+    # issue 15: the large estate with ENTITY_PLAN's counts per account multiplied by entity_scale (the synthetic AWS
+    # resources MDC assesses: buckets, users, security groups ...; EC2 instances and accounts as in the large one),
+    # so its AWS assessments number just over 1,000,000 (World.aws_assessment_count)
+    "million": {"subscriptions": 8, "orgs": [120, 40], "standalone": 39, "instances": 10_000, "extra_dup": 2,
+                "extra_classic_only": 1, "extra_denied": 2, "copy_depth": 1, "entity_scale": 21, "like": "large",
+                "query_timeout_s": 900.0},
 }
 
 SUBSCRIPTION_NAMES = ["Contoso Security Prod", "Contoso Security Dev", "Contoso Platform Shared", "Contoso Retail Prod",
@@ -588,6 +594,7 @@ class World:
             raise ValueError(f"scale must be one of {sorted(SCALES)}")
         self.seed = seed
         self.scale = scale
+        self._kind = SCALES[scale].get("like", scale)  # the scale whose random streams and plants this one shares
         self.clock = clock if clock is not None else ManualClock()
         self.lock = threading.RLock()
         self._cfg = SCALES[scale]
@@ -745,6 +752,29 @@ class World:
                     counts["skipped"] += 1
             out[std] = counts
         return out
+
+    def native_assessment_count(self) -> int:
+        """The AWS assessment rows the native connectors hold now (ResourceDetails.Source Aws, with a ConnectorId),
+        counted from the model without building a row: what `arg_tables()` would put in securityresources for them
+        (AWS findings on Arc machines and classic connectors' legacy rows come on top)."""
+        with self.lock:
+            t = self.tick()
+            self._sync_connectors(t)
+            n = 0
+            for key, body, a_i in self._aws_connectors():
+                since = self._conn_caps.get(key, {}).get("cspm")
+                if since is None or t < since + (ONBOARDING_LAG_TICKS if since > FAR_PAST else 0):
+                    continue
+                if "no_data" in self._plans[a_i]["flags"]:
+                    continue
+                regions = set(((body.get("properties") or {}).get("environmentData") or {}).get("regions") or ())
+                ents = self._entities[a_i]
+                if not regions:
+                    n += len(self._pairs[a_i])
+                    continue
+                n += sum(1 for pair in self._pairs[a_i]
+                         if ents[pair[0]].region is None or ents[pair[0]].region in regions)
+            return n
 
     def standards_by_account(self) -> dict[str, list[str]]:
         """{account id: sorted standard ids with a per-connector copy under the account's native connector(s)} for
@@ -1112,7 +1142,7 @@ class World:
 
     # ============================================================================================= building
     def _rng(self, stream: str) -> random.Random:
-        return random.Random(f"mdc-aws-world/{self.seed}/{self.scale}/{stream}")
+        return random.Random(f"mdc-aws-world/{self.seed}/{self._kind}/{stream}")
 
     def _iso(self, tick: int) -> str:
         s = self._ts_cache.get(tick)
@@ -1142,7 +1172,7 @@ class World:
         used_ids: set[str] = set()
 
         plans: list[dict] = []
-        large = self.scale == "large"
+        large = self._kind == "large"
         named_members = ["aws-prod", "aws-payments", "aws-data-lake", "aws-shared-services"]
         named_standalone = ["aws-dev", "aws-staging", "aws-sandbox", "aws-legacy-crm", "aws-legacy-billing"]
         default_instances = {"aws-org-management": 6, "aws-prod": 80, "aws-payments": 50, "aws-data-lake": 30,
@@ -1425,6 +1455,7 @@ class World:
     def _build_entities(self):
         rng = self._rng("entities")
         kinds = self._cat["kinds"]
+        mult = int(self._cfg.get("entity_scale", 1))  # 1: the draws of the default and large estates, unchanged
         self._entities: list[list[_Entity]] = []
         for a_i, (acct, plan) in enumerate(zip(self.aws_accounts, self._plans)):
             aid = acct.account_id
@@ -1475,7 +1506,7 @@ class World:
                 provider, rtype = kinds[kind]["provider"], kinds[kind]["type"]
                 regions: Sequence[str | None] = acct.regions if per_region else [None]
                 for one_region in regions:  # None: an entity of a region drawn per entity
-                    for k in range(rng.randint(lo, hi)):
+                    for k in range(rng.randint(lo * mult, hi * mult)):
                         reg = one_region or (acct.regions[0] if rng.random() < 0.6 else rng.choice(acct.regions))
                         counters[kind] = counters.get(kind, 0) + 1
                         n = counters[kind]
@@ -1651,7 +1682,7 @@ class World:
             rr = hrng if "health" in p["flags"] else rng
             if p["profile"] is not None:
                 if p["role"] == ORG_SINGLE:
-                    named = self.scale == "default" or acct.name in ("aws-dev", "aws-staging", "aws-sandbox",
+                    named = self._kind == "default" or acct.name in ("aws-dev", "aws-staging", "aws-sandbox",
                                                                       "aws-legacy-crm")
                     name = acct.name if (named or "health" in p["flags"] or rr.random() < 0.5) else \
                         f"awsconnector_{aid}"
@@ -1847,7 +1878,7 @@ class World:
                                   "Queue": queue}
                 buckets.append(bucket)
             prof = PROFILES.get(p["profile"] or "", {})
-            if self.scale == "default" and (prof.get("dcspm") or prof.get("databases")):
+            if self._kind == "default" and (prof.get("dcspm") or prof.get("databases")):
                 setup["rds"] = [(e.region, e.name) for e in ents if e.kind == "rds.db-instance"][:2]
         setup["buckets"] = buckets
         return setup

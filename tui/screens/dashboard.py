@@ -27,7 +27,7 @@ from tui.render.commands import STANDARD_ALIASES, VIEW_NAMES, parse_command
 from tui.render.rows import Item, name_words, standards_matching
 from widgets.footer import Footer
 from widgets.lazy import SafeLazy
-from widgets.pane import Pane
+from widgets.pane import Pane, progress_line
 from widgets.panes import AccountsPane, CompliancePane, OnboardingPane, PlansPane, RecommendationsPane, TablePane
 from widgets.virtual_table import VirtualTable
 
@@ -167,6 +167,10 @@ class DashboardScreen(Screen[None]):
     def show_recommendations(self, rows: list[m.Recommendation], index: Index | None, as_of: datetime) -> None:
         self.recs.set_rows(rows, index)
         self.recs.set_state("ok", as_of, None)
+
+    def show_recs_progress(self, rows: int | None, total: int | None = None, phase: str = "fetch") -> None:
+        """How far the recommendations' fetch is (rows None: it is over)."""
+        self.recs.set_progress("" if rows is None else progress_line(rows, total, phase))
 
     def mark_loading(self) -> None:
         """A collection starts: panes that never loaded say so; the others keep their rows and state."""
