@@ -1013,7 +1013,7 @@ class AwsSource:
 
         try:
             cf = self._pool.submit(self._in_thread, box, fn, *args)
-        except BaseException:
+        except BaseException:  # broad: whatever stops the submit (a closed pool, a KeyboardInterrupt) frees the slot
             slots.release(kind)
             raise
         cf.add_done_callback(done)
