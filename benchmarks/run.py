@@ -22,12 +22,26 @@ ARG quota: what a dashboard refresh sends to Resource Graph (the collector's ARG
    wall time over the quota floor, (ceil(N / 15) - 1) x 5 s + the last window's requests, for the N requests it
    needs; and the 429s the estate answered (each one caused by mdc-aws). Target <= 1.1x and 0 429s; every row
    present. ``--arg-quota-only`` runs this row alone (~1.5 min). (benchmarks/argquota.py)
+Issue 15's rows, each its own module spawning its own estate (``--only aws_fanout,oneshot,estate_rss,million``):
+AWS fan-out: the AWS half of a refresh (``AwsSource.inventory`` as the collector calls it) on the large estate at
+   150 +/- 50 ms a call with AWS's per-account rate limits: wall over its floor, the larger of the chain floor (each
+   account's dependent calls with the latency each got, each rate bucket's time) and the machine floor (the CPU the
+   client and the estate spent, over the cores, or each one's own on one core). Target <= 1.3x, 0 throttled, every
+   account's data as at zero latency. (benchmarks/awsfanout.py)
+one-shot snapshot: ``mdc-aws snapshot`` spawn -> exit against a bare replay of the requests it makes (a fresh
+   ``python -P`` with the standard library only, the recording's concurrency shape), median of 7 interleaved pairs.
+   Target: overhead <= 0.5 s. (benchmarks/oneshot.py)
+estate RSS: the large estate's process after a collection, the recommendations fetch and a second collection.
+   Target <= 1 GB (its peak reported beside). (benchmarks/estaterss.py)
+1,000,000 findings: the dashboard (its collector process, the real Service) on the estate at scale million: filter
+   p95 <= 300 ms, sort <= 500 ms, rows painted <= 2 s after they arrive, RSS UI + collector <= 1.2 GB; ~8 minutes.
+   (benchmarks/million.py)
 5. Soak: `mdc-aws --demo --refresh 5` on a 120x40 pty for --soak-refreshes refreshes (default 150, ~15 min) while
    keys switch panes, open and close drill-downs and filter every 2 s: RSS of the UI and of the collector after
    warm-up grows <= 10 %, threads, file descriptors and processes do not grow, zero errors. (benchmarks/soak.py)
 
 Absolute times depend on the machine (a shared 2-vCPU VM here): read the ratios and the breakdowns. Never use these
-figures as test assertions. One run takes about 4-5 minutes (the large estate's collection is ~1 min, twice).
+figures as test assertions. One run takes about 25 minutes without the soak (the million rows alone ~8).
 """
 from __future__ import annotations
 

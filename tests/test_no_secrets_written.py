@@ -245,6 +245,14 @@ def test_redact_text_removes_named_secrets_in_every_form(kind, data, form, value
     assert "kept" in out and redact.MASK in out  # only the secret went
 
 
+def test_a_secret_key_starting_with_a_slash_is_redacted_in_a_header_line() -> None:
+    """Found by the property above: AWS secret keys are base64 and can start with `/` (not a URL's `://`)."""
+    for form in (_FORMS[5], _FORMS[6]):
+        out = redact.redact_text(form("SecretAccessKey", "/" + "0" * 39))
+        assert "0" * 39 not in out and "kept" in out
+    assert redact.redact_text("token://host/x") == "token://host/x"  # a URL's scheme is not a header line
+
+
 @settings(max_examples=200, deadline=None, database=None)
 @given(value=st.one_of(_SECRET_KEY, _TOKEN), prefix=st.text(max_size=20), suffix=st.text(max_size=20))
 def test_registered_values_are_redacted_in_every_encoding(value, prefix, suffix) -> None:

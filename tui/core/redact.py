@@ -95,8 +95,9 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
         # query / form / Python kwargs: key=value (up to & ; , whitespace, quote or end)
         (re.compile(r"(?P<k>(?<![\w-])" + _NAME + r"\s*=\s*)(?!" + re.escape(MASK) + r")[^&;,\s\"'<>)\]}]+", _FLAGS),
          r"\g<k>" + MASK),
-        # header line: `Name: value` / canonical request `name:value` (to the end of the line)
-        (re.compile(r"(?P<k>(?:^|(?<=[\s\[(,]))" + _NAME + r"[ \t]*:(?![/\\])[ \t]*)(?![\"']|" + re.escape(MASK) +
+        # header line: `Name: value` / canonical request `name:value` (to the end of the line); not a URL's
+        # `scheme://` nor a Windows path, but a value that starts with `/` (an AWS secret key can) is one
+        (re.compile(r"(?P<k>(?:^|(?<=[\s\[(,]))" + _NAME + r"[ \t]*:(?!//|\\)[ \t]*)(?![\"']|" + re.escape(MASK) +
                     r")[^\r\n]+", _FLAGS | re.M), r"\g<k>" + MASK),
         # shapes that are secrets wherever they appear
         (re.compile(r"(?P<k>\b(?:Bearer|Basic|SharedKey|SharedAccessSignature)\s+)(?!" + re.escape(MASK) +
