@@ -46,7 +46,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from typing import Any
 
-from .common import write_json
+from .common import finish_row
 
 TARGET_RATIO = 1.3
 LATENCY_MS, JITTER_MS = 150.0, 50.0
@@ -334,12 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         res = measure(proc, args.latency_ms, args.jitter_ms)
     finally:
         proc.stop()
-    if args.out:
-        write_json(args.out, res)
-    label, shown, tgt, value, target = row(res)
-    print(f"{label}: {shown} (target {tgt}) {'pass' if value <= target else 'FAIL'}", file=sys.stderr)
-    print("\n".join(detail(res)), file=sys.stderr)
-    return 0
+    return finish_row(args.out, res, row, detail)
 
 
 if __name__ == "__main__":

@@ -159,3 +159,14 @@ def mdc_css_path() -> str:
     import tui.app
 
     return str(Path(tui.app.__file__).parent / tui.app.MdcApp.CSS_PATH)
+
+
+def finish_row(out: str | None, res: dict[str, Any], row: Any, detail: Any) -> int:
+    """The end of a row module's main(): its JSON to ``out`` (if given), its row and details on stderr; exit 0 (a
+    missed target is a figure, not a failure of the run)."""
+    if out:
+        write_json(out, res)
+    label, shown, tgt, value, target = row(res)
+    print(f"{label}: {shown} (target {tgt}) {'pass' if value <= target else 'FAIL'}", file=sys.stderr)
+    print("\n".join(detail(res)), file=sys.stderr)
+    return 0

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from .common import proc_status, write_json
+from .common import finish_row, proc_status
 
 TARGET_MB = 1024.0
 
@@ -148,12 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args(argv)
     res = measure(args.scale, args.tick_seconds or None, args.seed)
-    if args.out:
-        write_json(args.out, res)
-    label, shown, tgt, value, target = row(res)
-    print(f"{label}: {shown} (target {tgt}) {'pass' if value <= target else 'FAIL'}", file=sys.stderr)
-    print("\n".join(detail(res)), file=sys.stderr)
-    return 0
+    return finish_row(args.out, res, row, detail)
 
 
 if __name__ == "__main__":

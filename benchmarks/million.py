@@ -197,8 +197,8 @@ def _service_class() -> type:
 
         arrivals: list[dict[str, float]] = []
 
-        def _request(self, method: str, *args: Any, previous: Any = None) -> Any:
-            c = super()._request(method, *args, previous=previous)
+        def _request(self, method: str, *args: Any, **kw: Any) -> Any:  # previous=, progress=
+            c = super()._request(method, *args, **kw)
             if method == "recommendation_table":
                 c._marks = {}  # type: ignore[attr-defined]
                 self.arrivals.append(c._marks)  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import median, write_json
+from .common import finish_row, median
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 0.5  # the budget: at most 0.5 s more than the bare replay
@@ -454,12 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         with spawn(seed=42, scale="default", tick_seconds=None) as info:
             print(f"estate (default) up in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             res = measure(info, args.runs, folder, args.tree)
-    if args.out:
-        write_json(args.out, res)
-    label, shown, tgt, value, target = row(res)
-    print(f"{label}: {shown} (target {tgt}) {'pass' if value <= target else 'FAIL'}", file=sys.stderr)
-    print("\n".join(detail(res)), file=sys.stderr)
-    return 0
+    return finish_row(args.out, res, row, detail)
 
 
 if __name__ == "__main__":
