@@ -170,3 +170,28 @@ def finish_row(out: str | None, res: dict[str, Any], row: Any, detail: Any) -> i
     print(f"{label}: {shown} (target {tgt}) {'pass' if value <= target else 'FAIL'}", file=sys.stderr)
     print("\n".join(detail(res)), file=sys.stderr)
     return 0
+
+
+async def timed_filter(pane: Any, table: Any, flog: Any, text: str, timeout: float) -> tuple[float, int]:
+    """Type ``text`` into the pane's filter: (seconds from the call to the end of the first frame after it, rows)."""
+    t0 = time.perf_counter()
+    pane.apply_filter(text)
+    t1 = time.perf_counter()
+    await wait_until(lambda: flog.first_after(t1) is not None, timeout, step=0.001)
+    f = flog.first_after(t1)
+    return (f[1] - t0 if f else float("nan")), table.row_count
+
+
+async def timed_sort(app: Any, pane: Any, flog: Any, done: list[float], timeout: float) -> tuple[float, str]:
+    """Press ``s`` (next sort column): (seconds to the end of the first frame after the pane re-rendered, the key);
+    ``done`` gets the time of each re-render (the caller's hook appends to it)."""
+    from textual import events
+
+    n = len(done)
+    t0 = time.perf_counter()
+    app.post_message(events.Key("s", "s"))
+    await wait_until(lambda: len(done) > n, timeout, step=0.001)
+    t1 = done[-1] if len(done) > n else float("nan")
+    await wait_until(lambda: flog.first_after(t1) is not None, timeout, step=0.001)
+    f = flog.first_after(t1)
+    return (f[1] - t0 if f else float("nan")), pane.sort_key

@@ -42,6 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import common
 from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,8 +220,6 @@ def _service_class() -> type:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from textual import events
-
     from tui.app import MdcApp
     from tui.core.config import Settings
 
@@ -319,22 +318,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pane.render_rows = render_rows  # type: ignore[method-assign]  # an instance wrap
 
             async def timed_filter(text: str) -> tuple[float, int]:
-                t0 = time.perf_counter()
-                pane.apply_filter(text)
-                t1 = time.perf_counter()
-                await wait_until(lambda: flog.first_after(t1) is not None, 30.0, step=0.001)
-                f = flog.first_after(t1)
-                return (f[1] - t0 if f else float("nan")), table.row_count
+                return await common.timed_filter(pane, table, flog, text, 30.0)
 
             async def timed_sort() -> tuple[float, str]:
-                n = len(done)
-                t0 = time.perf_counter()
-                app.post_message(events.Key("s", "s"))
-                await wait_until(lambda: len(done) > n, 30.0, step=0.001)
-                t1 = done[-1] if len(done) > n else float("nan")
-                await wait_until(lambda: flog.first_after(t1) is not None, 30.0, step=0.001)
-                f = flog.first_after(t1)
-                return (f[1] - t0 if f else float("nan")), pane.sort_key
+                return await common.timed_sort(app, pane, flog, done, 30.0)
 
             await pilot.pause()
             filt: list[float] = []

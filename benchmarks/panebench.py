@@ -22,6 +22,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from . import common
 from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until, write_json
 
 
@@ -87,8 +88,6 @@ class InstantService:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from textual import events
-
     from tui.app import MdcApp
 
     res: dict[str, Any] = {"rss_start": proc_status_mb()}
@@ -149,22 +148,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         pane.render_rows = render_rows  # type: ignore[method-assign] - instance wrap, called as self.render_rows()
 
         async def timed_filter(text: str) -> tuple[float, int]:
-            t0 = time.perf_counter()
-            pane.apply_filter(text)
-            t1 = time.perf_counter()
-            await wait_until(lambda: flog.first_after(t1) is not None, 10.0, step=0.001)
-            f = flog.first_after(t1)
-            return (f[1] - t0 if f else float("nan")), table.row_count
+            return await common.timed_filter(pane, table, flog, text, 10.0)
 
         async def timed_sort() -> tuple[float, str]:
-            n = len(done)
-            t0 = time.perf_counter()
-            app.post_message(events.Key("s", "s"))
-            await wait_until(lambda: len(done) > n, 10.0, step=0.001)
-            t1 = done[-1] if len(done) > n else float("nan")
-            await wait_until(lambda: flog.first_after(t1) is not None, 10.0, step=0.001)
-            f = flog.first_after(t1)
-            return (f[1] - t0 if f else float("nan")), pane.sort_key
+            return await common.timed_sort(app, pane, flog, done, 10.0)
 
         import gc
 
