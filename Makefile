@@ -17,7 +17,7 @@ PIP_TOOLS ?= pip-tools>=7.4,<8
 BROWSER_PACKAGES := chromium chromium-driver
 MDC_AWS_BROWSER  ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
 
-.PHONY: demo test clis lock snapshot emulate bench screenshots lint clean browser
+.PHONY: demo test clis lock snapshot emulate bench screenshots lint clean browser aws-models
 
 # hatchling (the build backend) is in the lock too, so the editable install needs nothing unchecked from the index;
 # `pip check` fails the install when the lock no longer satisfies pyproject.toml (edited without `make lock`).
@@ -89,6 +89,10 @@ snapshot: $(STAMP)
 
 emulate: $(STAMP)
 	$(VENV)/bin/mdc-aws emulate
+
+# the collection's cut of botocore's models (tui/core/awsmodels.py), after a botocore upgrade
+aws-models: $(STAMP)
+	$(PY) -m tui.core.awsmodels --write
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

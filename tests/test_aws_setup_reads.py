@@ -281,6 +281,20 @@ async def test_setup_facts_read_exactly(emu: AwsEmulator) -> None:
     assert not inv[DENIED].readable and inv[DENIED].error_kind == "auth" and inv[DENIED].setup is None
 
 
+async def test_lean_models_read_the_same(emu: AwsEmulator) -> None:
+    """The collector's sources use the cut of botocore's models (tui.core.awsmodels): every fact read through them,
+    set-up included (roles, policies, OIDC, stacks, stack sets, organization, trails, buckets), equals what the
+    full models read, and no operation is missing (an account or a field would carry the error)."""
+    async with _source(emu) as src:
+        full = await src.inventory(ACCOUNTS, hints=HINTS)
+    lean_src = AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=8), lean_models=True)
+    async with lean_src as src:
+        lean = await src.inventory(ACCOUNTS, hints=HINTS)
+        assert len(src._loader.load_service_model("ec2", "service-2")["operations"]) == 2  # noqa: SLF001
+    assert lean == full
+    assert lean[SINGLE].setup is not None and lean[SINGLE].setup.errors == {} and lean[SINGLE].instances
+
+
 async def test_failing_read_leaves_its_field_none(emu: AwsEmulator) -> None:
     emu.faults.add(AwsFaultRule(service="iam", action="ListOpenIDConnectProviders", account=SINGLE,
                                 kind="access_denied"))

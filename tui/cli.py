@@ -318,7 +318,7 @@ async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, b
 
         start.azure_now_aws_beside()
         async with azure_source(settings) as az:
-            async with AwsSource(settings.aws) as aws:
+            async with AwsSource(settings.aws, lean_models=True) as aws:
                 col = Collector(az, aws, section_timeout_s=timeout_s)
                 snap = await col.collect()
                 return snap, col.auth_failed
