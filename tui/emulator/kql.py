@@ -647,30 +647,37 @@ class ArgStore:
         return _Snapshot(version, snap.con, new_tables, self._management_groups(containers), time.time(),
                          (time.perf_counter() - t0) * 1000, incremental=True)
 
-    @staticmethod
-    def _create_from_file(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
+    #: rows per NDJSON file a full load reads: each part is compressed (CHECKPOINT) before the next one is read, so
+    #: the load holds one part uncompressed, not the whole table (the large estate: ~0.4 GB of JSON text)
+    LOAD_PART_ROWS = 16_384
+
+    @classmethod
+    def _create_from_file(cls, con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
                           rows: list[dict]) -> None:
         # newline-delimited JSON through DuckDB's C++ reader (~2 s for the 128k rows of the large estate; the
         # Python JSON encoding before it is the larger cost), vs minutes with executemany
         varchar = tuple(c for c, t in cols if t == "VARCHAR")
-        fd, path = tempfile.mkstemp(prefix="mdc-aws-arg-", suffix=".ndjson")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for r in rows:
-                    f.write(_ENCODE(_load_row(r, varchar)))
-                    f.write("\n")
-            select = ", ".join('lower("type") AS "type"' if c == "type" else _identifier(c) for c, _ in cols)
-            con.execute(
-                f"CREATE TABLE {_identifier(table)} AS SELECT {select} "
-                f"FROM read_json(?, format='newline_delimited', columns={_duck_literal_struct(cols)}, "
-                f"maximum_object_size=67108864)",
-                [path],
-            )
-        finally:
+        select = ", ".join('lower("type") AS "type"' if c == "type" else _identifier(c) for c, _ in cols)
+        source = (f"FROM read_json(?, format='newline_delimited', columns={_duck_literal_struct(cols)}, "
+                  f"maximum_object_size=67108864)")
+        for start in range(0, len(rows), cls.LOAD_PART_ROWS):
+            fd, path = tempfile.mkstemp(prefix="mdc-aws-arg-", suffix=".ndjson")
             try:
-                os.unlink(path)
-            except OSError:
-                pass
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    for r in rows[start:start + cls.LOAD_PART_ROWS]:
+                        f.write(_ENCODE(_load_row(r, varchar)))
+                        f.write("\n")
+                if start == 0:
+                    con.execute(f"CREATE TABLE {_identifier(table)} AS SELECT {select} {source}", [path])
+                else:
+                    con.execute(f"INSERT INTO {_identifier(table)} SELECT {select} {source}", [path])
+            finally:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            if len(rows) > cls.LOAD_PART_ROWS:
+                con.execute(f"CHECKPOINT {ARG_DB}")  # this part compressed before the next is read
 
     @staticmethod
     def _insert_json(cur: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]], rows: list[dict]) -> None:
@@ -770,24 +777,17 @@ class ArgStore:
                         raise query_error("ParserFailure", "The query produced no tabular result.")
                     columns = list(rel.columns)
                     types = [str(t) for t in rel.types]
-                    packed = None
-                    # this duckdb's relation: (SQL, parameter values); run on the cursor, the result streams
-                    # (fetchmany), a relation's does not
-                    statement = getattr(rel, "_statement", None)
-                    if pack_over is None or not callable(statement):
-                        rows = rel.fetchall()
-                    else:
-                        sql, values = statement()
-                        streamed = cur.execute(sql, values) if values else cur.execute(sql)
-                        rows = streamed.fetchmany(pack_over + 1)
-                        if len(rows) <= pack_over:
-                            rows += streamed.fetchall()  # the end (nothing): the result is complete
-                        else:
-                            packed = _PackedRows.stream(rows, streamed.fetchmany,
-                                                        [_encoder_and_kind(t)[0] for t in types])
-                            rows = []
-                            if packed is None:  # a separator inside a cell (never in JSON text): the rows as they are
-                                rows = rel.fetchall()
+                    shared = _with_shared_parses(cur, rel)
+                    try:
+                        rows, packed = _fetch(cur, shared or rel, types, pack_over)
+                    except duckdb.InterruptException:
+                        raise
+                    except duckdb.Error:
+                        if shared is None:
+                            raise
+                        # the rewrite is the same function of the same values, so this is not expected; should it
+                        # ever fail where the translation as written would not, the query runs as written
+                        rows, packed = _fetch(cur, rel, types, pack_over)
             except ArgError:
                 raise
             except KqlSyntaxError as e:
@@ -817,6 +817,102 @@ class ArgStore:
         if packed is not None:
             trim_heap()  # the rows streamed through Python: hand the memory back to the system
         return QueryResult(columns, types, rows, (time.perf_counter() - t0) * 1000, _packed=packed)
+
+
+def _fetch(cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, types: list[str],
+           pack_over: int | None) -> tuple[list[tuple], "_PackedRows | None"]:
+    """The relation's rows, or (with `pack_over`, when there are more) none and the rows packed as they stream."""
+    # this duckdb's relation: (SQL, parameter values); run on the cursor, the result streams (fetchmany), a
+    # relation's does not
+    statement = getattr(rel, "_statement", None)
+    if pack_over is None or not callable(statement):
+        return rel.fetchall(), None
+    sql, values = statement()
+    streamed = cur.execute(sql, values) if values else cur.execute(sql)
+    rows = streamed.fetchmany(pack_over + 1)
+    if len(rows) <= pack_over:
+        return rows + streamed.fetchall(), None  # the end (nothing): the result is complete
+    packed = _PackedRows.stream(rows, streamed.fetchmany, [_encoder_and_kind(t)[0] for t in types])
+    if packed is None:  # a separator inside a cell (never in JSON text): the rows as they are
+        return rel.fetchall(), None
+    return [], packed
+
+
+# One JSON document parsed once per operator instead of once per property read (issue 15, the estate's memory).
+# duckdb-kql renders `tostring(properties.a.b)` as `json_extract("properties", '$.a.b')`: every such call parses the
+# whole document again, in an arena of its own per call site that holds a vector's worth (2,048 documents) of parsed
+# JSON: the large estate's recommendations query read 26 properties and peaked ~0.7 GB above its tables. DuckDB's
+# json_extract also takes a LIST of paths and answers, from one parse, the list of what each path alone answers
+# (DuckDB's own function both times: the same value, NULL for a missing key), so
+#     json_extract("c", '$.a.b')   ->   json_extract("c", ['$.a.b', '$.x', ...])[1]
+# with one list per column for the whole statement: the same text everywhere, so DuckDB's common-subexpression
+# elimination computes it once per operator. A local identity on each call, whatever "c" holds in that scope (an
+# `extend properties = ...` included): no schema, query string or table is special-cased. Wildcard paths (they
+# answer a list) and calls on anything but a plain column are left as written.
+_JSON_EXTRACT = re.compile(r"""json_extract\(("(?:[^"]|"")+"), '((?:[^'*]|'')*)'\)""")
+MAX_SHARED_PATHS = 64
+
+
+def share_json_parses(sql: str) -> str:
+    """`sql` with every json_extract(<column>, '<$-path>') of a column read at two paths or more rewritten to one
+    shared list extraction (see above). String literals and quoted identifiers are never looked into."""
+    calls: list[tuple[int, int, str, str]] = []  # (start, end, column identifier, path literal body)
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):  # skip a literal or an identifier ('' / "" escape the quote)
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+            continue
+        if ch == "j" and sql.startswith("json_extract(", i) and (i == 0 or not (sql[i - 1].isalnum()
+                                                                            or sql[i - 1] in "_$")):
+            m = _JSON_EXTRACT.match(sql, i)
+            if m and m.group(2).startswith("$"):
+                calls.append((m.start(), m.end(), m.group(1), m.group(2)))
+                i = m.end()
+                continue
+        i += 1
+    paths: dict[str, list[str]] = {}
+    for _, _, col, path in calls:
+        seen = paths.setdefault(col, [])
+        if path not in seen:
+            seen.append(path)
+    lists = {col: "[" + ", ".join("'" + p + "'" for p in ps) + "]" for col, ps in paths.items()
+             if 1 < len(ps) <= MAX_SHARED_PATHS}
+    if not lists:
+        return sql
+    out, pos = [], 0
+    for start, end, col, path in calls:
+        if col not in lists:
+            continue
+        out.append(sql[pos:start])
+        out.append(f"json_extract({col}, {lists[col]})[{paths[col].index(path) + 1}]")
+        pos = end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def _with_shared_parses(cur: duckdb.DuckDBPyConnection,
+                        rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation | None:
+    """The relation with its JSON reads shared (share_json_parses); None when nothing changes."""
+    statement = getattr(rel, "_statement", None)
+    if not callable(statement):
+        return None
+    sql, values = statement()
+    shared = share_json_parses(sql)
+    if shared == sql:
+        return None
+    try:
+        return cur.sql(shared, params=values) if values else cur.sql(shared)
+    except duckdb.Error:  # never expected; the query then runs as translated
+        return None
 
 
 def _clean_engine_message(msg: str) -> str:
