@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("botocore")
 
-from tui.core import awsmodels  # noqa: E402
+from tui.core import awsmodels
 
 AWS_PY = Path(awsmodels.__file__).with_name("aws.py")
 
@@ -24,7 +24,7 @@ def test_every_call_the_collection_makes_is_in_the_cut() -> None:
     it makes a client of: else the collector's lean clients would lack it."""
     from botocore import xform_name
 
-    loader = awsmodels._full_loader()  # noqa: SLF001
+    loader = awsmodels._full_loader()
     every: dict[str, str] = {}
     for service in awsmodels.OPERATIONS:
         for op in loader.load_service_model(service, "service-2")["operations"]:
@@ -79,10 +79,10 @@ def test_a_lean_source_loads_the_cut_and_others_do_not(tmp_path: Path) -> None:
     lean = AwsSource(settings, lean_models=True)
     full = AwsSource(settings)
     try:
-        ec2_lean = lean._botocore_session().create_client(  # noqa: SLF001
+        ec2_lean = lean._botocore_session().create_client(
             "ec2", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x",
             endpoint_url="http://127.0.0.1:9")
-        ec2_full = full._botocore_session().create_client(  # noqa: SLF001
+        ec2_full = full._botocore_session().create_client(
             "ec2", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x",
             endpoint_url="http://127.0.0.1:9")
         assert set(ec2_lean.meta.method_to_api_mapping) == {"describe_instances", "describe_regions"}

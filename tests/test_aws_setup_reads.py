@@ -290,7 +290,7 @@ async def test_lean_models_read_the_same(emu: AwsEmulator) -> None:
     lean_src = AwsSource(AwsSettings(endpoint_url=emu.url, max_attempts=1, max_workers=8), lean_models=True)
     async with lean_src as src:
         lean = await src.inventory(ACCOUNTS, hints=HINTS)
-        assert len(src._loader.load_service_model("ec2", "service-2")["operations"]) == 2  # noqa: SLF001
+        assert len(src._loader.load_service_model("ec2", "service-2")["operations"]) == 2
     assert lean == full
     assert lean[SINGLE].setup is not None and lean[SINGLE].setup.errors == {} and lean[SINGLE].instances
 
