@@ -154,6 +154,9 @@ class Collector:
             conn_data = prev.data if prev is not None else None
 
         t_aws = asyncio.create_task(self._aws_inventory(conn_data))
+        # the tenants' names (one ARM call when several are in view) beside the AWS half, not after it
+        cd = sections["connectors"].data
+        t_names = asyncio.create_task(self._name_tenants(cd.connectors if isinstance(cd, m.ConnectorsData) else ()))
 
         for name, task in (("plans", t_plans), ("recommendations", t_recs), ("compliance", t_comp)):
             try:
@@ -171,8 +174,7 @@ class Collector:
         sections["onboarding"] = await self._onboarding(t_arc, t_aws)
 
         ordered = {n: sections[n] for n in m.SECTION_NAMES}
-        cd = sections["connectors"].data
-        await self._name_tenants(cd.connectors if isinstance(cd, m.ConnectorsData) else ())
+        await t_names
         sub_tenants = getattr(self.azure, "subscription_tenants", None)
         return m.Snapshot(generated_at=started, subscriptions=tuple(subs), sections=ordered,
                           tenant_id=self.tenant_id, tenants=dict(self.tenants),

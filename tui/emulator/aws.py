@@ -1540,8 +1540,9 @@ def _quiet_handler() -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class QuietHandler(MotoRequestHandler):
-        # keep-alive, as AWS's endpoints: HTTP/1.0 (what werkzeug leaves a handler subclass at) closed the connection
-        # after every answer, a new connection and thread per call: ~half of the estate's CPU per request
+        # HTTP/1.1 (chunked answers possible); werkzeug still answers every request with "Connection: close" and
+        # closes it (its run_wsgi drains the socket after each answer, which would eat a next request): one
+        # connection and one thread per call, unlike AWS's endpoints (docs/FIDELITY.md section 7a)
         protocol_version = "HTTP/1.1"
 
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no line per request (it would corrupt a TUI)
