@@ -13,8 +13,8 @@ same requests:
    self-signed certificate given as ``--ca-bundle``, plain HTTP for AWS on loopback as the estate's own endpoint)
    that forwards every request to the estate and keeps method, path, headers, body, start and end in MEMORY only
    (they hold the bearer token and SigV4 headers: nothing of them is ever written to disk or put in argv).
-2. Replay: a fresh ``python -P -c <code>`` using only the standard library (http.client over keep-alive
-   connections, ssl with the estate's CA, threads) reads the recorded requests from its stdin pipe and sends them to
+2. Replay: a fresh ``python -P -c <code>`` using only the standard library (http.client, ssl with the
+   estate's CA, threads; the estate closes each connection after its answer, as it does the snapshot's) reads the recorded requests from its stdin pipe and sends them to
    the estate with the same concurrency shape: a request starts once every request that had ENDED before it
    STARTED in the recording is done (the recording's happens-before order: dependent calls wait as they did; calls
    the client had in flight together stay together) and at most as many in flight as the recording had at its
