@@ -6,16 +6,15 @@ they never call an SDK.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import Any, Awaitable, Callable, ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import MountError, Widget
 from textual.widgets import Input, Static
-
-from .lazy import SafeLazy
 
 # A pane's state: a section's state (tui.core.model.SectionState: ok / stale / error), or loading, or empty.
 PaneState = Literal["loading", "ok", "stale", "error", "empty"]
@@ -35,6 +34,26 @@ def age_text(as_of: datetime | None, now: datetime | None = None) -> str:
     if s < 86400:
         return f"{s // 3600} h ago"
     return f"{s // 86400} d ago"
+
+
+def mount_later(node: Widget, mount: Callable[[], Awaitable[object] | None]) -> None:
+    """Call ``mount`` (which mounts widgets into ``node``; awaited when it is async) right after the next frame: what a
+    first frame need not show is mounted after it, in one batch, without a placeholder widget per item (textual
+    Lazy). Skipped when ``node`` is leaving by then (the app told to quit during start-up: a late mount raised
+    MountError, a traceback on screen)."""
+
+    async def run() -> None:
+        # Textual's own flags of a node being removed (no public equivalent): mounting into it would fail
+        if not node.is_attached or node._closing or node._pruning:  # noqa: SLF001
+            return
+        try:
+            done = mount()
+            if done is not None:
+                await done
+        except MountError:  # the app closed between the check and the mount
+            pass
+
+    node.call_after_refresh(run)
 
 
 def progress_line(rows: int, total: int | None, phase: str = "fetch") -> str:
@@ -94,9 +113,13 @@ class Pane(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane--message")
         yield from self.compose_body()
-        # hidden until `/`: mounted right after the first frame, which it would only slow down
-        yield SafeLazy(Input(placeholder="filter: text  sev:high  account:2109  !negate   (enter keep · esc clear)",
-                             classes="pane--filter"))
+        # the filter line (hidden until `/`) is mounted right after the pane's first frame: see after_mount
+
+    def _mount_filter(self) -> None:
+        if self.query_children(".pane--filter"):  # mounted once already
+            return
+        self.mount(Input(placeholder="filter: text  sev:high  account:2109  !negate   (enter keep · esc clear)",
+                         classes="pane--filter"))
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - subclasses
         yield Static("")
@@ -107,6 +130,7 @@ class Pane(Vertical, can_focus=False):
         """Subclasses call this at the end of their on_mount: a pane mounted lazily (after the first frame) shows
         the state and rows it was given before it existed."""
         self._ready = True
+        mount_later(self, self._mount_filter)
         self.set_state(self.state, self.as_of, self.error)
         if self.has_class("-active"):
             self.focus_body()

@@ -279,6 +279,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._layout_width = -1
         self._line_cache: LRUCache[int, Strip] = LRUCache(self.LINE_CACHE_SIZE)
         self._header: Strip | None = None
+        self._row_style: Style | None = None  # rich_style, kept with the line cache: ~half of a row's cost to compute
         self._last_announced: tuple[Hashable | None, int] | None = None
         self.set_reactive(VirtualTable.empty_text, empty_text)
 
@@ -558,6 +559,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _invalidate(self, refresh: bool = True) -> None:
         self._line_cache.clear()
         self._header = None
+        self._row_style = None
         if refresh:
             self.refresh()
 
@@ -629,7 +631,9 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _render_row(self, index: int, width: int) -> Strip:
         row = self._rows[index]
-        base = self.rich_style
+        base = self._row_style
+        if base is None:  # this widget's and its ancestors' colours: the same for every row until a style changes
+            base = self._row_style = self.rich_style
         cursor = index == self.cursor_row
         style = base + self.get_component_rich_style("virtual-table--cursor") if cursor else base
         segments: list[Segment] = []

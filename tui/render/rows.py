@@ -78,7 +78,7 @@ def sort_value(cell: Any) -> tuple[int, Any]:
     """A cell as a sort key: a number (``"12"``, ``"████░░ 42"``, ``"87.5%"``) by value, before any text; text
     without case."""
     text = cell.plain if isinstance(cell, Text) else ("" if cell is None else str(cell))
-    num = _NUMBER_CELL.fullmatch(text.strip())
+    num = re.fullmatch(_NUMBER_CELL, text.strip())  # compiled on the first sort (re's cache), not at import
     if num is not None:
         return (0, float(num.group(1)))
     return (1, text.casefold())
@@ -91,7 +91,7 @@ def sort_items(items: Sequence[Item], columns: Sequence[tuple[str, int | None]],
     return sorted(items, key=lambda it: sort_value(it.cells[col]), reverse=descending)
 
 
-_NUMBER_CELL = re.compile(r"[█░·\s]*(-?\d+(?:\.\d+)?)%?")
+_NUMBER_CELL = r"[█░·\s]*(-?\d+(?:\.\d+)?)%?"
 
 
 # ----------------------------------------------------------------------------------------------- accounts

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, cast
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
@@ -23,11 +23,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from tui.render.commands import STANDARD_ALIASES, VIEW_NAMES, parse_command
 from tui.render.rows import Item, name_words, standards_matching
-from widgets.footer import Footer
-from widgets.lazy import SafeLazy
-from widgets.pane import Pane, progress_line
+from widgets.pane import Pane, mount_later, progress_line
 from widgets.panes import AccountsPane, CompliancePane, OnboardingPane, PlansPane, RecommendationsPane, TablePane
 from widgets.virtual_table import VirtualTable
 
@@ -88,6 +85,7 @@ class DashboardScreen(Screen[None]):
         super().__init__(id="dashboard")
         self.active = "accounts"
         self._topbar = Text()  # kept: the status may be set before the top bar is composed (the first frame)
+        self._resumed = False  # shown once already (see on_screen_resume)
         # (snapshot time, assessment key -> the AWS standards' controls it fails under): the recommendation detail's
         self._control_index: tuple[Any, dict[str, tuple[Any, ...]] | None] | None = None
         # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
@@ -109,16 +107,31 @@ class DashboardScreen(Screen[None]):
         yield Static(self._topbar, id="topbar")
         yield Static("", id="tabs")
         with Container(id="panes"):
-            # only the active pane is mounted before the first frame; the others right after it (textual Lazy)
-            for name in GRID_ORDER:
-                pane = self._panes[name]
-                yield pane if name == self.active else SafeLazy(pane)
-        # hidden until `:` / drawn after the panes: both mounted right after the first frame
-        yield SafeLazy(Input(placeholder=":accounts :plans :arc :recs :compliance mcsb|cis|pci|… :quit", id="cmdline"))
-        yield SafeLazy(Footer())
+            # only the active pane is mounted before the first frame; the others right after it (_mount_rest)
+            yield self._panes[self.active]
+        # the `:` line (hidden until `:`) and the footer follow the panes: both mounted right after the first frame
 
     def on_mount(self) -> None:
         self.action_show_pane(self.active)
+        mount_later(self, self._mount_rest)
+
+    async def _mount_rest(self) -> None:
+        """(Right after the first frame.) What the first frame does not show, in one batch: the other panes in their
+        grid order, the `:` line, the footer. Every widget less before that frame makes it ~1 ms sooner (mounted,
+        styled twice, its own message task): a placeholder (textual Lazy) costs as much as a small widget."""
+        from widgets.footer import Footer
+
+        box = self.query_one("#panes", Container)
+        for i, name in enumerate(GRID_ORDER):
+            pane = self._panes[name]
+            if pane.parent is None:
+                if i < len(box.children):
+                    box.mount(pane, before=i)
+                else:
+                    box.mount(pane)
+        await self.mount(Input(placeholder=":accounts :plans :arc :recs :compliance mcsb|cis|pci|… :quit",
+                                id="cmdline"), Footer())
+        self.refresh_bindings()  # the footer draws the keys once told (textual's Footer waits for this signal)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # under a modal (help) this screen's footer stays in sight: it shows only the keys that still reach a handler
@@ -130,7 +143,13 @@ class DashboardScreen(Screen[None]):
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a screen above: the footer loses this screen's own keys (check_action)
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if not self._resumed:
+            # the first time shown: every widget was styled as it mounted, moments ago (and restyled where a class
+            # changed since); textual's own restyle of the whole screen, which runs after this handler, would only
+            # repeat that (~6 ms of the first frame). Later resumes (after a modal, a theme change) keep it.
+            self._resumed = True
+            event.refresh_styles = False
         self.refresh_bindings()
 
     def pane(self, name: str) -> Pane:
@@ -235,7 +254,7 @@ class DashboardScreen(Screen[None]):
         for n, p in self._panes.items():
             p.set_own_class(n == name, "-active")
         tabs = Text()
-        for i, n in enumerate(VIEW_NAMES, 1):
+        for i, n in enumerate(self._panes, 1):  # tui.render.commands.VIEW_NAMES' order (not imported: first frame)
             style = "bold reverse" if n == name else ""
             tabs.append(f" {i} {self._panes[n].title_text.split(' ')[0]} ", style=style)
             tabs.append(" ")
@@ -258,6 +277,8 @@ class DashboardScreen(Screen[None]):
                 p.render_if_dirty()
 
     def _cycle(self, step: int) -> None:
+        from tui.render.commands import VIEW_NAMES
+
         names = list(VIEW_NAMES)
         self.action_show_pane(names[(names.index(self.active) + step) % len(names)])
 
@@ -303,6 +324,8 @@ class DashboardScreen(Screen[None]):
         self.run_command(event.value)
 
     def run_command(self, text: str) -> None:
+        from tui.render.commands import parse_command
+
         cmd = parse_command(text)
         if cmd.kind == "quit":
             self.app.exit()
@@ -410,6 +433,8 @@ class DashboardScreen(Screen[None]):
         -> the pane filtered to them."""
         snap = self.mdc.snap
         cdata = snap.data("compliance") if snap is not None else None
+        from tui.render.commands import STANDARD_ALIASES
+
         needle = STANDARD_ALIASES.get(alias, alias)
         found = standards_matching(cdata.standards if cdata else (), needle)
         exact = [s for s in found if name_words(s.name) == name_words(needle)]
@@ -514,6 +539,8 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------------------------------- palette
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        from tui.render.commands import VIEW_NAMES
+
         cmds: list[tuple[str, str, Callable[[], Any]]] = []
         for name in VIEW_NAMES:
             cmds.append((f"View: {self._panes[name].title_text}", f":{name}", partial(self.action_show_pane, name)))
