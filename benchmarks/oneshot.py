@@ -13,12 +13,13 @@ same requests:
    self-signed certificate given as ``--ca-bundle``, plain HTTP for AWS on loopback as the estate's own endpoint)
    that forwards every request to the estate and keeps method, path, headers, body, start and end in MEMORY only
    (they hold the bearer token and SigV4 headers: nothing of them is ever written to disk or put in argv).
-2. Replay: a fresh ``python -P -c <code>`` using only the standard library (http.client, ssl with the
-   estate's CA, threads; the estate closes each connection after its answer, as it does the snapshot's) reads the recorded requests from its stdin pipe and sends them to
-   the estate with the same concurrency shape: a request starts once every request that had ENDED before it
-   STARTED in the recording is done (the recording's happens-before order: dependent calls wait as they did; calls
-   the client had in flight together stay together) and at most as many in flight as the recording had at its
-   peak. Its wall time is spawn to exit too, so both sides pay an interpreter start.
+2. Replay: a fresh ``python -P -c <code>`` using only the standard library (http.client, ssl with the estate's CA,
+   threads; the estate closes each connection after its answer, as it does the snapshot's) reads the recorded
+   requests from its stdin pipe and sends them to the estate with the same concurrency shape: a request starts once
+   every request that had ENDED before it STARTED in the recording is done (the recording's happens-before order:
+   dependent calls wait as they did; calls the client had in flight together stay together) and at most as many in
+   flight as the recording had at its peak. Its wall time is spawn to exit too, so both sides pay an interpreter
+   start.
 3. Measure: --runs interleaved pairs (who goes first alternates), after one warm-up of each; the median of each;
    overhead = median(snapshot) - median(replay); ratio = overhead / 0.5 s (target <= 1.0). The replay must get
    the recorded status for every request, and the snapshot must be complete (exit 0, schema-valid JSON).
