@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import threading
 import time
 from typing import Any
@@ -115,6 +116,7 @@ class RssSampler(threading.Thread):
         self.stop_event = threading.Event()
         self.peak = {"ui": 0.0, "collector": 0.0, "sum": 0.0}
         self.timeline: list[tuple[float, float, float, int]] = []  # (perf_counter, ui MB, collector MB, its pid)
+        self.frozen: list[int] = []  # objects in the UI's frozen generation at each sample (gc.get_freeze_count)
 
     def run(self) -> None:
         while not self.stop_event.wait(0.1):
@@ -124,6 +126,7 @@ class RssSampler(threading.Thread):
             for k, v in (("ui", ui), ("collector", col), ("sum", ui + col)):
                 self.peak[k] = max(self.peak[k], v)
             self.timeline.append((time.perf_counter(), ui, col, pid or 0))
+            self.frozen.append(gc.get_freeze_count())
 
 
 def collector_rss_mb(svc: Any) -> float:
@@ -183,7 +186,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return Service(s, history, section_timeout_s=args.section_timeout, start_from=start)
     app = LiveApp(settings, refresh_s=3600.0, history=history, section_timeout_s=args.section_timeout,
                   service_factory=factory)
-    import gc
 
     gclog = GcLog()
     gc.callbacks.append(gclog)
@@ -246,8 +248,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.join()
         res["rss_peak_sampled"] = {k: round(v, 1) for k, v in sampler.peak.items()}
         # every sample from the refresh on, 1 s apart at most (seconds from `r`, UI MB, collector MB, collector pid)
-        res["rss_timeline"] = [(round(t - t_r, 1), ui, col, pid) for t, ui, col, pid in sampler.timeline[::10]
+        step = 1 if args.full_timeline else 10
+        res["rss_timeline"] = [(round(t - t_r, 1), ui, col, pid) for t, ui, col, pid in sampler.timeline[::step]
                                if t >= t_r - 1]
+        if args.full_timeline:  # with the UI's frozen objects, same samples
+            res["frozen_timeline"] = [(round(x[0] - t_r, 1), f) for x, f in zip(sampler.timeline, sampler.frozen)
+                                      if x[0] >= t_r - 1]
         res["pss_holding_rows"] = {"ui": proc_pss_mb()}
         res["rows_after_refresh"] = len(app.recs_rows)
         res["phase_b_s"] = round(t_done - t_r, 1)
@@ -355,6 +361,8 @@ def main() -> None:
     p.add_argument("--phase-timeout", type=float, default=240.0)
     p.add_argument("--section-timeout", type=float, default=300.0)
     p.add_argument("--in-process", action="store_true", help="run the Service in this process (for comparison)")
+    p.add_argument("--full-timeline", action="store_true",
+                   help="keep every 100 ms RSS sample from the refresh on (default: one a second)")
     a = p.parse_args()
     res = asyncio.run(run(a))
     res["rss_end"] = proc_status_mb()

@@ -205,16 +205,17 @@ def _service_class() -> type:
                 self.arrivals.append(c._marks)  # type: ignore[attr-defined]
             return c
 
-        def _dispatch(self, msg: Any, proc: Any = None) -> None:
+        def _dispatch(self, msg: Any, proc: Any = None) -> Any:
             call_id, kind, _ = msg
             with self._lock:
                 c = self._calls.get(call_id)
             marks = getattr(c, "_marks", None)
             if marks is not None and kind in ("rows", "ok", "err"):
                 marks.setdefault("first_rows" if kind == "rows" else "ok", time.perf_counter())
-            super()._dispatch(msg, proc)
+            made = super()._dispatch(msg, proc)  # what the reader's freeze decision needs (memory.Hold.made)
             if marks is not None and kind == "ok":
                 marks["ok"] = time.perf_counter()  # decoded: the answer is complete here
+            return made
 
     return TimedService
 

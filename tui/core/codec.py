@@ -60,7 +60,85 @@ def to_plain(obj: Any, ext: Encoder | None = None) -> Any:
 
 
 def dumps(obj: Any, ext: Encoder | None = None) -> str:
-    return json.dumps(to_plain(obj, ext), separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    """``obj`` as tagged JSON text. The text is the same as ``json.dumps(to_plain(obj, ext))`` (compact, UTF-8 kept)
+    but it is written part by part: a large value's JSON-ready copy (a dict per dataclass, ~3x the objects'
+    memory: ~40 MB at once for the large estate's snapshot) never exists whole, only one small part's at a time."""
+    out = _Text()
+    _write(obj, ext, out, 0)
+    return out.value()
+
+
+_dump_part = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
+_STREAM_LEN = 16  # a list, tuple or mapping with at least this many items is written item by item
+_STREAM_DEPTH = 4  # and anything this near the top (the snapshot, its sections, their data) part by part
+
+
+class _Text:
+    """Parts of a JSON text, joined into blocks of ~1 MB as they come (few, large strings: they go back to the
+    system when freed, where a million small ones would leave the heap fragmented)."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, part: str) -> None:
+        self.parts.append(part)
+        self.size += len(part)
+        if self.size >= self.BLOCK:
+            self.blocks.append("".join(self.parts))
+            self.parts.clear()
+            self.size = 0
+
+    def value(self) -> str:
+        self.blocks.append("".join(self.parts))
+        self.parts.clear()
+        text = "".join(self.blocks)
+        self.blocks.clear()
+        return text
+
+
+def _write(obj: Any, ext: Encoder | None, out: _Text, depth: int) -> None:
+    """``obj``'s text (what ``json.dumps(to_plain(obj, ext))`` gives) to ``out``: large containers and the top
+    dataclasses part by part, everything else whole."""
+    t = type(obj)
+    if t is list or t is tuple:
+        if len(obj) < _STREAM_LEN and depth >= _STREAM_DEPTH:
+            out.add(_dump_part(to_plain(obj, ext)))
+            return
+        out.add("[" if t is list else '{"$t":[')
+        for i, v in enumerate(obj):
+            if i:
+                out.add(",")
+            _write(v, ext, out, depth + 1)
+        out.add("]" if t is list else "]}")
+        return
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and depth < _STREAM_DEPTH:
+        out.add('{"$c":' + _dump_part(t.__name__))
+        for f in dataclasses.fields(obj):
+            if f.init:
+                out.add("," + _dump_part(f.name) + ":")
+                _write(getattr(obj, f.name), ext, out, depth + 1)
+        out.add("}")
+        return
+    if isinstance(obj, Mapping) and (len(obj) >= _STREAM_LEN or depth < _STREAM_DEPTH):
+        if all(type(k) is str and not k.startswith("$") for k in obj):
+            out.add("{")
+            for i, (k, v) in enumerate(obj.items()):
+                out.add(("," if i else "") + _dump_part(k) + ":")
+                _write(v, ext, out, depth + 1)
+            out.add("}")
+        else:
+            out.add('{"$m":[')
+            for i, (k, v) in enumerate(obj.items()):
+                out.add(("[" if not i else ",[") + _dump_part(to_plain(k, ext)) + ",")
+                _write(v, ext, out, depth + 1)
+                out.add("]")
+            out.add("]}")
+        return
+    out.add(_dump_part(to_plain(obj, ext)))
 
 
 def loads(text: str | bytes, classes: Mapping[str, type] | None = None,

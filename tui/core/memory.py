@@ -14,7 +14,8 @@ call                   when                                        who
 ``should_retire(mb)``  when the collector says it is idle at mb    :mod:`tui.core.procservice`
 =====================  ==========================================  =============================================
 
-Module-level helpers that the policy uses (and that work alone): ``limit_arenas``, ``trim``, ``rss_mb``.
+Module-level helpers that the policy uses (and that work alone): ``limit_arenas``, ``fix_mmap_threshold``,
+``trim``, ``rss_mb``.
 Importing this module is cheap (it is imported on the dashboard's first frame): no ctypes, no gc work; the C
 library is opened on the first ``prepare()``/``trim()``. Never imports textual or rich.
 """
@@ -29,9 +30,28 @@ import threading
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Final, Literal
 
-M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
+M_ARENA_MAX = -8  # mallopt parameters (malloc.h)
+M_MMAP_THRESHOLD = -3
 
 ARENAS = 2  # malloc heaps per process (glibc's default: up to 8 per core)
+# Blocks from this size up get their own mapping, given back to the system when freed. glibc starts at 128 KiB but
+# raises it (up to 32 MiB) each time such a block is freed; fixed here, so the large transient buffers of a refresh
+# (the history's JSON text, pickled messages, sort orders) never stay in a heap after they die.
+MMAP_THRESHOLD = 128 * 1024
+
+# A decode that says it made fewer long-lived objects than this is not followed by a freeze (MemoryPolicy.hold):
+# a refresh whose rows are the previous answer's objects makes none; a first load 2048 rows a message.
+FREEZE_MIN = 500
+
+
+class Hold:
+    """What a decode under :meth:`MemoryPolicy.hold` made: ``made`` long-lived objects the garbage collector
+    tracks (rows), None when it cannot say (then it is frozen after, as any large decode)."""
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made: int | None = None
 
 # An idle collector holding more than this is retired and started afresh on the next call. A fresh child holds
 # ~25 MB; one that collected the default estate (and streamed its recommendations) idled at ~95-110 MB, and at
@@ -76,6 +96,13 @@ def limit_arenas(n: int = ARENAS) -> bool:
     return bool(libc is not None and libc.mallopt(M_ARENA_MAX, int(n)))
 
 
+def fix_mmap_threshold(n: int = MMAP_THRESHOLD) -> bool:
+    """Blocks of ``n`` bytes and more in their own mappings, for good (glibc's threshold no longer moves); True
+    when applied."""
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, int(n)))
+
+
 def trim() -> bool:
     """Give free heap memory back to the system; True when some was."""
     libc = _libc()
@@ -104,6 +131,12 @@ class MemoryPolicy:
     before the threads that allocate start (the dashboard's boot, the collector's ``main``), and the collector is
     also started with ``MALLOC_ARENA_MAX`` in its environment. Nothing happens where the C library is not glibc.
 
+    **Large blocks are mapped on their own** (``prepare``, ``child_env``: ``mmap_threshold``). glibc serves a
+    block of 128 KiB and more from its own mapping, which goes back to the system when freed, but each such free
+    raises that threshold (up to 32 MiB): after the first few, a refresh's large transient buffers (the history's
+    11 MB JSON text of the large estate and its parts, pickled messages, sort orders) come from a heap and stay
+    resident after they die, ~20-40 MB in the collector at the end of a collection. Setting the threshold fixes it.
+
     **Memory is handed back** (``trim``). After a swap of rows the old ones are freed, but glibc keeps the pages;
     ``trim()`` (``malloc_trim``, a few ms) returns them. The dashboard calls it off the UI loop after the
     recommendations are replaced.
@@ -113,7 +146,11 @@ class MemoryPolicy:
     them with the GIL held: 80-150 ms stalls of the UI, ~1 s per refresh of the large estate. So while a message
     decodes automatic collection is off (a counted hold: several reader threads may decode at once; collection
     comes back when the last one is done). When the last hold ends the young generations are collected (cheap:
-    only what is new) and everything left is moved out of the collector's reach (``gc.freeze``). Reference
+    only what is new) and everything left is moved out of the collector's reach (``gc.freeze``); but not when
+    the decoding said (``Hold.made``) it made fewer than ``freeze_min`` long-lived objects: a refresh whose rows
+    are the previous answer's objects makes none, and each freeze also catches what the UI holds at that moment
+    and drops later in a cycle (frames, events), kept until the next refreeze: one freeze per message, ~60 a
+    refresh of the large estate, kept ~85k such objects, ~11 MB of the dashboard's RSS. Reference
     counting still frees the rows when the next refresh replaces them.
 
     **The UI refreezes after each load, unfreezing first** (``refreeze``). After each load has been drawn the
@@ -137,23 +174,33 @@ class MemoryPolicy:
     never retires it. A :class:`~tui.core.procservice.ProcessService` may pass its own limit.
     """
 
-    def __init__(self, *, arenas: int = ARENAS, max_child_mb: float | None = MAX_CHILD_MB) -> None:
+    def __init__(self, *, arenas: int = ARENAS, max_child_mb: float | None = MAX_CHILD_MB,
+                 mmap_threshold: int | None = MMAP_THRESHOLD, freeze_min: int = FREEZE_MIN) -> None:
         self.arenas = arenas
+        self.mmap_threshold = mmap_threshold  # None: glibc's own (moving) threshold
         self.max_child_mb = max_child_mb  # None: never retire the collector for its size
         self._lock = threading.Lock()
         self._holds = 0
         self._was_enabled = False
+        self._freeze_due = False  # a hold since the last freeze made (or may have made) many objects
+        self.freeze_min = freeze_min
 
     # -- arenas and trimming ------------------------------------------------------------------------------------
 
     def prepare(self) -> bool:
-        """Cap this process's malloc heaps at ``arenas``: call before the threads that allocate start. True when
-        applied (glibc)."""
-        return limit_arenas(self.arenas)
+        """Cap this process's malloc heaps at ``arenas`` and fix its mmap threshold: call before the threads that
+        allocate start. True when applied (glibc)."""
+        capped = limit_arenas(self.arenas)
+        if self.mmap_threshold is not None:
+            fix_mmap_threshold(self.mmap_threshold)
+        return capped
 
     def child_env(self, env: MutableMapping[str, str]) -> MutableMapping[str, str]:
-        """``env`` for a child process, with its heaps capped from its start (unless it says otherwise)."""
+        """``env`` for a child process, with its heaps capped and its mmap threshold fixed from its start (unless
+        it says otherwise)."""
         env.setdefault("MALLOC_ARENA_MAX", str(self.arenas))
+        if self.mmap_threshold is not None:
+            env.setdefault("MALLOC_MMAP_THRESHOLD_", str(self.mmap_threshold))  # glibc's name ends with "_"
         return env
 
     def trim(self) -> bool:
@@ -163,23 +210,29 @@ class MemoryPolicy:
     # -- the cyclic collector -----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self) -> Iterator[Hold]:
         """Automatic collection off while the body runs (one answer decodes); when the last hold of any thread
-        ends, the young generations are collected and what is left is frozen. Nothing happens at the end when
-        collection was already off when the first hold began."""
+        ends, the young generations are collected and what is left is frozen, unless every hold since the last
+        freeze said (``Hold.made``) it made fewer than ``freeze_min`` long-lived objects. Nothing happens at the
+        end when collection was already off when the first hold began."""
+        h = Hold()
         with self._lock:
             if self._holds == 0:
                 self._was_enabled = gc.isenabled()
                 gc.disable()
             self._holds += 1
         try:
-            yield
+            yield h
         finally:
             with self._lock:
                 self._holds -= 1
+                if h.made is None or h.made >= self.freeze_min:
+                    self._freeze_due = True
                 if self._holds == 0 and self._was_enabled:
-                    gc.collect(1)
-                    gc.freeze()
+                    if self._freeze_due:
+                        gc.collect(1)
+                        gc.freeze()
+                    self._freeze_due = False
                     gc.enable()
 
     def refreeze(self) -> None:

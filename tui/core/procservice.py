@@ -30,6 +30,7 @@ Never imports textual or rich.
 from __future__ import annotations
 
 import builtins
+from array import array
 import collections
 import dataclasses
 import io
@@ -123,10 +124,16 @@ class RowDecoder:
 
     ``previous`` (the rows of the last answer) makes a refresh cheap: a row equal to the previous one with its id
     is that previous object, so the dashboard holds one copy of what did not change instead of two while the
-    new answer arrives (and what it keeps is already out of the garbage collector's way)."""
+    new answer arrives (and what it keeps is already out of the garbage collector's way). ``previous_table``
+    (the last answer's string table) does the same for the strings: the child numbers them in the order it
+    first sends them, so an unchanged answer sends each one under the code it had; a string equal to the one
+    the previous table has under its code is that object (the new one is let go at once: ~5 MB at 128k rows
+    that the dashboard would otherwise hold twice until the answer is complete)."""
 
-    def __init__(self, previous: Sequence[m.Recommendation] | None = None) -> None:
+    def __init__(self, previous: Sequence[m.Recommendation] | None = None,
+                 previous_table: Sequence[Any] | None = None) -> None:
         self.table: list[Any] = [None]
+        self._prev_table: Sequence[Any] = previous_table or ()
         # a refresh usually sends the rows in the same order: the previous row at the same position is tried
         # first; the by-id map (~80 MB at 1M rows) is made only when a row is not where it was
         self._prev: Sequence[m.Recommendation] = previous or ()
@@ -146,7 +153,10 @@ class RowDecoder:
 
     def decode(self, new: list[str], rows: list[tuple[Any, ...]]) -> list[m.Recommendation]:
         t = self.table
-        t.extend(new)
+        base = len(t)
+        same = self._prev_table[base:base + len(new)]  # what the previous answer had under the same codes
+        t.extend([o if type(o) is type(v) and o == v else v for o, v in zip(same, new)])
+        t.extend(new[len(same):])
         make = m.Recommendation
         coded = _REC_CODED
         prev = self._previous
@@ -165,6 +175,22 @@ class RowDecoder:
                 self.reused += 1
             out.append(r)
         return out
+
+
+def _same_parts(old: Any, new: Any) -> bool:
+    """Two sort orders (arrays) or two filter columns ((values, codes, groups)) hold the same: same types too (an
+    array of 1-byte codes is not one of 2-byte codes with the same numbers: it would be read alike, but is kept
+    as sent)."""
+    if isinstance(old, tuple) and isinstance(new, tuple):
+        return len(old) == len(new) and all(_same_parts(a, b) for a, b in zip(old, new))
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, array):
+        return old.typecode == new.typecode and old == new
+    try:
+        return bool(old == new)
+    except Exception:  # noqa: BLE001 - values that cannot be compared are simply not shared
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------------- snapshots
@@ -345,6 +371,9 @@ class _Call:
         self.previous: Sequence[m.Recommendation] | None = None
         self.progress: ProgressFn | None = None  # told the rows arrived here and the total the child announced
         self.total: int | None = None
+        self.orders: Any = None  # a table's orders and columns as their parts arrive (rectable.Orders)
+        self.previous_orders: Any = None  # the last answer's: a part equal to its counterpart there is that object
+        self.previous_table: Sequence[Any] | None = None  # the last answer's string table (RowDecoder)
 
 
 class ProcessService:
@@ -382,6 +411,8 @@ class ProcessService:
         self._write_lock = threading.Lock()
         self._collect_lock = threading.Lock()
         self._last_rows: list[m.Recommendation] | None = None  # what the last table answer decoded to
+        self._last_orders: Any = None  # and its orders and columns
+        self._last_table: list[Any] | None = None  # and its string table
         self.last_reused = 0  # rows of the last answer that were the previous answer's objects
         self._start()
 
@@ -424,8 +455,8 @@ class ProcessService:
             while True:
                 head = _read_exact(proc.stdout, _HEADER.size)  # waits here with the collector on
                 body = _read_exact(proc.stdout, _HEADER.unpack(head)[0])
-                with memory.POLICY.hold():  # no collections while 100k rows decode; then frozen
-                    self._dispatch(pickle.loads(body), proc)
+                with memory.POLICY.hold() as held:  # no collections while 100k rows decode; then frozen
+                    held.made = self._dispatch(pickle.loads(body), proc)  # unless it made nothing lasting
                 del body
         except (EOFError, OSError) as e:
             reason: BaseException = e
@@ -470,39 +501,67 @@ class ProcessService:
                 return line
         return ""
 
-    def _dispatch(self, msg: tuple[Any, ...], proc: subprocess.Popen[bytes] | None = None) -> None:
+    def _dispatch(self, msg: tuple[Any, ...], proc: subprocess.Popen[bytes] | None = None) -> int | None:
+        """Handle one message; returns how many long-lived objects that the garbage collector tracks it made
+        here (new rows), None when it cannot say (an answer: a snapshot may be large), for memory.Hold.made."""
         call_id, kind, payload = msg
         if kind == "idle":
             self._maybe_retire(proc, payload)
-            return
+            return 0
         if kind == "notice":  # the child's history was disabled (cannot be opened or written)
             if isinstance(payload, str) and payload != self.history_error:
                 log.warning("collector: %s", payload)
                 self.history_error = payload
-            return
+            return 0
         with self._lock:
             c = self._calls.get(call_id)
         if c is None:
-            return
+            return 0
         if kind == "rows":
             if c.decoder is None:
-                c.decoder = RowDecoder(c.previous)
-                c.previous = None
-            c.rows.extend(c.decoder.decode(*payload))
+                c.decoder = RowDecoder(c.previous, c.previous_table)
+                c.previous = c.previous_table = None
+            reused = c.decoder.reused
+            rows = c.decoder.decode(*payload)
+            c.rows.extend(rows)
             if c.progress is not None:
                 self._tell(c)
-            return
+            return len(rows) - (c.decoder.reused - reused)  # those that are not the previous answer's objects
+        if kind in ("order", "column"):  # a table's sort order or filter column (servicehost.send_orders)
+            self._add_order_part(c, kind, payload)
+            return 0  # arrays and a few strings: nothing the garbage collector walks
         if kind == "progress":  # (rows fetched in the child, total announced): the rows counted are those here
             c.total = payload[1]
             if c.progress is not None:
                 self._tell(c)
-            return
+            return 0
         with self._lock:
             self._calls.pop(call_id, None)
         if kind == "ok":
             c.future.set_result(payload)
-        else:
-            c.future.set_exception(rebuild_error(*payload))
+            return None if payload is not None else 0
+        c.future.set_exception(rebuild_error(*payload))
+        return 0
+
+    @staticmethod
+    def _add_order_part(c: _Call, kind: str, payload: Any) -> None:
+        """One sort order or filter column into the call's orders. Equal to the previous answer's (a refresh where
+        nothing moved, the usual case): the previous object is kept and the one just decoded let go, so the
+        dashboard never holds two copies of what did not change (as RowDecoder does for rows)."""
+        if c.orders is None:
+            from .rectable import Orders
+
+            c.orders = Orders()
+        prev = c.previous_orders
+        if kind == "order":
+            key, order = payload
+            old = prev.get(key) if prev is not None else None
+            c.orders[key] = old if old is not None and _same_parts(old, order) else order
+            return
+        attr, *parts = payload
+        old_col = getattr(prev, "columns", {}).get(attr) if prev is not None else None
+        new_col = tuple(parts)
+        c.orders.columns[attr] = old_col if old_col is not None and _same_parts(old_col, new_col) else new_col
 
     @staticmethod
     def _tell(c: _Call) -> None:
@@ -538,11 +597,14 @@ class ProcessService:
     # -- calls -------------------------------------------------------------------------------------------------
 
     def _request(self, method: str, *args: Any, previous: Sequence[m.Recommendation] | None = None,
-                 progress: ProgressFn | None = None) -> _Call:
+                 progress: ProgressFn | None = None, previous_orders: Any = None,
+                 previous_table: Sequence[Any] | None = None) -> _Call:
         if self._closed:
             raise errors.SourceError("the data service is closed")
         c = _Call()
         c.previous = previous
+        c.previous_orders = previous_orders
+        c.previous_table = previous_table
         c.progress = progress
         with self._lock:
             if self._proc is None:
@@ -597,9 +659,15 @@ class ProcessService:
         of rows is decoded here (and when the child says the total Resource Graph announced)."""
         from .rectable import RecTable
 
-        c = self._request("recommendation_table", previous=self._last_rows, progress=progress)
+        c = self._request("recommendation_table", previous=self._last_rows, progress=progress,
+                          previous_orders=self._last_orders, previous_table=self._last_table)
         orders = self._wait(c, self._timeout)
+        if orders is None:  # sent in parts (servicehost.send_orders)
+            orders = c.orders if c.orders is not None else {}
         self._last_rows = c.rows
+        self._last_orders = orders
+        # its strings are the rows' own (or the previous table's): keeping the list costs 8 bytes a string
+        self._last_table = c.decoder.table if c.decoder is not None else None
         self.last_reused = c.decoder.reused if c.decoder is not None else 0
         return RecTable(c.rows, orders)
 

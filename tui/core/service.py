@@ -40,6 +40,9 @@ class Service:
         self._aws: Any = None
         self._collector: Any = None
         self._closed = False
+        # called (no arguments) between a collection and its saving: the collector process gives its garbage and
+        # free heap back there (tui.core.memory), as the history's JSON text of the snapshot is its peak
+        self.before_save: Callable[[], None] | None = None
         self._thread.start()
         self._ready.wait()
 
@@ -66,7 +69,7 @@ class Service:
         from .collect import Collector
 
         self._azure = azure_source(self.settings)  # one AzureSource; one per tenant with [[tenants]] configured
-        self._aws = AwsSource(self.settings.aws)
+        self._aws = AwsSource(self.settings.aws, lean_models=True)  # the Collector's: tui.core.awsmodels
         self._collector = Collector(self._azure, self._aws, section_timeout_s=self.section_timeout_s)
         if self._start_from is not None:
             self._collector.seed(self._start_from)
@@ -87,6 +90,8 @@ class Service:
         snap = self._call(go)
         self.last_snapshot = snap
         if self.history is not None and any(s.status.status == "ok" for s in snap.sections.values()):
+            if self.before_save is not None:
+                self.before_save()
             try:
                 self.history.save(snap)  # a write that fails disables the history (history_error says why)
             except Exception:  # broad: anything else in saving must not stop the dashboard either (logged)

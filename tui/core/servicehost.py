@@ -47,6 +47,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             open_error = f"history {history_path} cannot be opened ({' '.join(str(e).split())}): history disabled"
     said: set[str] = set()
     svc = Service(settings, history, section_timeout_s=section_timeout_s, start_from=start_from)
+    # the peak of a refresh here is the history's JSON text of the new snapshot: what the collection left goes first
+    svc.before_save = memory.POLICY.idle_collect
     lock = threading.Lock()
 
     def tell_history() -> None:
@@ -99,7 +101,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
                     # a stand-in service (benchmarks.million's synthetic feed) may not report progress
                     stream = svc.stream_recommendation_table
                     kw: dict[str, Any] = {"progress": Throttle(tell)} if _takes(stream, "progress") else {}
-                    result = stream(emit, **kw)
+                    send_orders(out, call_id, stream(emit, **kw), lock)
+                    result = None  # the orders went in parts
                 else:
                     emit(svc.recommendations(*args))
                     result = None
@@ -143,6 +146,17 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         if history is not None:
             history.close()
     return 0
+
+
+def send_orders(out: IO[bytes], call_id: int, orders: Any, lock: threading.Lock) -> None:
+    """A table's sort orders and filter columns (rectable.Orders), one message each (``order``: (key, positions);
+    ``column``: (attribute, values, codes, groups)), each let go here once sent: no pickle of all of them at once
+    (~8 MB at 128k rows) on either side of the pipe, and the parent can keep its previous one where nothing changed."""
+    for key in list(orders):
+        write_msg(out, (call_id, "order", (key, orders.pop(key))), lock)
+    columns = getattr(orders, "columns", None) or {}
+    for attr in list(columns):
+        write_msg(out, (call_id, "column", (attr, *columns.pop(attr))), lock)
 
 
 def _takes(fn: Any, name: str) -> bool:
