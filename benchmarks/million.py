@@ -44,6 +44,7 @@ from typing import Any, Iterator
 
 from . import common
 from .common import FrameLog, mdc_css_path, ms, proc_status_mb, summary_ms, timed_display, wait_until, write_json
+from .panebench import fresh_empty_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"filter_p95_ms": 300.0, "sort_p95_ms": 500.0, "paint_after_arrival_ms": 2000.0, "rss_peak_mb": 1200.0}
@@ -117,16 +118,6 @@ def synthetic_pages(n: int, seed: int = 15, page: int = PAGE_ROWS) -> Iterator[l
         yield buf
 
 
-def _empty_snapshot() -> Any:
-    from datetime import datetime, timezone
-
-    from tui.core import model as m
-
-    now = datetime.now(timezone.utc)
-    return m.Snapshot(generated_at=now, subscriptions=(),
-                      sections={s: m.Section(m.SectionStatus(s, "ok", now)) for s in m.SECTION_NAMES})
-
-
 class FeedService:
     """Stands in for tui.core.service.Service in the collector process: Resource Graph's pages are synthetic; what
     is done with them is ``Service.stream_recommendation_table``'s (kept in step with it)."""
@@ -137,7 +128,7 @@ class FeedService:
         self.last_snapshot = start_from
 
     def collect(self) -> Any:
-        self.last_snapshot = _empty_snapshot()
+        self.last_snapshot = fresh_empty_snapshot()
         return self.last_snapshot
 
     def stream_recommendation_table(self, emit: Any, snap: Any = None) -> Any:
