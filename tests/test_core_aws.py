@@ -696,6 +696,29 @@ async def test_caller_identity(make_source) -> None:
     assert await asyncio.to_thread(src.caller_identity) == (acct, arn)
 
 
+async def test_warm_readies_the_identity_once_and_caches_no_failure(hooks: Hooks, make_source) -> None:
+    """AwsSource.warm (the one-shot runs it while Azure answers): one sts:GetCallerIdentity, then the accounts' way
+    in needs none; a failure is not cached (the caller asks again and gets the error); nothing once closed."""
+    src = make_source()
+    assert await asyncio.to_thread(src.warm) is True
+    assert hooks.count("sts", "GetCallerIdentity") == 1
+    inv = await src.inventory({ACCT_A: ["us-east-1"], ACCT_B: ["us-east-1"]})
+    assert inv[ACCT_A].readable and inv[ACCT_B].readable
+    assert hooks.count("sts", "GetCallerIdentity") == 1  # warmed: not asked again
+
+    bad = make_source(endpoint_url="http://127.0.0.1:9", max_attempts=1, timeout_s=2)
+    assert await asyncio.to_thread(bad.warm) is False  # never raises
+    with pytest.raises(SourceError) as ei:
+        await bad.caller_identity_async()  # asked again, and says why
+    assert ei.value.kind == "network"
+
+    closed = make_source()
+    await closed.aclose()
+    before = len(hooks.calls)
+    assert await asyncio.to_thread(closed.warm) is False
+    assert len(hooks.calls) == before
+
+
 async def test_organization_accounts(moto_estate: Estate, make_source) -> None:
     src = make_source(account_profiles={})
     assert await src.organization_accounts() == []  # no organization yet

@@ -264,10 +264,17 @@ class _OneShotStart:
       source uses botocore's own sessions, never boto3) is imported in a thread while those requests are in flight:
       the AWS calls wait for the connectors anyway, so the import is off the critical path. It starts only once
       this thread's imports are done (no two threads import the same packages at once). A failed import there is
-      ignored: the AWS source's own import says what is wrong, where it always did."""
+      ignored: the AWS source's own import says what is wrong, where it always did.
+    - Then that thread runs ``warm`` (AwsSource.warm: the base session, the models' listing, the STS client and
+      sts:GetCallerIdentity, which every account's way in needs first) while the connectors are asked for, not
+      after them. A failure there is not cached: the call is made again where it is needed and reported there."""
 
     def __init__(self) -> None:
+        import threading
+
         self._thread: Any = None
+        self._warm: Callable[[], Any] | None = None
+        self._imported = threading.Event()
 
     AZURE = ("aiohttp", "azure.core.rest", "azure.mgmt.core", "azure.mgmt.resourcegraph.aio",
              "azure.mgmt.resourcegraph.models")
@@ -283,10 +290,11 @@ class _OneShotStart:
         except Exception:  # noqa: BLE001 - a warm-up: the source that needs it imports it again and says what failed
             pass
 
-    def azure_now_aws_beside(self) -> None:
+    def azure_now_aws_beside(self, warm: Callable[[], Any] | None = None) -> None:
         import threading
 
         self._load(self.AZURE)
+        self._warm = warm
         self._thread = threading.Thread(target=self._aws_side, name="mdc-aws-sdk-import", daemon=True)
         self._thread.start()
 
@@ -295,10 +303,15 @@ class _OneShotStart:
             self._load(self.AWS)
         finally:
             resume_gc()
+            self._imported.set()
+        if self._warm is not None:
+            self._warm()  # never raises (AwsSource.warm)
 
     def close(self) -> None:
+        """Waits for the imports (not for the warm-up: a collection that never needed AWS does not wait for an AWS
+        endpoint that does not answer; the thread is a daemon)."""
         if self._thread is not None:
-            self._thread.join(30)
+            self._imported.wait(30)
         resume_gc()
 
 
@@ -311,18 +324,22 @@ def resume_gc() -> None:
 
 async def collect_once(settings: cfg.Settings, timeout_s: float) -> tuple[Any, bool]:
     start = _OneShotStart()
+    aws_source: Any = None
     try:
         from .core.aws import AwsSource
         from .core.azure import azure_source
         from .core.collect import Collector
 
-        start.azure_now_aws_beside()
+        aws_source = AwsSource(settings.aws, lean_models=True)
+        start.azure_now_aws_beside(warm=aws_source.warm)
         async with azure_source(settings) as az:
-            async with AwsSource(settings.aws, lean_models=True) as aws:
+            async with aws_source as aws:
                 col = Collector(az, aws, section_timeout_s=timeout_s)
                 snap = await col.collect()
                 return snap, col.auth_failed
     finally:
+        if aws_source is not None:  # entered or not (the Azure source failing first): nothing of it keeps running
+            aws_source.close()
         start.close()
 
 

@@ -1252,6 +1252,19 @@ class AwsSource:
                 base.account_id = acct
             return self._ident
 
+    def warm(self) -> bool:
+        """Ready the way in ahead of inventory() (blocking; for a thread): the base credentials' session, the
+        models' listing, the STS client and sts:GetCallerIdentity, which every account's way in asks first. A
+        one-shot collection runs it while Azure answers (tui/cli.py _OneShotStart). Never raises: a failure is not
+        cached, so the call where it is needed makes it again and reports it. Nothing once closed. True: ready."""
+        if self._closed:
+            return False
+        try:
+            self._identity()
+        except Exception:  # noqa: BLE001 - a warm-up: the caller that needs the identity asks again and says why
+            return False
+        return True
+
     def caller_identity(self) -> tuple[str, str]:
         """(account id, ARN) of the base credentials via sts:GetCallerIdentity (cached). Blocking: off the loop,
         use `await caller_identity_async()`. Raises AuthError / SourceError with a one-line fix."""
