@@ -12,13 +12,14 @@ import gc
 import os
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Protocol
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from tui.core.config import Settings
@@ -51,6 +52,34 @@ ServiceFactory = Callable[[Settings, "m.Snapshot | None"], "DashboardService"]
 # imported, before textual): the imports and the first frame create ~50k objects that all live on, and traversing
 # them every 700 allocations cost ~20 ms of the first frame.
 STARTUP_GEN0 = 200_000
+
+# Threads of the app's thread workers (boot, collect, recs, drill-downs, onboarding's reads, trim, save-view), all made
+# once after the first frame. Textual runs a thread worker in its loop's default executor, which asyncio makes lazily
+# and grows one thread at a time up to min(32, cores + 4) whenever more workers happen to overlap (a drill-down
+# during a collection and a recommendations fetch): a dashboard left open gained a thread now and then for hours.
+WORKER_THREADS = 6
+
+
+class WorkerPool(ThreadPoolExecutor):
+    """The app's thread workers' executor: ``size`` threads, all started at once (``start_all``), never more."""
+
+    def __init__(self, size: int = WORKER_THREADS) -> None:
+        super().__init__(max_workers=size, thread_name_prefix="mdc-aws-worker")
+        self.size = size
+
+    def start_all(self) -> None:
+        """Make every thread now: each of ``size`` tasks waits until all are running, so none can reuse a thread
+        another has started (ThreadPoolExecutor adds a thread per task submitted while none is idle)."""
+        barrier = threading.Barrier(self.size)
+
+        def meet() -> None:
+            try:
+                barrier.wait(timeout=5.0)
+            except threading.BrokenBarrierError:  # a thread busy elsewhere: the pool still never exceeds its size
+                pass
+
+        for _ in range(self.size):
+            self.submit(meet)
 
 
 def _end_startup_gc() -> None:
@@ -108,7 +137,11 @@ class MdcApp(App[None]):
         self.collecting = False
         self._quitting = False  # not `_closing`: that name is Textual's own (MessagePump), which this once clobbered
         self._refreeze_pending = False
+        # the one pending timer of each schedule ("next-collect", "next-recs"): a load started early (r, onboarding's
+        # writes, the first snapshot) replaces it instead of adding a second chain of loads beside it
+        self._next: dict[str, Timer] = {}
         self._history_said: set[str] = set()  # history problems already shown (each once)
+        self._pool: WorkerPool | None = None  # the thread workers' executor (on_load)
         self._dashboard = DashboardScreen()
         self._history_load: Future[SnapshotLoaded | None] | None = None  # the snapshot read beside the start-up
         self._view_blob: str | None = None  # the cached view, read on load, shown on mount
@@ -185,6 +218,8 @@ class MdcApp(App[None]):
 
     def _start(self) -> None:
         _end_startup_gc()  # the first frame is drawn
+        if self._pool is not None:
+            self._pool.start_all()  # before the first worker: every thread the workers will ever use
         self.run_worker(self._start_job, thread=True, exclusive=True, group="boot", exit_on_error=False,
                         name="boot")
 
@@ -259,6 +294,7 @@ class MdcApp(App[None]):
     def _start_collect(self) -> None:
         if self.service is None or self.collecting or self._quitting:
             return
+        self._unschedule("next-collect")  # this is the next collection: the one scheduled would be an extra one
         self.collecting = True
         self.dashboard.mark_loading()
         self.run_worker(self._collect_job, thread=True, exclusive=True, group="collect", exit_on_error=False,
@@ -286,6 +322,7 @@ class MdcApp(App[None]):
     def _start_recs(self) -> None:
         if self.service is None or self._quitting:
             return
+        self._unschedule("next-recs")
         self._recs_load += 1
         self.run_worker(partial(self._recs_job, self._recs_load), thread=True, exclusive=True, group="recs",
                         exit_on_error=False, name="recs")
@@ -338,13 +375,33 @@ class MdcApp(App[None]):
             if event.state == WorkerState.ERROR:
                 self.dashboard.mark_failed(" ".join(str(w.error).split()) or "collection failed",
                                            ("accounts", "plans", "arc", "compliance"))
-            self.set_timer(self.refresh_s, self._start_collect, name="next-collect")
+            self._schedule("next-collect", self.refresh_s, self._start_collect)
         elif w.name == "recs":
+            if event.state == WorkerState.CANCELLED:
+                # replaced by a newer fetch (exclusive): that one schedules the next when it ends. Scheduling here too
+                # made every `r` a second chain of fetches for good (each ending fetch set a timer, each timer's
+                # fetch cancelled the other chain's), and a timer could cancel a fetch that takes longer than it
+                return
             if event.state == WorkerState.ERROR:
                 self._recs_ended = self._recs_load
                 self.dashboard.show_recs_progress(None)
                 self.dashboard.mark_failed(" ".join(str(w.error).split()), ("recs",))
-            self.set_timer(self.recs_refresh_s, self._start_recs, name="next-recs")
+            self._schedule("next-recs", self.recs_refresh_s, self._start_recs)
+
+    def _schedule(self, name: str, delay: float, callback: Callable[[], None]) -> None:
+        """``callback`` in ``delay`` s, replacing the pending one of the same name: one timer per schedule."""
+        self._unschedule(name)
+
+        def fire() -> None:
+            self._next.pop(name, None)  # it has fired: nothing to stop any more
+            callback()
+
+        self._next[name] = self.set_timer(delay, fire, name=name)
+
+    def _unschedule(self, name: str) -> None:
+        timer = self._next.pop(name, None)
+        if timer is not None:
+            timer.stop()
 
     # ------------------------------------------------------------------------------------------- data in
 
@@ -513,6 +570,21 @@ class MdcApp(App[None]):
     def on_unmount(self) -> None:
         self._quitting = True
         self._stop_children()
+        self._release_pool()
+
+    def _release_pool(self) -> None:
+        """The loop gets a default executor of its own again (asyncio's kind: no thread until used; a test session
+        runs many apps on one loop), and this app's pool ends its threads once their workers are done."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        import asyncio
+
+        try:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
+        except RuntimeError:  # no loop running here: nothing to hand back
+            pass
+        pool.shutdown(wait=False)
 
     def _stop_children(self, grace_s: float = 2.0) -> None:
         """End the collector and the estate at once (each asked, then killed after ``grace_s``); any thread, any
@@ -554,6 +626,9 @@ class MdcApp(App[None]):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        # thread workers run in the loop's default executor: a fixed pool (see WORKER_THREADS), given back on unmount
+        self._pool = WorkerPool()
+        loop.set_default_executor(self._pool)
         for sig in (signal.SIGHUP, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._exit_on_signal, sig)

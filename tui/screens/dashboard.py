@@ -88,6 +88,7 @@ class DashboardScreen(Screen[None]):
         self._resumed = False  # shown once already (see on_screen_resume)
         # (snapshot time, assessment key -> the AWS standards' controls it fails under): the recommendation detail's
         self._control_index: tuple[Any, dict[str, tuple[Any, ...]] | None] | None = None
+        self._drills = 0  # drill-downs asked for; escape counts one too, so that one still loading is dropped
         # made now, mounted in compose: a pane keeps what it is given before it is mounted, and shows it once it is
         self.accounts = AccountsPane(id="pane-accounts", classes="pane")
         self.plans = PlansPane(id="pane-plans", classes="pane")
@@ -344,6 +345,7 @@ class DashboardScreen(Screen[None]):
             self.pane(self.active).focus_body()
 
     def action_back(self) -> None:
+        self._drills += 1  # a drill-down still reading its data (a standard's controls) is not opened any more
         cmd = self.cmdline()
         if cmd is not None and cmd.has_class("-shown"):
             cmd.remove_class("-shown")
@@ -448,29 +450,49 @@ class DashboardScreen(Screen[None]):
 
     def open_standard(self, name: str) -> None:
         self.app.notify(f"loading the controls of {name}…", timeout=2)
-        self.run_worker(partial(self._controls_job, name), thread=True, exclusive=True, group="drill",
-                        exit_on_error=False, name="controls")
+        self.run_worker(partial(self._controls_job, name, self._asked_from()), thread=True, exclusive=True,
+                        group="drill", exit_on_error=False, name="controls")
 
-    def _controls_job(self, name: str) -> None:
+    def _controls_job(self, name: str, origin: Any = None) -> None:
         svc = self.mdc.service
         try:
             controls = svc.compliance_controls(name) if svc is not None else []
         except Exception as e:  # noqa: BLE001 - any failure of the service becomes one line, never a traceback
             self.app.call_from_thread(self.app.notify, f"{name}: {' '.join(str(e).split())}", severity="error")
             return
-        self.app.call_from_thread(self._show_controls, name, controls)
+        self.app.call_from_thread(self._show_controls, name, controls, origin)
 
-    def _show_controls(self, name: str, controls: list[m.ComplianceControl]) -> None:
+    def _asked_from(self) -> tuple[Any, int]:
+        """Where a drill-down that reads its data first is asked from: the screen shown, and its number."""
+        self._drills += 1
+        return self.app.screen, self._drills
+
+    def _moved_on(self, origin: Any) -> bool:
+        """The operator moved on while a drill-down's data was read (escape, another screen, another drill-down): it
+        must not pop up over what they do now (their next keys would land in it: a filter typed there became `r`,
+        `o` and enter on the app, which opened the onboarding wizard)."""
+        if origin is None:
+            return False
+        screen, n = origin
+        try:
+            return self.app.screen is not screen or n != self._drills
+        except ScreenStackError:  # the app is closing
+            return True
+
+    def _show_controls(self, name: str, controls: list[m.ComplianceControl], origin: Any = None) -> None:
         from tui.render import detail
+
+        if self._moved_on(origin):
+            return
 
         self.push_listing(detail.controls_listing(name, controls),
                           on_open=lambda it: self.open_control(name, it.payload))
 
     def open_control(self, standard: str, c: m.ComplianceControl) -> None:
-        self.run_worker(partial(self._control_job, standard, c), thread=True, exclusive=True, group="drill",
-                        exit_on_error=False, name="control")
+        self.run_worker(partial(self._control_job, standard, c, self._asked_from()), thread=True, exclusive=True,
+                        group="drill", exit_on_error=False, name="control")
 
-    def _control_job(self, standard: str, c: m.ComplianceControl) -> None:
+    def _control_job(self, standard: str, c: m.ComplianceControl, origin: Any = None) -> None:
         svc = self.mdc.service
         try:
             keys = set(svc.compliance_failing_keys(standard, c.name)) if svc is not None else set()
@@ -478,11 +500,15 @@ class DashboardScreen(Screen[None]):
             self.app.call_from_thread(self.app.notify, f"{c.name}: {' '.join(str(e).split())}", severity="error")
             return
         rows = [r for r in self.mdc.recs_rows if r.assessment_key.lower() in keys and r.status == "Unhealthy"]
-        self.app.call_from_thread(self._show_control, standard, c, rows)
+        self.app.call_from_thread(self._show_control, standard, c, rows, origin)
 
-    def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation]) -> None:
+    def _show_control(self, standard: str, c: m.ComplianceControl, rows: list[m.Recommendation],
+                      origin: Any = None) -> None:
         from tui.render import detail
         from tui.render.links import recommendation_link
+
+        if self._moved_on(origin):
+            return
 
         listing = detail.control_failing_listing(standard, c, rows)
         crumbs = list(listing.crumbs)
@@ -505,7 +531,7 @@ class DashboardScreen(Screen[None]):
             self._show_recommendation(r, crumbs, cached[1] if cached is not None and cached[0] == key else None)
             return
         self.app.notify("reading the AWS controls of the recommendations…", timeout=2)
-        self.run_worker(partial(self._control_index_job, svc, key, r, crumbs, self.app.screen), thread=True,
+        self.run_worker(partial(self._control_index_job, svc, key, r, crumbs, self._asked_from()), thread=True,
                         exclusive=True,
                         group="drill", exit_on_error=False, name="control index")
 
@@ -527,7 +553,7 @@ class DashboardScreen(Screen[None]):
                              index: dict[str, tuple[Any, ...]] | None, origin: Any = None) -> None:
         from tui.render import detail
 
-        if origin is not None and self.app.screen is not origin:
+        if self._moved_on(origin):
             return  # the operator went elsewhere while the controls were read: nothing pops up over it
         controls = index.get(r.assessment_key.lower(), ()) if index is not None else None
         self.push_detail(detail.recommendation_detail(r, self.mdc.recs_rows, crumbs, controls=controls))
